@@ -1,0 +1,239 @@
+//! `odcs createrepo`: repository metadata for a directory of RPMs, like
+//! createrepo_c, through the header cache.
+//!
+//! The directory is scanned and every RPM stat'ed; records come from the cache
+//! where the file identity matches, the rest are read in parallel (each once:
+//! headers parsed and the whole file hashed from one memory map) and added to the
+//! cache; then repodata is written and swapped in. Bad packages are reported all
+//! at once, each naming its file, and nothing is written unless `skip_bad` asks to
+//! leave them out.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::repodata::{self, RepoEntry, RepodataError, RepodataOptions, WriteStats};
+use crate::rpm::{self, CacheError, FileKey, HeaderCache, PackageMeta, RpmError};
+
+use super::Progress;
+
+#[derive(Clone, Debug, Default)]
+pub struct CreaterepoOptions {
+    /// Threads for reading headers and compressing; `None`: one per core.
+    pub workers: Option<usize>,
+    pub repodata: RepodataOptions,
+    /// Leave unreadable packages out (with a warning) instead of failing.
+    pub skip_bad: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreaterepoError {
+    #[error("{path}: {source}")]
+    Scan {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", BadList(.0))]
+    BadPackages(Vec<RpmError>),
+    #[error(transparent)]
+    Repodata(#[from] RepodataError),
+    #[error("cannot start {workers} worker threads: {message}")]
+    Workers { workers: usize, message: String },
+}
+
+struct BadList<'a>(&'a [RpmError]);
+
+impl fmt::Display for BadList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        write!(
+            f,
+            "{n} package{} could not be read (nothing was written; --skip-bad leaves them out):",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for e in self.0 {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+pub struct CreaterepoReport {
+    pub packages: usize,
+    pub cache_hits: usize,
+    pub headers_read: usize,
+    pub skipped: Vec<RpmError>,
+    pub cache_error: Option<CacheError>,
+    pub write: WriteStats,
+    pub scan_time: Duration,
+    pub read_time: Duration,
+    pub write_time: Duration,
+}
+
+/// An RPM found under the repository directory.
+#[derive(Debug)]
+struct Found {
+    path: PathBuf,
+    href: String,
+    key: FileKey,
+}
+
+/// Every `*.rpm` under `dir` (following symlinks to files), skipping hidden
+/// directories and the top-level `repodata/`.
+fn scan(dir: &Path) -> Result<Vec<Found>, CreaterepoError> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), String::new())];
+    while let Some((d, rel)) = stack.pop() {
+        let err = |source| CreaterepoError::Scan { path: d.clone(), source };
+        for entry in std::fs::read_dir(&d).map_err(err)? {
+            let entry = entry.map_err(err)?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                tracing::warn!("skipping {}: file name is not UTF-8", entry.path().display());
+                continue;
+            };
+            if name.starts_with('.') || (rel.is_empty() && name == "repodata") {
+                continue;
+            }
+            let path = entry.path();
+            let href = if rel.is_empty() { name.to_owned() } else { format!("{rel}/{name}") };
+            let md = match std::fs::metadata(&path) {
+                Ok(md) => md,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    tracing::warn!("skipping {}: dangling symlink", path.display());
+                    continue;
+                }
+                Err(source) => return Err(CreaterepoError::Scan { path, source }),
+            };
+            if md.is_dir() {
+                stack.push((path, href));
+            } else if md.is_file() && name.ends_with(".rpm") {
+                out.push(Found {
+                    path,
+                    href,
+                    key: FileKey::from_metadata(&md),
+                });
+            }
+        }
+    }
+    // createrepo_c's order: by file name, then by path
+    out.sort_by(|a, b| {
+        let base = |f: &Found| f.href.rsplit('/').next().unwrap_or("").to_owned();
+        base(a).cmp(&base(b)).then_with(|| a.href.cmp(&b.href))
+    });
+    Ok(out)
+}
+
+/// Write `dir/repodata` for the RPMs under `dir`.
+pub fn createrepo(
+    dir: &Path,
+    opts: &CreaterepoOptions,
+    cache: Option<&dyn HeaderCache>,
+    progress: &dyn Progress,
+) -> Result<CreaterepoReport, CreaterepoError> {
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = opts.workers {
+        pool = pool.num_threads(n);
+    }
+    let pool = pool.build().map_err(|e| CreaterepoError::Workers {
+        workers: opts.workers.unwrap_or(0),
+        message: e.to_string(),
+    })?;
+    pool.install(|| run(dir, opts, cache, progress))
+}
+
+fn run(
+    dir: &Path,
+    opts: &CreaterepoOptions,
+    cache: Option<&dyn HeaderCache>,
+    progress: &dyn Progress,
+) -> Result<CreaterepoReport, CreaterepoError> {
+    let t0 = Instant::now();
+    progress.phase("scanning", None);
+    let found = scan(dir)?;
+    let scan_time = t0.elapsed();
+
+    let t1 = Instant::now();
+    progress.phase("reading headers", Some(found.len() as u64));
+    let cached: Vec<Option<PackageMeta>> = match cache {
+        Some(c) => found.par_iter().map(|f| c.get(&f.key)).collect(),
+        None => found.iter().map(|_| None).collect(),
+    };
+    let cache_hits = cached.iter().filter(|c| c.is_some()).count();
+    progress.advance(cache_hits as u64);
+
+    // (record, read from the RPM just now)
+    let results: Vec<(Result<PackageMeta, RpmError>, bool)> = found
+        .par_iter()
+        .zip(cached.into_par_iter())
+        .map(|(f, hit)| match hit {
+            Some(meta) => (Ok(meta), false),
+            None => {
+                let r = rpm::read_package(&f.path);
+                progress.advance(1);
+                (r, true)
+            }
+        })
+        .collect();
+    let headers_read = found.len() - cache_hits;
+
+    // (index into `found`, record, fresh)
+    let mut metas = Vec::with_capacity(found.len());
+    let mut bad = Vec::new();
+    for (i, (r, fresh)) in results.into_iter().enumerate() {
+        match r {
+            Ok(m) => metas.push((i, m, fresh)),
+            Err(e) => bad.push(e),
+        }
+    }
+    if !bad.is_empty() && !opts.skip_bad {
+        return Err(CreaterepoError::BadPackages(bad));
+    }
+    for e in &bad {
+        tracing::warn!("skipping {e}");
+    }
+
+    // Remember what was read for next time; a cache that cannot be written only
+    // costs speed, so it is reported, not fatal.
+    let mut cache_error = None;
+    if let Some(c) = cache {
+        let new: Vec<(FileKey, &PackageMeta)> = metas
+            .iter()
+            .filter(|(_, _, fresh)| *fresh)
+            .map(|(i, m, _)| (found[*i].key, m))
+            .collect();
+        if let Err(e) = c.put_many(&new) {
+            tracing::warn!("{e}");
+            cache_error = Some(e);
+        }
+    }
+    let read_time = t1.elapsed();
+
+    let t2 = Instant::now();
+    progress.phase("writing repodata", Some(metas.len() as u64));
+    let entries: Vec<RepoEntry<'_>> = metas
+        .iter()
+        .map(|(i, m, _)| RepoEntry {
+            meta: m,
+            href: &found[*i].href,
+        })
+        .collect();
+    let write = repodata::write_repodata(dir, &entries, &opts.repodata, &|n| progress.set(n as u64))?;
+    progress.done();
+    Ok(CreaterepoReport {
+        packages: metas.len(),
+        cache_hits,
+        headers_read,
+        skipped: bad,
+        cache_error,
+        write,
+        scan_time,
+        read_time,
+        write_time: t2.elapsed(),
+    })
+}

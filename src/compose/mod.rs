@@ -1,0 +1,30 @@
+//! The compose engine: plan → materialize → repodata → metadata.
+//!
+//! So far it holds `createrepo` (repodata for a directory of RPMs through the
+//! header cache) and the [`Progress`] interface through which long work reports
+//! how far it got; the compose pipeline itself comes with #3.
+
+pub mod createrepo;
+
+/// How long work reports progress. The CLI draws a bar; the service (#4) will
+/// record it on the compose.
+pub trait Progress: Sync {
+    /// A new phase begins, with the number of steps if known.
+    fn phase(&self, name: &str, total: Option<u64>);
+    /// `n` more steps of the current phase are done.
+    fn advance(&self, n: u64);
+    /// `n` steps of the current phase are done in all.
+    fn set(&self, n: u64);
+    /// All phases are done.
+    fn done(&self);
+}
+
+/// Progress that goes nowhere (tests, library use).
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn phase(&self, _: &str, _: Option<u64>) {}
+    fn advance(&self, _: u64) {}
+    fn set(&self, _: u64) {}
+    fn done(&self) {}
+}

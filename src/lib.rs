@@ -1,0 +1,11 @@
+//! ODCS, the On Demand Compose Service: temporary RPM repositories ("composes")
+//! from Koji builds, served over HTTP and removed when they expire.
+//!
+//! The parts follow `DESIGN.md`; dependencies point down this list:
+//! `compose` → `repodata` → `rpm`. Parts of the design not listed here (`source`,
+//! `gather`, `store`, `worker`, `api`, `auth`, `events`, `config`) are not built
+//! yet; they arrive with the issues that need them (#3, #4).
+
+pub mod compose;
+pub mod repodata;
+pub mod rpm;

@@ -1,0 +1,178 @@
+//! The `odcs` binary: parses arguments once and wires the parts together.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use odcs::compose::Progress;
+use odcs::compose::createrepo::{CreaterepoOptions, createrepo};
+use odcs::repodata::{Compression, RepodataOptions};
+use odcs::rpm::{HeaderCache, LogCache};
+
+mod corpus;
+
+#[derive(Parser)]
+#[command(name = "odcs", version, about = "On Demand Compose Service: temporary RPM repositories from Koji builds")]
+struct Cli {
+    /// Log filter (error, warn, info, debug, trace, or a tracing filter like `odcs=debug`).
+    #[arg(long, global = true, default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write repository metadata (repodata/) for a directory of RPMs, like createrepo_c.
+    ///
+    /// Headers are read once: each package's record is kept in the header cache,
+    /// keyed by the file's identity, so later runs over the same RPMs open none of
+    /// them. The new repodata/ replaces the old one atomically.
+    Createrepo(CreaterepoArgs),
+    /// Generate a synthetic corpus of real RPM files with a realistic dependency
+    /// graph (for benchmarks and demos).
+    GenerateCorpus(corpus::CorpusArgs),
+}
+
+#[derive(clap::Args)]
+struct CreaterepoArgs {
+    /// Directory holding the RPMs (searched recursively); repodata/ is written here.
+    dir: PathBuf,
+    /// Threads for reading headers and compressing metadata [default: one per core].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    workers: Option<u16>,
+    /// Header cache directory [default: $XDG_CACHE_HOME/odcs or ~/.cache/odcs].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Do not read or write the header cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+    /// Compression of primary/filelists/other: zstd or gzip, optionally with a
+    /// level (zstd:19, gzip:9).
+    #[arg(long, value_name = "KIND[:LEVEL]", default_value = "zstd", value_parser = Compression::parse)]
+    compress: Compression,
+    /// Prefix for every package's location href (createrepo_c's --location-prefix).
+    #[arg(long, value_name = "URL")]
+    location_prefix: Option<String>,
+    /// xml:base of every package location (createrepo_c's --baseurl).
+    #[arg(long, value_name = "URL")]
+    baseurl: Option<String>,
+    /// Newest changelog entries kept per package in other.xml (-1: all).
+    #[arg(long, value_name = "N", default_value_t = 10, allow_negative_numbers = true)]
+    changelog_limit: i64,
+    /// repomd.xml revision [default: current time in seconds].
+    #[arg(long)]
+    revision: Option<String>,
+    /// Leave packages that cannot be read out (with a warning) instead of failing.
+    #[arg(long)]
+    skip_bad: bool,
+    /// Print what was done (counts, cache hits, phase times) when finished.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|p| p.join("odcs"))
+}
+
+/// A progress bar on stderr when it is a terminal; nothing otherwise.
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new() -> Bar {
+        let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg:>18} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+                .expect("static template is valid")
+                .progress_chars("=> "),
+        );
+        Bar(bar)
+    }
+}
+
+impl Progress for Bar {
+    fn phase(&self, name: &str, total: Option<u64>) {
+        self.0.set_message(name.to_owned());
+        self.0.set_length(total.unwrap_or(0));
+        self.0.set_position(0);
+        self.0.reset_eta();
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn set(&self, n: u64) {
+        self.0.set_position(n);
+    }
+    fn done(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+fn run_createrepo(args: CreaterepoArgs) -> anyhow::Result<()> {
+    if !args.dir.is_dir() {
+        anyhow::bail!("{}: not a directory", args.dir.display());
+    }
+    let cache = if args.no_cache {
+        None
+    } else {
+        let dir = args
+            .cache_dir
+            .clone()
+            .or_else(default_cache_dir)
+            .context("no cache directory: set --cache-dir (or HOME), or pass --no-cache")?;
+        Some(LogCache::open(&dir)?)
+    };
+    let opts = CreaterepoOptions {
+        workers: args.workers.map(usize::from),
+        skip_bad: args.skip_bad,
+        repodata: RepodataOptions {
+            compression: args.compress,
+            location_prefix: args.location_prefix,
+            baseurl: args.baseurl,
+            changelog_limit: usize::try_from(args.changelog_limit).ok(),
+            revision: args.revision,
+            ..RepodataOptions::default()
+        },
+    };
+    let bar = Bar::new();
+    let report = createrepo(&args.dir, &opts, cache.as_ref().map(|c| c as &dyn HeaderCache), &bar)?;
+    if args.verbose {
+        eprintln!(
+            "{} packages ({} from cache, {} read, {} skipped); scan {:.0?}, headers {:.0?}, repodata {:.0?}",
+            report.packages,
+            report.cache_hits,
+            report.headers_read,
+            report.skipped.len(),
+            report.scan_time,
+            report.read_time,
+            report.write_time
+        );
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let result = match cli.command {
+        Command::Createrepo(args) => run_createrepo(args),
+        Command::GenerateCorpus(args) => corpus::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

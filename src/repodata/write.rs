@@ -1,0 +1,334 @@
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use super::compress::Compression;
+use super::xml::{self, Location};
+use crate::rpm::PackageMeta;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepodataError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: another process is writing repodata here")]
+    Busy { path: PathBuf },
+}
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> RepodataError + '_ {
+    move |source| RepodataError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RepodataOptions {
+    pub compression: Compression,
+    /// Prepended to every `location href` (createrepo_c's `--location-prefix`).
+    pub location_prefix: Option<String>,
+    /// `xml:base` of every `location` (createrepo_c's `--baseurl`).
+    pub baseurl: Option<String>,
+    /// Newest changelog entries kept per package; `None` keeps all.
+    pub changelog_limit: Option<usize>,
+    /// `<revision>`; default: the current time in seconds.
+    pub revision: Option<String>,
+    /// Packages per compressed chunk.
+    pub chunk_packages: usize,
+}
+
+impl Default for RepodataOptions {
+    fn default() -> Self {
+        RepodataOptions {
+            compression: Compression::default(),
+            location_prefix: None,
+            baseurl: None,
+            changelog_limit: Some(10),
+            revision: None,
+            chunk_packages: 256,
+        }
+    }
+}
+
+/// A package and where it lies relative to the repository root.
+#[derive(Clone, Copy, Debug)]
+pub struct RepoEntry<'a> {
+    pub meta: &'a PackageMeta,
+    pub href: &'a str,
+}
+
+/// One `<data>` record of repomd.xml.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepomdRecord {
+    pub kind: &'static str,
+    pub href: String,
+    pub checksum: String,
+    pub open_checksum: String,
+    pub size: u64,
+    pub open_size: u64,
+    pub timestamp: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct WriteStats {
+    pub packages: usize,
+    pub records: Vec<RepomdRecord>,
+}
+
+/// One output file being streamed: compressed bytes go to disk, both the
+/// compressed and the open content are hashed and counted on the way.
+struct Stream {
+    kind: &'static str,
+    tmp_path: PathBuf,
+    out: BufWriter<File>,
+    sha: Sha256,
+    open_sha: Sha256,
+    size: u64,
+    open_size: u64,
+}
+
+impl Stream {
+    fn create(dir: &Path, kind: &'static str, compression: Compression) -> Result<Stream, RepodataError> {
+        let tmp_path = dir.join(format!("{kind}.xml{}.part", compression.suffix()));
+        let file = File::create(&tmp_path).map_err(io_at(&tmp_path))?;
+        Ok(Stream {
+            kind,
+            tmp_path,
+            out: BufWriter::with_capacity(1 << 20, file),
+            sha: Sha256::new(),
+            open_sha: Sha256::new(),
+            size: 0,
+            open_size: 0,
+        })
+    }
+
+    fn push(&mut self, open: &[u8], compressed: &[u8]) -> Result<(), RepodataError> {
+        self.open_sha.update(open);
+        self.open_size += open.len() as u64;
+        self.sha.update(compressed);
+        self.size += compressed.len() as u64;
+        self.out.write_all(compressed).map_err(io_at(&self.tmp_path))
+    }
+
+    /// Flush, fsync and give the file its content-addressed name.
+    fn finish(self, compression: Compression, timestamp: u64) -> Result<RepomdRecord, RepodataError> {
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| RepodataError::Io {
+                path: self.tmp_path.clone(),
+                source: e.into_error(),
+            })?;
+        file.sync_all().map_err(io_at(&self.tmp_path))?;
+        let checksum = hex::encode(self.sha.finalize());
+        let name = format!("{checksum}-{}.xml{}", self.kind, compression.suffix());
+        let final_path = self.tmp_path.with_file_name(&name);
+        fs::rename(&self.tmp_path, &final_path).map_err(io_at(&final_path))?;
+        Ok(RepomdRecord {
+            kind: self.kind,
+            href: format!("repodata/{name}"),
+            checksum,
+            open_checksum: hex::encode(self.open_sha.finalize()),
+            size: self.size,
+            open_size: self.open_size,
+            timestamp,
+        })
+    }
+}
+
+/// A rendered and compressed chunk of all three files.
+struct Chunk {
+    open: [String; 3],
+    compressed: [Vec<u8>; 3],
+}
+
+fn render_chunk(entries: &[RepoEntry<'_>], opts: &RepodataOptions) -> std::io::Result<Chunk> {
+    let mut primary = String::with_capacity(entries.len() * 2048);
+    let mut filelists = String::with_capacity(entries.len() * 1024);
+    let mut other = String::with_capacity(entries.len() * 1024);
+    let mut href_buf = String::new();
+    for e in entries {
+        let href = match &opts.location_prefix {
+            Some(prefix) => {
+                href_buf.clear();
+                let _ = write!(href_buf, "{}/{}", prefix.trim_end_matches('/'), e.href);
+                href_buf.as_str()
+            }
+            None => e.href,
+        };
+        let loc = Location {
+            href,
+            base: opts.baseurl.as_deref(),
+        };
+        xml::primary_package(&mut primary, e.meta, loc);
+        xml::filelists_package(&mut filelists, e.meta);
+        xml::other_package(&mut other, e.meta, opts.changelog_limit);
+    }
+    let c = opts.compression;
+    let compressed = [
+        c.compress_chunk(primary.as_bytes())?,
+        c.compress_chunk(filelists.as_bytes())?,
+        c.compress_chunk(other.as_bytes())?,
+    ];
+    Ok(Chunk {
+        open: [primary, filelists, other],
+        compressed,
+    })
+}
+
+/// Removes the temporary directory unless it was installed.
+struct TempDir(Option<PathBuf>);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_dir_all(p);
+        }
+    }
+}
+
+/// Write `repo_dir/repodata/` for `entries` (in the order given) and swap it in
+/// atomically. `progress` is called with the number of packages written so far.
+pub fn write_repodata(
+    repo_dir: &Path,
+    entries: &[RepoEntry<'_>],
+    opts: &RepodataOptions,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<WriteStats, RepodataError> {
+    // One writer per repository at a time: flock on the directory itself, so
+    // nothing extra is created in it.
+    let dir_handle = File::open(repo_dir).map_err(io_at(repo_dir))?;
+    match dir_handle.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            return Err(RepodataError::Busy {
+                path: repo_dir.to_owned(),
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(io_at(repo_dir)(e)),
+    }
+
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let tmp = repo_dir.join(format!(".repodata.odcs-{}", std::process::id()));
+    if tmp.exists() {
+        // left behind by a crashed run with our pid
+        fs::remove_dir_all(&tmp).map_err(io_at(&tmp))?;
+    }
+    fs::create_dir(&tmp).map_err(io_at(&tmp))?;
+    let guard = TempDir(Some(tmp.clone()));
+
+    let c = opts.compression;
+    let n = entries.len();
+    let mut streams = [
+        Stream::create(&tmp, "primary", c)?,
+        Stream::create(&tmp, "filelists", c)?,
+        Stream::create(&tmp, "other", c)?,
+    ];
+    let heads = [
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata {} packages=\"{n}\">\n", xml::PRIMARY_NS),
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<filelists {} packages=\"{n}\">\n", xml::FILELISTS_NS),
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<otherdata {} packages=\"{n}\">\n", xml::OTHER_NS),
+    ];
+    let tails = ["</metadata>", "</filelists>", "</otherdata>"];
+    for (s, head) in streams.iter_mut().zip(&heads) {
+        let z = c.compress_chunk(head.as_bytes()).map_err(io_at(&s.tmp_path))?;
+        s.push(head.as_bytes(), &z)?;
+    }
+
+    let chunk = opts.chunk_packages.max(1);
+    let window = chunk * rayon::current_num_threads().max(1) * 2;
+    let mut done = 0;
+    for win in entries.chunks(window) {
+        let chunks: Vec<Chunk> = win
+            .par_chunks(chunk)
+            .map(|part| render_chunk(part, opts))
+            .collect::<std::io::Result<_>>()
+            .map_err(io_at(&tmp))?;
+        for ch in &chunks {
+            for (i, s) in streams.iter_mut().enumerate() {
+                s.push(ch.open[i].as_bytes(), &ch.compressed[i])?;
+            }
+        }
+        done += win.len();
+        progress(done);
+    }
+
+    let mut records = Vec::with_capacity(3);
+    for (s, tail) in streams.into_iter().zip(tails) {
+        let mut s = s;
+        let z = c.compress_chunk(tail.as_bytes()).map_err(io_at(&s.tmp_path))?;
+        s.push(tail.as_bytes(), &z)?;
+        records.push(s.finish(c, now)?);
+    }
+
+    let revision = opts.revision.clone().unwrap_or_else(|| now.to_string());
+    let repomd_path = tmp.join("repomd.xml");
+    write_synced(&repomd_path, repomd_xml(&revision, &records).as_bytes())?;
+    File::open(&tmp)
+        .and_then(|d| d.sync_all())
+        .map_err(io_at(&tmp))?;
+
+    install(repo_dir, &tmp)?;
+    std::mem::forget(guard);
+    Ok(WriteStats { packages: n, records })
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), RepodataError> {
+    let mut f = File::create(path).map_err(io_at(path))?;
+    f.write_all(bytes).map_err(io_at(path))?;
+    f.sync_all().map_err(io_at(path))
+}
+
+pub(crate) fn repomd_xml(revision: &str, records: &[RepomdRecord]) -> String {
+    let mut s = String::with_capacity(1024);
+    s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    s.push_str("<repomd xmlns=\"http://linux.duke.edu/metadata/repo\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">\n");
+    s.push_str("  <revision>");
+    xml::escape_text(revision, &mut s);
+    s.push_str("</revision>\n");
+    for r in records {
+        let _ = write!(
+            s,
+            "  <data type=\"{}\">\n    <checksum type=\"sha256\">{}</checksum>\n    <open-checksum type=\"sha256\">{}</open-checksum>\n    <location href=\"{}\"/>\n    <timestamp>{}</timestamp>\n    <size>{}</size>\n    <open-size>{}</open-size>\n  </data>\n",
+            r.kind, r.checksum, r.open_checksum, r.href, r.timestamp, r.size, r.open_size
+        );
+    }
+    s.push_str("</repomd>\n");
+    s
+}
+
+/// Swap the finished temporary directory in as `repodata/`.
+fn install(repo_dir: &Path, tmp: &Path) -> Result<(), RepodataError> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    use rustix::io::Errno;
+    let target = repo_dir.join("repodata");
+    match renameat_with(CWD, tmp, CWD, &target, RenameFlags::EXCHANGE) {
+        Ok(()) => {
+            // `tmp` now holds the old repodata
+            fs::remove_dir_all(tmp).map_err(io_at(tmp))?;
+        }
+        Err(Errno::NOENT) => fs::rename(tmp, &target).map_err(io_at(&target))?,
+        Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
+            // a filesystem without RENAME_EXCHANGE: two renames, a short window
+            // without repodata/ rather than a half-written one
+            let old = repo_dir.join(format!(".repodata.old-{}", std::process::id()));
+            fs::rename(&target, &old).map_err(io_at(&target))?;
+            fs::rename(tmp, &target).map_err(io_at(&target))?;
+            fs::remove_dir_all(&old).map_err(io_at(&old))?;
+        }
+        Err(e) => return Err(io_at(&target)(e.into())),
+    }
+    File::open(repo_dir).and_then(|d| d.sync_all()).map_err(io_at(repo_dir))
+}

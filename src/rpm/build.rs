@@ -1,0 +1,270 @@
+//! Building real RPM files from a short declaration, for test fixtures, the
+//! benchmark corpus and the demo store.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let spec = odcs::rpm::build::PackageSpec::parse("foo-1:1.0-1.x86_64")?
+//!     .requires("bar >= 2")
+//!     .provides("webserver")
+//!     .file("/usr/bin/foo", b"#!/bin/sh\n".to_vec())
+//!     .dir("/etc/foo")
+//!     .ghost("/var/log/foo.log");
+//! let path = spec.write_to(dir.path())?;
+//! let meta = odcs::rpm::read_package(&path)?;
+//! assert_eq!(meta.nevra(), "foo-1:1.0-1.x86_64");
+//! # Ok(()) }
+//! ```
+//!
+//! Packages are built with the `rpm` crate, which writes the package headers that
+//! rpmbuild would (automatic `name = evr` provides, rpmlib() requires) but always
+//! writes `SOURCERPM` as `(none)` and cannot make source RPMs; tests that need
+//! those use rpmbuild from `fixtures/specs/`.
+
+use std::path::{Path, PathBuf};
+
+use rpm_rs::{CompressionWithLevel, FileOptions};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    #[error("invalid package declaration {decl:?}: expected NAME-[EPOCH:]VERSION-RELEASE.ARCH")]
+    BadNevra { decl: String },
+    #[error("invalid dependency {decl:?}: expected NAME [<|<=|=|>=|> VERSION]")]
+    BadDependency { decl: String },
+    #[error("building {nevra}: {source}")]
+    Rpm {
+        nevra: String,
+        #[source]
+        source: rpm_rs::Error,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub enum FileContent {
+    Regular(Vec<u8>),
+    Dir,
+    Ghost,
+}
+
+/// A package to build, declared by NEVRA plus whatever else a test needs.
+#[derive(Clone, Debug)]
+pub struct PackageSpec {
+    pub name: String,
+    pub epoch: Option<u32>,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    pub summary: String,
+    pub description: String,
+    pub license: String,
+    pub url: Option<String>,
+    pub vendor: Option<String>,
+    pub packager: Option<String>,
+    pub group: Option<String>,
+    pub build_time: u32,
+    pub requires: Vec<String>,
+    pub provides: Vec<String>,
+    pub conflicts: Vec<String>,
+    pub obsoletes: Vec<String>,
+    pub recommends: Vec<String>,
+    pub suggests: Vec<String>,
+    pub supplements: Vec<String>,
+    pub enhances: Vec<String>,
+    pub files: Vec<(String, FileContent)>,
+    /// (author line, text, time)
+    pub changelog: Vec<(String, String, u32)>,
+    /// Compress the payload (gzip); off by default since fixtures are tiny and
+    /// the corpus generator wants speed.
+    pub compress: bool,
+}
+
+impl PackageSpec {
+    /// A package from its NEVRA (`foo-1.0-1.x86_64`, `foo-2:1.0-1.noarch`).
+    pub fn parse(nevra: &str) -> Result<PackageSpec, BuildError> {
+        let bad = || BuildError::BadNevra { decl: nevra.to_owned() };
+        let (nevr, arch) = nevra.rsplit_once('.').ok_or_else(bad)?;
+        let (nev, release) = nevr.rsplit_once('-').ok_or_else(bad)?;
+        let (name, ev) = nev.rsplit_once('-').ok_or_else(bad)?;
+        let (epoch, version) = match ev.split_once(':') {
+            Some((e, v)) => (Some(e.parse().map_err(|_| bad())?), v),
+            None => (None, ev),
+        };
+        if [name, version, release, arch].iter().any(|s| s.is_empty()) {
+            return Err(bad());
+        }
+        Ok(PackageSpec {
+            name: name.to_owned(),
+            epoch,
+            version: version.to_owned(),
+            release: release.to_owned(),
+            arch: arch.to_owned(),
+            summary: format!("The {name} package"),
+            description: format!("{name} is a package built for ODCS tests."),
+            license: "MIT".to_owned(),
+            url: None,
+            vendor: None,
+            packager: None,
+            group: None,
+            build_time: 1_700_000_000,
+            requires: vec![],
+            provides: vec![],
+            conflicts: vec![],
+            obsoletes: vec![],
+            recommends: vec![],
+            suggests: vec![],
+            supplements: vec![],
+            enhances: vec![],
+            files: vec![],
+            changelog: vec![],
+            compress: false,
+        })
+    }
+
+    pub fn requires(mut self, dep: &str) -> Self {
+        self.requires.push(dep.to_owned());
+        self
+    }
+    pub fn provides(mut self, dep: &str) -> Self {
+        self.provides.push(dep.to_owned());
+        self
+    }
+    pub fn conflicts(mut self, dep: &str) -> Self {
+        self.conflicts.push(dep.to_owned());
+        self
+    }
+    pub fn obsoletes(mut self, dep: &str) -> Self {
+        self.obsoletes.push(dep.to_owned());
+        self
+    }
+    pub fn recommends(mut self, dep: &str) -> Self {
+        self.recommends.push(dep.to_owned());
+        self
+    }
+    pub fn suggests(mut self, dep: &str) -> Self {
+        self.suggests.push(dep.to_owned());
+        self
+    }
+    pub fn supplements(mut self, dep: &str) -> Self {
+        self.supplements.push(dep.to_owned());
+        self
+    }
+    pub fn enhances(mut self, dep: &str) -> Self {
+        self.enhances.push(dep.to_owned());
+        self
+    }
+    pub fn file(mut self, path: &str, content: Vec<u8>) -> Self {
+        self.files.push((path.to_owned(), FileContent::Regular(content)));
+        self
+    }
+    pub fn dir(mut self, path: &str) -> Self {
+        self.files.push((path.to_owned(), FileContent::Dir));
+        self
+    }
+    pub fn ghost(mut self, path: &str) -> Self {
+        self.files.push((path.to_owned(), FileContent::Ghost));
+        self
+    }
+    pub fn changelog(mut self, author: &str, text: &str, time: u32) -> Self {
+        self.changelog.push((author.to_owned(), text.to_owned(), time));
+        self
+    }
+
+    pub fn nevra(&self) -> String {
+        match self.epoch {
+            Some(e) => format!("{}-{e}:{}-{}.{}", self.name, self.version, self.release, self.arch),
+            None => format!("{}-{}-{}.{}", self.name, self.version, self.release, self.arch),
+        }
+    }
+
+    /// The file name rpmbuild would give the package.
+    pub fn file_name(&self) -> String {
+        format!("{}-{}-{}.{}.rpm", self.name, self.version, self.release, self.arch)
+    }
+
+    /// Build the package into `dir`; returns the path of the new file.
+    pub fn write_to(&self, dir: &Path) -> Result<PathBuf, BuildError> {
+        let rpm_err = |source| BuildError::Rpm {
+            nevra: self.nevra(),
+            source,
+        };
+        let config = rpm_rs::BuildConfig::default()
+            .source_date(self.build_time)
+            .reserved_space(None)
+            .compression(if self.compress {
+                CompressionWithLevel::Gzip(6)
+            } else {
+                CompressionWithLevel::None
+            });
+        let mut b = rpm_rs::PackageBuilder::new(&self.name, &self.version, &self.license, &self.arch, &self.summary);
+        b.using_config(config).release(self.release.clone()).description(self.description.clone());
+        if let Some(e) = self.epoch {
+            b.epoch(e);
+        }
+        if let Some(u) = &self.url {
+            b.url(u.clone());
+        }
+        if let Some(v) = &self.vendor {
+            b.vendor(v.clone());
+        }
+        if let Some(p) = &self.packager {
+            b.packager(p.clone());
+        }
+        if let Some(g) = &self.group {
+            b.group(g.clone());
+        }
+        b.build_host("odcs-fixtures.example.com");
+        type Add = fn(&mut rpm_rs::PackageBuilder, rpm_rs::Dependency) -> &mut rpm_rs::PackageBuilder;
+        let kinds: [(&Vec<String>, Add); 8] = [
+            (&self.requires, rpm_rs::PackageBuilder::requires),
+            (&self.provides, rpm_rs::PackageBuilder::provides),
+            (&self.conflicts, rpm_rs::PackageBuilder::conflicts),
+            (&self.obsoletes, rpm_rs::PackageBuilder::obsoletes),
+            (&self.recommends, rpm_rs::PackageBuilder::recommends),
+            (&self.suggests, rpm_rs::PackageBuilder::suggests),
+            (&self.supplements, rpm_rs::PackageBuilder::supplements),
+            (&self.enhances, rpm_rs::PackageBuilder::enhances),
+        ];
+        for (decls, add) in kinds {
+            for d in decls {
+                add(&mut b, parse_dependency(d)?);
+            }
+        }
+        for (path, content) in &self.files {
+            match content {
+                FileContent::Regular(bytes) => b.with_file_contents(bytes.clone(), FileOptions::new(path.clone())),
+                FileContent::Dir => b.with_dir_entry(FileOptions::dir(path.clone())),
+                FileContent::Ghost => b.with_ghost(FileOptions::ghost(path.clone())),
+            }
+            .map_err(rpm_err)?;
+        }
+        for (author, text, time) in &self.changelog {
+            b.add_changelog_entry(author, text, *time);
+        }
+        let pkg = b.build().map_err(rpm_err)?;
+        let path = dir.join(self.file_name());
+        pkg.write_file(&path).map_err(rpm_err)?;
+        Ok(path)
+    }
+}
+
+/// `name`, `name = 1.0-1`, `name >= 2:1.0`, or a rich dependency `(a or b)`.
+fn parse_dependency(decl: &str) -> Result<rpm_rs::Dependency, BuildError> {
+    let decl = decl.trim();
+    if decl.starts_with('(') {
+        return Ok(rpm_rs::Dependency::any(decl));
+    }
+    let parts: Vec<&str> = decl.split_whitespace().collect();
+    match parts.as_slice() {
+        [name] => Ok(rpm_rs::Dependency::any(*name)),
+        [name, op, ver] => Ok(match *op {
+            "<" => rpm_rs::Dependency::less(*name, *ver),
+            "<=" => rpm_rs::Dependency::less_eq(*name, *ver),
+            "=" | "==" => rpm_rs::Dependency::eq(*name, *ver),
+            ">=" => rpm_rs::Dependency::greater_eq(*name, *ver),
+            ">" => rpm_rs::Dependency::greater(*name, *ver),
+            _ => return Err(BuildError::BadDependency { decl: decl.to_owned() }),
+        }),
+        _ => Err(BuildError::BadDependency { decl: decl.to_owned() }),
+    }
+}
