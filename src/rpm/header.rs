@@ -432,7 +432,7 @@ fn read_deps(h: &Header<'_>, name_tag: u32, flags_tag: u32, version_tag: u32, pa
 }
 
 /// createrepo_c's requires filtering: drop `rpmlib()`, requires of the package's
-/// own primary files, requires of a name the package itself provides, repeats of
+/// own primary files, requires the package itself provides exactly, repeats of
 /// the previous require of that name, and every `libc.so.6` require but the
 /// highest-versioned one (which goes last). MISSINGOK requires become recommends
 /// (Debian's createrepo_c is built with legacy weak deps).
@@ -441,7 +441,12 @@ fn filter_requires(
     provides: &[Dependency],
     own_paths: &HashSet<&str>,
 ) -> (Vec<Dependency>, Vec<Dependency>) {
-    let provided: HashSet<&str> = provides.iter().map(|p| p.name.as_str()).collect();
+    // createrepo_c 0.17 drops a require only when a provide matches it exactly
+    // (name, comparison and version): `Requires: foo` stays beside `Provides: foo = 3`
+    let provided: HashSet<(&str, Option<&str>, &str)> = provides
+        .iter()
+        .map(|p| (p.name.as_str(), p.flags_word(), p.version.as_str()))
+        .collect();
     let mut last_seen: std::collections::HashMap<String, (Option<&'static str>, String, bool)> = Default::default();
     let mut out = Vec::with_capacity(requires.len());
     let mut recommends = Vec::new();
@@ -453,7 +458,7 @@ fn filter_requires(
         if own_paths.contains(dep.name.as_str()) && is_primary_file(&dep.name) {
             continue;
         }
-        if provided.contains(dep.name.as_str()) {
+        if provided.contains(&(dep.name.as_str(), dep.flags_word(), dep.version.as_str())) {
             continue;
         }
         if dep.flags & sense::MISSINGOK != 0 {
@@ -547,16 +552,17 @@ mod tests {
             d("bar"),
             Dependency::new("/bin/sh", sense::SCRIPT_PRE, ""),
             d("/bin/sh"),
-            d("selfprov"),
+            Dependency::new("selfprov", sense::EQUAL, "1.0"),
+            d("virt"),
             d("libc.so.6(GLIBC_2.2.5)(64bit)"),
         ];
-        let provides = vec![Dependency::new("selfprov", sense::EQUAL, "1.0")];
+        let provides = vec![Dependency::new("selfprov", sense::EQUAL, "1.0"), Dependency::new("virt", sense::EQUAL, "3")];
         let own: HashSet<&str> = ["/etc/foo.conf", "/usr/share/foo/data"].into_iter().collect();
         let (out, rec) = filter_requires(reqs, &provides, &own);
         let names: Vec<_> = out.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(
             names,
-            ["/usr/share/foo/data", "bar", "/bin/sh", "/bin/sh", "libc.so.6(GLIBC_2.14)(64bit)"]
+            ["/usr/share/foo/data", "bar", "/bin/sh", "/bin/sh", "virt", "libc.so.6(GLIBC_2.14)(64bit)"]
         );
         assert!(rec.is_empty());
     }
