@@ -20,14 +20,20 @@ pub struct CorpusArgs {
 
 pub fn run(args: CorpusArgs) -> anyhow::Result<()> {
     let specs = odcs::rpm::corpus::corpus(args.packages, args.seed);
-    let bar = indicatif::ProgressBar::with_draw_target(Some(specs.len() as u64), indicatif::ProgressDrawTarget::stderr());
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(specs.len() as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
     let bytes = AtomicU64::new(0);
     specs.par_iter().try_for_each(|s| -> anyhow::Result<()> {
         let first = s.name.chars().next().unwrap_or('_').to_ascii_lowercase();
         let dir = args.dir.join("Packages").join(first.to_string());
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = s.write_to(&dir)?;
-        bytes.fetch_add(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0), Ordering::Relaxed);
+        bytes.fetch_add(
+            std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+            Ordering::Relaxed,
+        );
         bar.inc(1);
         Ok(())
     })?;

@@ -14,7 +14,11 @@ use odcs::rpm::{HeaderCache, LogCache};
 mod corpus;
 
 #[derive(Parser)]
-#[command(name = "odcs", version, about = "On Demand Compose Service: temporary RPM repositories from Koji builds")]
+#[command(
+    name = "odcs",
+    version,
+    about = "On Demand Compose Service: temporary RPM repositories from Koji builds"
+)]
 struct Cli {
     /// Log filter (error, warn, info, debug, trace, or a tracing filter like `odcs=debug`).
     #[arg(long, global = true, default_value = "warn")]
@@ -60,7 +64,12 @@ struct CreaterepoArgs {
     #[arg(long, value_name = "URL")]
     baseurl: Option<String>,
     /// Newest changelog entries kept per package in other.xml (-1: all).
-    #[arg(long, value_name = "N", default_value_t = 10, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10,
+        allow_negative_numbers = true
+    )]
     changelog_limit: i64,
     /// repomd.xml revision [default: current time in seconds].
     #[arg(long)]
@@ -86,11 +95,14 @@ struct Bar(indicatif::ProgressBar);
 
 impl Bar {
     fn new() -> Bar {
-        let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{msg:>18} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
-                .expect("static template is valid")
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{msg:>18} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
+            )
+            .expect("static template is valid")
+            .progress_chars("=> "),
         );
         Bar(bar)
     }
@@ -141,7 +153,12 @@ fn run_createrepo(args: CreaterepoArgs) -> anyhow::Result<()> {
         },
     };
     let bar = Bar::new();
-    let report = createrepo(&args.dir, &opts, cache.as_ref().map(|c| c as &dyn HeaderCache), &bar)?;
+    let report = createrepo(
+        &args.dir,
+        &opts,
+        cache.as_ref().map(|c| c as &dyn HeaderCache),
+        &bar,
+    )?;
     if args.verbose {
         eprintln!(
             "{} packages ({} from cache, {} read, {} skipped); scan {:.0?}, headers {:.0?}, repodata {:.0?}",
@@ -160,9 +177,12 @@ fn run_createrepo(args: CreaterepoArgs) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .with_target(false)
+        .without_time()
         .init();
     let result = match cli.command {
         Command::Createrepo(args) => run_createrepo(args),

@@ -23,7 +23,11 @@ fn first_difference(ours: &Package, theirs: &Package) -> Option<String> {
         return None;
     }
     let (la, lb): (Vec<_>, Vec<_>) = (a.lines().collect(), b.lines().collect());
-    let i = la.iter().zip(&lb).position(|(x, y)| x != y).unwrap_or(la.len().min(lb.len()));
+    let i = la
+        .iter()
+        .zip(&lb)
+        .position(|(x, y)| x != y)
+        .unwrap_or(la.len().min(lb.len()));
     let ctx = |l: &[&str]| l[i.saturating_sub(3)..(i + 3).min(l.len())].join("\n");
     Some(format!("ours:\n{}\ncreaterepo_c:\n{}", ctx(&la), ctx(&lb)))
 }
@@ -32,7 +36,12 @@ fn first_difference(ours: &Package, theirs: &Package) -> Option<String> {
 /// text may differ in spelling (see the module doc).
 fn assert_same_repo(set: &str, ours: &Repo, theirs: &Repo, text_may_differ: &[&str]) {
     let kinds = |r: &Repo| {
-        let mut k: Vec<String> = r.records.iter().map(|r| r.kind.clone()).filter(|k| !k.ends_with("_db")).collect();
+        let mut k: Vec<String> = r
+            .records
+            .iter()
+            .map(|r| r.kind.clone())
+            .filter(|k| !k.ends_with("_db"))
+            .collect();
         k.sort();
         k
     };
@@ -40,21 +49,42 @@ fn assert_same_repo(set: &str, ours: &Repo, theirs: &Repo, text_may_differ: &[&s
     for kind in ["primary", "filelists", "other"] {
         let (a, b) = (ours.record(kind).unwrap(), theirs.record(kind).unwrap());
         if !text_may_differ.contains(&kind) {
-            assert_eq!(a.open_checksum, b.open_checksum, "{set}: uncompressed {kind}.xml differs from createrepo_c's");
+            assert_eq!(
+                a.open_checksum, b.open_checksum,
+                "{set}: uncompressed {kind}.xml differs from createrepo_c's"
+            );
             assert_eq!(a.open_size, b.open_size, "{set}: {kind} open-size");
         }
     }
-    let hrefs = |r: &Repo| r.packages.iter().map(|p| p.location_href.clone()).collect::<Vec<_>>();
-    assert_eq!(hrefs(ours), hrefs(theirs), "{set}: packages and their order");
+    let hrefs = |r: &Repo| {
+        r.packages
+            .iter()
+            .map(|p| p.location_href.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        hrefs(ours),
+        hrefs(theirs),
+        "{set}: packages and their order"
+    );
     assert!(!ours.packages.is_empty(), "{set}: no packages");
     for (a, b) in ours.packages.iter().zip(&theirs.packages) {
         if let Some(diff) = first_difference(a, b) {
-            panic!("{set}: {} differs from createrepo_c's record\n{diff}", a.location_href);
+            panic!(
+                "{set}: {} differs from createrepo_c's record\n{diff}",
+                a.location_href
+            );
         }
     }
 }
 
-fn compare_set(set: &str, fill: &dyn Fn(&Path), ours_args: &[&str], theirs_args: &[&str], text_may_differ: &[&str]) {
+fn compare_set(
+    set: &str,
+    fill: &dyn Fn(&Path),
+    ours_args: &[&str],
+    theirs_args: &[&str],
+    text_may_differ: &[&str],
+) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("repo");
     fill(&dir);
@@ -84,7 +114,11 @@ fn gzip_location_prefix_baseurl_and_changelog_limit_match_createrepo_c() {
         "--changelog-limit",
         "3",
     ];
-    let ours: Vec<&str> = ["--compress", "gzip"].iter().chain(opts.iter()).copied().collect();
+    let ours: Vec<&str> = ["--compress", "gzip"]
+        .iter()
+        .chain(opts.iter())
+        .copied()
+        .collect();
     for (set, fill) in common::fixture_sets() {
         let differ: &[&str] = if set == "rpmbuild" { &["other"] } else { &[] };
         compare_set(set, &*fill, &ours, &opts, differ);
@@ -98,22 +132,44 @@ fn source_and_debuginfo_rpms_are_described_as_createrepo_c_does() {
     common::copy_rpms(&common::fedora_rpms(), tmp.path());
     common::odcs_createrepo(tmp.path(), &[]);
     let repo = read_repo(tmp.path()).unwrap();
-    let src = repo.packages.iter().find(|p| p.location_href == "ed-1.14.1-2.module_fd8ca23e.src.rpm").unwrap();
+    let src = repo
+        .packages
+        .iter()
+        .find(|p| p.location_href == "ed-1.14.1-2.module_fd8ca23e.src.rpm")
+        .unwrap();
     assert_eq!(src.arch, "src");
     assert_eq!(src.sourcerpm, "");
     assert_ne!(src.size_installed, "0");
-    assert_eq!((src.header_start.as_str(), src.header_end.as_str()), ("4424", "12326"));
+    assert_eq!(
+        (src.header_start.as_str(), src.header_end.as_str()),
+        ("4424", "12326")
+    );
     for p in &repo.packages {
-        assert!(p.requires.iter().all(|r| !r.name.starts_with("rpmlib(")), "{}: rpmlib() require in primary", p.location_href);
+        assert!(
+            p.requires.iter().all(|r| !r.name.starts_with("rpmlib(")),
+            "{}: rpmlib() require in primary",
+            p.location_href
+        );
         for f in &p.primary_files {
-            assert!(odcs::rpm::is_primary_file(&f.path), "{}: {} is not a primary file", p.location_href, f.path);
+            assert!(
+                odcs::rpm::is_primary_file(&f.path),
+                "{}: {} is not a primary file",
+                p.location_href,
+                f.path
+            );
         }
     }
-    let bin = repo.packages.iter().find(|p| p.location_href == "ed-1.14.1-2.module_fd8ca23e.x86_64.rpm").unwrap();
+    let bin = repo
+        .packages
+        .iter()
+        .find(|p| p.location_href == "ed-1.14.1-2.module_fd8ca23e.x86_64.rpm")
+        .unwrap();
     assert_eq!(bin.sourcerpm, "ed-1.14.1-2.module_fd8ca23e.src.rpm");
     let primary = repo.record("primary").unwrap();
     assert!(
-        primary.href.starts_with(&format!("repodata/{}-primary.xml.zst", primary.checksum)),
+        primary
+            .href
+            .starts_with(&format!("repodata/{}-primary.xml.zst", primary.checksum)),
         "content-addressed name: {}",
         primary.href
     );

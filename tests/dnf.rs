@@ -15,7 +15,11 @@ SUG:%{suggests}\nSUP:%{supplements}\nENH:%{enhances}\nFILES:%{files}";
 
 fn repoquery(repo: &Path, args: &[&str]) -> String {
     let root = tempfile::tempdir().unwrap();
-    let out = common::dnf(&format!("file://{}", repo.display()), root.path(), &[&["repoquery"], args].concat());
+    let out = common::dnf(
+        &format!("file://{}", repo.display()),
+        root.path(),
+        &[&["repoquery"], args].concat(),
+    );
     assert!(
         out.status.success(),
         "dnf repoquery over {} failed:\n{}",
@@ -42,9 +46,18 @@ fn dnf_reports_the_same_packages_over_ours_and_createrepo_cs() {
         for args in [&["--qf", QUERY][..], &["--changelogs"][..]] {
             let ours = repoquery(&dir, args).replace(&dir.display().to_string(), "REPO");
             let reference = repoquery(&theirs, args).replace(&theirs.display().to_string(), "REPO");
-            assert!(ours.matches("==").count() >= 4 || args[0] == "--changelogs", "{set}: dnf saw too few packages:\n{ours}");
-            assert!(!ours.trim().is_empty(), "{set}: dnf {args:?} printed nothing");
-            assert_eq!(ours, reference, "{set}: dnf {args:?} differs between our repodata and createrepo_c's");
+            assert!(
+                ours.matches("==").count() >= 4 || args[0] == "--changelogs",
+                "{set}: dnf saw too few packages:\n{ours}"
+            );
+            assert!(
+                !ours.trim().is_empty(),
+                "{set}: dnf {args:?} printed nothing"
+            );
+            assert_eq!(
+                ours, reference,
+                "{set}: dnf {args:?} differs between our repodata and createrepo_c's"
+            );
         }
     }
 }
@@ -78,7 +91,11 @@ fn dnf_resolves_and_downloads_an_install_transaction_from_our_repository() {
         .collect();
     let root = tmp.path().join("root");
     let dest = tmp.path().join("downloads");
-    let mut args = vec!["install", "--downloadonly", "--setopt=install_weak_deps=False"];
+    let mut args = vec![
+        "install",
+        "--downloadonly",
+        "--setopt=install_weak_deps=False",
+    ];
     let destdir = format!("--destdir={}", dest.display());
     args.push(&destdir);
     args.extend(["alpha", "gamma", "alpha-doc"]);
@@ -94,11 +111,26 @@ fn dnf_resolves_and_downloads_an_install_transaction_from_our_repository() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    for want in ["alpha-1.0^git1-3.x86_64.rpm", "alpha-libs-1.0^git1-3.x86_64.rpm", "beta-0.9~rc2-1.noarch.rpm", "gamma-1.0-1.x86_64.rpm", "base-1-1.x86_64.rpm"] {
-        assert!(got.iter().any(|g| g == want), "{want} not in the transaction: {got:?}");
+    for want in [
+        "alpha-1.0^git1-3.x86_64.rpm",
+        "alpha-libs-1.0^git1-3.x86_64.rpm",
+        "beta-0.9~rc2-1.noarch.rpm",
+        "gamma-1.0-1.x86_64.rpm",
+        "base-1-1.x86_64.rpm",
+    ] {
+        assert!(
+            got.iter().any(|g| g == want),
+            "{want} not in the transaction: {got:?}"
+        );
     }
     for app in &apps {
-        assert!(got.iter().any(|g| g.starts_with(&format!("{app}-"))), "{app} not in the transaction: {got:?}");
+        assert!(
+            got.iter().any(|g| g.starts_with(&format!("{app}-"))),
+            "{app} not in the transaction: {got:?}"
+        );
     }
-    assert!(got.iter().any(|g| g.starts_with("glibc-")), "dependency closure pulled no glibc: {got:?}");
+    assert!(
+        got.iter().any(|g| g.starts_with("glibc-")),
+        "dependency closure pulled no glibc: {got:?}"
+    );
 }

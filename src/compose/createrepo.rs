@@ -89,19 +89,29 @@ fn scan(dir: &Path) -> Result<Vec<Found>, CreaterepoError> {
     let mut out = Vec::new();
     let mut stack = vec![(dir.to_path_buf(), String::new())];
     while let Some((d, rel)) = stack.pop() {
-        let err = |source| CreaterepoError::Scan { path: d.clone(), source };
+        let err = |source| CreaterepoError::Scan {
+            path: d.clone(),
+            source,
+        };
         for entry in std::fs::read_dir(&d).map_err(err)? {
             let entry = entry.map_err(err)?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else {
-                tracing::warn!("skipping {}: file name is not UTF-8", entry.path().display());
+                tracing::warn!(
+                    "skipping {}: file name is not UTF-8",
+                    entry.path().display()
+                );
                 continue;
             };
             if name.starts_with('.') || (rel.is_empty() && name == "repodata") {
                 continue;
             }
             let path = entry.path();
-            let href = if rel.is_empty() { name.to_owned() } else { format!("{rel}/{name}") };
+            let href = if rel.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{rel}/{name}")
+            };
             let md = match std::fs::metadata(&path) {
                 Ok(md) => md,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -223,7 +233,8 @@ fn run(
             href: &found[*i].href,
         })
         .collect();
-    let write = repodata::write_repodata(dir, &entries, &opts.repodata, &|n| progress.set(n as u64))?;
+    let write =
+        repodata::write_repodata(dir, &entries, &opts.repodata, &|n| progress.set(n as u64))?;
     progress.done();
     Ok(CreaterepoReport {
         packages: metas.len(),

@@ -27,7 +27,13 @@ impl Compression {
     /// Parse `zstd`, `gzip`/`gz`, optionally with a level (`zstd:19`, `gzip:9`).
     pub fn parse(s: &str) -> Result<Compression, String> {
         let (kind, level) = match s.split_once(':') {
-            Some((k, l)) => (k, Some(l.parse::<i32>().map_err(|_| format!("invalid compression level {l:?}"))?)),
+            Some((k, l)) => (
+                k,
+                Some(
+                    l.parse::<i32>()
+                        .map_err(|_| format!("invalid compression level {l:?}"))?,
+                ),
+            ),
             None => (s, None),
         };
         match kind {
@@ -43,9 +49,13 @@ impl Compression {
                 if !(0..=9).contains(&level) {
                     return Err(format!("gzip level must be 0..=9, got {level}"));
                 }
-                Ok(Compression::Gzip { level: level as u32 })
+                Ok(Compression::Gzip {
+                    level: level as u32,
+                })
             }
-            other => Err(format!("unknown compression {other:?} (expected zstd or gzip)")),
+            other => Err(format!(
+                "unknown compression {other:?} (expected zstd or gzip)"
+            )),
         }
     }
 
@@ -98,15 +108,26 @@ mod tests {
         for c in [Compression::zstd(), Compression::gzip()] {
             let mut file = c.compress_chunk(b"<a>first</a>\n").unwrap();
             file.extend(c.compress_chunk(b"<b>second</b>\n").unwrap());
-            assert_eq!(decompress_all(&file).unwrap(), b"<a>first</a>\n<b>second</b>\n", "{c:?}");
+            assert_eq!(
+                decompress_all(&file).unwrap(),
+                b"<a>first</a>\n<b>second</b>\n",
+                "{c:?}"
+            );
         }
     }
 
     #[test]
     fn compression_names_parse_with_levels() {
-        assert_eq!(Compression::parse("zstd:19"), Ok(Compression::Zstd { level: 19 }));
+        assert_eq!(
+            Compression::parse("zstd:19"),
+            Ok(Compression::Zstd { level: 19 })
+        );
         assert_eq!(Compression::parse("gz"), Ok(Compression::Gzip { level: 6 }));
-        assert!(Compression::parse("xz").unwrap_err().contains("unknown compression"));
+        assert!(
+            Compression::parse("xz")
+                .unwrap_err()
+                .contains("unknown compression")
+        );
         assert!(Compression::parse("zstd:99").is_err());
     }
 }

@@ -29,4 +29,6 @@ mod write;
 pub mod xml;
 
 pub use compress::Compression;
-pub use write::{RepoEntry, RepodataError, RepodataOptions, RepomdRecord, WriteStats, write_repodata};
+pub use write::{
+    RepoEntry, RepodataError, RepodataOptions, RepomdRecord, WriteStats, write_repodata,
+};

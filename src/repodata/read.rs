@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use quick_xml::Reader;
-use quick_xml::events::{BytesStart, Event};
 use quick_xml::XmlVersion;
+use quick_xml::events::{BytesStart, Event};
 use sha2::{Digest, Sha256};
 
 use super::compress::decompress_all;
@@ -141,7 +141,9 @@ fn attrs(e: &BytesStart<'_>, path: &Path) -> Result<HashMap<String, String>, Rea
     for a in e.attributes() {
         let a = a.map_err(|e| xml_err(path, e))?;
         let key = a.key.as_ref().to_owned();
-        let value = a.normalized_value(XmlVersion::Implicit1_0).map_err(|e| xml_err(path, e))?;
+        let value = a
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map_err(|e| xml_err(path, e))?;
         out.insert(key, value.into_owned());
     }
     Ok(out)
@@ -154,7 +156,11 @@ enum Ev<'a> {
     End(&'a str, String),
 }
 
-fn walk(doc: &str, path: &Path, mut on: impl FnMut(Ev<'_>) -> Result<(), ReadError>) -> Result<(), ReadError> {
+fn walk(
+    doc: &str,
+    path: &Path,
+    mut on: impl FnMut(Ev<'_>) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
     let mut reader = Reader::from_str(doc);
     let mut text = String::new();
     loop {
@@ -225,7 +231,11 @@ fn read_record(repo_dir: &Path, rec: &Record) -> Result<String, ReadError> {
             })
         }
     };
-    check("checksum", &rec.checksum, hex::encode(Sha256::digest(&data)))?;
+    check(
+        "checksum",
+        &rec.checksum,
+        hex::encode(Sha256::digest(&data)),
+    )?;
     if let Some(size) = rec.size {
         check("size", &size.to_string(), data.len().to_string())?;
     }
@@ -252,11 +262,8 @@ pub fn read_repo(repo_dir: &Path) -> Result<Repo, ReadError> {
     })?;
     let mut repo = Repo::default();
     let mut cur = Record::default();
-    walk(
-        &repomd,
-        &repomd_path,
-        |ev| match ev {
-            Ev::Start(name, mut a) => {
+    walk(&repomd, &repomd_path, |ev| match ev {
+        Ev::Start(name, mut a) => {
             match name {
                 "data" => {
                     cur = Record {
@@ -268,8 +275,8 @@ pub fn read_repo(repo_dir: &Path) -> Result<Repo, ReadError> {
                 _ => {}
             }
             Ok(())
-            }
-            Ev::End(name, text) => {
+        }
+        Ev::End(name, text) => {
             match name {
                 "revision" => repo.revision = Some(text),
                 "checksum" => cur.checksum = text,
@@ -282,14 +289,15 @@ pub fn read_repo(repo_dir: &Path) -> Result<Repo, ReadError> {
             }
             Ok(())
         }
-        },
-    )?;
+    })?;
 
     let record = |kind: &'static str| {
-        repo.record(kind).cloned().ok_or_else(|| ReadError::MissingRecord {
-            path: repomd_path.clone(),
-            kind,
-        })
+        repo.record(kind)
+            .cloned()
+            .ok_or_else(|| ReadError::MissingRecord {
+                path: repomd_path.clone(),
+                kind,
+            })
     };
     let (primary, filelists, other) = (record("primary")?, record("filelists")?, record("other")?);
 
@@ -297,7 +305,10 @@ pub fn read_repo(repo_dir: &Path) -> Result<Repo, ReadError> {
     let mut packages = parse_primary(&read_record(repo_dir, &primary)?, &primary_path)?;
     let mut index: HashMap<(String, String, String), Vec<usize>> = HashMap::new();
     for (i, p) in packages.iter().enumerate() {
-        index.entry((p.checksum.clone(), p.name.clone(), p.arch.clone())).or_default().push(i);
+        index
+            .entry((p.checksum.clone(), p.name.clone(), p.arch.clone()))
+            .or_default()
+            .push(i);
     }
 
     // filelists and other: attach to the primary package with the same pkgid
@@ -310,19 +321,26 @@ pub fn read_repo(repo_dir: &Path) -> Result<Repo, ReadError> {
         let mut target: Option<usize> = None;
         let mut file_kind: Option<String> = None;
         let mut cl: Option<(String, String)> = None;
-        walk(
-            &doc,
-            &path,
-            |ev| match ev {
+        walk(&doc, &path, |ev| match ev {
             Ev::Start(name, mut a) => {
                 match name {
                     "package" => {
-                        let key = (take(&mut a, "pkgid"), take(&mut a, "name"), take(&mut a, "arch"));
+                        let key = (
+                            take(&mut a, "pkgid"),
+                            take(&mut a, "name"),
+                            take(&mut a, "arch"),
+                        );
                         // the n-th entry with this key goes to the n-th such package
                         let nth = seen.entry(key.clone()).or_insert(0);
                         target = index.get(&key).and_then(|v| v.get(*nth)).copied();
                         if target.is_none() {
-                            return Err(xml_err(&path, format!("package {} ({}.{}) is not in primary", key.0, key.1, key.2)));
+                            return Err(xml_err(
+                                &path,
+                                format!(
+                                    "package {} ({}.{}) is not in primary",
+                                    key.0, key.1, key.2
+                                ),
+                            ));
                         }
                         *nth += 1;
                     }
@@ -341,14 +359,15 @@ pub fn read_repo(repo_dir: &Path) -> Result<Repo, ReadError> {
                     }),
                     "changelog" if !is_files => {
                         let (author, date) = cl.take().unwrap_or_default();
-                        packages[t].changelogs.push(ChangelogEntry { author, date, text });
+                        packages[t]
+                            .changelogs
+                            .push(ChangelogEntry { author, date, text });
                     }
                     _ => {}
                 }
                 Ok(())
             }
-        },
-        )?;
+        })?;
     }
     repo.packages = packages;
     Ok(repo)
@@ -360,11 +379,8 @@ fn parse_primary(doc: &str, path: &Path) -> Result<Vec<Package>, ReadError> {
     let mut list: Option<String> = None;
     let mut file_kind: Option<String> = None;
     let mut pending: Vec<Dep> = Vec::new();
-    walk(
-        doc,
-        path,
-        |ev| match ev {
-            Ev::Start(name, mut a) => {
+    walk(doc, path, |ev| match ev {
+        Ev::Start(name, mut a) => {
             match name {
                 "package" => p = Package::default(),
                 "version" => {
@@ -390,15 +406,17 @@ fn parse_primary(doc: &str, path: &Path) -> Result<Vec<Package>, ReadError> {
                     p.header_start = take(&mut a, "start");
                     p.header_end = take(&mut a, "end");
                 }
-                "rpm:provides" | "rpm:requires" | "rpm:conflicts" | "rpm:obsoletes" | "rpm:recommends"
-                | "rpm:suggests" | "rpm:supplements" | "rpm:enhances" => list = Some(name.to_owned()),
+                "rpm:provides" | "rpm:requires" | "rpm:conflicts" | "rpm:obsoletes"
+                | "rpm:recommends" | "rpm:suggests" | "rpm:supplements" | "rpm:enhances" => {
+                    list = Some(name.to_owned())
+                }
                 "rpm:entry" => pending.push(dep(a)),
                 "file" => file_kind = a.remove("type"),
                 _ => {}
             }
             Ok(())
-            }
-            Ev::End(name, text) => {
+        }
+        Ev::End(name, text) => {
             match name {
                 "name" => p.name = text,
                 "arch" => p.arch = text,
@@ -435,7 +453,6 @@ fn parse_primary(doc: &str, path: &Path) -> Result<Vec<Package>, ReadError> {
             }
             Ok(())
         }
-        },
-    )?;
+    })?;
     Ok(out)
 }

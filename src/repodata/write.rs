@@ -97,7 +97,11 @@ struct Stream {
 }
 
 impl Stream {
-    fn create(dir: &Path, kind: &'static str, compression: Compression) -> Result<Stream, RepodataError> {
+    fn create(
+        dir: &Path,
+        kind: &'static str,
+        compression: Compression,
+    ) -> Result<Stream, RepodataError> {
         let tmp_path = dir.join(format!("{kind}.xml{}.part", compression.suffix()));
         let file = File::create(&tmp_path).map_err(io_at(&tmp_path))?;
         Ok(Stream {
@@ -116,18 +120,21 @@ impl Stream {
         self.open_size += open.len() as u64;
         self.sha.update(compressed);
         self.size += compressed.len() as u64;
-        self.out.write_all(compressed).map_err(io_at(&self.tmp_path))
+        self.out
+            .write_all(compressed)
+            .map_err(io_at(&self.tmp_path))
     }
 
     /// Flush, fsync and give the file its content-addressed name.
-    fn finish(self, compression: Compression, timestamp: u64) -> Result<RepomdRecord, RepodataError> {
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| RepodataError::Io {
-                path: self.tmp_path.clone(),
-                source: e.into_error(),
-            })?;
+    fn finish(
+        self,
+        compression: Compression,
+        timestamp: u64,
+    ) -> Result<RepomdRecord, RepodataError> {
+        let file = self.out.into_inner().map_err(|e| RepodataError::Io {
+            path: self.tmp_path.clone(),
+            source: e.into_error(),
+        })?;
         file.sync_all().map_err(io_at(&self.tmp_path))?;
         let checksum = hex::encode(self.sha.finalize());
         let name = format!("{checksum}-{}.xml{}", self.kind, compression.suffix());
@@ -237,13 +244,24 @@ pub fn write_repodata(
         Stream::create(&tmp, "other", c)?,
     ];
     let heads = [
-        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata {} packages=\"{n}\">\n", xml::PRIMARY_NS),
-        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<filelists {} packages=\"{n}\">\n", xml::FILELISTS_NS),
-        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<otherdata {} packages=\"{n}\">\n", xml::OTHER_NS),
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata {} packages=\"{n}\">\n",
+            xml::PRIMARY_NS
+        ),
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<filelists {} packages=\"{n}\">\n",
+            xml::FILELISTS_NS
+        ),
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<otherdata {} packages=\"{n}\">\n",
+            xml::OTHER_NS
+        ),
     ];
     let tails = ["</metadata>", "</filelists>", "</otherdata>"];
     for (s, head) in streams.iter_mut().zip(&heads) {
-        let z = c.compress_chunk(head.as_bytes()).map_err(io_at(&s.tmp_path))?;
+        let z = c
+            .compress_chunk(head.as_bytes())
+            .map_err(io_at(&s.tmp_path))?;
         s.push(head.as_bytes(), &z)?;
     }
 
@@ -268,7 +286,9 @@ pub fn write_repodata(
     let mut records = Vec::with_capacity(3);
     for (s, tail) in streams.into_iter().zip(tails) {
         let mut s = s;
-        let z = c.compress_chunk(tail.as_bytes()).map_err(io_at(&s.tmp_path))?;
+        let z = c
+            .compress_chunk(tail.as_bytes())
+            .map_err(io_at(&s.tmp_path))?;
         s.push(tail.as_bytes(), &z)?;
         records.push(s.finish(c, now)?);
     }
@@ -282,7 +302,10 @@ pub fn write_repodata(
 
     install(repo_dir, &tmp)?;
     std::mem::forget(guard);
-    Ok(WriteStats { packages: n, records })
+    Ok(WriteStats {
+        packages: n,
+        records,
+    })
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), RepodataError> {
@@ -330,5 +353,7 @@ fn install(repo_dir: &Path, tmp: &Path) -> Result<(), RepodataError> {
         }
         Err(e) => return Err(io_at(&target)(e.into())),
     }
-    File::open(repo_dir).and_then(|d| d.sync_all()).map_err(io_at(repo_dir))
+    File::open(repo_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_at(repo_dir))
 }

@@ -7,8 +7,7 @@ use std::fmt::Write as _;
 
 use crate::rpm::{Dependency, PackageMeta, is_primary_file};
 
-pub const PRIMARY_NS: &str =
-    r#"xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm""#;
+pub const PRIMARY_NS: &str = r#"xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm""#;
 pub const FILELISTS_NS: &str = r#"xmlns="http://linux.duke.edu/metadata/filelists""#;
 pub const OTHER_NS: &str = r#"xmlns="http://linux.duke.edu/metadata/other""#;
 
@@ -133,12 +132,20 @@ pub fn primary_package(out: &mut String, pkg: &PackageMeta, loc: Location<'_>) {
     text_element(out, "  ", "name", &pkg.name);
     text_element(out, "  ", "arch", &pkg.arch);
     version_element(out, pkg);
-    let _ = writeln!(out, "  <checksum type=\"sha256\" pkgid=\"YES\">{}</checksum>", pkg.checksum);
+    let _ = writeln!(
+        out,
+        "  <checksum type=\"sha256\" pkgid=\"YES\">{}</checksum>",
+        pkg.checksum
+    );
     text_element(out, "  ", "summary", &pkg.summary);
     text_element(out, "  ", "description", &pkg.description);
     text_element(out, "  ", "packager", &pkg.packager);
     text_element(out, "  ", "url", &pkg.url);
-    let _ = writeln!(out, "  <time file=\"{}\" build=\"{}\"/>", pkg.file_mtime, pkg.build_time);
+    let _ = writeln!(
+        out,
+        "  <time file=\"{}\" build=\"{}\"/>",
+        pkg.file_mtime, pkg.build_time
+    );
     let _ = writeln!(
         out,
         "  <size package=\"{}\" installed=\"{}\" archive=\"{}\"/>",
@@ -196,22 +203,23 @@ pub fn filelists_package(out: &mut String, pkg: &PackageMeta) {
 /// each, as createrepo_c does, so dates stay distinct.
 pub fn other_package(out: &mut String, pkg: &PackageMeta, changelog_limit: Option<usize>) {
     package_open(out, pkg);
-    let n = changelog_limit.unwrap_or(usize::MAX).min(pkg.changelogs.len());
+    let n = changelog_limit
+        .unwrap_or(usize::MAX)
+        .min(pkg.changelogs.len());
     // header order is newest first; written oldest first
     let taken = &pkg.changelogs[..n];
     let mut dates: Vec<u64> = taken.iter().map(|c| c.date).collect();
     // walking from newest to oldest: when an entry has the same date as the one
     // before it (newer), the newer run is bumped up by one second each
     let mut last = 0u64;
-    for i in 0..dates.len() {
-        let t = taken[i].date;
+    for (i, c) in taken.iter().enumerate() {
+        let t = c.date;
         if i > 0 && t == last {
-            let mut tmp = t;
-            let mut j = i;
-            while j > 0 && dates[j - 1] == tmp {
-                dates[j - 1] += 1;
-                tmp += 1;
-                j -= 1;
+            for (expect, d) in (t..).zip(dates[..i].iter_mut().rev()) {
+                if *d != expect {
+                    break;
+                }
+                *d += 1;
             }
         } else {
             last = t;

@@ -82,7 +82,9 @@ pub struct PackageSpec {
 impl PackageSpec {
     /// A package from its NEVRA (`foo-1.0-1.x86_64`, `foo-2:1.0-1.noarch`).
     pub fn parse(nevra: &str) -> Result<PackageSpec, BuildError> {
-        let bad = || BuildError::BadNevra { decl: nevra.to_owned() };
+        let bad = || BuildError::BadNevra {
+            decl: nevra.to_owned(),
+        };
         let (nevr, arch) = nevra.rsplit_once('.').ok_or_else(bad)?;
         let (nev, release) = nevr.rsplit_once('-').ok_or_else(bad)?;
         let (name, ev) = nev.rsplit_once('-').ok_or_else(bad)?;
@@ -154,7 +156,8 @@ impl PackageSpec {
         self
     }
     pub fn file(mut self, path: &str, content: Vec<u8>) -> Self {
-        self.files.push((path.to_owned(), FileContent::Regular(content)));
+        self.files
+            .push((path.to_owned(), FileContent::Regular(content)));
         self
     }
     pub fn dir(mut self, path: &str) -> Self {
@@ -166,20 +169,30 @@ impl PackageSpec {
         self
     }
     pub fn changelog(mut self, author: &str, text: &str, time: u32) -> Self {
-        self.changelog.push((author.to_owned(), text.to_owned(), time));
+        self.changelog
+            .push((author.to_owned(), text.to_owned(), time));
         self
     }
 
     pub fn nevra(&self) -> String {
         match self.epoch {
-            Some(e) => format!("{}-{e}:{}-{}.{}", self.name, self.version, self.release, self.arch),
-            None => format!("{}-{}-{}.{}", self.name, self.version, self.release, self.arch),
+            Some(e) => format!(
+                "{}-{e}:{}-{}.{}",
+                self.name, self.version, self.release, self.arch
+            ),
+            None => format!(
+                "{}-{}-{}.{}",
+                self.name, self.version, self.release, self.arch
+            ),
         }
     }
 
     /// The file name rpmbuild would give the package.
     pub fn file_name(&self) -> String {
-        format!("{}-{}-{}.{}.rpm", self.name, self.version, self.release, self.arch)
+        format!(
+            "{}-{}-{}.{}.rpm",
+            self.name, self.version, self.release, self.arch
+        )
     }
 
     /// Build the package into `dir`; returns the path of the new file.
@@ -196,8 +209,16 @@ impl PackageSpec {
             } else {
                 CompressionWithLevel::None
             });
-        let mut b = rpm_rs::PackageBuilder::new(&self.name, &self.version, &self.license, &self.arch, &self.summary);
-        b.using_config(config).release(self.release.clone()).description(self.description.clone());
+        let mut b = rpm_rs::PackageBuilder::new(
+            &self.name,
+            &self.version,
+            &self.license,
+            &self.arch,
+            &self.summary,
+        );
+        b.using_config(config)
+            .release(self.release.clone())
+            .description(self.description.clone());
         if let Some(e) = self.epoch {
             b.epoch(e);
         }
@@ -214,7 +235,8 @@ impl PackageSpec {
             b.group(g.clone());
         }
         b.build_host("odcs-fixtures.example.com");
-        type Add = fn(&mut rpm_rs::PackageBuilder, rpm_rs::Dependency) -> &mut rpm_rs::PackageBuilder;
+        type Add =
+            fn(&mut rpm_rs::PackageBuilder, rpm_rs::Dependency) -> &mut rpm_rs::PackageBuilder;
         let kinds: [(&Vec<String>, Add); 8] = [
             (&self.requires, rpm_rs::PackageBuilder::requires),
             (&self.provides, rpm_rs::PackageBuilder::provides),
@@ -232,7 +254,9 @@ impl PackageSpec {
         }
         for (path, content) in &self.files {
             match content {
-                FileContent::Regular(bytes) => b.with_file_contents(bytes.clone(), FileOptions::new(path.clone())),
+                FileContent::Regular(bytes) => {
+                    b.with_file_contents(bytes.clone(), FileOptions::new(path.clone()))
+                }
                 FileContent::Dir => b.with_dir_entry(FileOptions::dir(path.clone())),
                 FileContent::Ghost => b.with_ghost(FileOptions::ghost(path.clone())),
             }
@@ -263,8 +287,14 @@ fn parse_dependency(decl: &str) -> Result<rpm_rs::Dependency, BuildError> {
             "=" | "==" => rpm_rs::Dependency::eq(*name, *ver),
             ">=" => rpm_rs::Dependency::greater_eq(*name, *ver),
             ">" => rpm_rs::Dependency::greater(*name, *ver),
-            _ => return Err(BuildError::BadDependency { decl: decl.to_owned() }),
+            _ => {
+                return Err(BuildError::BadDependency {
+                    decl: decl.to_owned(),
+                });
+            }
         }),
-        _ => Err(BuildError::BadDependency { decl: decl.to_owned() }),
+        _ => Err(BuildError::BadDependency {
+            decl: decl.to_owned(),
+        }),
     }
 }

@@ -178,7 +178,10 @@ impl LogCache {
                 map.len() - valid_end
             );
         }
-        *self.state.write().expect("cache lock poisoned") = State { map: Some(map), index };
+        *self.state.write().expect("cache lock poisoned") = State {
+            map: Some(map),
+            index,
+        };
         Ok(())
     }
 }

@@ -28,12 +28,15 @@ impl Rng {
 }
 
 const SYLLABLES: &[&str] = &[
-    "ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "de", "fu", "gal", "hin", "jor", "ver", "tex", "zen", "qua", "byt",
-    "cor", "dex", "el", "fin", "gr", "hub", "io", "jet", "kit", "lex", "mod", "net",
+    "ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "de", "fu", "gal", "hin", "jor", "ver", "tex",
+    "zen", "qua", "byt", "cor", "dex", "el", "fin", "gr", "hub", "io", "jet", "kit", "lex", "mod",
+    "net",
 ];
 
 fn word(rng: &mut Rng) -> String {
-    (0..2 + rng.below(2)).map(|_| SYLLABLES[rng.below(SYLLABLES.len())]).collect()
+    (0..2 + rng.below(2))
+        .map(|_| SYLLABLES[rng.below(SYLLABLES.len())])
+        .collect()
 }
 
 fn payload(rng: &mut Rng, len: usize) -> Vec<u8> {
@@ -69,8 +72,17 @@ pub fn corpus(count: usize, seed: u64) -> Vec<PackageSpec> {
             Kind::Data => format!("{}{i}-data", word(&mut rng)),
         })
         .collect();
-    let versions: Vec<(u32, u32)> = (0..count).map(|_| (1 + rng.below(9) as u32, rng.below(30) as u32)).collect();
-    let virtuals = ["webserver", "mta", "java-runtime", "sql-server", "editor", "pager"];
+    let versions: Vec<(u32, u32)> = (0..count)
+        .map(|_| (1 + rng.below(9) as u32, rng.below(30) as u32))
+        .collect();
+    let virtuals = [
+        "webserver",
+        "mta",
+        "java-runtime",
+        "sql-server",
+        "editor",
+        "pager",
+    ];
 
     let libs: Vec<usize> = (0..count).filter(|&i| kinds[i] == Kind::Lib).collect();
     let apps: Vec<usize> = (0..count).filter(|&i| kinds[i] == Kind::App).collect();
@@ -199,14 +211,27 @@ mod tests {
     fn corpus_is_deterministic_and_every_soname_required_is_provided() {
         let a = corpus(200, 7);
         let b = corpus(200, 7);
-        assert_eq!(a.iter().map(|s| s.nevra()).collect::<Vec<_>>(), b.iter().map(|s| s.nevra()).collect::<Vec<_>>());
-        let provided: std::collections::HashSet<&str> =
-            a.iter().flat_map(|s| s.provides.iter().map(String::as_str)).collect();
+        assert_eq!(
+            a.iter().map(|s| s.nevra()).collect::<Vec<_>>(),
+            b.iter().map(|s| s.nevra()).collect::<Vec<_>>()
+        );
+        let provided: std::collections::HashSet<&str> = a
+            .iter()
+            .flat_map(|s| s.provides.iter().map(String::as_str))
+            .collect();
         for s in &a {
-            for r in s.requires.iter().filter(|r| !r.starts_with('(') && !r.contains(' ')) {
+            for r in s
+                .requires
+                .iter()
+                .filter(|r| !r.starts_with('(') && !r.contains(' '))
+            {
                 let by_name = a.iter().any(|p| &p.name == r);
                 let by_file = a.iter().any(|p| p.files.iter().any(|(f, _)| f == r));
-                assert!(provided.contains(r.as_str()) || by_name || by_file, "{} requires {r}, which nothing provides", s.nevra());
+                assert!(
+                    provided.contains(r.as_str()) || by_name || by_file,
+                    "{} requires {r}, which nothing provides",
+                    s.nevra()
+                );
             }
         }
     }

@@ -148,7 +148,10 @@ impl Evr {
                 let epoch = if e.is_empty() {
                     None
                 } else {
-                    Some(e.parse::<u64>().map_err(|_| EvrError { evr: s.to_owned() })?)
+                    Some(
+                        e.parse::<u64>()
+                            .map_err(|_| EvrError { evr: s.to_owned() })?,
+                    )
                 };
                 (epoch, rest)
             }

@@ -147,7 +147,12 @@ struct Entry {
 
 impl<'a> Header<'a> {
     /// Parse the header at `at`; returns it and the offset just past its store.
-    fn parse(data: &'a [u8], at: usize, part: &'static str, path: &Path) -> Result<(Self, usize), RpmError> {
+    fn parse(
+        data: &'a [u8],
+        at: usize,
+        part: &'static str,
+        path: &Path,
+    ) -> Result<(Self, usize), RpmError> {
         let truncated = || RpmError::Truncated {
             path: path.to_owned(),
             part,
@@ -166,7 +171,9 @@ impl<'a> Header<'a> {
             return Err(RpmError::Corrupt {
                 path: path.to_owned(),
                 part,
-                reason: format!("implausible header size ({nindex} entries, {hsize} bytes of data)"),
+                reason: format!(
+                    "implausible header size ({nindex} entries, {hsize} bytes of data)"
+                ),
             });
         }
         let index_start = at + 16;
@@ -226,7 +233,9 @@ impl<'a> Header<'a> {
             kind::INT64 => 8,
             _ => return None,
         };
-        let bytes = self.store.get(e.offset..e.offset.checked_add(e.count.checked_mul(width)?)?)?;
+        let bytes = self
+            .store
+            .get(e.offset..e.offset.checked_add(e.count.checked_mul(width)?)?)?;
         Some(
             bytes
                 .chunks_exact(width)
@@ -269,7 +278,9 @@ pub fn header_text(bytes: &[u8]) -> Cow<'_, str> {
 }
 
 fn text(h: &Header<'_>, tag: u32) -> String {
-    h.string(tag).map(|b| header_text(b).into_owned()).unwrap_or_default()
+    h.string(tag)
+        .map(|b| header_text(b).into_owned())
+        .unwrap_or_default()
 }
 
 /// Parse the lead and both headers of an RPM whose bytes (at least up to the end
@@ -277,7 +288,9 @@ fn text(h: &Header<'_>, tag: u32) -> String {
 /// left empty for the caller to fill in.
 pub(crate) fn parse_headers(data: &[u8], path: &Path) -> Result<PackageMeta, RpmError> {
     if data.len() < 4 || data[..4] != LEAD_MAGIC {
-        return Err(RpmError::NotAnRpm { path: path.to_owned() });
+        return Err(RpmError::NotAnRpm {
+            path: path.to_owned(),
+        });
     }
     if data.len() < LEAD_SIZE {
         return Err(RpmError::Truncated {
@@ -298,7 +311,8 @@ pub(crate) fn parse_headers(data: &[u8], path: &Path) -> Result<PackageMeta, Rpm
     let name = h.string(tag::NAME).ok_or_else(|| missing("NAME"))?;
     let version = h.string(tag::VERSION).ok_or_else(|| missing("VERSION"))?;
     let release = h.string(tag::RELEASE).ok_or_else(|| missing("RELEASE"))?;
-    let is_source = h.find(tag::SOURCEPACKAGE).is_some() || (lead_is_source && h.find(tag::SOURCERPM).is_none());
+    let is_source = h.find(tag::SOURCEPACKAGE).is_some()
+        || (lead_is_source && h.find(tag::SOURCERPM).is_none());
     let arch = if is_source {
         "src".to_owned()
     } else {
@@ -315,7 +329,11 @@ pub(crate) fn parse_headers(data: &[u8], path: &Path) -> Result<PackageMeta, Rpm
         &provides,
         &own_paths,
     );
-    let mut recommends = deps(tag::RECOMMENDNAME, tag::RECOMMENDFLAGS, tag::RECOMMENDVERSION);
+    let mut recommends = deps(
+        tag::RECOMMENDNAME,
+        tag::RECOMMENDFLAGS,
+        tag::RECOMMENDVERSION,
+    );
     recommends.extend(legacy_recommends);
 
     let archive_size = h
@@ -341,19 +359,30 @@ pub(crate) fn parse_headers(data: &[u8], path: &Path) -> Result<PackageMeta, Rpm
         build_time: h.number(tag::BUILDTIME).unwrap_or(0),
         file_size: 0,
         file_mtime: 0,
-        installed_size: h.number(tag::LONGSIZE).or_else(|| h.number(tag::SIZE)).unwrap_or(0),
+        installed_size: h
+            .number(tag::LONGSIZE)
+            .or_else(|| h.number(tag::SIZE))
+            .unwrap_or(0),
         archive_size,
         license: text(&h, tag::LICENSE),
         vendor: text(&h, tag::VENDOR),
         group: text(&h, tag::GROUP),
         buildhost: text(&h, tag::BUILDHOST),
-        sourcerpm: if is_source { String::new() } else { text(&h, tag::SOURCERPM) },
+        sourcerpm: if is_source {
+            String::new()
+        } else {
+            text(&h, tag::SOURCERPM)
+        },
         header_start: header_start as u64,
         header_end: header_end as u64,
         conflicts: deps(tag::CONFLICTNAME, tag::CONFLICTFLAGS, tag::CONFLICTVERSION),
         obsoletes: deps(tag::OBSOLETENAME, tag::OBSOLETEFLAGS, tag::OBSOLETEVERSION),
         suggests: deps(tag::SUGGESTNAME, tag::SUGGESTFLAGS, tag::SUGGESTVERSION),
-        supplements: deps(tag::SUPPLEMENTNAME, tag::SUPPLEMENTFLAGS, tag::SUPPLEMENTVERSION),
+        supplements: deps(
+            tag::SUPPLEMENTNAME,
+            tag::SUPPLEMENTFLAGS,
+            tag::SUPPLEMENTVERSION,
+        ),
         enhances: deps(tag::ENHANCENAME, tag::ENHANCEFLAGS, tag::ENHANCEVERSION),
         provides,
         requires,
@@ -364,12 +393,19 @@ pub(crate) fn parse_headers(data: &[u8], path: &Path) -> Result<PackageMeta, Rpm
 }
 
 fn read_files(h: &Header<'_>) -> Vec<FileEntry> {
-    let paths: Vec<String> = match (h.strings(tag::BASENAMES), h.strings(tag::DIRNAMES), h.numbers(tag::DIRINDEXES)) {
+    let paths: Vec<String> = match (
+        h.strings(tag::BASENAMES),
+        h.strings(tag::DIRNAMES),
+        h.numbers(tag::DIRINDEXES),
+    ) {
         (Some(base), Some(dirs), Some(idx)) => base
             .iter()
             .zip(idx.iter())
             .map(|(b, &i)| {
-                let dir = dirs.get(i as usize).map(|d| header_text(d)).unwrap_or_default();
+                let dir = dirs
+                    .get(i as usize)
+                    .map(|d| header_text(d))
+                    .unwrap_or_default();
                 let mut p = String::with_capacity(dir.len() + b.len());
                 p.push_str(&dir);
                 p.push_str(&header_text(b));
@@ -401,7 +437,13 @@ fn read_files(h: &Header<'_>) -> Vec<FileEntry> {
         .collect()
 }
 
-fn read_deps(h: &Header<'_>, name_tag: u32, flags_tag: u32, version_tag: u32, path: &Path) -> Vec<Dependency> {
+fn read_deps(
+    h: &Header<'_>,
+    name_tag: u32,
+    flags_tag: u32,
+    version_tag: u32,
+    path: &Path,
+) -> Vec<Dependency> {
     let Some(names) = h.strings(name_tag) else {
         return Vec::new();
     };
@@ -447,7 +489,8 @@ fn filter_requires(
         .iter()
         .map(|p| (p.name.as_str(), p.flags_word(), p.version.as_str()))
         .collect();
-    let mut last_seen: std::collections::HashMap<String, (Option<&'static str>, String, bool)> = Default::default();
+    let mut last_seen: std::collections::HashMap<String, (Option<&'static str>, String, bool)> =
+        Default::default();
     let mut out = Vec::with_capacity(requires.len());
     let mut recommends = Vec::new();
     let mut libc: Option<Dependency> = None;
@@ -471,7 +514,9 @@ fn filter_requires(
         }
         if dep.name.starts_with("libc.so.6") {
             libc = Some(match libc {
-                Some(best) if compare_libc(&best.name, &dep.name) != std::cmp::Ordering::Less => best,
+                Some(best) if compare_libc(&best.name, &dep.name) != std::cmp::Ordering::Less => {
+                    best
+                }
                 _ => dep,
             });
             continue;
@@ -533,10 +578,22 @@ mod tests {
     #[test]
     fn libc_requires_order_by_glibc_version() {
         use std::cmp::Ordering::*;
-        assert_eq!(compare_libc("libc.so.6(GLIBC_2.4)", "libc.so.6(GLIBC_2.14)"), Less);
-        assert_eq!(compare_libc("libc.so.6(GLIBC_2.3.4)(64bit)", "libc.so.6(GLIBC_2.4)(64bit)"), Less);
+        assert_eq!(
+            compare_libc("libc.so.6(GLIBC_2.4)", "libc.so.6(GLIBC_2.14)"),
+            Less
+        );
+        assert_eq!(
+            compare_libc(
+                "libc.so.6(GLIBC_2.3.4)(64bit)",
+                "libc.so.6(GLIBC_2.4)(64bit)"
+            ),
+            Less
+        );
         assert_eq!(compare_libc("libc.so.6", "libc.so.6()"), Less);
-        assert_eq!(compare_libc("libc.so.6()(64bit)", "libc.so.6(GLIBC_2.2.5)(64bit)"), Less);
+        assert_eq!(
+            compare_libc("libc.so.6()(64bit)", "libc.so.6(GLIBC_2.2.5)(64bit)"),
+            Less
+        );
     }
 
     #[test]
@@ -544,7 +601,11 @@ mod tests {
         let d = |n: &str| Dependency::new(n, 0, "");
         let reqs = vec![
             d("libc.so.6(GLIBC_2.4)(64bit)"),
-            Dependency::new("rpmlib(PayloadIsZstd)", sense::RPMLIB | sense::LESS | sense::EQUAL, "5.4.18-1"),
+            Dependency::new(
+                "rpmlib(PayloadIsZstd)",
+                sense::RPMLIB | sense::LESS | sense::EQUAL,
+                "5.4.18-1",
+            ),
             d("/etc/foo.conf"),
             d("/usr/share/foo/data"),
             d("bar"),
@@ -556,13 +617,25 @@ mod tests {
             d("virt"),
             d("libc.so.6(GLIBC_2.2.5)(64bit)"),
         ];
-        let provides = vec![Dependency::new("selfprov", sense::EQUAL, "1.0"), Dependency::new("virt", sense::EQUAL, "3")];
-        let own: HashSet<&str> = ["/etc/foo.conf", "/usr/share/foo/data"].into_iter().collect();
+        let provides = vec![
+            Dependency::new("selfprov", sense::EQUAL, "1.0"),
+            Dependency::new("virt", sense::EQUAL, "3"),
+        ];
+        let own: HashSet<&str> = ["/etc/foo.conf", "/usr/share/foo/data"]
+            .into_iter()
+            .collect();
         let (out, rec) = filter_requires(reqs, &provides, &own);
         let names: Vec<_> = out.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(
             names,
-            ["/usr/share/foo/data", "bar", "/bin/sh", "/bin/sh", "virt", "libc.so.6(GLIBC_2.14)(64bit)"]
+            [
+                "/usr/share/foo/data",
+                "bar",
+                "/bin/sh",
+                "/bin/sh",
+                "virt",
+                "libc.so.6(GLIBC_2.14)(64bit)"
+            ]
         );
         assert!(rec.is_empty());
     }
@@ -579,10 +652,19 @@ mod tests {
         let path = Path::new("x.rpm");
         let mut data = vec![0u8; 200];
         data[..4].copy_from_slice(&LEAD_MAGIC);
-        assert!(matches!(parse_headers(&data, path), Err(RpmError::Corrupt { .. })));
+        assert!(matches!(
+            parse_headers(&data, path),
+            Err(RpmError::Corrupt { .. })
+        ));
         data[96..100].copy_from_slice(&HEADER_MAGIC);
         data[104..108].copy_from_slice(&1000u32.to_be_bytes());
-        assert!(matches!(parse_headers(&data, path), Err(RpmError::Truncated { .. })));
-        assert!(matches!(parse_headers(b"hello", path), Err(RpmError::NotAnRpm { .. })));
+        assert!(matches!(
+            parse_headers(&data, path),
+            Err(RpmError::Truncated { .. })
+        ));
+        assert!(matches!(
+            parse_headers(b"hello", path),
+            Err(RpmError::NotAnRpm { .. })
+        ));
     }
 }

@@ -9,8 +9,8 @@
 //! that hardlinks the same file) never open the RPM again.
 
 pub mod build;
-pub mod corpus;
 mod cache;
+pub mod corpus;
 mod evr;
 mod header;
 mod package;
@@ -24,7 +24,9 @@ use sha2::{Digest, Sha256};
 pub use cache::{CacheError, FileKey, HeaderCache, LogCache};
 pub use evr::{Evr, EvrError, rpmvercmp};
 pub use header::{RpmError, header_text};
-pub use package::{Changelog, Dependency, FileEntry, FileKind, PackageMeta, is_primary_file, sense};
+pub use package::{
+    Changelog, Dependency, FileEntry, FileKind, PackageMeta, is_primary_file, sense,
+};
 
 /// Read one RPM file: its headers and the sha256 of the whole file.
 pub fn read_package(path: &Path) -> Result<PackageMeta, RpmError> {
@@ -38,7 +40,11 @@ pub fn read_package(path: &Path) -> Result<PackageMeta, RpmError> {
 }
 
 /// [`read_package`] for a file the caller has already opened and stat'ed.
-pub fn read_open_package(path: &Path, file: &File, md: &std::fs::Metadata) -> Result<PackageMeta, RpmError> {
+pub fn read_open_package(
+    path: &Path,
+    file: &File,
+    md: &std::fs::Metadata,
+) -> Result<PackageMeta, RpmError> {
     if !md.is_file() {
         return Err(RpmError::Io {
             path: path.to_owned(),
@@ -46,7 +52,9 @@ pub fn read_open_package(path: &Path, file: &File, md: &std::fs::Metadata) -> Re
         });
     }
     if md.len() == 0 {
-        return Err(RpmError::NotAnRpm { path: path.to_owned() });
+        return Err(RpmError::NotAnRpm {
+            path: path.to_owned(),
+        });
     }
     // SAFETY: the map is only read while this function runs. Another process
     // truncating the RPM meanwhile would make reads fault; RPMs in a repository or

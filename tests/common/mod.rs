@@ -33,8 +33,8 @@ pub fn tool(name: &str) -> PathBuf {
 }
 
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    out
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 pub fn run_ok(cmd: &mut Command) -> Output {
@@ -88,7 +88,11 @@ pub fn rpmbuild_rpms() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let rpmbuild = tool("rpmbuild");
-        let top = tempfile::Builder::new().prefix("odcs-rpmbuild-").tempdir().unwrap().keep();
+        let top = tempfile::Builder::new()
+            .prefix("odcs-rpmbuild-")
+            .tempdir()
+            .unwrap()
+            .keep();
         let out = top.join("out");
         std::fs::create_dir_all(&out).unwrap();
         let specs = manifest_dir().join("fixtures/specs");
@@ -105,7 +109,12 @@ pub fn rpmbuild_rpms() -> &'static Path {
                     .arg("--nodeps")
                     .arg("--define")
                     .arg(format!("_topdir {}", top.display()))
-                    .args(["--define", "debug_package %{nil}", "--define", "__os_install_post %{nil}"])
+                    .args([
+                        "--define",
+                        "debug_package %{nil}",
+                        "--define",
+                        "__os_install_post %{nil}",
+                    ])
                     .args(["--define", "_buildhost fixtures.odcs.test"])
                     .arg(&spec)
                     .env("SOURCE_DATE_EPOCH", "1704067200"),
@@ -147,8 +156,16 @@ pub fn builder_specs() -> Vec<PackageSpec> {
         .ghost("/var/lib/delta/state");
     for i in 0..14u32 {
         // entries 3..6 share a date
-        let t = if (3..6).contains(&i) { 1_699_000_000 } else { 1_690_000_000 + i * 100_000 };
-        big = big.changelog(&format!("Dev {i} <dev{i}@example.org> - 2.5-{i}"), &format!("- change {i}"), t);
+        let t = if (3..6).contains(&i) {
+            1_699_000_000
+        } else {
+            1_690_000_000 + i * 100_000
+        };
+        big = big.changelog(
+            &format!("Dev {i} <dev{i}@example.org> - 2.5-{i}"),
+            &format!("- change {i}"),
+            t,
+        );
     }
     vec![
         big,
@@ -170,10 +187,15 @@ pub fn write_builder_rpms(dir: &Path) {
 }
 
 /// The fixture sets every comparison runs over: (name, filler).
-pub fn fixture_sets() -> Vec<(&'static str, Box<dyn Fn(&Path)>)> {
+pub type Filler = Box<dyn Fn(&Path)>;
+
+pub fn fixture_sets() -> Vec<(&'static str, Filler)> {
     vec![
         ("builder", Box::new(write_builder_rpms)),
-        ("rpmbuild", Box::new(|d: &Path| copy_rpms(rpmbuild_rpms(), d))),
+        (
+            "rpmbuild",
+            Box::new(|d: &Path| copy_rpms(rpmbuild_rpms(), d)),
+        ),
         ("fedora", Box::new(|d: &Path| copy_rpms(&fedora_rpms(), d))),
     ]
 }
@@ -194,7 +216,14 @@ pub fn createrepo_c(dir: &Path, outdir: &Path, extra: &[&str]) {
 /// Our createrepo over `dir` with a fresh cache, returning its output.
 pub fn odcs_createrepo(dir: &Path, extra: &[&str]) -> Output {
     let cache = tempfile::tempdir().unwrap();
-    run_ok(odcs().arg("createrepo").arg("--cache-dir").arg(cache.path()).args(extra).arg(dir))
+    run_ok(
+        odcs()
+            .arg("createrepo")
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .args(extra)
+            .arg(dir),
+    )
 }
 
 /// dnf over one repository only, in an empty installroot, failing loudly when
@@ -202,8 +231,17 @@ pub fn odcs_createrepo(dir: &Path, extra: &[&str]) -> Output {
 pub fn dnf(repo_url: &str, installroot: &Path, args: &[&str]) -> Output {
     run(Command::new(tool("dnf"))
         .arg(format!("--installroot={}", installroot.display()))
-        .args(["--disablerepo=*", "--setopt=reposdir=/dev/null", "--releasever=1"])
-        .args(["--setopt=skip_if_unavailable=False", "--setopt=gpgcheck=0", "-q", "-y"])
+        .args([
+            "--disablerepo=*",
+            "--setopt=reposdir=/dev/null",
+            "--releasever=1",
+        ])
+        .args([
+            "--setopt=skip_if_unavailable=False",
+            "--setopt=gpgcheck=0",
+            "-q",
+            "-y",
+        ])
         .arg(format!("--repofrompath=test,{repo_url}"))
         .arg("--enablerepo=test")
         .args(args))
