@@ -107,12 +107,25 @@ fn scan(dir: &Path) -> Result<Vec<Found>, CreaterepoError> {
                 continue;
             }
             let path = entry.path();
-            let href = if rel.is_empty() {
-                name.to_owned()
+            let href = if rel.is_empty() { name.to_owned() } else { format!("{rel}/{name}") };
+            let file_type = entry.file_type().map_err(|source| CreaterepoError::Scan {
+                path: path.clone(),
+                source,
+            })?;
+            if file_type.is_dir() {
+                stack.push((path, href));
+                continue;
+            }
+            if !name.ends_with(".rpm") {
+                continue;
+            }
+            // stat relative to the open directory; only symlinks need the full path
+            let md = if file_type.is_symlink() {
+                std::fs::metadata(&path)
             } else {
-                format!("{rel}/{name}")
+                entry.metadata()
             };
-            let md = match std::fs::metadata(&path) {
+            let md = match md {
                 Ok(md) => md,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     tracing::warn!("skipping {}: dangling symlink", path.display());
@@ -120,9 +133,7 @@ fn scan(dir: &Path) -> Result<Vec<Found>, CreaterepoError> {
                 }
                 Err(source) => return Err(CreaterepoError::Scan { path, source }),
             };
-            if md.is_dir() {
-                stack.push((path, href));
-            } else if md.is_file() && name.ends_with(".rpm") {
+            if md.is_file() {
                 out.push(Found {
                     path,
                     href,
@@ -132,10 +143,10 @@ fn scan(dir: &Path) -> Result<Vec<Found>, CreaterepoError> {
         }
     }
     // createrepo_c's order: by file name, then by path
-    out.sort_by(|a, b| {
-        let base = |f: &Found| f.href.rsplit('/').next().unwrap_or("").to_owned();
-        base(a).cmp(&base(b)).then_with(|| a.href.cmp(&b.href))
-    });
+    fn base(f: &Found) -> &str {
+        f.href.rsplit('/').next().unwrap_or("")
+    }
+    out.sort_unstable_by(|a, b| base(a).cmp(base(b)).then_with(|| a.href.cmp(&b.href)));
     Ok(out)
 }
 

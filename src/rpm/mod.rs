@@ -40,34 +40,66 @@ pub fn read_package(path: &Path) -> Result<PackageMeta, RpmError> {
 }
 
 /// [`read_package`] for a file the caller has already opened and stat'ed.
-pub fn read_open_package(
-    path: &Path,
-    file: &File,
-    md: &std::fs::Metadata,
-) -> Result<PackageMeta, RpmError> {
-    if !md.is_file() {
-        return Err(RpmError::Io {
-            path: path.to_owned(),
-            source: std::io::Error::other("not a regular file"),
-        });
+///
+/// The file is read sequentially, once: the first block is parsed for the
+/// headers (more is read while they extend past it) and every byte goes through
+/// the hash on the way. Departure from the "computed from a memory map":
+/// measured on the benchmark corpus, mapping and unmapping thousands of files
+/// from two threads spends more time in the kernel (page faults, and TLB
+/// shootdowns on every munmap) than hashing takes; plain reads into a reused
+/// buffer cut the cold run's system time by more than half.
+pub fn read_open_package(path: &Path, file: &File, md: &std::fs::Metadata) -> Result<PackageMeta, RpmError> {
+    use std::io::Read;
+    const BLOCK: usize = 256 * 1024;
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    if md.len() == 0 {
-        return Err(RpmError::NotAnRpm {
-            path: path.to_owned(),
-        });
-    }
-    // SAFETY: the map is only read while this function runs. Another process
-    // truncating the RPM meanwhile would make reads fault; RPMs in a repository or
-    // a Koji topdir are written once and never modified in place (they are
-    // replaced by rename), which is the same assumption createrepo_c makes.
-    let map = unsafe { memmap2::Mmap::map(file) }.map_err(|source| RpmError::Io {
+    let io = |source| RpmError::Io {
         path: path.to_owned(),
         source,
-    })?;
-    let _ = map.advise(memmap2::Advice::Sequential);
-    let mut meta = header::parse_headers(&map, path)?;
-    meta.checksum = hex::encode(Sha256::digest(&map[..]));
-    meta.file_size = md.len();
-    meta.file_mtime = md.mtime();
-    Ok(meta)
+    };
+    if !md.is_file() {
+        return Err(io(std::io::Error::other("not a regular file")));
+    }
+    BUF.with_borrow_mut(|buf| {
+        let mut reader = file;
+        let mut hasher = Sha256::new();
+        buf.clear();
+        let mut eof = false;
+        // read until the headers parse, or the file ends
+        let mut meta = loop {
+            if !eof {
+                let want = buf.len() + BLOCK.max(buf.len());
+                let got = reader.by_ref().take((want - buf.len()) as u64).read_to_end(buf).map_err(io)?;
+                eof = got == 0 || buf.len() < want;
+            }
+            match header::parse_headers(buf, path) {
+                Err(RpmError::Truncated { .. }) if !eof => continue,
+                other => break other?,
+            }
+        };
+        hasher.update(&buf[..]);
+        let mut total = buf.len() as u64;
+        if !eof {
+            buf.resize(BLOCK, 0);
+            loop {
+                let n = match reader.read(&mut buf[..]) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(io(e)),
+                };
+                hasher.update(&buf[..n]);
+                total += n as u64;
+            }
+        }
+        if buf.capacity() > 4 * BLOCK {
+            // a package with huge headers: do not keep its buffer per thread
+            *buf = Vec::new();
+        }
+        meta.checksum = hex::encode(hasher.finalize());
+        meta.file_size = total;
+        meta.file_mtime = md.mtime();
+        Ok(meta)
+    })
 }
