@@ -7,9 +7,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use odcs::compose::Progress;
-use odcs::compose::createrepo::{CreaterepoOptions, createrepo};
+use odcs::compose::createrepo::{CacheDir, CreaterepoOptions, createrepo};
 use odcs::repodata::{Compression, RepodataOptions};
-use odcs::rpm::{HeaderCache, LogCache};
 
 mod corpus;
 
@@ -47,10 +46,11 @@ struct CreaterepoArgs {
     /// Threads for reading headers and compressing metadata [default: one per core].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     workers: Option<u16>,
-    /// Header cache directory [default: $XDG_CACHE_HOME/odcs or ~/.cache/odcs].
+    /// Cache directory: package records by file identity, and rendered chunks
+    /// of repodata [default: $XDG_CACHE_HOME/odcs or ~/.cache/odcs].
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
-    /// Do not read or write the header cache.
+    /// Do not read or write the cache.
     #[arg(long, conflicts_with = "cache_dir")]
     no_cache: bool,
     /// Compression of primary/filelists/other: zstd or gzip, optionally with a
@@ -138,7 +138,7 @@ fn run_createrepo(args: CreaterepoArgs) -> anyhow::Result<()> {
             .clone()
             .or_else(default_cache_dir)
             .context("no cache directory: set --cache-dir (or HOME), or pass --no-cache")?;
-        Some(LogCache::open(&dir)?)
+        Some(CacheDir::open(&dir)?)
     };
     let opts = CreaterepoOptions {
         workers: args.workers.map(usize::from),
@@ -153,16 +153,14 @@ fn run_createrepo(args: CreaterepoArgs) -> anyhow::Result<()> {
         },
     };
     let bar = Bar::new();
-    let report = createrepo(
-        &args.dir,
-        &opts,
-        cache.as_ref().map(|c| c as &dyn HeaderCache),
-        &bar,
-    )?;
+    let caches = cache.as_ref().map(CacheDir::caches).unwrap_or_default();
+    let report = createrepo(&args.dir, &opts, caches, &bar)?;
     if args.verbose {
         eprintln!(
-            "{} packages ({} from cache, {} read, {} skipped); scan {:.0?}, headers {:.0?}, repodata {:.0?}",
+            "{} packages ({} of {} chunks reused; {} records from cache, {} RPMs read, {} skipped); scan {:.0?}, headers {:.0?}, repodata {:.0?}",
             report.packages,
+            report.chunks_reused,
+            report.chunks,
             report.cache_hits,
             report.headers_read,
             report.skipped.len(),

@@ -8,9 +8,10 @@ use std::io::Write;
 use std::path::Path;
 
 use odcs::compose::NoProgress;
-use odcs::compose::createrepo::{CreaterepoOptions, CreaterepoReport, createrepo};
+use odcs::compose::createrepo::{
+    CacheDir, Caches, CreaterepoOptions, CreaterepoReport, createrepo,
+};
 use odcs::repodata::read::read_repo;
-use odcs::rpm::{HeaderCache, LogCache};
 
 fn corpus(dir: &Path, n: usize) {
     std::fs::create_dir_all(dir).unwrap();
@@ -19,7 +20,7 @@ fn corpus(dir: &Path, n: usize) {
     }
 }
 
-fn run(dir: &Path, cache: &LogCache) -> CreaterepoReport {
+fn run(dir: &Path, caches: Caches<'_>) -> CreaterepoReport {
     let opts = CreaterepoOptions {
         repodata: odcs::repodata::RepodataOptions {
             revision: Some("42".into()),
@@ -27,7 +28,7 @@ fn run(dir: &Path, cache: &LogCache) -> CreaterepoReport {
         },
         ..Default::default()
     };
-    createrepo(dir, &opts, Some(cache as &dyn HeaderCache), &NoProgress).unwrap()
+    createrepo(dir, &opts, caches, &NoProgress).unwrap()
 }
 
 #[test]
@@ -35,15 +36,26 @@ fn warm_run_opens_no_rpm_and_writes_the_same_metadata() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("repo");
     corpus(&dir, 60);
-    let cache = LogCache::open(&tmp.path().join("cache")).unwrap();
+    let cache = CacheDir::open(&tmp.path().join("cache")).unwrap();
 
-    let cold = run(&dir, &cache);
-    assert_eq!((cold.headers_read, cold.cache_hits), (60, 0));
+    let cold = run(&dir, cache.caches());
+    assert_eq!(
+        (cold.headers_read, cold.cache_hits, cold.chunks_reused),
+        (60, 0, 0)
+    );
     let cold_repo = read_repo(&dir).unwrap();
 
-    let cache = LogCache::open(&tmp.path().join("cache")).unwrap();
-    let warm = run(&dir, &cache);
+    // warm through each path: header records only, and rendered chunks
+    let cache = CacheDir::open(&tmp.path().join("cache")).unwrap();
+    let records_only = Caches {
+        chunks: None,
+        ..cache.caches()
+    };
+    let warm = run(&dir, records_only);
     assert_eq!((warm.headers_read, warm.cache_hits), (0, 60));
+    let assembled = run(&dir, cache.caches());
+    assert_eq!((assembled.headers_read, assembled.cache_hits), (0, 0));
+    assert_eq!(assembled.chunks_reused, assembled.chunks);
     let warm_repo = read_repo(&dir).unwrap();
     for kind in ["primary", "filelists", "other"] {
         assert_eq!(
@@ -67,7 +79,7 @@ fn warm_run_opens_no_rpm_and_writes_the_same_metadata() {
     f.write_all(&vec![0u8; md.len() as usize]).unwrap();
     f.set_times(FileTimes::new().set_modified(mtime)).unwrap();
     drop(f);
-    let again = run(&dir, &cache);
+    let again = run(&dir, cache.caches());
     assert_eq!(again.headers_read, 0);
     assert_eq!(
         read_repo(&dir)
@@ -88,7 +100,7 @@ fn warm_run_opens_no_rpm_and_writes_the_same_metadata() {
     let err = createrepo(
         &dir,
         &CreaterepoOptions::default(),
-        Some(&cache as &dyn HeaderCache),
+        cache.caches(),
         &NoProgress,
     )
     .unwrap_err();
@@ -104,8 +116,8 @@ fn hardlinked_copies_in_another_tree_hit_the_cache() {
     let tmp = tempfile::tempdir().unwrap();
     let a = tmp.path().join("topdir");
     corpus(&a, 20);
-    let cache = LogCache::open(&tmp.path().join("cache")).unwrap();
-    assert_eq!(run(&a, &cache).headers_read, 20);
+    let cache = CacheDir::open(&tmp.path().join("cache")).unwrap();
+    assert_eq!(run(&a, cache.caches()).headers_read, 20);
 
     let b = tmp.path().join("compose/Packages");
     std::fs::create_dir_all(&b).unwrap();
@@ -115,8 +127,26 @@ fn hardlinked_copies_in_another_tree_hit_the_cache() {
             std::fs::hard_link(&p, b.join(p.file_name().unwrap())).unwrap();
         }
     }
-    let report = run(&b, &cache);
-    assert_eq!((report.headers_read, report.cache_hits), (0, 20));
+    // same files under the same hrefs: even the rendered chunks are reused
+    let report = run(&b, cache.caches());
+    assert_eq!(
+        (report.headers_read, report.chunks_reused),
+        (0, report.chunks)
+    );
+    // under other hrefs the chunks differ, and the records come from the cache
+    let c = tmp.path().join("compose2/Packages/sub");
+    std::fs::create_dir_all(&c).unwrap();
+    for e in std::fs::read_dir(&b).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "rpm") {
+            std::fs::hard_link(&p, c.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let report = run(c.parent().unwrap(), cache.caches());
+    assert_eq!(
+        (report.headers_read, report.cache_hits, report.chunks_reused),
+        (0, 20, 0)
+    );
     assert_eq!(read_repo(&b).unwrap().packages.len(), 20);
 }
 
@@ -125,8 +155,8 @@ fn readers_never_see_a_missing_or_half_written_repodata() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("repo");
     corpus(&dir, 30);
-    let cache = LogCache::open(&tmp.path().join("cache")).unwrap();
-    run(&dir, &cache);
+    let cache = CacheDir::open(&tmp.path().join("cache")).unwrap();
+    run(&dir, cache.caches());
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         let reader = s.spawn(|| {
@@ -153,7 +183,7 @@ fn readers_never_see_a_missing_or_half_written_repodata() {
                 },
                 ..Default::default()
             };
-            createrepo(&dir, &opts, Some(&cache as &dyn HeaderCache), &NoProgress).unwrap();
+            createrepo(&dir, &opts, cache.caches(), &NoProgress).unwrap();
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         assert!(reader.join().unwrap() > 0);
@@ -161,4 +191,39 @@ fn readers_never_see_a_missing_or_half_written_repodata() {
     // only the current files remain
     let names: Vec<_> = std::fs::read_dir(dir.join("repodata")).unwrap().collect();
     assert_eq!(names.len(), 4, "repodata/ holds stale files: {names:?}");
+}
+
+#[test]
+fn a_new_package_rerenders_only_its_chunk_and_the_output_equals_a_cold_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    std::fs::create_dir_all(&dir).unwrap();
+    for s in odcs::rpm::corpus::corpus(700, 3) {
+        let mut s = s;
+        s.files.truncate(3); // small files: the test is about metadata
+        s.write_to(&dir).unwrap();
+    }
+    let cache = CacheDir::open(&tmp.path().join("cache")).unwrap();
+    let first = run(&dir, cache.caches());
+    assert!(first.chunks >= 3, "{} chunks", first.chunks);
+
+    odcs::rpm::build::PackageSpec::parse("aaa-new-1-1.noarch")
+        .unwrap()
+        .write_to(&dir)
+        .unwrap();
+    let second = run(&dir, cache.caches());
+    assert_eq!(second.headers_read, 1, "only the new package is read");
+    assert!(second.chunks - second.chunks_reused <= 2, "{second:?}");
+    let assembled = read_repo(&dir).unwrap();
+
+    run(&dir, Caches::default());
+    let cold = read_repo(&dir).unwrap();
+    for kind in ["primary", "filelists", "other"] {
+        assert_eq!(
+            assembled.record(kind).unwrap().open_checksum,
+            cold.record(kind).unwrap().open_checksum,
+            "{kind}"
+        );
+    }
+    assert_eq!(assembled.packages.len(), 701);
 }

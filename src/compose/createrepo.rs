@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::repodata::{self, RepoEntry, RepodataError, RepodataOptions, WriteStats};
-use crate::rpm::{self, CacheError, FileKey, HeaderCache, PackageMeta, RpmError};
+use crate::repodata::chunks::{self, ChunkKey, ChunkStore, DirChunkStore, RenderedChunk};
+use crate::repodata::{self, ChunkInput, RepoEntry, RepodataError, RepodataOptions, WriteStats};
+use crate::rpm::{self, CacheError, FileKey, HeaderCache, LogCache, PackageMeta, RpmError};
 
 use super::Progress;
 
@@ -65,8 +66,13 @@ impl fmt::Display for BadList<'_> {
 #[derive(Debug)]
 pub struct CreaterepoReport {
     pub packages: usize,
+    /// Records that came from the header cache.
     pub cache_hits: usize,
+    /// RPMs opened and read.
     pub headers_read: usize,
+    /// Chunks of repodata in all, and how many were reused as rendered before.
+    pub chunks: usize,
+    pub chunks_reused: usize,
     pub skipped: Vec<RpmError>,
     pub cache_error: Option<CacheError>,
     pub write: WriteStats,
@@ -107,7 +113,11 @@ fn scan(dir: &Path) -> Result<Vec<Found>, CreaterepoError> {
                 continue;
             }
             let path = entry.path();
-            let href = if rel.is_empty() { name.to_owned() } else { format!("{rel}/{name}") };
+            let href = if rel.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{rel}/{name}")
+            };
             let file_type = entry.file_type().map_err(|source| CreaterepoError::Scan {
                 path: path.clone(),
                 source,
@@ -150,11 +160,44 @@ fn scan(dir: &Path) -> Result<Vec<Found>, CreaterepoError> {
     Ok(out)
 }
 
+/// The caches a run may use: header records by file identity, and rendered
+/// chunks of repodata.
+#[derive(Clone, Copy, Default)]
+pub struct Caches<'a> {
+    pub headers: Option<&'a dyn HeaderCache>,
+    pub chunks: Option<&'a dyn ChunkStore>,
+}
+
+/// Both caches in one directory: `headers-v*.log` and `chunks-v*/`.
+pub struct CacheDir {
+    pub headers: LogCache,
+    pub chunks: DirChunkStore,
+}
+
+impl CacheDir {
+    pub fn open(dir: &Path) -> Result<CacheDir, CacheError> {
+        Ok(CacheDir {
+            headers: LogCache::open(dir)?,
+            chunks: DirChunkStore::open(dir).map_err(|source| CacheError::Io {
+                path: dir.to_owned(),
+                source,
+            })?,
+        })
+    }
+
+    pub fn caches(&self) -> Caches<'_> {
+        Caches {
+            headers: Some(&self.headers),
+            chunks: Some(&self.chunks),
+        }
+    }
+}
+
 /// Write `dir/repodata` for the RPMs under `dir`.
 pub fn createrepo(
     dir: &Path,
     opts: &CreaterepoOptions,
-    cache: Option<&dyn HeaderCache>,
+    caches: Caches<'_>,
     progress: &dyn Progress,
 ) -> Result<CreaterepoReport, CreaterepoError> {
     let mut pool = rayon::ThreadPoolBuilder::new();
@@ -165,50 +208,83 @@ pub fn createrepo(
         workers: opts.workers.unwrap_or(0),
         message: e.to_string(),
     })?;
-    pool.install(|| run(dir, opts, cache, progress))
+    pool.install(|| run(dir, opts, caches, progress))
 }
 
 fn run(
     dir: &Path,
     opts: &CreaterepoOptions,
-    cache: Option<&dyn HeaderCache>,
+    caches: Caches<'_>,
     progress: &dyn Progress,
 ) -> Result<CreaterepoReport, CreaterepoError> {
     let t0 = Instant::now();
     progress.phase("scanning", None);
     let found = scan(dir)?;
+
+    // Chunks of packages, identified by what identifies their files: a chunk
+    // rendered by an earlier run over the same files is reused as it is.
+    let digests: Vec<[u8; 32]> = found
+        .iter()
+        .map(|f| {
+            let mut id = f.key.encode().to_vec();
+            id.extend_from_slice(f.href.as_bytes());
+            chunks::package_digest(&id)
+        })
+        .collect();
+    let ranges = chunks::chunk_ranges(&digests);
+    let keys: Vec<ChunkKey> = ranges
+        .iter()
+        .map(|r| chunks::chunk_key(&opts.repodata, &digests[r.clone()]))
+        .collect();
+    let mut reused: Vec<Option<RenderedChunk>> = match caches.chunks {
+        Some(store) => keys.par_iter().map(|k| store.get(k)).collect(),
+        None => keys.iter().map(|_| None).collect(),
+    };
+    let chunks_reused = reused.iter().filter(|c| c.is_some()).count();
+    let needed: Vec<usize> = ranges
+        .iter()
+        .zip(&reused)
+        .filter(|(_, hit)| hit.is_none())
+        .flat_map(|(r, _)| r.clone())
+        .collect();
     let scan_time = t0.elapsed();
 
     let t1 = Instant::now();
-    progress.phase("reading headers", Some(found.len() as u64));
-    let cached: Vec<Option<PackageMeta>> = match cache {
-        Some(c) => found.par_iter().map(|f| c.get(&f.key)).collect(),
-        None => found.iter().map(|_| None).collect(),
+    progress.phase("reading headers", Some(needed.len() as u64));
+    let cached: Vec<Option<PackageMeta>> = match caches.headers {
+        Some(c) => needed.par_iter().map(|&i| c.get(&found[i].key)).collect(),
+        None => needed.iter().map(|_| None).collect(),
     };
     let cache_hits = cached.iter().filter(|c| c.is_some()).count();
     progress.advance(cache_hits as u64);
 
     // (record, read from the RPM just now)
-    let results: Vec<(Result<PackageMeta, RpmError>, bool)> = found
+    let results: Vec<(Result<PackageMeta, RpmError>, bool)> = needed
         .par_iter()
         .zip(cached.into_par_iter())
-        .map(|(f, hit)| match hit {
+        .map(|(&i, hit)| match hit {
             Some(meta) => (Ok(meta), false),
             None => {
-                let r = rpm::read_package(&f.path);
+                let r = rpm::read_package(&found[i].path);
                 progress.advance(1);
                 (r, true)
             }
         })
         .collect();
-    let headers_read = found.len() - cache_hits;
+    let headers_read = needed.len() - cache_hits;
 
-    // (index into `found`, record, fresh)
-    let mut metas = Vec::with_capacity(found.len());
+    // records by index into `found`; None for a package that could not be read
+    let mut metas: Vec<Option<PackageMeta>> = found.iter().map(|_| None).collect();
+    let mut fresh = Vec::new();
     let mut bad = Vec::new();
-    for (i, (r, fresh)) in results.into_iter().enumerate() {
+    for (&i, (r, is_fresh)) in needed.iter().zip(results) {
         match r {
-            Ok(m) => metas.push((i, m, fresh)),
+            Ok(m) => {
+                if is_fresh {
+                    fresh.push(i);
+                }
+                metas[i] = Some(m);
+            }
             Err(e) => bad.push(e),
         }
     }
@@ -222,11 +298,10 @@ fn run(
     // Remember what was read for next time; a cache that cannot be written only
     // costs speed, so it is reported, not fatal.
     let mut cache_error = None;
-    if let Some(c) = cache {
-        let new: Vec<(FileKey, &PackageMeta)> = metas
+    if let Some(c) = caches.headers {
+        let new: Vec<(FileKey, &PackageMeta)> = fresh
             .iter()
-            .filter(|(_, _, fresh)| *fresh)
-            .map(|(i, m, _)| (found[*i].key, m))
+            .filter_map(|&i| metas[i].as_ref().map(|m| (found[i].key, m)))
             .collect();
         if let Err(e) = c.put_many(&new) {
             tracing::warn!("{e}");
@@ -236,21 +311,47 @@ fn run(
     let read_time = t1.elapsed();
 
     let t2 = Instant::now();
-    progress.phase("writing repodata", Some(metas.len() as u64));
-    let entries: Vec<RepoEntry<'_>> = metas
+    let mut inputs = Vec::with_capacity(ranges.len());
+    for ((range, key), hit) in ranges.iter().zip(&keys).zip(reused.iter_mut()) {
+        if let Some(chunk) = hit.take() {
+            inputs.push(ChunkInput::Cached(chunk));
+            continue;
+        }
+        let entries: Vec<RepoEntry<'_>> = range
+            .clone()
+            .filter_map(|i| {
+                metas[i].as_ref().map(|m| RepoEntry {
+                    meta: m,
+                    href: &found[i].href,
+                })
+            })
+            .collect();
+        // a chunk missing a skipped package is not kept: the next run must
+        // read (and warn about) that package again
+        let complete = entries.len() == range.len();
+        inputs.push(ChunkInput::Render {
+            key: (complete && caches.chunks.is_some()).then_some(*key),
+            entries,
+        });
+    }
+    let packages = inputs
         .iter()
-        .map(|(i, m, _)| RepoEntry {
-            meta: m,
-            href: &found[*i].href,
+        .map(|c| match c {
+            ChunkInput::Cached(c) => c.packages as usize,
+            ChunkInput::Render { entries, .. } => entries.len(),
         })
-        .collect();
-    let write =
-        repodata::write_repodata(dir, &entries, &opts.repodata, &|n| progress.set(n as u64))?;
+        .sum();
+    progress.phase("writing repodata", Some(packages as u64));
+    let write = repodata::write_repodata(dir, inputs, &opts.repodata, caches.chunks, &|n| {
+        progress.set(n as u64)
+    })?;
     progress.done();
     Ok(CreaterepoReport {
-        packages: metas.len(),
+        packages,
         cache_hits,
         headers_read,
+        chunks: ranges.len(),
+        chunks_reused,
         skipped: bad,
         cache_error,
         write,

@@ -23,12 +23,15 @@
 //! Not written (allowed differences from createrepo_c 0.17): the sqlite
 //! databases (`*_db`; dnf never reads them, and Pungi passes `--no-database`).
 
+pub mod chunks;
 mod compress;
 pub mod read;
 mod write;
 pub mod xml;
 
+pub use chunks::{ChunkKey, ChunkStore, DirChunkStore, RenderedChunk};
 pub use compress::Compression;
 pub use write::{
-    RepoEntry, RepodataError, RepodataOptions, RepomdRecord, WriteStats, write_repodata,
+    ChunkInput, RepoEntry, RepodataError, RepodataOptions, RepomdRecord, WriteStats, chunks_of,
+    write_repodata,
 };

@@ -7,7 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::compress::Compression;
+use super::chunks::{ChunkKey, ChunkStore, RenderedChunk};
+use super::compress::{Compression, decompress_all};
 use super::xml::{self, Location};
 use crate::rpm::PackageMeta;
 
@@ -152,13 +153,45 @@ impl Stream {
     }
 }
 
-/// A rendered and compressed chunk of all three files.
-struct Chunk {
-    open: [String; 3],
+/// A chunk of the three files: its uncompressed text (for open-checksum and
+/// open-size) and its compressed frames.
+struct Prepared {
+    open: [Vec<u8>; 3],
     compressed: [Vec<u8>; 3],
 }
 
-fn render_chunk(entries: &[RepoEntry<'_>], opts: &RepodataOptions) -> std::io::Result<Chunk> {
+/// What goes into the repository, a chunk at a time, in order.
+pub enum ChunkInput<'a> {
+    /// A chunk rendered by an earlier run (from a [`ChunkStore`]).
+    Cached(RenderedChunk),
+    /// Packages to render now; with a key, the result is put in the store.
+    Render {
+        key: Option<ChunkKey>,
+        entries: Vec<RepoEntry<'a>>,
+    },
+}
+
+impl ChunkInput<'_> {
+    fn packages(&self) -> usize {
+        match self {
+            ChunkInput::Cached(c) => c.packages as usize,
+            ChunkInput::Render { entries, .. } => entries.len(),
+        }
+    }
+}
+
+/// Fixed-size chunks to render, for callers without a chunk store.
+pub fn chunks_of<'a>(entries: &[RepoEntry<'a>], opts: &RepodataOptions) -> Vec<ChunkInput<'a>> {
+    entries
+        .chunks(opts.chunk_packages.max(1))
+        .map(|c| ChunkInput::Render {
+            key: None,
+            entries: c.to_vec(),
+        })
+        .collect()
+}
+
+fn render_chunk(entries: &[RepoEntry<'_>], opts: &RepodataOptions) -> std::io::Result<Prepared> {
     let mut primary = String::with_capacity(entries.len() * 2048);
     let mut filelists = String::with_capacity(entries.len() * 1024);
     let mut other = String::with_capacity(entries.len() * 1024);
@@ -186,10 +219,48 @@ fn render_chunk(entries: &[RepoEntry<'_>], opts: &RepodataOptions) -> std::io::R
         c.compress_chunk(filelists.as_bytes())?,
         c.compress_chunk(other.as_bytes())?,
     ];
-    Ok(Chunk {
-        open: [primary, filelists, other],
+    Ok(Prepared {
+        open: [
+            primary.into_bytes(),
+            filelists.into_bytes(),
+            other.into_bytes(),
+        ],
         compressed,
     })
+}
+
+fn prepare(
+    chunk: ChunkInput<'_>,
+    opts: &RepodataOptions,
+    store: Option<&dyn ChunkStore>,
+) -> std::io::Result<Prepared> {
+    match chunk {
+        ChunkInput::Cached(c) => {
+            let [p, f, o] = c.parts;
+            Ok(Prepared {
+                open: [
+                    decompress_all(&p)?,
+                    decompress_all(&f)?,
+                    decompress_all(&o)?,
+                ],
+                compressed: [p, f, o],
+            })
+        }
+        ChunkInput::Render { key, entries } => {
+            let prepared = render_chunk(&entries, opts)?;
+            if let (Some(key), Some(store)) = (key, store) {
+                let rendered = RenderedChunk {
+                    packages: entries.len() as u32,
+                    parts: prepared.compressed.clone(),
+                };
+                // the chunk store only saves time: a failure is worth a warning
+                if let Err(e) = store.put(&key, &rendered) {
+                    tracing::warn!("cannot keep a rendered chunk in the cache: {e}");
+                }
+            }
+            Ok(prepared)
+        }
+    }
 }
 
 /// Removes the temporary directory unless it was installed.
@@ -203,12 +274,14 @@ impl Drop for TempDir {
     }
 }
 
-/// Write `repo_dir/repodata/` for `entries` (in the order given) and swap it in
-/// atomically. `progress` is called with the number of packages written so far.
+/// Write `repo_dir/repodata/` from `chunks` (in the order given) and swap it in
+/// atomically. Rendered chunks with a key are put in `store`. `progress` is
+/// called with the number of packages written so far.
 pub fn write_repodata(
     repo_dir: &Path,
-    entries: &[RepoEntry<'_>],
+    chunks: Vec<ChunkInput<'_>>,
     opts: &RepodataOptions,
+    store: Option<&dyn ChunkStore>,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<WriteStats, RepodataError> {
     // One writer per repository at a time: flock on the directory itself, so
@@ -237,7 +310,7 @@ pub fn write_repodata(
     let guard = TempDir(Some(tmp.clone()));
 
     let c = opts.compression;
-    let n = entries.len();
+    let n: usize = chunks.iter().map(ChunkInput::packages).sum();
     let mut streams = [
         Stream::create(&tmp, "primary", c)?,
         Stream::create(&tmp, "filelists", c)?,
@@ -265,21 +338,23 @@ pub fn write_repodata(
         s.push(head.as_bytes(), &z)?;
     }
 
-    let chunk = opts.chunk_packages.max(1);
-    let window = chunk * rayon::current_num_threads().max(1) * 2;
+    let window = rayon::current_num_threads().max(1) * 2;
     let mut done = 0;
-    for win in entries.chunks(window) {
-        let chunks: Vec<Chunk> = win
-            .par_chunks(chunk)
-            .map(|part| render_chunk(part, opts))
+    let mut chunks = chunks.into_iter().peekable();
+    while chunks.peek().is_some() {
+        let batch: Vec<ChunkInput<'_>> = chunks.by_ref().take(window).collect();
+        let packages: usize = batch.iter().map(ChunkInput::packages).sum();
+        let prepared: Vec<Prepared> = batch
+            .into_par_iter()
+            .map(|c| prepare(c, opts, store))
             .collect::<std::io::Result<_>>()
             .map_err(io_at(&tmp))?;
-        for ch in &chunks {
+        for ch in &prepared {
             for (i, s) in streams.iter_mut().enumerate() {
-                s.push(ch.open[i].as_bytes(), &ch.compressed[i])?;
+                s.push(&ch.open[i], &ch.compressed[i])?;
             }
         }
-        done += win.len();
+        done += packages;
         progress(done);
     }
 

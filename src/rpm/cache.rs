@@ -54,7 +54,8 @@ impl FileKey {
         }
     }
 
-    fn encode(&self) -> [u8; KEY_SIZE] {
+    /// A fixed-size encoding (little-endian fields), for hashing and storage.
+    pub fn encode(&self) -> [u8; KEY_SIZE] {
         let mut out = [0u8; KEY_SIZE];
         out[0..8].copy_from_slice(&self.dev.to_le_bytes());
         out[8..16].copy_from_slice(&self.ino.to_le_bytes());

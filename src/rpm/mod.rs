@@ -48,7 +48,11 @@ pub fn read_package(path: &Path) -> Result<PackageMeta, RpmError> {
 /// from two threads spends more time in the kernel (page faults, and TLB
 /// shootdowns on every munmap) than hashing takes; plain reads into a reused
 /// buffer cut the cold run's system time by more than half.
-pub fn read_open_package(path: &Path, file: &File, md: &std::fs::Metadata) -> Result<PackageMeta, RpmError> {
+pub fn read_open_package(
+    path: &Path,
+    file: &File,
+    md: &std::fs::Metadata,
+) -> Result<PackageMeta, RpmError> {
     use std::io::Read;
     const BLOCK: usize = 256 * 1024;
     thread_local! {
@@ -70,7 +74,11 @@ pub fn read_open_package(path: &Path, file: &File, md: &std::fs::Metadata) -> Re
         let mut meta = loop {
             if !eof {
                 let want = buf.len() + BLOCK.max(buf.len());
-                let got = reader.by_ref().take((want - buf.len()) as u64).read_to_end(buf).map_err(io)?;
+                let got = reader
+                    .by_ref()
+                    .take((want - buf.len()) as u64)
+                    .read_to_end(buf)
+                    .map_err(io)?;
                 eof = got == 0 || buf.len() < want;
             }
             match header::parse_headers(buf, path) {
