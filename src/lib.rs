@@ -2,10 +2,11 @@
 //! from Koji builds, served over HTTP and removed when they expire.
 //!
 //! The parts follow `DESIGN.md`; dependencies point down this list:
-//! `compose` → `repodata` → `rpm`. Parts of the design not listed here (`source`,
-//! `gather`, `store`, `worker`, `api`, `auth`, `events`, `config`) are not built
+//! `compose` → `source`/`repodata` → `rpm`. Parts of the design not listed here
+//! (`gather`, `store`, `worker`, `api`, `auth`, `events`, `config`) are not built
 //! yet; they arrive with the issues that need them (#3, #4).
 
 pub mod compose;
 pub mod repodata;
 pub mod rpm;
+pub mod source;

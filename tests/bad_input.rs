@@ -170,3 +170,22 @@ fn reading_damaged_packages_never_panics() {
         let _ = odcs::rpm::read_package(&p);
     }
 }
+
+#[test]
+fn a_second_writer_on_the_same_directory_is_refused_and_leftovers_are_cleaned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    common::write_builder_rpms(dir);
+    // what a run killed half-way leaves behind
+    std::fs::create_dir_all(dir.join(".repodata.odcs-999999/x")).unwrap();
+    let held = std::fs::File::open(dir).unwrap();
+    held.lock().unwrap();
+    let out = common::run(common::odcs().args(["createrepo", "--no-cache"]).arg(dir));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("another process is writing repodata here"), "{stderr}");
+    drop(held);
+    common::run_ok(common::odcs().args(["createrepo", "--no-cache"]).arg(dir));
+    assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
+    assert_eq!(odcs::repodata::read::read_repo(dir).unwrap().packages.len(), common::builder_specs().len());
+}

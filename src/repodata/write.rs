@@ -301,11 +301,18 @@ pub fn write_repodata(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let tmp = repo_dir.join(format!(".repodata.odcs-{}", std::process::id()));
-    if tmp.exists() {
-        // left behind by a crashed run with our pid
-        fs::remove_dir_all(&tmp).map_err(io_at(&tmp))?;
+    // Holding the lock, no other writer is active here: whatever temporary
+    // directory exists was left by a run that crashed.
+    for entry in fs::read_dir(repo_dir).map_err(io_at(repo_dir))? {
+        let entry = entry.map_err(io_at(repo_dir))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".repodata.odcs-") || name.starts_with(".repodata.old-") {
+            tracing::info!("removing {} left by an interrupted run", entry.path().display());
+            fs::remove_dir_all(entry.path()).map_err(io_at(&entry.path()))?;
+        }
     }
+    let tmp = repo_dir.join(format!(".repodata.odcs-{}", std::process::id()));
     fs::create_dir(&tmp).map_err(io_at(&tmp))?;
     let guard = TempDir(Some(tmp.clone()));
 
