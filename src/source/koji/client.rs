@@ -1,0 +1,547 @@
+//! [`KojiClient`]: calls to a hub over HTTP(S), with a timeout per call and
+//! retries of transient failures (see the module doc of `source::koji` for why).
+
+use std::time::Duration;
+
+use tracing::{debug, instrument, warn};
+
+use super::paths::python_tuple;
+use super::types::{Event, InheritanceLink, KojiBuild, KojiRpm, RpmSig, Tag, list_of};
+use super::xmlrpc::{self, Fault, Response, Value, XmlRpcError};
+
+/// Koji's `ServerOffline` fault: the hub is in maintenance; worth retrying.
+const FAULT_SERVER_OFFLINE: i64 = 1014;
+
+/// Largest response body read (a `listTaggedRPMS` of a big tag with
+/// inheritance is tens of megabytes).
+const MAX_RESPONSE_BYTES: u64 = 2 << 30;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KojiError {
+    /// The hub answered with a fault.
+    #[error("koji hub {url}: {method}: fault {code}: {message}")]
+    Fault {
+        url: String,
+        method: String,
+        code: i64,
+        message: String,
+    },
+    #[error("koji hub {url}: {method}: timed out after {seconds} seconds")]
+    Timeout {
+        url: String,
+        method: String,
+        seconds: f64,
+    },
+    /// An HTTP status other than 200.
+    #[error("koji hub {url}: {method}: HTTP status {status} (after {attempts} attempt(s))")]
+    Http {
+        url: String,
+        method: String,
+        status: u16,
+        attempts: u32,
+    },
+    /// The hub could not be reached, or the connection broke.
+    #[error("koji hub {url}: {method}: {source} (after {attempts} attempt(s))")]
+    Transport {
+        url: String,
+        method: String,
+        attempts: u32,
+        #[source]
+        source: ureq::Error,
+    },
+    /// The answer was not XML-RPC, or not the shape the call returns.
+    #[error("koji hub {url}: {method}: invalid response: {source}")]
+    Response {
+        url: String,
+        method: String,
+        #[source]
+        source: XmlRpcError,
+    },
+    /// RPMs without a copy the sigkeys allow (Pungi's message, formats.md §1.8).
+    #[error(
+        "RPM(s) not found for sigs: {}. Check log for details. Unsigned packages:\n{}",
+        python_tuple(.sigkeys),
+        .nvrs.join("\n")
+    )]
+    UnsignedPackages {
+        sigkeys: Vec<Option<String>>,
+        /// Sorted, unique N-V-Rs.
+        nvrs: Vec<String>,
+    },
+}
+
+impl KojiError {
+    /// The fault code, when the hub answered with a fault.
+    pub fn fault_code(&self) -> Option<i64> {
+        match self {
+            KojiError::Fault { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// How calls are made.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Budget for one HTTP exchange, from connecting to the last byte of the answer.
+    pub timeout: Duration,
+    /// How many times a transiently failed call is repeated.
+    pub max_retries: u32,
+    /// Wait before the second retry; doubled for each further one (the first
+    /// retry is immediate, as in Koji's client, since a dropped keep-alive
+    /// connection is the commonest transient failure).
+    pub retry_backoff: Duration,
+    /// Upper bound of the wait between retries.
+    pub max_backoff: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> ClientOptions {
+        ClientOptions {
+            timeout: Duration::from_secs(300),
+            max_retries: 5,
+            retry_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One call: method, positional arguments, keyword arguments.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    pub method: String,
+    pub args: Vec<Value>,
+    pub kwargs: Vec<(String, Value)>,
+}
+
+impl Call {
+    pub fn new(method: impl Into<String>) -> Call {
+        Call {
+            method: method.into(),
+            args: Vec::new(),
+            kwargs: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, v: impl Into<Value>) -> Call {
+        self.args.push(v.into());
+        self
+    }
+
+    pub fn kwarg(mut self, name: &str, v: impl Into<Value>) -> Call {
+        self.kwargs.push((name.to_owned(), v.into()));
+        self
+    }
+
+    /// The parameters as sent: positional ones, then the `__starstar` struct
+    /// when there are keywords.
+    pub fn params(&self) -> Vec<Value> {
+        let mut params = self.args.clone();
+        if !self.kwargs.is_empty() {
+            params.push(xmlrpc::kwargs(self.kwargs.iter().cloned()));
+        }
+        params
+    }
+}
+
+/// A client of one Koji hub (`https://koji.example.org/kojihub`).
+#[derive(Clone, Debug)]
+pub struct KojiClient {
+    url: String,
+    agent: ureq::Agent,
+    options: ClientOptions,
+}
+
+/// Why one attempt failed.
+enum Failure {
+    Transport(ureq::Error),
+    Timeout,
+    Status(u16),
+    Fault(Fault),
+    Response(XmlRpcError),
+}
+
+impl Failure {
+    fn is_transient(&self) -> bool {
+        match self {
+            Failure::Transport(_) => true,
+            Failure::Status(s) => *s >= 500,
+            Failure::Fault(f) => f.code == FAULT_SERVER_OFFLINE,
+            Failure::Timeout | Failure::Response(_) => false,
+        }
+    }
+}
+
+impl KojiClient {
+    pub fn new(url: impl Into<String>, options: ClientOptions) -> KojiClient {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(options.timeout))
+            .http_status_as_error(false)
+            .user_agent(concat!("odcs/", env!("CARGO_PKG_VERSION")))
+            .build();
+        KojiClient {
+            url: url.into(),
+            agent: config.into(),
+            options,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Make one call, retrying transient failures; a fault is an error.
+    #[instrument(skip_all, fields(koji.method = %call.method), err)]
+    pub fn call(&self, call: &Call) -> Result<Value, KojiError> {
+        let body = xmlrpc::write_call(&call.method, &call.params());
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let failure = match self.post(&body) {
+                Ok(Response::Success(v)) => return Ok(v),
+                Ok(Response::Fault(f)) => Failure::Fault(f),
+                Err(failure) => failure,
+            };
+            if failure.is_transient() && attempts <= self.options.max_retries {
+                let wait = self.backoff(attempts);
+                warn!(
+                    koji.method = %call.method,
+                    attempt = attempts,
+                    wait_ms = wait.as_millis() as u64,
+                    "koji call {} failed, retrying: {}",
+                    call.method,
+                    self.error(&call.method, failure, attempts)
+                );
+                std::thread::sleep(wait);
+                continue;
+            }
+            return Err(self.error(&call.method, failure, attempts));
+        }
+    }
+
+    /// Several calls in one request (`multiCall`). The outer result fails only
+    /// when the request itself does; each call's fault is its own error.
+    #[instrument(skip_all, fields(koji.calls = calls.len()), err)]
+    pub fn multicall(&self, calls: &[Call]) -> Result<Vec<Result<Value, KojiError>>, KojiError> {
+        let list: Vec<Value> = calls
+            .iter()
+            .map(|c| {
+                Value::structure([
+                    ("methodName", Value::from(c.method.as_str())),
+                    ("params", Value::Array(c.params())),
+                ])
+            })
+            .collect();
+        let answer = self.call(&Call::new("multiCall").arg(Value::Array(list)))?;
+        let results = answer
+            .as_array()
+            .ok_or_else(|| self.bad_response("multiCall", "array", &answer))?;
+        if results.len() != calls.len() {
+            return Err(KojiError::Response {
+                url: self.url.clone(),
+                method: "multiCall".to_owned(),
+                source: XmlRpcError::Unexpected {
+                    expected: format!("{} results", calls.len()),
+                    found: format!("{} results", results.len()),
+                },
+            });
+        }
+        Ok(calls
+            .iter()
+            .zip(results)
+            .map(|(call, result)| match result {
+                Value::Array(one) if one.len() == 1 => Ok(one[0].clone()),
+                Value::Struct(_) => match Fault::from_value(result) {
+                    Ok(f) => Err(self.error(&call.method, Failure::Fault(f), 1)),
+                    Err(e) => Err(self.response_error(&call.method, e)),
+                },
+                other => Err(self.bad_response(
+                    &call.method,
+                    "a one-element array or a fault struct",
+                    other,
+                )),
+            })
+            .collect())
+    }
+
+    /// `getAPIVersion()`.
+    pub fn get_api_version(&self) -> Result<i64, KojiError> {
+        let v = self.call(&Call::new("getAPIVersion"))?;
+        v.as_i64()
+            .ok_or_else(|| self.bad_response("getAPIVersion", "int", &v))
+    }
+
+    /// `getLastEvent()`: the newest event, to pin a compose to.
+    pub fn get_last_event(&self) -> Result<Event, KojiError> {
+        self.typed(Call::new("getLastEvent"), Event::from_value)
+    }
+
+    /// `getEvent(id)`; an unknown event is a fault.
+    pub fn get_event(&self, id: i64) -> Result<Event, KojiError> {
+        self.typed(Call::new("getEvent").arg(id), Event::from_value)
+    }
+
+    /// `getTag(tag, event=…)`: `None` when the tag does not exist (at the event).
+    pub fn get_tag(
+        &self,
+        tag: impl Into<Value>,
+        event: Option<i64>,
+    ) -> Result<Option<Tag>, KojiError> {
+        let call = Call::new("getTag").arg(tag).kwarg("event", event);
+        self.typed(call, |v| {
+            if v.is_nil() {
+                Ok(None)
+            } else {
+                Tag::from_value(v).map(Some)
+            }
+        })
+    }
+
+    /// `getFullInheritance(tag_id, event=…)`: every ancestor link, in walk order.
+    pub fn get_full_inheritance(
+        &self,
+        tag_id: i64,
+        event: Option<i64>,
+    ) -> Result<Vec<InheritanceLink>, KojiError> {
+        let call = Call::new("getFullInheritance")
+            .arg(tag_id)
+            .kwarg("event", event);
+        self.typed(call, |v| list_of(v, InheritanceLink::from_value))
+    }
+
+    /// `listTagged(tag, event=…, inherit=…, latest=…)`: the builds of a tag.
+    pub fn list_tagged(
+        &self,
+        tag: impl Into<Value>,
+        event: Option<i64>,
+        inherit: bool,
+        latest: bool,
+    ) -> Result<Vec<KojiBuild>, KojiError> {
+        let call = Call::new("listTagged")
+            .arg(tag)
+            .kwarg("event", event)
+            .kwarg("inherit", inherit)
+            .kwarg("latest", latest);
+        self.typed(call, |v| list_of(v, KojiBuild::from_value))
+    }
+
+    /// `listTaggedRPMS(tag, event=…, inherit=…, latest=…[, arch=…])`: the RPMs of
+    /// the tag's builds and those builds. Which build is "latest" is the hub's
+    /// answer (the most recently tagged one in the nearest tag), not the highest NVR.
+    pub fn list_tagged_rpms(
+        &self,
+        tag: impl Into<Value>,
+        event: Option<i64>,
+        inherit: bool,
+        latest: bool,
+        arch: Option<Vec<String>>,
+    ) -> Result<(Vec<KojiRpm>, Vec<KojiBuild>), KojiError> {
+        let mut call = Call::new("listTaggedRPMS")
+            .arg(tag)
+            .kwarg("event", event)
+            .kwarg("inherit", inherit)
+            .kwarg("latest", latest);
+        if let Some(arch) = arch {
+            call = call.kwarg("arch", arch);
+        }
+        self.typed(call, |v| match v.as_array() {
+            Some([rpms, builds]) => Ok((
+                list_of(rpms, KojiRpm::from_value)?,
+                list_of(builds, KojiBuild::from_value)?,
+            )),
+            _ => Err(XmlRpcError::Field {
+                field: "result".to_owned(),
+                expected: "a two-element array [rpms, builds]",
+                found: xmlrpc::describe(v),
+            }),
+        })
+    }
+
+    /// `getBuild(build)` by id or `N-V-R`: `None` when there is no such build.
+    pub fn get_build(&self, nvr_or_id: impl Into<Value>) -> Result<Option<KojiBuild>, KojiError> {
+        self.typed(Call::new("getBuild").arg(nvr_or_id), |v| {
+            if v.is_nil() {
+                Ok(None)
+            } else {
+                KojiBuild::from_value(v).map(Some)
+            }
+        })
+    }
+
+    /// `listBuildRPMs(build_id)`.
+    pub fn list_build_rpms(&self, build_id: i64) -> Result<Vec<KojiRpm>, KojiError> {
+        self.typed(Call::new("listBuildRPMs").arg(build_id), |v| {
+            list_of(v, KojiRpm::from_value)
+        })
+    }
+
+    /// `queryRPMSigs(rpm_id=…)`: the signatures Koji knows for one RPM.
+    pub fn query_rpm_sigs(&self, rpm_id: i64) -> Result<Vec<RpmSig>, KojiError> {
+        self.typed(Call::new("queryRPMSigs").kwarg("rpm_id", rpm_id), |v| {
+            list_of(v, RpmSig::from_value)
+        })
+    }
+
+    fn typed<T>(
+        &self,
+        call: Call,
+        read: impl FnOnce(&Value) -> Result<T, XmlRpcError>,
+    ) -> Result<T, KojiError> {
+        let v = self.call(&call)?;
+        read(&v).map_err(|e| self.response_error(&call.method, e))
+    }
+
+    fn post(&self, body: &str) -> Result<Response, Failure> {
+        let classify = |e: ureq::Error| match e {
+            ureq::Error::Timeout(_) => Failure::Timeout,
+            other => Failure::Transport(other),
+        };
+        let mut resp = self
+            .agent
+            .post(&self.url)
+            .header("Content-Type", "text/xml")
+            .send(body.as_bytes())
+            .map_err(classify)?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(Failure::Status(status));
+        }
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_string()
+            .map_err(classify)?;
+        debug!(size_bytes = text.len(), "koji response read");
+        xmlrpc::parse_response(&text).map_err(Failure::Response)
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        if attempt <= 1 {
+            return Duration::ZERO;
+        }
+        let factor = 1u32 << (attempt - 2).min(16);
+        self.options
+            .retry_backoff
+            .saturating_mul(factor)
+            .min(self.options.max_backoff)
+    }
+
+    fn error(&self, method: &str, failure: Failure, attempts: u32) -> KojiError {
+        let url = self.url.clone();
+        let method = method.to_owned();
+        match failure {
+            Failure::Transport(source) => KojiError::Transport {
+                url,
+                method,
+                attempts,
+                source,
+            },
+            Failure::Timeout => KojiError::Timeout {
+                url,
+                method,
+                seconds: self.options.timeout.as_secs_f64(),
+            },
+            Failure::Status(status) => KojiError::Http {
+                url,
+                method,
+                status,
+                attempts,
+            },
+            Failure::Fault(f) => KojiError::Fault {
+                url,
+                method,
+                code: f.code,
+                message: f.message,
+            },
+            Failure::Response(source) => KojiError::Response {
+                url,
+                method,
+                source,
+            },
+        }
+    }
+
+    fn response_error(&self, method: &str, source: XmlRpcError) -> KojiError {
+        KojiError::Response {
+            url: self.url.clone(),
+            method: method.to_owned(),
+            source,
+        }
+    }
+
+    fn bad_response(&self, method: &str, expected: &str, found: &Value) -> KojiError {
+        self.response_error(
+            method,
+            XmlRpcError::Unexpected {
+                expected: expected.to_owned(),
+                found: xmlrpc::describe(found),
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_immediately_then_doubles_up_to_the_cap() {
+        let c = KojiClient::new(
+            "http://127.0.0.1:9/kojihub",
+            ClientOptions {
+                retry_backoff: Duration::from_secs(2),
+                max_backoff: Duration::from_secs(10),
+                ..ClientOptions::default()
+            },
+        );
+        let waits: Vec<u64> = (1..=6).map(|a| c.backoff(a).as_secs()).collect();
+        assert_eq!(waits, [0, 2, 4, 8, 10, 10]);
+    }
+
+    #[test]
+    fn only_transient_failures_are_retried() {
+        assert!(Failure::Status(503).is_transient());
+        assert!(!Failure::Status(404).is_transient());
+        assert!(Failure::Fault(Fault::new(1014, "offline")).is_transient());
+        assert!(!Failure::Fault(Fault::new(1000, "No such tagInfo")).is_transient());
+        assert!(!Failure::Timeout.is_transient());
+    }
+
+    #[test]
+    fn keywords_follow_the_positional_arguments() {
+        let call = Call::new("listTaggedRPMS")
+            .arg("f40")
+            .kwarg("event", None::<i64>)
+            .kwarg("latest", true);
+        let params = call.params();
+        assert_eq!(params.len(), 2);
+        assert_eq!(params[1].get("event"), Some(&Value::Nil));
+        assert_eq!(params[1].get("__starstar"), Some(&Value::Bool(true)));
+        assert_eq!(Call::new("getAPIVersion").params(), Vec::<Value>::new());
+    }
+
+    #[test]
+    fn an_unreachable_hub_is_a_transport_error_naming_the_hub() {
+        // Port 9 (discard) on loopback: nothing listens there in the test environment.
+        let c = KojiClient::new(
+            "http://127.0.0.1:9/kojihub",
+            ClientOptions {
+                max_retries: 1,
+                retry_backoff: Duration::from_millis(1),
+                ..ClientOptions::default()
+            },
+        );
+        let err = c.get_api_version().unwrap_err();
+        assert!(
+            matches!(err, KojiError::Transport { attempts: 2, .. }),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("koji hub http://127.0.0.1:9/kojihub: getAPIVersion: "),
+            "{msg}"
+        );
+    }
+}
