@@ -3,10 +3,11 @@
 //!
 //! The parts follow `DESIGN.md`; dependencies point down this list:
 //! `compose` → `source`/`repodata` → `rpm`. Parts of the design not listed here
-//! (`gather`, `store`, `worker`, `api`, `auth`, `events`, `config`) are not built
+//! (`store`, `worker`, `api`, `auth`, `events`, `config`) are not built
 //! yet; they arrive with the issues that need them (#3, #4).
 
 pub mod compose;
+pub mod gather;
 pub mod repodata;
 pub mod rpm;
 pub mod source;

@@ -24,6 +24,9 @@
 use std::path::{Path, PathBuf};
 
 use rpm_rs::{CompressionWithLevel, FileOptions};
+use sha2::Digest;
+
+use super::{Changelog, Dependency, FileEntry, FileKind, PackageMeta, sense};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -195,6 +198,78 @@ impl PackageSpec {
         )
     }
 
+    /// The record [`read_package`](super::read_package) would give for this
+    /// package, without building it: for large in-memory universes (closure
+    /// tests and benchmarks). Like rpmbuild, it adds the `name = [E:]V-R`
+    /// self-provide; the checksum stands in for a file that does not exist.
+    pub fn to_meta(&self) -> Result<PackageMeta, BuildError> {
+        let evr = match self.epoch {
+            Some(e) => format!("{e}:{}-{}", self.version, self.release),
+            None => format!("{}-{}", self.version, self.release),
+        };
+        let deps = |decls: &[String]| -> Result<Vec<Dependency>, BuildError> {
+            decls.iter().map(|d| spec_dependency(d)).collect()
+        };
+        let mut provides = deps(&self.provides)?;
+        provides.push(Dependency::new(self.name.clone(), sense::EQUAL, evr));
+        Ok(PackageMeta {
+            name: self.name.clone(),
+            epoch: self.epoch.map(u64::from),
+            version: self.version.clone(),
+            release: self.release.clone(),
+            arch: self.arch.clone(),
+            is_source: false,
+            checksum: hex::encode(sha2::Sha256::digest(self.nevra().as_bytes())),
+            sigmd5: None,
+            summary: self.summary.clone(),
+            description: self.description.clone(),
+            packager: self.packager.clone().unwrap_or_default(),
+            url: self.url.clone().unwrap_or_default(),
+            build_time: u64::from(self.build_time),
+            file_size: 0,
+            file_mtime: 0,
+            installed_size: 0,
+            archive_size: 0,
+            license: self.license.clone(),
+            vendor: self.vendor.clone().unwrap_or_default(),
+            group: self.group.clone().unwrap_or_default(),
+            buildhost: String::new(),
+            sourcerpm: format!("{}-{}-{}.src.rpm", self.name, self.version, self.release),
+            header_start: 0,
+            header_end: 0,
+            provides,
+            requires: deps(&self.requires)?,
+            conflicts: deps(&self.conflicts)?,
+            obsoletes: deps(&self.obsoletes)?,
+            recommends: deps(&self.recommends)?,
+            suggests: deps(&self.suggests)?,
+            supplements: deps(&self.supplements)?,
+            enhances: deps(&self.enhances)?,
+            files: self
+                .files
+                .iter()
+                .map(|(path, c)| FileEntry {
+                    path: path.clone(),
+                    kind: match c {
+                        FileContent::Regular(_) => FileKind::File,
+                        FileContent::Dir => FileKind::Dir,
+                        FileContent::Ghost => FileKind::Ghost,
+                    },
+                })
+                .collect(),
+            changelogs: self
+                .changelog
+                .iter()
+                .rev()
+                .map(|(author, text, time)| Changelog {
+                    author: author.clone(),
+                    date: u64::from(*time),
+                    text: text.clone(),
+                })
+                .collect(),
+        })
+    }
+
     /// Build the package into `dir`; returns the path of the new file.
     pub fn write_to(&self, dir: &Path) -> Result<PathBuf, BuildError> {
         let rpm_err = |source| BuildError::Rpm {
@@ -272,29 +347,44 @@ impl PackageSpec {
     }
 }
 
-/// `name`, `name = 1.0-1`, `name >= 2:1.0`, or a rich dependency `(a or b)`.
-fn parse_dependency(decl: &str) -> Result<rpm_rs::Dependency, BuildError> {
+/// A declaration as a [`Dependency`] record.
+fn spec_dependency(decl: &str) -> Result<Dependency, BuildError> {
     let decl = decl.trim();
     if decl.starts_with('(') {
-        return Ok(rpm_rs::Dependency::any(decl));
+        return Ok(Dependency::new(decl, 0, ""));
     }
     let parts: Vec<&str> = decl.split_whitespace().collect();
+    let bad = || BuildError::BadDependency {
+        decl: decl.to_owned(),
+    };
     match parts.as_slice() {
-        [name] => Ok(rpm_rs::Dependency::any(*name)),
-        [name, op, ver] => Ok(match *op {
-            "<" => rpm_rs::Dependency::less(*name, *ver),
-            "<=" => rpm_rs::Dependency::less_eq(*name, *ver),
-            "=" | "==" => rpm_rs::Dependency::eq(*name, *ver),
-            ">=" => rpm_rs::Dependency::greater_eq(*name, *ver),
-            ">" => rpm_rs::Dependency::greater(*name, *ver),
-            _ => {
-                return Err(BuildError::BadDependency {
-                    decl: decl.to_owned(),
-                });
-            }
-        }),
-        _ => Err(BuildError::BadDependency {
-            decl: decl.to_owned(),
-        }),
+        [name] => Ok(Dependency::new(*name, 0, "")),
+        [name, op, ver] => {
+            let flags = match *op {
+                "<" => sense::LESS,
+                "<=" => sense::LESS | sense::EQUAL,
+                "=" | "==" => sense::EQUAL,
+                ">=" => sense::GREATER | sense::EQUAL,
+                ">" => sense::GREATER,
+                _ => return Err(bad()),
+            };
+            Ok(Dependency::new(*name, flags, *ver))
+        }
+        _ => Err(bad()),
     }
+}
+
+/// `name`, `name = 1.0-1`, `name >= 2:1.0`, or a rich dependency `(a or b)`,
+/// for the `rpm` crate's builder.
+fn parse_dependency(decl: &str) -> Result<rpm_rs::Dependency, BuildError> {
+    let d = spec_dependency(decl)?;
+    let (name, ver) = (d.name, d.version);
+    Ok(match d.flags & sense::MASK {
+        sense::LESS => rpm_rs::Dependency::less(name, ver),
+        x if x == sense::LESS | sense::EQUAL => rpm_rs::Dependency::less_eq(name, ver),
+        sense::EQUAL => rpm_rs::Dependency::eq(name, ver),
+        x if x == sense::GREATER | sense::EQUAL => rpm_rs::Dependency::greater_eq(name, ver),
+        sense::GREATER => rpm_rs::Dependency::greater(name, ver),
+        _ => rpm_rs::Dependency::any(name),
+    })
 }
