@@ -10,6 +10,7 @@ use odcs::compose::Progress;
 use odcs::compose::createrepo::{CacheDir, CreaterepoOptions, createrepo};
 use odcs::repodata::{Compression, RepodataOptions};
 
+mod compose_cmd;
 mod corpus;
 
 #[derive(Parser)]
@@ -37,6 +38,12 @@ enum Command {
     /// Generate a synthetic corpus of real RPM files with a realistic dependency
     /// graph (for benchmarks and demos).
     GenerateCorpus(corpus::CorpusArgs),
+    /// Run one compose without a server: resolve, gather with dependencies,
+    /// link, write repodata and productmd metadata into TARGET/NAME.
+    Compose(Box<compose_cmd::ComposeArgs>),
+    /// Manage the local package store (a Koji-like topdir plus tags.json).
+    #[command(subcommand)]
+    Store(compose_cmd::StoreCommand),
 }
 
 #[derive(clap::Args)]
@@ -82,7 +89,7 @@ struct CreaterepoArgs {
     verbose: bool,
 }
 
-fn default_cache_dir() -> Option<PathBuf> {
+pub(crate) fn default_cache_dir() -> Option<PathBuf> {
     std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
@@ -91,10 +98,10 @@ fn default_cache_dir() -> Option<PathBuf> {
 }
 
 /// A progress bar on stderr when it is a terminal; nothing otherwise.
-struct Bar(indicatif::ProgressBar);
+pub(crate) struct Bar(indicatif::ProgressBar);
 
 impl Bar {
-    fn new() -> Bar {
+    pub(crate) fn new() -> Bar {
         let bar =
             indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
         bar.set_style(
@@ -185,6 +192,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Createrepo(args) => run_createrepo(args),
         Command::GenerateCorpus(args) => corpus::run(args),
+        Command::Compose(args) => compose_cmd::run_compose(*args),
+        Command::Store(cmd) => compose_cmd::run_store(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,10 +1,13 @@
 //! The compose engine: plan → materialize → repodata → metadata.
 //!
-//! So far it holds `createrepo` (repodata for a directory of RPMs through the
-//! header cache) and the [`Progress`] interface through which long work reports
-//! how far it got; the compose pipeline itself comes with #3.
+//! `createrepo` writes repodata for a directory of RPMs through the caches;
+//! `engine` runs a whole compose (resolve → headers → gather → link → repodata →
+//! metadata); `metadata` writes what a compose says about itself. Long work
+//! reports through the [`Progress`] interface.
 
 pub mod createrepo;
+pub mod engine;
+pub mod metadata;
 
 /// How long work reports progress. The CLI draws a bar; the service (#4) will
 /// record it on the compose.

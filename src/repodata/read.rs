@@ -456,3 +456,90 @@ fn parse_primary(doc: &str, path: &Path) -> Result<Vec<Package>, ReadError> {
     })?;
     Ok(out)
 }
+
+impl Package {
+    /// A record for dependency resolution from what repodata says (lookaside
+    /// repositories): identity, dependencies and files; sizes and texts only as
+    /// far as the XML has them.
+    pub fn to_meta(&self) -> crate::rpm::PackageMeta {
+        use crate::rpm::{Dependency, FileEntry, FileKind, PackageMeta, sense};
+        let deps = |v: &[Dep]| -> Vec<Dependency> {
+            v.iter()
+                .map(|d| {
+                    let flags = match d.flags.as_deref() {
+                        Some("LT") => sense::LESS,
+                        Some("LE") => sense::LESS | sense::EQUAL,
+                        Some("EQ") => sense::EQUAL,
+                        Some("GE") => sense::GREATER | sense::EQUAL,
+                        Some("GT") => sense::GREATER,
+                        _ => 0,
+                    } | if d.pre { sense::PREREQ } else { 0 };
+                    let mut version = String::new();
+                    if let Some(v) = &d.ver {
+                        if let Some(e) = d.epoch.as_deref().filter(|e| *e != "0") {
+                            version.push_str(e);
+                            version.push(':');
+                        }
+                        version.push_str(v);
+                        if let Some(r) = &d.rel {
+                            version.push('-');
+                            version.push_str(r);
+                        }
+                    }
+                    Dependency::new(d.name.clone(), flags, version)
+                })
+                .collect()
+        };
+        let files = if self.files.is_empty() {
+            &self.primary_files
+        } else {
+            &self.files
+        };
+        PackageMeta {
+            name: self.name.clone(),
+            epoch: self.epoch.parse().ok(),
+            version: self.ver.clone(),
+            release: self.rel.clone(),
+            arch: self.arch.clone(),
+            is_source: self.arch == "src" || self.arch == "nosrc",
+            checksum: self.checksum.clone(),
+            sigmd5: None,
+            summary: self.summary.clone(),
+            description: self.description.clone(),
+            packager: self.packager.clone(),
+            url: self.url.clone(),
+            build_time: self.time_build.parse().unwrap_or(0),
+            file_size: self.size_package.parse().unwrap_or(0),
+            file_mtime: self.time_file.parse().unwrap_or(0),
+            installed_size: self.size_installed.parse().unwrap_or(0),
+            archive_size: self.size_archive.parse().unwrap_or(0),
+            license: self.license.clone(),
+            vendor: self.vendor.clone(),
+            group: self.group.clone(),
+            buildhost: self.buildhost.clone(),
+            sourcerpm: self.sourcerpm.clone(),
+            header_start: self.header_start.parse().unwrap_or(0),
+            header_end: self.header_end.parse().unwrap_or(0),
+            provides: deps(&self.provides),
+            requires: deps(&self.requires),
+            conflicts: deps(&self.conflicts),
+            obsoletes: deps(&self.obsoletes),
+            recommends: deps(&self.recommends),
+            suggests: deps(&self.suggests),
+            supplements: deps(&self.supplements),
+            enhances: deps(&self.enhances),
+            files: files
+                .iter()
+                .map(|f| FileEntry {
+                    path: f.path.clone(),
+                    kind: match f.kind.as_deref() {
+                        Some("dir") => FileKind::Dir,
+                        Some("ghost") => FileKind::Ghost,
+                        _ => FileKind::File,
+                    },
+                })
+                .collect(),
+            changelogs: Vec::new(),
+        }
+    }
+}

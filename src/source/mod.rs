@@ -2,8 +2,72 @@
 //! the topdir on disk) or a local store laid out like a Koji topdir.
 //!
 //! Nothing here knows about HTTP routing or the database; the compose engine asks
-//! a source for the RPMs of a tag (at a pinned event) or of given builds, and gets
-//! back file paths it can hardlink and records it can put in the compose's
-//! manifest.
+//! a [`PackageSource`] for the RPMs of a tag (at a pinned event) or of given
+//! builds, and gets back file paths it can hardlink and the facts it records in
+//! the compose's manifest.
 
 pub mod koji;
+pub mod local;
+
+use std::path::PathBuf;
+
+/// An RPM a source offers: what it is, which build it belongs to, and the file
+/// (signed copy or not) a compose links.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceRpm {
+    pub name: String,
+    pub epoch: Option<u64>,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    /// N-V-R of the build the RPM belongs to.
+    pub build_nvr: String,
+    pub path: PathBuf,
+    /// The signing key of the chosen copy; `None` for the unsigned file.
+    pub sigkey: Option<String>,
+}
+
+impl SourceRpm {
+    pub fn file_name(&self) -> String {
+        format!(
+            "{}-{}-{}.{}.rpm",
+            self.name, self.version, self.release, self.arch
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    #[error("unknown tag {tag:?}")]
+    UnknownTag { tag: String },
+    #[error("unknown build {nvr:?}")]
+    UnknownBuild { nvr: String },
+    #[error("{0}")]
+    Unsigned(String),
+    #[error(transparent)]
+    Koji(#[from] koji::KojiError),
+    #[error(transparent)]
+    Store(#[from] local::StoreError),
+}
+
+/// Where a compose gets its packages.
+pub trait PackageSource: Sync {
+    /// The newest event: what "now" is pinned to.
+    fn current_event(&self) -> Result<i64, SourceError>;
+    /// The latest build of every (unblocked) package of `tag` at `event`, with
+    /// inheritance unless `inherit` is false; all RPMs of those builds.
+    fn tag_rpms(
+        &self,
+        tag: &str,
+        event: i64,
+        inherit: bool,
+        sigkeys: &[Option<String>],
+    ) -> Result<Vec<SourceRpm>, SourceError>;
+    /// Every RPM of the build `nvr`.
+    fn build_rpms(
+        &self,
+        nvr: &str,
+        sigkeys: &[Option<String>],
+    ) -> Result<Vec<SourceRpm>, SourceError>;
+}

@@ -1,0 +1,576 @@
+//! The compose engine without Pungi: resolve the request to candidate RPMs at a
+//! pinned event, read their headers (through the cache), choose packages per
+//! arch (dependency closure, sources, debuginfo, multilib), hardlink them into a
+//! tree, write repodata per tree, then productmd metadata and the `.repo` file.
+//!
+//! Atomic: everything is built under `<target>/.<name>.part/` and becomes
+//! `<target>/<name>/` by one rename at the end; a failure removes the partial
+//! directory, so no half-built compose is ever visible.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+
+use super::Progress;
+use super::createrepo::{Caches, CreaterepoError, CreaterepoOptions, createrepo};
+use super::metadata;
+use crate::gather::{self, ArchSet, GatherOptions, Pool};
+use crate::rpm::{self, FileKey, PackageMeta, RpmError};
+use crate::source::{PackageSource, SourceError, SourceRpm, local::link_or_copy};
+
+/// The variant name Pungi uses for ODCS composes.
+pub const VARIANT: &str = "Temporary";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceType {
+    Tag,
+    Build,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MultilibMethod {
+    #[default]
+    None,
+    Runtime,
+    Devel,
+    All,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ComposeFlags {
+    pub no_deps: bool,
+    pub no_inheritance: bool,
+    pub check_deps: bool,
+}
+
+/// A checked compose request (what the API and the CLI turn their input into).
+#[derive(Clone, Debug)]
+pub struct ComposeRequest {
+    /// Directory name of the compose (`odcs-5`).
+    pub name: String,
+    pub source_type: SourceType,
+    /// Tag name, or build N-V-Rs for `SourceType::Build`.
+    pub source: Vec<String>,
+    pub packages: Vec<String>,
+    pub builds: Vec<String>,
+    pub arches: Vec<String>,
+    /// Empty: unsigned copies only (ODCS's `[None]`).
+    pub sigkeys: Vec<String>,
+    pub flags: ComposeFlags,
+    /// Directories of existing repositories whose packages satisfy
+    /// dependencies and are not pulled in.
+    pub lookaside_repos: Vec<PathBuf>,
+    pub multilib_arches: Vec<String>,
+    pub multilib_methods: Vec<MultilibMethod>,
+    pub event: Option<i64>,
+    /// Public URL of the compose directory, for the `.repo` file.
+    pub url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ComposeError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("{0}")]
+    Read(#[from] RpmError),
+    #[error("packages not found in {origin}: {}", .names.join(", "))]
+    MissingPackages { origin: String, names: Vec<String> },
+    #[error("unresolved dependencies in {arch} (check_deps):{}", .lines.iter().map(|l| format!("\n  {l}")).collect::<String>())]
+    Unresolved { arch: String, lines: Vec<String> },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: lookaside repository: {message}")]
+    Lookaside { path: PathBuf, message: String },
+    #[error(transparent)]
+    Repodata(#[from] CreaterepoError),
+    #[error("compose {name} already exists in {target}")]
+    Exists { name: String, target: PathBuf },
+    #[error("the compose selected no packages for {arch}")]
+    Empty { arch: String },
+}
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> ComposeError + '_ {
+    move |source| ComposeError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// One RPM in the finished compose, as the manifest records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComposedRpm {
+    pub nevra: String,
+    pub srpm_nevra: String,
+    pub arch: String,
+    pub category: &'static str,
+    /// Relative to `compose/`.
+    pub path: String,
+    pub sigkey: Option<String>,
+    pub checksum: String,
+    pub build_nvr: String,
+    /// Where the file came from.
+    pub source_path: PathBuf,
+}
+
+#[derive(Debug)]
+pub struct ComposeResult {
+    pub dir: PathBuf,
+    pub event: i64,
+    pub rpms: Vec<ComposedRpm>,
+    pub timings: Vec<(&'static str, Duration)>,
+}
+
+/// `name-epoch:version-release.arch`, epoch always present (productmd's form).
+pub fn nevra_with_epoch(p: &PackageMeta) -> String {
+    format!(
+        "{}-{}:{}-{}.{}",
+        p.name,
+        p.epoch.unwrap_or(0),
+        p.version,
+        p.release,
+        p.arch
+    )
+}
+
+fn hashed_dir(file_name: &str) -> String {
+    file_name
+        .chars()
+        .next()
+        .map(|c| c.to_ascii_lowercase().to_string())
+        .unwrap_or_default()
+}
+
+fn is_debug(name: &str) -> bool {
+    name.ends_with("-debuginfo") || name.contains("-debuginfo-") || name.ends_with("-debugsource")
+}
+
+/// Multilib methods (formats.md §2.5), simplified to the rules that decide in
+/// practice: `runtime` takes packages with shared libraries in the library
+/// directories, `devel` adds `-devel`/`-static`, `all` takes everything.
+fn multilib_wanted(p: &PackageMeta, methods: &[MultilibMethod]) -> bool {
+    let runtime = || {
+        p.files.iter().any(|f| {
+            let (dir, base) = f.path.rsplit_once('/').unwrap_or(("", &f.path));
+            matches!(dir, "/lib" | "/lib64" | "/usr/lib" | "/usr/lib64") && base.contains(".so.")
+        })
+    };
+    methods.iter().any(|m| match m {
+        MultilibMethod::None => false,
+        MultilibMethod::All => true,
+        MultilibMethod::Runtime => runtime(),
+        MultilibMethod::Devel => {
+            p.name.ends_with("-devel") || p.name.ends_with("-static") || runtime()
+        }
+    })
+}
+
+/// Read the candidates' headers (the cache answers for files seen before).
+fn read_headers(
+    rpms: &[SourceRpm],
+    caches: Caches<'_>,
+    progress: &dyn Progress,
+) -> Result<Vec<PackageMeta>, ComposeError> {
+    progress.phase("reading headers", Some(rpms.len() as u64));
+    let results: Vec<Result<(PackageMeta, Option<FileKey>), RpmError>> = rpms
+        .par_iter()
+        .map(|r| {
+            let md = std::fs::metadata(&r.path).map_err(|source| RpmError::Io {
+                path: r.path.clone(),
+                source,
+            })?;
+            let key = FileKey::from_metadata(&md);
+            let out = match caches.headers.and_then(|c| c.get(&key)) {
+                Some(meta) => (meta, None),
+                None => (rpm::read_package(&r.path)?, Some(key)),
+            };
+            progress.advance(1);
+            Ok(out)
+        })
+        .collect();
+    let mut metas = Vec::with_capacity(results.len());
+    let mut fresh = Vec::new();
+    for r in results {
+        let (meta, key) = r?;
+        if let Some(k) = key {
+            fresh.push((k, metas.len()));
+        }
+        metas.push(meta);
+    }
+    if let Some(c) = caches.headers {
+        let records: Vec<_> = fresh.iter().map(|(k, i)| (*k, &metas[*i])).collect();
+        if let Err(e) = c.put_many(&records) {
+            tracing::warn!("{e}");
+        }
+    }
+    Ok(metas)
+}
+
+/// Resolve the request to candidate RPMs at an event.
+fn resolve(
+    req: &ComposeRequest,
+    source: &dyn PackageSource,
+) -> Result<(i64, Vec<SourceRpm>), ComposeError> {
+    let sigkeys: Vec<Option<String>> = if req.sigkeys.is_empty() {
+        vec![None]
+    } else {
+        req.sigkeys.iter().map(|k| Some(k.clone())).collect()
+    };
+    let event = match req.event {
+        Some(e) => e,
+        None => source.current_event()?,
+    };
+    let mut rpms = match req.source_type {
+        SourceType::Tag => {
+            let tag = req.source.first().map(String::as_str).unwrap_or_default();
+            source.tag_rpms(tag, event, !req.flags.no_inheritance, &sigkeys)?
+        }
+        SourceType::Build => {
+            let mut v = Vec::new();
+            for nvr in &req.source {
+                v.extend(source.build_rpms(nvr, &sigkeys)?);
+            }
+            v
+        }
+    };
+    // extra builds replace the tag's packages of the same name
+    let mut extra = Vec::new();
+    for nvr in &req.builds {
+        extra.extend(source.build_rpms(nvr, &sigkeys)?);
+    }
+    let replaced: HashSet<&str> = extra.iter().map(|r| r.name.as_str()).collect();
+    rpms.retain(|r| !replaced.contains(r.name.as_str()));
+    rpms.extend(extra);
+    Ok((event, rpms))
+}
+
+/// Packages of the lookaside repositories, from their repodata.
+fn lookaside_packages(dirs: &[PathBuf]) -> Result<Vec<PackageMeta>, ComposeError> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let repo = crate::repodata::read::read_repo(d).map_err(|e| ComposeError::Lookaside {
+            path: d.clone(),
+            message: e.to_string(),
+        })?;
+        out.extend(
+            repo.packages
+                .iter()
+                .map(crate::repodata::read::Package::to_meta),
+        );
+    }
+    Ok(out)
+}
+
+/// Run a compose into `target/<name>`.
+pub fn run_compose(
+    req: &ComposeRequest,
+    source: &dyn PackageSource,
+    caches: Caches<'_>,
+    target: &Path,
+    progress: &dyn Progress,
+) -> Result<ComposeResult, ComposeError> {
+    let final_dir = target.join(&req.name);
+    if final_dir.exists() {
+        return Err(ComposeError::Exists {
+            name: req.name.clone(),
+            target: target.to_owned(),
+        });
+    }
+    let part = target.join(format!(".{}.part", req.name));
+    if part.exists() {
+        std::fs::remove_dir_all(&part).map_err(io_at(&part))?;
+    }
+    std::fs::create_dir_all(&part).map_err(io_at(&part))?;
+    let result = build(req, source, caches, &part, progress);
+    match result {
+        Ok(mut r) => {
+            std::fs::rename(&part, &final_dir).map_err(io_at(&final_dir))?;
+            r.dir = final_dir;
+            Ok(r)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&part);
+            Err(e)
+        }
+    }
+}
+
+fn build(
+    req: &ComposeRequest,
+    source: &dyn PackageSource,
+    caches: Caches<'_>,
+    top: &Path,
+    progress: &dyn Progress,
+) -> Result<ComposeResult, ComposeError> {
+    let mut timings = Vec::new();
+    let t = Instant::now();
+    progress.phase("resolving", None);
+    let (event, candidates) = resolve(req, source)?;
+    timings.push(("resolve", t.elapsed()));
+
+    let t = Instant::now();
+    let metas = read_headers(&candidates, caches, progress)?;
+    let lookaside = lookaside_packages(&req.lookaside_repos)?;
+    timings.push(("headers", t.elapsed()));
+
+    let t = Instant::now();
+    progress.phase("gathering", Some(req.arches.len() as u64));
+    let variant_dir = top.join("compose").join(VARIANT);
+    let source_label = match req.source_type {
+        SourceType::Tag => format!("tag {}", req.source.join(" ")),
+        SourceType::Build => format!("builds {}", req.source.join(" ")),
+    };
+    // (candidate index, tree dir, category, arch for the manifest)
+    let mut placements: Vec<(usize, PathBuf, &'static str, String)> = Vec::new();
+    let by_path: HashMap<*const PackageMeta, usize> = metas
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m as *const _, i))
+        .collect();
+    let lookaside_refs: Vec<&PackageMeta> = lookaside.iter().collect();
+    let mut missing_all: Vec<String> = Vec::new();
+    for arch in &req.arches {
+        let multilib = req.multilib_arches.contains(arch) && !req.multilib_methods.is_empty();
+        let arches = ArchSet::new(arch, multilib, true);
+        let refs: Vec<&PackageMeta> = metas.iter().collect();
+        let pool = Pool::new(&refs, &lookaside_refs, &arches);
+        let mut roots = Vec::new();
+        if req.packages.is_empty() {
+            roots.extend((0..pool.len()).filter(|&i| {
+                let p = pool.package(i);
+                !pool.is_lookaside(i)
+                    && !p.is_source
+                    && !is_debug(&p.name)
+                    && !arches.is_multilib(&p.arch)
+            }));
+        } else {
+            for name in &req.packages {
+                let named: Vec<usize> = pool
+                    .named(name)
+                    .into_iter()
+                    .filter(|&i| !arches.is_multilib(&pool.package(i).arch))
+                    .collect();
+                match named
+                    .iter()
+                    .max_by(|&&a, &&b| pool.package(a).evr().cmp_package(&pool.package(b).evr()))
+                {
+                    Some(&best) => roots.push(best),
+                    None => {
+                        if !missing_all.contains(name) {
+                            missing_all.push(name.clone());
+                        }
+                    }
+                }
+            }
+        }
+        let opts = GatherOptions {
+            deps: !req.flags.no_deps,
+            source: true,
+            debuginfo: true,
+        };
+        let mut g = gather::gather(&pool, &roots, &opts);
+        if multilib {
+            // same-N-V-R packages of the multilib arches, when a method wants them
+            let chosen: HashSet<(String, String, String)> = g
+                .chosen
+                .iter()
+                .map(|&i| pool.package(i))
+                .filter(|p| !p.is_source)
+                .map(|p| (p.name.clone(), p.version.clone(), p.release.clone()))
+                .collect();
+            let extra: Vec<usize> = (0..pool.len())
+                .filter(|&i| {
+                    let p = pool.package(i);
+                    !pool.is_lookaside(i)
+                        && arches.is_multilib(&p.arch)
+                        && chosen.contains(&(p.name.clone(), p.version.clone(), p.release.clone()))
+                        && multilib_wanted(p, &req.multilib_methods)
+                })
+                .collect();
+            if !extra.is_empty() {
+                let mut all_roots = g.chosen.clone();
+                all_roots.extend(extra);
+                g = gather::gather(&pool, &all_roots, &opts);
+            }
+        }
+        if req.flags.check_deps && !g.unresolved.is_empty() {
+            return Err(ComposeError::Unresolved {
+                arch: arch.clone(),
+                lines: g
+                    .unresolved
+                    .iter()
+                    .map(|u| format!("{} requires {}", u.package, u.requirement))
+                    .collect(),
+            });
+        }
+        for u in &g.unresolved {
+            tracing::warn!(
+                "{arch}: unresolved dependency {} of {}",
+                u.requirement,
+                u.package
+            );
+        }
+        if g.chosen.iter().all(|&i| pool.package(i).is_source) && !req.packages.is_empty() {
+            continue;
+        }
+        for &i in &g.chosen {
+            let p = pool.package(i);
+            let idx = by_path[&(p as *const _)];
+            let (dir, category) = if p.is_source {
+                (variant_dir.join("source/tree"), "source")
+            } else if is_debug(&p.name) {
+                (variant_dir.join(arch).join("debug/tree"), "debug")
+            } else {
+                (variant_dir.join(arch).join("os"), "binary")
+            };
+            placements.push((idx, dir, category, arch.clone()));
+        }
+        progress.advance(1);
+    }
+    if !missing_all.is_empty() {
+        return Err(ComposeError::MissingPackages {
+            origin: source_label,
+            names: missing_all,
+        });
+    }
+    timings.push(("gather", t.elapsed()));
+
+    let t = Instant::now();
+    progress.phase("linking", Some(placements.len() as u64));
+    let mut rpms = Vec::new();
+    let mut linked: HashSet<PathBuf> = HashSet::new();
+    let mut trees: Vec<PathBuf> = Vec::new();
+    let srpm_of: HashMap<String, String> = metas
+        .iter()
+        .filter(|m| m.is_source)
+        .map(|m| (gather::source_file_name(m), nevra_with_epoch(m)))
+        .collect();
+    for (idx, dir, category, arch) in &placements {
+        let (cand, meta) = (&candidates[*idx], &metas[*idx]);
+        let file = cand.file_name();
+        let rel = Path::new("Packages").join(hashed_dir(&file)).join(&file);
+        let dest = dir.join(&rel);
+        if !linked.insert(dest.clone()) {
+            // a source RPM chosen for several arches lives once in the source tree
+            continue;
+        }
+        link_or_copy(&cand.path, &dest).map_err(io_at(&dest))?;
+        if !trees.contains(dir) {
+            trees.push(dir.clone());
+        }
+        let srpm_nevra = if meta.is_source {
+            nevra_with_epoch(meta)
+        } else {
+            srpm_of.get(&meta.sourcerpm).cloned().unwrap_or_else(|| {
+                // not in the compose: derived from the binary's SOURCERPM, as
+                // Pungi does; a package without one stands for its own source
+                let epoch = meta.epoch.unwrap_or(0);
+                match meta
+                    .sourcerpm
+                    .strip_suffix(".src.rpm")
+                    .and_then(|b| b.rsplit_once('-'))
+                {
+                    Some((nv, r)) if nv.contains('-') => {
+                        let (n, v) = nv.rsplit_once('-').unwrap_or((nv, ""));
+                        format!("{n}-{epoch}:{v}-{r}.src")
+                    }
+                    _ => format!(
+                        "{}-{epoch}:{}-{}.src",
+                        meta.name, meta.version, meta.release
+                    ),
+                }
+            })
+        };
+        rpms.push(ComposedRpm {
+            nevra: nevra_with_epoch(meta),
+            srpm_nevra,
+            arch: arch.clone(),
+            category,
+            path: dest
+                .strip_prefix(top.join("compose"))
+                .unwrap_or(&dest)
+                .to_string_lossy()
+                .into_owned(),
+            sigkey: cand.sigkey.clone(),
+            checksum: meta.checksum.clone(),
+            build_nvr: cand.build_nvr.clone(),
+            source_path: cand.path.clone(),
+        });
+        progress.advance(1);
+    }
+    timings.push(("link", t.elapsed()));
+    if rpms.is_empty() {
+        return Err(ComposeError::Empty {
+            arch: req.arches.join(" "),
+        });
+    }
+
+    let t = Instant::now();
+    for tree in &trees {
+        let opts = CreaterepoOptions::default();
+        createrepo(tree, &opts, caches, progress)?;
+    }
+    timings.push(("repodata", t.elapsed()));
+
+    let t = Instant::now();
+    progress.phase("metadata", None);
+    metadata::write_all(top, req, &rpms, &trees).map_err(io_at(top))?;
+    timings.push(("metadata", t.elapsed()));
+    progress.done();
+
+    Ok(ComposeResult {
+        dir: top.to_owned(),
+        event,
+        rpms,
+        timings,
+    })
+}
+
+/// Today's date as `YYYYMMDD` (UTC), from the days since 1970 (Howard Hinnant's
+/// civil-from-days).
+pub fn today() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}")
+}
+
+/// The manifest grouped as productmd's rpms.json wants it.
+pub type Manifest<'a> = BTreeMap<String, BTreeMap<String, BTreeMap<String, &'a ComposedRpm>>>;
+
+/// arch → SRPM NEVRA → RPM NEVRA → entry.
+pub fn manifest<'a>(rpms: &'a [ComposedRpm], arches: &[String]) -> Manifest<'a> {
+    let mut out = Manifest::new();
+    for r in rpms {
+        // SRPMs are recorded under every tree arch
+        let under: Vec<&String> = if r.category == "source" {
+            arches.iter().collect()
+        } else {
+            vec![&r.arch]
+        };
+        for a in under {
+            out.entry(a.clone())
+                .or_default()
+                .entry(r.srpm_nevra.clone())
+                .or_default()
+                .insert(r.nevra.clone(), r);
+        }
+    }
+    out
+}

@@ -1,0 +1,305 @@
+//! `odcs compose` and `odcs store`: the compose engine and the local store on the
+//! command line.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+use odcs::compose::createrepo::CacheDir;
+use odcs::compose::engine::{
+    ComposeFlags, ComposeRequest, MultilibMethod, SourceType, run_compose as engine_run,
+};
+use odcs::rpm::HeaderCache;
+use odcs::source::PackageSource;
+use odcs::source::local::LocalStore;
+
+use crate::{Bar, default_cache_dir};
+
+#[derive(clap::Args)]
+pub struct ComposeArgs {
+    /// What `--source` names: a tag, or builds (N-V-Rs).
+    #[arg(long, value_parser = ["tag", "build"], default_value = "tag")]
+    source_type: String,
+    /// The tag, or the build N-V-Rs (space or comma separated).
+    #[arg(long, required = true, num_args = 1.., value_delimiter = ',')]
+    source: Vec<String>,
+    /// Package names to include (with their dependencies); default: every package.
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    packages: Vec<String>,
+    /// Extra builds (N-V-Rs) replacing the tag's builds of the same packages.
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    builds: Vec<String>,
+    /// Tree arches.
+    #[arg(long, num_args = 1.., value_delimiter = ',', default_value = "x86_64")]
+    arches: Vec<String>,
+    /// Signing keys allowed, in order of preference; none: unsigned copies.
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    sigkeys: Vec<String>,
+    /// Flags: no_deps, no_inheritance, check_deps.
+    #[arg(long = "flag", value_parser = ["no_deps", "no_inheritance", "check_deps"])]
+    flags: Vec<String>,
+    /// Repository directories whose packages satisfy dependencies without being
+    /// pulled in.
+    #[arg(long = "lookaside-repo")]
+    lookaside_repos: Vec<PathBuf>,
+    /// Arches that get multilib packages.
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    multilib_arches: Vec<String>,
+    /// Multilib methods: none, runtime, devel, all.
+    #[arg(long, num_args = 1.., value_delimiter = ',', value_parser = ["none", "runtime", "devel", "all"])]
+    multilib_method: Vec<String>,
+    /// Pin to this event instead of the newest one.
+    #[arg(long)]
+    koji_event: Option<i64>,
+    /// Local package store to take builds from.
+    #[arg(long, default_value = "odcs-data/store")]
+    store: PathBuf,
+    /// Directory the compose is written into (as TARGET/NAME).
+    #[arg(long)]
+    target: PathBuf,
+    /// Name of the compose directory.
+    #[arg(long, default_value = "odcs-1")]
+    name: String,
+    /// Public URL of TARGET, for the .repo file [default: file://TARGET].
+    #[arg(long)]
+    target_url: Option<String>,
+    /// Cache directory (header records and rendered repodata chunks).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+}
+
+pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
+    if !valid_name(&a.name) {
+        bail!(
+            "--name {:?}: use letters, digits, '.', '_', '+' and '-'",
+            a.name
+        );
+    }
+    let source_type = if a.source_type == "tag" {
+        SourceType::Tag
+    } else {
+        SourceType::Build
+    };
+    let source: Vec<String> = a
+        .source
+        .iter()
+        .flat_map(|s| s.split_whitespace().map(str::to_owned))
+        .collect();
+    if source_type == SourceType::Tag && source.len() != 1 {
+        bail!(
+            "--source: a tag compose takes exactly one tag, got {}",
+            source.len()
+        );
+    }
+    std::fs::create_dir_all(&a.target)
+        .with_context(|| format!("creating {}", a.target.display()))?;
+    let target = a.target.canonicalize()?;
+    let url = a
+        .target_url
+        .clone()
+        .unwrap_or_else(|| format!("file://{}", target.display()));
+    let req = ComposeRequest {
+        name: a.name.clone(),
+        source_type,
+        source,
+        packages: a.packages,
+        builds: a.builds,
+        arches: a.arches,
+        sigkeys: a.sigkeys,
+        flags: ComposeFlags {
+            no_deps: a.flags.iter().any(|f| f == "no_deps"),
+            no_inheritance: a.flags.iter().any(|f| f == "no_inheritance"),
+            check_deps: a.flags.iter().any(|f| f == "check_deps"),
+        },
+        lookaside_repos: a.lookaside_repos,
+        multilib_arches: a.multilib_arches,
+        multilib_methods: a
+            .multilib_method
+            .iter()
+            .map(|m| match m.as_str() {
+                "runtime" => MultilibMethod::Runtime,
+                "devel" => MultilibMethod::Devel,
+                "all" => MultilibMethod::All,
+                _ => MultilibMethod::None,
+            })
+            .collect(),
+        event: a.koji_event,
+        url: format!("{}/{}", url.trim_end_matches('/'), a.name),
+    };
+    let cache_dir = a
+        .cache_dir
+        .or_else(default_cache_dir)
+        .context("no cache directory: set --cache-dir or HOME")?;
+    let caches = CacheDir::open(&cache_dir)?;
+    let store = LocalStore::open(&a.store)?;
+    let result = engine_run(
+        &req,
+        &store as &dyn PackageSource,
+        caches.caches(),
+        &target,
+        &Bar::new(),
+    )?;
+    let arches: std::collections::BTreeSet<&str> =
+        result.rpms.iter().map(|r| r.arch.as_str()).collect();
+    eprintln!(
+        "compose {} done at event {}: {} RPMs ({}) in {}",
+        req.name,
+        result.event,
+        result.rpms.len(),
+        arches.into_iter().collect::<Vec<_>>().join(", "),
+        result.dir.display()
+    );
+    println!(
+        "{}",
+        result
+            .dir
+            .join("compose/Temporary")
+            .join(format!("{}.repo", req.name))
+            .display()
+    );
+    Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub enum StoreCommand {
+    /// Put RPMs into the store and tag their builds.
+    Import {
+        /// Directory of RPMs (searched recursively).
+        dir: PathBuf,
+        /// Tag the builds into this tag (created if new).
+        #[arg(long)]
+        tag: String,
+        /// Parent tags of a new tag, in inheritance order.
+        #[arg(long = "parent")]
+        parents: Vec<String>,
+        #[arg(long, default_value = "odcs-data/store")]
+        store: PathBuf,
+    },
+    /// Seed a demo store: a few hundred generated packages with real
+    /// dependencies in tag demo-base, and newer builds of some in demo-updates
+    /// (which inherits from demo-base).
+    Demo {
+        #[arg(long, default_value = "odcs-data/store")]
+        store: PathBuf,
+        /// Packages in demo-base.
+        #[arg(long, default_value_t = 300)]
+        packages: usize,
+    },
+    /// List tags and their latest builds.
+    List {
+        #[arg(long, default_value = "odcs-data/store")]
+        store: PathBuf,
+    },
+}
+
+fn import_dir(
+    store: &LocalStore,
+    dir: &std::path::Path,
+    tag: &str,
+    parents: &[String],
+) -> anyhow::Result<usize> {
+    use rayon::prelude::*;
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rpm") {
+                files.push(p);
+            }
+        }
+    }
+    if files.is_empty() {
+        bail!("{}: no RPMs found", dir.display());
+    }
+    files.sort();
+    let cache = default_cache_dir()
+        .map(|d| odcs::rpm::LogCache::open(&d))
+        .transpose()?;
+    let metas: Vec<(PathBuf, odcs::rpm::PackageMeta)> = files
+        .par_iter()
+        .map(|p| -> anyhow::Result<_> {
+            let md = std::fs::metadata(p)?;
+            let key = odcs::rpm::FileKey::from_metadata(&md);
+            let meta = match cache.as_ref().and_then(|c| c.get(&key)) {
+                Some(m) => m,
+                None => odcs::rpm::read_package(p)?,
+            };
+            Ok((p.clone(), meta))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let nvrs = store.import(tag, parents, &metas)?;
+    Ok(nvrs.len())
+}
+
+pub fn run_store(cmd: StoreCommand) -> anyhow::Result<()> {
+    match cmd {
+        StoreCommand::Import {
+            dir,
+            tag,
+            parents,
+            store,
+        } => {
+            let store = LocalStore::open(&store)?;
+            let n = import_dir(&store, &dir, &tag, &parents)?;
+            eprintln!("tagged {n} builds into {tag} in {}", store.root().display());
+        }
+        StoreCommand::Demo { store, packages } => {
+            let store = LocalStore::open(&store)?;
+            let incoming = tempfile_dir(store.root())?;
+            let specs = odcs::rpm::corpus::corpus(packages, 2026);
+            let base = incoming.join("base");
+            let updates = incoming.join("updates");
+            std::fs::create_dir_all(&base)?;
+            std::fs::create_dir_all(&updates)?;
+            for s in &specs {
+                s.write_to(&base)?;
+            }
+            // newer builds of every tenth package
+            for s in specs.iter().step_by(10) {
+                let mut u = s.clone();
+                u.release = format!("{}.1", u.release);
+                u.write_to(&updates)?;
+            }
+            let nb = import_dir(&store, &base, "demo-base", &[])?;
+            let nu = import_dir(&store, &updates, "demo-updates", &["demo-base".to_owned()])?;
+            std::fs::remove_dir_all(&incoming)?;
+            eprintln!(
+                "demo store in {}: {nb} builds in demo-base, {nu} newer ones in demo-updates (inherits demo-base)",
+                store.root().display()
+            );
+        }
+        StoreCommand::List { store } => {
+            let store = LocalStore::open(&store)?;
+            let index = store.index()?;
+            for (name, tag) in &index.tags {
+                let latest = store.latest_builds(&index, name, index.event, true)?;
+                let parents = if tag.parents.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (inherits {})", tag.parents.join(", "))
+                };
+                println!("{name}{parents}: {} latest builds", latest.len());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn tempfile_dir(root: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let p = root.join(format!(".incoming-{}", std::process::id()));
+    if p.exists() {
+        std::fs::remove_dir_all(&p)?;
+    }
+    std::fs::create_dir_all(&p)?;
+    Ok(p)
+}

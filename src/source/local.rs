@@ -1,0 +1,574 @@
+//! The local store: a directory laid out like a Koji topdir
+//! (`packages/<name>/<version>/<release>/<arch>/<nvra>.rpm`) plus `tags.json`,
+//! which says which builds exist, which tags there are, their parents, blocked
+//! packages, and when each build was tagged (events). It lets the service run
+//! with no Koji at all, and it is the embedded default.
+//!
+//! Tag semantics follow Koji's (formats.md §1.5–§1.6) on a smaller model: a tag's
+//! parents are searched depth-first in the order listed; the latest build of a
+//! package is the most recently tagged one in the nearest tag of that chain (not
+//! the highest NVR); a package blocked in a tag or an ancestor is left out; a
+//! tagging is visible at event E when it was made at or before E and not revoked
+//! by E. The store holds unsigned RPMs only: a compose from it that asks for
+//! sigkeys without allowing unsigned copies fails naming the unsigned builds.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{PackageSource, SourceError, SourceRpm};
+use crate::rpm::PackageMeta;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("store {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("store {path}: tags.json is invalid: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("invalid tag name {name:?}: use letters, digits, '.', '_', '+' and '-'")]
+    BadTagName { name: String },
+    #[error("tag {tag:?} cannot inherit from {parent:?}: {reason}")]
+    BadParent {
+        tag: String,
+        parent: String,
+        reason: String,
+    },
+    #[error("{rpm} is already in the store with different content (same N-V-R.A, other sha256)")]
+    Conflict { rpm: String },
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredRpm {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    pub sha256: String,
+}
+
+impl StoredRpm {
+    pub fn file_name(&self) -> String {
+        format!(
+            "{}-{}-{}.{}.rpm",
+            self.name, self.version, self.release, self.arch
+        )
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredBuild {
+    pub name: String,
+    pub version: String,
+    pub release: String,
+    pub rpms: Vec<StoredRpm>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Tagging {
+    pub nvr: String,
+    pub event: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredTag {
+    /// The event that created the tag: before it, the tag does not exist.
+    #[serde(default)]
+    pub created: i64,
+    /// Parents in inheritance order (highest priority first).
+    #[serde(default)]
+    pub parents: Vec<String>,
+    #[serde(default)]
+    pub blocked: Vec<String>,
+    #[serde(default)]
+    pub history: Vec<Tagging>,
+}
+
+/// The content of `tags.json`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoreIndex {
+    /// The newest event; every change makes a new one.
+    pub event: i64,
+    pub tags: BTreeMap<String, StoredTag>,
+    pub builds: BTreeMap<String, StoredBuild>,
+}
+
+/// A local package store.
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+        && !s.starts_with('.')
+}
+
+impl LocalStore {
+    /// Open (creating if needed) the store at `root`.
+    pub fn open(root: &Path) -> Result<LocalStore, StoreError> {
+        std::fs::create_dir_all(root.join("packages")).map_err(|source| StoreError::Io {
+            path: root.to_owned(),
+            source,
+        })?;
+        Ok(LocalStore {
+            root: root.to_owned(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.root.join("tags.json")
+    }
+
+    fn io(&self, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            path: self.root.clone(),
+            source,
+        }
+    }
+
+    pub fn index(&self) -> Result<StoreIndex, StoreError> {
+        match std::fs::read(self.index_path()) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                path: self.root.clone(),
+                message: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StoreIndex::default()),
+            Err(e) => Err(self.io(e)),
+        }
+    }
+
+    /// Change the index under an exclusive lock; the new index replaces the old
+    /// one by rename, so readers see one or the other.
+    pub fn update<T>(
+        &self,
+        f: impl FnOnce(&mut StoreIndex) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let lock = File::create(self.root.join(".lock")).map_err(|e| self.io(e))?;
+        lock.lock().map_err(|e| self.io(e))?;
+        let mut index = self.index()?;
+        let out = f(&mut index)?;
+        let tmp = self.root.join(format!(".tags.json.{}", std::process::id()));
+        let mut file = File::create(&tmp).map_err(|e| self.io(e))?;
+        let json = serde_json::to_vec_pretty(&index).map_err(|e| StoreError::Corrupt {
+            path: self.root.clone(),
+            message: e.to_string(),
+        })?;
+        file.write_all(&json)
+            .and_then(|_| file.sync_all())
+            .map_err(|e| self.io(e))?;
+        std::fs::rename(&tmp, self.index_path()).map_err(|e| self.io(e))?;
+        Ok(out)
+    }
+
+    pub fn rpm_path(&self, build: &StoredBuild, rpm: &StoredRpm) -> PathBuf {
+        self.root
+            .join("packages")
+            .join(&build.name)
+            .join(&build.version)
+            .join(&build.release)
+            .join(&rpm.arch)
+            .join(rpm.file_name())
+    }
+
+    /// Create `tag` (if new) with `parents`, checking they exist and make no loop.
+    pub fn ensure_tag(
+        index: &mut StoreIndex,
+        tag: &str,
+        parents: &[String],
+    ) -> Result<(), StoreError> {
+        if !valid_name(tag) {
+            return Err(StoreError::BadTagName {
+                name: tag.to_owned(),
+            });
+        }
+        for p in parents {
+            if !index.tags.contains_key(p) {
+                return Err(StoreError::BadParent {
+                    tag: tag.to_owned(),
+                    parent: p.clone(),
+                    reason: "no such tag".into(),
+                });
+            }
+            if p == tag || inheritance(index, p).iter().any(|t| t == tag) {
+                return Err(StoreError::BadParent {
+                    tag: tag.to_owned(),
+                    parent: p.clone(),
+                    reason: "that would make an inheritance loop".into(),
+                });
+            }
+        }
+        let next_event = index.event + 1;
+        let entry = index
+            .tags
+            .entry(tag.to_owned())
+            .or_insert_with(|| StoredTag {
+                created: next_event,
+                ..StoredTag::default()
+            });
+        for p in parents {
+            if !entry.parents.contains(p) {
+                entry.parents.push(p.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Put RPMs (read records and their files) into the store as builds grouped by
+    /// source RPM, and tag those builds into `tag` at a new event. Files are
+    /// hardlinked (copied across filesystems). Returns the builds' N-V-Rs.
+    pub fn import(
+        &self,
+        tag: &str,
+        parents: &[String],
+        rpms: &[(PathBuf, PackageMeta)],
+    ) -> Result<Vec<String>, StoreError> {
+        self.update(|index| {
+            Self::ensure_tag(index, tag, parents)?;
+            let mut nvrs = Vec::new();
+            for (path, meta) in rpms {
+                let nvr = build_nvr(meta);
+                let build = index.builds.entry(nvr.clone()).or_insert_with(|| {
+                    let (name, version, release) = split_nvr(&nvr);
+                    StoredBuild {
+                        name,
+                        version,
+                        release,
+                        rpms: Vec::new(),
+                    }
+                });
+                let rpm = StoredRpm {
+                    name: meta.name.clone(),
+                    epoch: meta.epoch,
+                    version: meta.version.clone(),
+                    release: meta.release.clone(),
+                    arch: meta.arch.clone(),
+                    sha256: meta.checksum.clone(),
+                };
+                match build.rpms.iter().find(|r| r.file_name() == rpm.file_name()) {
+                    Some(existing) if existing.sha256 != rpm.sha256 => {
+                        return Err(StoreError::Conflict {
+                            rpm: rpm.file_name(),
+                        });
+                    }
+                    Some(_) => {}
+                    None => {
+                        let build_snapshot = build.clone();
+                        let dest = self.rpm_path(&build_snapshot, &rpm);
+                        link_or_copy(path, &dest).map_err(|e| self.io(e))?;
+                        build.rpms.push(rpm);
+                    }
+                }
+                if !nvrs.contains(&nvr) {
+                    nvrs.push(nvr);
+                }
+            }
+            index.event += 1;
+            let event = index.event;
+            let t = index.tags.get_mut(tag).expect("ensure_tag created it");
+            for nvr in &nvrs {
+                t.history.push(Tagging {
+                    nvr: nvr.clone(),
+                    event,
+                    revoked: None,
+                });
+            }
+            Ok(nvrs)
+        })
+    }
+
+    /// Block packages in a tag (they disappear from it and its children).
+    pub fn block(&self, tag: &str, packages: &[String]) -> Result<(), StoreError> {
+        self.update(|index| {
+            Self::ensure_tag(index, tag, &[])?;
+            index.event += 1;
+            let t = index.tags.get_mut(tag).expect("ensure_tag created it");
+            for p in packages {
+                if !t.blocked.contains(p) {
+                    t.blocked.push(p.clone());
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The tag and its ancestors, depth-first in parent order, each once.
+fn inheritance(index: &StoreIndex, tag: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    fn walk(index: &StoreIndex, tag: &str, out: &mut Vec<String>, seen: &mut HashSet<String>) {
+        if !seen.insert(tag.to_owned()) {
+            return;
+        }
+        out.push(tag.to_owned());
+        if let Some(t) = index.tags.get(tag) {
+            for p in &t.parents {
+                walk(index, p, out, seen);
+            }
+        }
+    }
+    walk(index, tag, &mut out, &mut seen);
+    out
+}
+
+/// The N-V-R of the build an RPM belongs to: its source RPM's, or its own for a
+/// source RPM or a package without one.
+pub fn build_nvr(meta: &PackageMeta) -> String {
+    match meta.sourcerpm.strip_suffix(".src.rpm") {
+        Some(nvr) if !meta.is_source && !nvr.is_empty() => nvr.to_owned(),
+        _ => format!("{}-{}-{}", meta.name, meta.version, meta.release),
+    }
+}
+
+fn split_nvr(nvr: &str) -> (String, String, String) {
+    let (nv, r) = nvr.rsplit_once('-').unwrap_or((nvr, ""));
+    let (n, v) = nv.rsplit_once('-').unwrap_or((nv, ""));
+    (n.to_owned(), v.to_owned(), r.to_owned())
+}
+
+/// Hardlink `from` to `to` (creating directories), copying when they are on
+/// different filesystems.
+pub fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::hard_link(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
+            let tmp = to.with_extension("part");
+            std::fs::copy(from, &tmp)?;
+            std::fs::rename(&tmp, to)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl LocalStore {
+    /// The latest builds of `tag` at `event` (see the module doc).
+    pub fn latest_builds(
+        &self,
+        index: &StoreIndex,
+        tag: &str,
+        event: i64,
+        inherit: bool,
+    ) -> Result<Vec<String>, SourceError> {
+        if index.tags.get(tag).is_none_or(|t| t.created > event) {
+            return Err(SourceError::UnknownTag {
+                tag: tag.to_owned(),
+            });
+        }
+        let chain = inheritance(index, tag);
+        let blocked: HashSet<&str> = chain
+            .iter()
+            .filter_map(|t| index.tags.get(t))
+            .flat_map(|t| t.blocked.iter().map(String::as_str))
+            .collect();
+        let searched = if inherit { &chain[..] } else { &chain[..1] };
+        let mut taken: HashSet<String> = HashSet::new();
+        let mut out = Vec::new();
+        for t in searched {
+            let Some(tag) = index.tags.get(t) else {
+                continue;
+            };
+            let mut visible: Vec<&Tagging> = tag
+                .history
+                .iter()
+                .filter(|h| h.event <= event && h.revoked.is_none_or(|r| event < r))
+                .collect();
+            // most recently tagged first
+            visible.sort_by_key(|h| std::cmp::Reverse(h.event));
+            for h in visible {
+                let Some(build) = index.builds.get(&h.nvr) else {
+                    continue;
+                };
+                if blocked.contains(build.name.as_str()) || !taken.insert(build.name.clone()) {
+                    continue;
+                }
+                out.push(h.nvr.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    fn rpms_of(
+        &self,
+        index: &StoreIndex,
+        nvr: &str,
+        sigkeys: &[Option<String>],
+    ) -> Result<Vec<SourceRpm>, SourceError> {
+        let build = index
+            .builds
+            .get(nvr)
+            .ok_or_else(|| SourceError::UnknownBuild {
+                nvr: nvr.to_owned(),
+            })?;
+        if !sigkeys
+            .iter()
+            .any(|k| k.as_deref().is_none_or(str::is_empty))
+        {
+            return Err(SourceError::Unsigned(format!(
+                "the local store holds unsigned RPMs only, and the sigkeys {sigkeys:?} do not allow unsigned ones; build {nvr}"
+            )));
+        }
+        Ok(build
+            .rpms
+            .iter()
+            .map(|r| SourceRpm {
+                name: r.name.clone(),
+                epoch: r.epoch,
+                version: r.version.clone(),
+                release: r.release.clone(),
+                arch: r.arch.clone(),
+                build_nvr: nvr.to_owned(),
+                path: self.rpm_path(build, r),
+                sigkey: None,
+            })
+            .collect())
+    }
+}
+
+impl PackageSource for LocalStore {
+    fn current_event(&self) -> Result<i64, SourceError> {
+        Ok(self.index()?.event)
+    }
+
+    fn tag_rpms(
+        &self,
+        tag: &str,
+        event: i64,
+        inherit: bool,
+        sigkeys: &[Option<String>],
+    ) -> Result<Vec<SourceRpm>, SourceError> {
+        let index = self.index()?;
+        let mut out = Vec::new();
+        for nvr in self.latest_builds(&index, tag, event, inherit)? {
+            out.extend(self.rpms_of(&index, &nvr, sigkeys)?);
+        }
+        Ok(out)
+    }
+
+    fn build_rpms(
+        &self,
+        nvr: &str,
+        sigkeys: &[Option<String>],
+    ) -> Result<Vec<SourceRpm>, SourceError> {
+        let index = self.index()?;
+        self.rpms_of(&index, nvr, sigkeys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index() -> StoreIndex {
+        let build = |nvr: &str| {
+            let (name, version, release) = split_nvr(nvr);
+            (
+                nvr.to_owned(),
+                StoredBuild {
+                    name,
+                    version,
+                    release,
+                    rpms: vec![],
+                },
+            )
+        };
+        let tagging = |nvr: &str, event, revoked| Tagging {
+            nvr: nvr.into(),
+            event,
+            revoked,
+        };
+        StoreIndex {
+            event: 10,
+            builds: ["a-1-1", "a-2-1", "b-1-1", "b-3-1", "c-1-1", "d-1-1"]
+                .into_iter()
+                .map(build)
+                .collect(),
+            tags: [
+                (
+                    "base".to_owned(),
+                    StoredTag {
+                        created: 0,
+                        parents: vec![],
+                        blocked: vec!["d".into()],
+                        history: vec![
+                            tagging("a-2-1", 1, None),
+                            tagging("b-3-1", 2, None),
+                            tagging("c-1-1", 3, Some(6)),
+                            tagging("d-1-1", 3, None),
+                        ],
+                    },
+                ),
+                (
+                    "updates".to_owned(),
+                    StoredTag {
+                        created: 0,
+                        parents: vec!["base".into()],
+                        blocked: vec![],
+                        // b-1-1 is older than base's b-3-1 but nearer: it wins
+                        history: vec![
+                            tagging("b-1-1", 4, None),
+                            tagging("a-1-1", 5, None),
+                            tagging("a-2-1", 7, None),
+                        ],
+                    },
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        }
+    }
+
+    #[test]
+    fn latest_is_the_most_recently_tagged_build_in_the_nearest_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        let idx = index();
+        let mut now = store.latest_builds(&idx, "updates", 10, true).unwrap();
+        now.sort();
+        // a-2-1 re-tagged at 7 beats a-1-1 tagged at 5; c revoked at 6; d blocked in the parent
+        assert_eq!(now, ["a-2-1", "b-1-1"]);
+        let mut at5 = store.latest_builds(&idx, "updates", 5, true).unwrap();
+        at5.sort();
+        assert_eq!(at5, ["a-1-1", "b-1-1", "c-1-1"]);
+        assert_eq!(
+            store
+                .latest_builds(&idx, "updates", 10, false)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(matches!(
+            store.latest_builds(&idx, "nope", 1, true),
+            Err(SourceError::UnknownTag { .. })
+        ));
+    }
+
+    #[test]
+    fn tags_refuse_loops_unknown_parents_and_bad_names() {
+        let mut idx = index();
+        assert!(LocalStore::ensure_tag(&mut idx, "base", &["updates".into()]).is_err());
+        assert!(LocalStore::ensure_tag(&mut idx, "new", &["missing".into()]).is_err());
+        assert!(LocalStore::ensure_tag(&mut idx, "../etc", &[]).is_err());
+        assert!(LocalStore::ensure_tag(&mut idx, "new", &["updates".into()]).is_ok());
+    }
+}

@@ -1,0 +1,343 @@
+//! Composes from the local store, checked with dnf (the compose installs), the
+//! productmd library (our metadata loads), and bad requests (clear errors, no
+//! partial tree).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use odcs::compose::NoProgress;
+use odcs::compose::createrepo::CacheDir;
+use odcs::compose::engine::{ComposeError, ComposeFlags, ComposeRequest, SourceType, run_compose};
+use odcs::rpm::build::PackageSpec;
+use odcs::source::local::LocalStore;
+
+struct World {
+    _tmp: tempfile::TempDir,
+    store: LocalStore,
+    cache: CacheDir,
+    target: PathBuf,
+    root: PathBuf,
+}
+
+fn import(store: &LocalStore, dir: &Path, tag: &str, parents: &[&str]) {
+    let mut metas = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "rpm") {
+            metas.push((p.clone(), odcs::rpm::read_package(&p).unwrap()));
+        }
+    }
+    metas.sort_by(|a, b| a.0.cmp(&b.0));
+    let parents: Vec<String> = parents.iter().map(|s| s.to_string()).collect();
+    store.import(tag, &parents, &metas).unwrap();
+}
+
+/// A store with tag `base` (a generated universe, the rpmbuild fixtures with
+/// their source RPMs, the Fedora ed RPMs with debuginfo) and `updates`
+/// inheriting it with a newer build of one package and a broken one.
+fn world() -> World {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_owned();
+    let store = LocalStore::open(&root.join("store")).unwrap();
+    let incoming = root.join("incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    for s in odcs::rpm::corpus::corpus(200, 5) {
+        let mut s = s;
+        s.files.truncate(4);
+        s.write_to(&incoming).unwrap();
+    }
+    common::copy_rpms(common::rpmbuild_rpms(), &incoming);
+    common::copy_rpms(&common::fedora_rpms(), &incoming);
+    PackageSpec::parse("base-1-1.x86_64")
+        .unwrap()
+        .provides("libc.so.6(GLIBC_2.14)(64bit)")
+        .provides("rtld(GNU_HASH)")
+        .file("/sbin/install-info", b"#!/bin/sh".to_vec())
+        .write_to(&incoming)
+        .unwrap();
+    import(&store, &incoming, "base", &[]);
+
+    let upd = root.join("incoming-updates");
+    std::fs::create_dir_all(&upd).unwrap();
+    PackageSpec::parse("zeta-1.0-9.noarch")
+        .unwrap()
+        .write_to(&upd)
+        .unwrap();
+    PackageSpec::parse("broken-1-1.x86_64")
+        .unwrap()
+        .requires("does-not-exist >= 2")
+        .write_to(&upd)
+        .unwrap();
+    import(&store, &upd, "updates", &["base"]);
+
+    let cache = CacheDir::open(&root.join("cache")).unwrap();
+    let target = root.join("composes");
+    std::fs::create_dir_all(&target).unwrap();
+    World {
+        _tmp: tmp,
+        store,
+        cache,
+        target,
+        root,
+    }
+}
+
+fn request(name: &str, tag: &str, packages: &[&str]) -> ComposeRequest {
+    ComposeRequest {
+        name: name.into(),
+        source_type: SourceType::Tag,
+        source: vec![tag.into()],
+        packages: packages.iter().map(|s| s.to_string()).collect(),
+        builds: vec![],
+        arches: vec!["x86_64".into()],
+        sigkeys: vec![],
+        flags: ComposeFlags::default(),
+        lookaside_repos: vec![],
+        multilib_arches: vec![],
+        multilib_methods: vec![],
+        event: None,
+        url: format!("http://localhost/composes/{name}"),
+    }
+}
+
+fn compose(
+    w: &World,
+    req: &ComposeRequest,
+) -> Result<odcs::compose::engine::ComposeResult, ComposeError> {
+    run_compose(req, &w.store, w.cache.caches(), &w.target, &NoProgress)
+}
+
+fn os_tree(w: &World, name: &str) -> PathBuf {
+    w.target.join(name).join("compose/Temporary/x86_64/os")
+}
+
+fn package_names(tree: &Path) -> Vec<String> {
+    let mut names: Vec<String> = odcs::repodata::read::read_repo(tree)
+        .unwrap()
+        .packages
+        .into_iter()
+        .map(|p| format!("{}-{}-{}.{}", p.name, p.ver, p.rel, p.arch))
+        .collect();
+    names.sort();
+    names
+}
+
+fn corpus_apps(n: usize) -> Vec<String> {
+    odcs::rpm::corpus::corpus(200, 5)
+        .into_iter()
+        .filter(|s| s.files.iter().any(|(p, _)| p.starts_with("/usr/bin/")) && s.name != "bash")
+        .take(n)
+        .map(|s| s.name)
+        .collect()
+}
+
+#[test]
+fn a_tag_compose_installs_with_dnf_from_its_repo_file() {
+    let w = world();
+    let mut pkgs: Vec<String> = corpus_apps(4);
+    pkgs.extend(["alpha".to_owned(), "gamma".to_owned(), "ed".to_owned()]);
+    let refs: Vec<&str> = pkgs.iter().map(String::as_str).collect();
+    let result = compose(&w, &request("odcs-1", "updates", &refs)).unwrap();
+    assert!(result.event >= 2);
+
+    // dnf, with only the compose's os tree (what the .repo file enables),
+    // resolves the install and downloads every package (checksums verified)
+    let root = w.root.join("installroot");
+    let dest = w.root.join("downloads");
+    let repo = format!("file://{}", os_tree(&w, "odcs-1").display());
+    let destdir = format!("--destdir={}", dest.display());
+    let mut args = vec![
+        "install",
+        "--downloadonly",
+        "--setopt=install_weak_deps=False",
+        destdir.as_str(),
+    ];
+    args.extend(refs.iter());
+    let out = common::dnf(&repo, &root, &args);
+    assert!(
+        out.status.success(),
+        "dnf could not install from the compose:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<String> = std::fs::read_dir(&dest)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for p in &refs {
+        assert!(
+            got.iter().any(|g| g.starts_with(&format!("{p}-"))),
+            "{p} not in the transaction: {got:?}"
+        );
+    }
+
+    // the .repo file points at the compose
+    let repo_file =
+        std::fs::read_to_string(w.target.join("odcs-1/compose/Temporary/odcs-1.repo")).unwrap();
+    assert!(
+        repo_file
+            .contains("baseurl=http://localhost/composes/odcs-1/compose/Temporary/$basearch/os\n"),
+        "{repo_file}"
+    );
+
+    // the source and debuginfo of ed went to their own trees
+    let tree = w.target.join("odcs-1/compose/Temporary");
+    assert!(
+        package_names(&tree.join("x86_64/debug/tree"))
+            .contains(&"ed-debuginfo-1.14.1-2.module_fd8ca23e.x86_64".to_owned())
+    );
+    let sources = package_names(&tree.join("source/tree"));
+    assert!(
+        sources.contains(&"ed-1.14.1-2.module_fd8ca23e.src".to_owned()),
+        "{sources:?}"
+    );
+    assert!(
+        sources.contains(&"alpha-1.0^git1-3.src".to_owned()),
+        "{sources:?}"
+    );
+    // the newer zeta from `updates` shadows base's (it is a dependency of nothing here)
+    assert!(
+        !package_names(&os_tree(&w, "odcs-1"))
+            .iter()
+            .any(|p| p.starts_with("zeta-0.9"))
+    );
+}
+
+#[test]
+fn no_deps_compose_holds_exactly_the_requested_packages() {
+    let w = world();
+    let apps = corpus_apps(3);
+    let refs: Vec<&str> = apps.iter().map(String::as_str).collect();
+    let mut req = request("odcs-2", "base", &refs);
+    req.flags.no_deps = true;
+    compose(&w, &req).unwrap();
+    let names: Vec<String> = package_names(&os_tree(&w, "odcs-2"))
+        .into_iter()
+        .map(|n| n.split('-').next().unwrap().to_owned())
+        .collect();
+    let mut want: Vec<String> = apps
+        .iter()
+        .map(|a| a.split('-').next().unwrap().to_owned())
+        .collect();
+    want.sort();
+    assert_eq!(names, want);
+}
+
+#[test]
+fn check_deps_fails_naming_the_missing_dependency_and_leaves_nothing() {
+    let w = world();
+    let mut req = request("odcs-3", "updates", &["broken"]);
+    req.flags.check_deps = true;
+    let err = compose(&w, &req).unwrap_err().to_string();
+    assert!(
+        err.contains("broken-1-1.x86_64 requires does-not-exist >= 2"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&w.target).unwrap().count(),
+        0,
+        "a failed compose left files"
+    );
+    // without check_deps it succeeds, with what could be resolved
+    req.flags.check_deps = false;
+    compose(&w, &req).unwrap();
+}
+
+#[test]
+fn bad_requests_fail_with_a_message_naming_what_was_wrong() {
+    let w = world();
+    let err = compose(&w, &request("odcs-4", "no-such-tag", &[]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown tag \"no-such-tag\""), "{err}");
+    let err = compose(
+        &w,
+        &request("odcs-4", "base", &["gamma", "no-such-package"]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("packages not found in tag base: no-such-package"),
+        "{err}"
+    );
+    let mut req = request("odcs-4", "base", &["gamma"]);
+    req.builds = vec!["nope-1-1".into()];
+    let err = compose(&w, &req).unwrap_err().to_string();
+    assert!(err.contains("unknown build \"nope-1-1\""), "{err}");
+    let mut req = request("odcs-4", "base", &["gamma"]);
+    req.sigkeys = vec!["a15b79cc".into()];
+    let err = compose(&w, &req).unwrap_err().to_string();
+    assert!(err.contains("unsigned"), "{err}");
+    assert_eq!(std::fs::read_dir(&w.target).unwrap().count(), 0);
+}
+
+#[test]
+fn an_event_pins_the_tag_and_lookaside_packages_are_not_pulled_in() {
+    let w = world();
+    // at event 1 `updates` did not exist yet
+    let mut req = request("odcs-5", "updates", &["gamma"]);
+    req.event = Some(1);
+    assert!(
+        compose(&w, &req)
+            .unwrap_err()
+            .to_string()
+            .contains("updates")
+    );
+    // a lookaside repository holding beta: gamma's dependency comes from there
+    let look = w.root.join("lookaside");
+    std::fs::create_dir_all(&look).unwrap();
+    common::copy_rpms(common::rpmbuild_rpms(), &look);
+    common::odcs_createrepo(&look, &[]);
+    let mut req = request("odcs-6", "base", &["gamma"]);
+    req.lookaside_repos = vec![look];
+    compose(&w, &req).unwrap();
+    let names = package_names(&os_tree(&w, "odcs-6"));
+    assert!(
+        names.contains(&"gamma-1.0-1.x86_64".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.starts_with("beta-")),
+        "beta was pulled in although the lookaside repo has it: {names:?}"
+    );
+    // without the lookaside repository, beta is part of the compose
+    compose(&w, &request("odcs-8", "base", &["gamma"])).unwrap();
+    assert!(
+        package_names(&os_tree(&w, "odcs-8"))
+            .iter()
+            .any(|n| n.starts_with("beta-"))
+    );
+}
+
+#[test]
+fn productmd_loads_our_metadata() {
+    let w = world();
+    compose(&w, &request("odcs-7", "updates", &["alpha", "ed"])).unwrap();
+    let script = r#"
+import sys, productmd.compose
+c = productmd.compose.Compose(sys.argv[1])
+ci = c.info
+assert ci.compose.id.startswith("odcs-7-1-"), ci.compose.id
+v = ci.variants["Temporary"]
+assert "x86_64" in v.arches, v.arches
+rpms = c.rpms.rpms["Temporary"]["x86_64"]
+srpms = sorted(rpms)
+assert any(s.startswith("ed-0:1.14.1") for s in srpms), srpms
+total = sum(len(x) for x in rpms.values())
+print(total)
+"#;
+    let out = common::run(
+        Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(w.target.join("odcs-7")),
+    );
+    assert!(
+        out.status.success(),
+        "productmd could not load our metadata (scripts/test installs productmd):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let total: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(total >= 4, "productmd saw {total} RPMs");
+}
