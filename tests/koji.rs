@@ -1,0 +1,714 @@
+//! The Koji client against the test hub over real HTTP, and the test hub
+//! against the real `koji` CLI (PyPI), so the stand-in answers as Koji does.
+
+mod common;
+mod koji_hub;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use odcs::source::koji::{
+    Call, ClientOptions, KojiClient, KojiError, KojiPaths, Value, unsigned_packages_error,
+};
+
+use koji_hub::KojiHub;
+use koji_hub::fixture::{self, Events, SIGKEY};
+
+struct Setup {
+    hub: KojiHub,
+    client: KojiClient,
+    events: Events,
+    topdir: tempfile::TempDir,
+}
+
+fn quick_options() -> ClientOptions {
+    ClientOptions {
+        timeout: Duration::from_secs(30),
+        max_retries: 3,
+        retry_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+    }
+}
+
+fn setup() -> Setup {
+    let topdir = tempfile::tempdir().unwrap();
+    let fx = fixture::standard(topdir.path());
+    let hub = KojiHub::start(fx.model);
+    let client = KojiClient::new(hub.url(), quick_options());
+    Setup {
+        hub,
+        client,
+        events: fx.events,
+        topdir,
+    }
+}
+
+fn sorted<I: IntoIterator<Item = String>>(items: I) -> Vec<String> {
+    let mut v: Vec<String> = items.into_iter().collect();
+    v.sort();
+    v
+}
+
+/// (build NVRs, RPM NVRAs) of `listTaggedRPMS`.
+fn tagged(
+    c: &KojiClient,
+    tag: &str,
+    event: Option<i64>,
+    inherit: bool,
+    latest: bool,
+) -> (Vec<String>, Vec<String>) {
+    let (rpms, builds) = c
+        .list_tagged_rpms(tag, event, inherit, latest, None)
+        .unwrap();
+    (
+        sorted(builds.into_iter().map(|b| b.nvr)),
+        sorted(rpms.iter().map(|r| r.nvra())),
+    )
+}
+
+fn latest_nvrs(c: &KojiClient, tag: &str, event: Option<i64>) -> Vec<String> {
+    tagged(c, tag, event, true, true).0
+}
+
+#[test]
+fn latest_builds_with_inheritance_are_the_nearest_most_recently_tagged() {
+    let s = setup();
+    let (builds, rpms) = tagged(&s.client, "f40-updates", None, true, true);
+    assert_eq!(
+        builds,
+        [
+            "bash-5.2.26-2.fc40",
+            "coreutils-9.4-5.fc40",
+            "glibc-2.39-2.fc40",
+            "vim-9.1-1.fc40"
+        ]
+    );
+    assert_eq!(
+        rpms,
+        [
+            "bash-5.2.26-2.fc40.i686",
+            "bash-5.2.26-2.fc40.x86_64",
+            "bash-doc-5.2.26-2.fc40.noarch",
+            "coreutils-9.4-5.fc40.x86_64",
+            "glibc-2.39-2.fc40.i686",
+            "glibc-2.39-2.fc40.x86_64",
+            "vim-9.1-1.fc40.x86_64"
+        ]
+    );
+    // Every RPM belongs to a returned build, and each build says where it was found.
+    let (rpms, builds) = s
+        .client
+        .list_tagged_rpms("f40-updates", None, true, true, None)
+        .unwrap();
+    let ids: BTreeSet<i64> = builds.iter().map(|b| b.id).collect();
+    assert!(rpms.iter().all(|r| ids.contains(&r.build_id)));
+    let bash = builds.iter().find(|b| b.name == "bash").unwrap();
+    assert_eq!(bash.tag_name.as_deref(), Some("f40-updates"));
+    let glibc = builds.iter().find(|b| b.name == "glibc").unwrap();
+    assert_eq!(glibc.tag_name.as_deref(), Some("f40"));
+}
+
+#[test]
+fn a_child_tags_older_build_shadows_the_parents_newer_one() {
+    let s = setup();
+    let parent = latest_nvrs(&s.client, "f40", None);
+    assert!(
+        parent.contains(&"bash-5.2.26-3.fc40".to_owned()),
+        "{parent:?}"
+    );
+    let child = latest_nvrs(&s.client, "f40-updates", None);
+    assert!(
+        child.contains(&"bash-5.2.26-2.fc40".to_owned()),
+        "{child:?}"
+    );
+    assert!(
+        !child.iter().any(|b| b.starts_with("bash-5.2.26-3")),
+        "{child:?}"
+    );
+}
+
+#[test]
+fn a_retagged_older_nvr_is_the_latest_in_its_tag() {
+    let s = setup();
+    let now = latest_nvrs(&s.client, "f40", None);
+    assert!(now.contains(&"coreutils-9.4-5.fc40".to_owned()), "{now:?}");
+    assert!(!now.contains(&"coreutils-9.4-6.fc40".to_owned()), "{now:?}");
+    let then = latest_nvrs(&s.client, "f40", Some(s.events.coreutils_6_tagged));
+    assert!(
+        then.contains(&"coreutils-9.4-6.fc40".to_owned()),
+        "{then:?}"
+    );
+    assert!(
+        !then.contains(&"coreutils-9.4-5.fc40".to_owned()),
+        "{then:?}"
+    );
+    // Without latest both are there, with the same answer from listTagged.
+    let all = tagged(&s.client, "f40", None, false, false).0;
+    assert!(all.contains(&"coreutils-9.4-5.fc40".to_owned()));
+    assert!(all.contains(&"coreutils-9.4-6.fc40".to_owned()));
+    let listed = sorted(
+        s.client
+            .list_tagged("f40", None, false, false)
+            .unwrap()
+            .into_iter()
+            .map(|b| b.nvr),
+    );
+    assert_eq!(listed, all);
+}
+
+#[test]
+fn blocked_packages_and_incomplete_builds_are_not_listed() {
+    let s = setup();
+    let parent = latest_nvrs(&s.client, "f40", None);
+    assert!(
+        parent.contains(&"oldpkg-1.0-1.fc40".to_owned()),
+        "{parent:?}"
+    );
+    assert!(
+        !parent.iter().any(|b| b.starts_with("broken-")),
+        "{parent:?}"
+    );
+    let child = latest_nvrs(&s.client, "f40-updates", None);
+    assert!(!child.iter().any(|b| b.starts_with("oldpkg-")), "{child:?}");
+    // The package list is inherited even without inherit: bash is listed in f40 only.
+    let own = tagged(&s.client, "f40-updates", None, false, true).0;
+    assert_eq!(own, ["bash-5.2.26-2.fc40"]);
+}
+
+#[test]
+fn inheritance_links_are_walked_in_priority_order_with_their_limits() {
+    let s = setup();
+    let tag = s
+        .client
+        .get_tag("f40-updates-candidate", None)
+        .unwrap()
+        .unwrap();
+    let links = s.client.get_full_inheritance(tag.id, None).unwrap();
+    let summary: Vec<(String, i64, Option<i64>, Vec<String>)> = links
+        .iter()
+        .map(|l| {
+            (
+                l.name.clone(),
+                l.currdepth.unwrap(),
+                l.maxdepth,
+                l.filter.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("f40-updates".to_owned(), 1, None, vec![]),
+            ("f40".to_owned(), 2, None, vec![]),
+            (
+                "f40-extras".to_owned(),
+                1,
+                Some(0),
+                vec!["extra-".to_owned()]
+            ),
+        ]
+    );
+    assert_eq!(links[1].child_id, links[0].parent_id);
+    // The link's filter admits extra-tool but not "ignored", listed in the same parent.
+    let builds = latest_nvrs(&s.client, "f40-updates-candidate", None);
+    assert!(
+        builds.contains(&"extra-tool-1.0-1.fc40".to_owned()),
+        "{builds:?}"
+    );
+    assert!(
+        !builds.iter().any(|b| b.starts_with("ignored-")),
+        "{builds:?}"
+    );
+    assert!(
+        builds.contains(&"bash-5.2.26-2.fc40".to_owned()),
+        "{builds:?}"
+    );
+}
+
+#[test]
+fn queries_pinned_to_an_event_see_the_tag_as_it_was() {
+    let s = setup();
+    let e = s.events;
+    let before = latest_nvrs(&s.client, "f40", Some(e.before_vim));
+    assert!(!before.iter().any(|b| b.starts_with("vim-")), "{before:?}");
+    let after = latest_nvrs(&s.client, "f40", Some(e.vim_tagged));
+    assert!(after.contains(&"vim-9.1-1.fc40".to_owned()), "{after:?}");
+
+    for (event, present) in [
+        (e.zlib_tagged - 1, false),
+        (e.zlib_tagged, true),
+        (e.zlib_untagged - 1, true),
+        (e.zlib_untagged, false),
+    ] {
+        let builds = latest_nvrs(&s.client, "f40", Some(event));
+        assert_eq!(
+            builds.contains(&"zlib-1.3-1.fc40".to_owned()),
+            present,
+            "event {event}: {builds:?}"
+        );
+    }
+    assert!(
+        !latest_nvrs(&s.client, "f40", None)
+            .iter()
+            .any(|b| b.starts_with("zlib-"))
+    );
+
+    let last = s.client.get_last_event().unwrap();
+    assert_eq!(last.id, e.vim_tagged);
+    let earlier = s.client.get_event(e.before_vim).unwrap();
+    assert_eq!(earlier.id, e.before_vim);
+    assert!(earlier.ts < last.ts);
+    let err = s.client.get_event(999_999).unwrap_err();
+    assert_eq!(err.fault_code(), Some(1000), "{err}");
+}
+
+#[test]
+fn an_unknown_tag_is_a_fault_naming_the_tag_the_call_and_the_hub() {
+    let s = setup();
+    assert_eq!(s.client.get_tag("no-such-tag", None).unwrap(), None);
+    let before = s.hub.requests();
+    let err = s
+        .client
+        .list_tagged_rpms("no-such-tag", None, true, true, None)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "koji hub {}: listTaggedRPMS: fault 1000: No such entry in table tag: no-such-tag",
+            s.hub.url()
+        )
+    );
+    assert!(matches!(err, KojiError::Fault { code: 1000, .. }));
+    assert_eq!(s.hub.requests() - before, 1, "a fault must not be retried");
+    // Strict getTag says it the hub's way.
+    let err = s
+        .client
+        .call(&Call::new("getTag").arg("no-such-tag").kwarg("strict", true))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("getTag: fault 1000: No such tagInfo: 'no-such-tag'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn builds_rpms_and_signatures_are_read() {
+    let s = setup();
+    let glibc = s.client.get_build("glibc-2.39-2.fc40").unwrap().unwrap();
+    assert_eq!(glibc.volume_name.as_deref(), Some("archive"));
+    assert_eq!(glibc.state, odcs::source::koji::build_state::COMPLETE);
+    assert_eq!(
+        s.client.get_build(glibc.id).unwrap().unwrap().nvr,
+        glibc.nvr
+    );
+    assert_eq!(s.client.get_build("nothing-1-1").unwrap(), None);
+
+    let rpms = s.client.list_build_rpms(glibc.id).unwrap();
+    assert_eq!(
+        sorted(rpms.iter().map(|r| r.nvra())),
+        ["glibc-2.39-2.fc40.i686", "glibc-2.39-2.fc40.x86_64"]
+    );
+    assert!(
+        rpms.iter()
+            .all(|r| r.size > 0 && r.external_repo_id == Some(0))
+    );
+    let sigs = s.client.query_rpm_sigs(rpms[0].id).unwrap();
+    let keys = sorted(sigs.iter().map(|s| s.sigkey.clone()));
+    assert_eq!(keys, ["", SIGKEY]);
+    assert!(sigs.iter().all(|sig| sig.rpm_id == rpms[0].id));
+}
+
+#[test]
+fn a_multicall_reports_each_calls_fault_separately() {
+    let s = setup();
+    let results = s
+        .client
+        .multicall(&[
+            Call::new("getBuild").arg("bash-5.2.26-2.fc40"),
+            Call::new("listBuildRPMs").arg("nothing-1-1"),
+            Call::new("getTag").arg("f40").kwarg("event", Value::Nil),
+        ])
+        .unwrap();
+    assert_eq!(results.len(), 3);
+    let build = odcs::source::koji::KojiBuild::from_value(results[0].as_ref().unwrap()).unwrap();
+    assert_eq!(build.nvr, "bash-5.2.26-2.fc40");
+    let err = results[1].as_ref().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "koji hub {}: listBuildRPMs: fault 1000: No such build: 'nothing-1-1'",
+            s.hub.url()
+        )
+    );
+    let tag = results[2].as_ref().unwrap();
+    assert_eq!(tag.get("name").and_then(Value::as_str), Some("f40"));
+    assert_eq!(s.hub.methods(), ["multiCall"]);
+}
+
+#[test]
+fn a_slow_hub_times_out_with_the_seconds_named() {
+    let s = setup();
+    s.hub.set_delay(Duration::from_secs(3));
+    let client = KojiClient::new(
+        s.hub.url(),
+        ClientOptions {
+            timeout: Duration::from_millis(500),
+            ..quick_options()
+        },
+    );
+    let start = Instant::now();
+    let err = client.get_api_version().unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(matches!(err, KojiError::Timeout { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "koji hub {}: getAPIVersion: timed out after 0.5 seconds",
+            s.hub.url()
+        )
+    );
+    assert_eq!(s.hub.requests(), 1, "a timed-out call is not retried");
+}
+
+#[test]
+fn calls_are_retried_after_503s_and_offline_faults() {
+    let s = setup();
+    s.hub.fail_next(2, 503);
+    assert_eq!(s.client.get_api_version().unwrap(), 1);
+    assert_eq!(s.hub.requests(), 3);
+
+    s.hub.offline_next(1);
+    assert_eq!(s.client.get_last_event().unwrap().id, s.events.vim_tagged);
+    assert_eq!(s.hub.requests(), 5);
+
+    s.hub.fail_next(10, 502);
+    let err = s.client.get_api_version().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            KojiError::Http {
+                status: 502,
+                attempts: 4,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .ends_with("HTTP status 502 (after 4 attempt(s))"),
+        "{err}"
+    );
+
+    // A 4xx is an answer, not a hiccup.
+    s.hub.fail_next(1, 404);
+    let before = s.hub.requests();
+    assert!(s.client.get_api_version().is_err());
+    assert_eq!(s.hub.requests() - before, 1);
+}
+
+#[test]
+fn our_client_sends_keywords_as_koji_does() {
+    let s = setup();
+    s.client
+        .list_tagged_rpms("f40", Some(3), true, true, Some(vec!["x86_64".into()]))
+        .unwrap();
+    let call = s.hub.calls().pop().unwrap();
+    assert_eq!(call.method, "listTaggedRPMS");
+    assert_eq!(call.params[0], Value::from("f40"));
+    let names: Vec<&str> = call.params[1]
+        .as_struct()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(names, ["event", "inherit", "latest", "arch", "__starstar"]);
+    assert_eq!(call.params[1].get("__starstar"), Some(&Value::Bool(true)));
+    assert_eq!(call.params[1].get("event"), Some(&Value::Int(3)));
+}
+
+#[test]
+fn the_arch_filter_keeps_only_the_arches_asked_for() {
+    let s = setup();
+    let (rpms, _) = s
+        .client
+        .list_tagged_rpms(
+            "f40-updates",
+            None,
+            true,
+            true,
+            Some(vec!["x86_64".into(), "noarch".into()]),
+        )
+        .unwrap();
+    assert!(!rpms.is_empty());
+    assert!(
+        rpms.iter()
+            .all(|r| r.arch == "x86_64" || r.arch == "noarch")
+    );
+    assert!(rpms.iter().any(|r| r.arch == "noarch"));
+}
+
+#[test]
+fn signed_copies_are_chosen_and_unsigned_rpms_are_listed() {
+    let s = setup();
+    let paths = KojiPaths::new(s.topdir.path());
+    let (rpms, builds) = s
+        .client
+        .list_tagged_rpms("f40-updates", None, true, true, None)
+        .unwrap();
+    let build_of = |id: i64| builds.iter().find(|b| b.id == id).unwrap();
+
+    let only_signed = [Some(SIGKEY.to_uppercase())];
+    let mut chosen = Vec::new();
+    let mut missing = Vec::new();
+    for r in &rpms {
+        match paths.choose_rpm_file(build_of(r.build_id), r, &only_signed) {
+            Ok(c) => chosen.push((r.nvra(), c)),
+            Err(m) => missing.push(m),
+        }
+    }
+    for (nvra, c) in &chosen {
+        assert_eq!(c.sigkey.as_deref(), Some(SIGKEY), "{nvra}");
+        assert!(c.path.is_file(), "{}", c.path.display());
+        assert!(
+            c.path
+                .to_string_lossy()
+                .contains(&format!("/data/signed/{SIGKEY}/")),
+            "{}",
+            c.path.display()
+        );
+    }
+    let glibc = chosen
+        .iter()
+        .find(|(n, _)| n == "glibc-2.39-2.fc40.x86_64")
+        .unwrap();
+    assert!(
+        glibc
+            .1
+            .path
+            .starts_with(s.topdir.path().join("vol/archive/packages/glibc"))
+    );
+    assert_eq!(
+        unsigned_packages_error(&only_signed, &missing).to_string(),
+        "RPM(s) not found for sigs: ('A15B79CC',). Check log for details. Unsigned packages:\n\
+         coreutils-9.4-5.fc40\nvim-9.1-1.fc40"
+    );
+
+    // With None anywhere in the list the unsigned files are allowed, but the
+    // signed copies still win.
+    let either = [None, Some(SIGKEY.to_owned())];
+    for r in &rpms {
+        let c = paths
+            .choose_rpm_file(build_of(r.build_id), r, &either)
+            .unwrap();
+        assert!(c.path.is_file());
+        let signed = r.name.starts_with("bash") || r.name == "glibc";
+        assert_eq!(c.sigkey.is_some(), signed, "{}", r.nvra());
+    }
+}
+
+#[test]
+fn the_hub_speaks_http_like_koji() {
+    let s = setup();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let resp = agent.get(&s.hub.url()).call().unwrap();
+    assert_eq!(resp.status().as_u16(), 405);
+    assert_eq!(resp.headers().get("Allow").unwrap(), "POST");
+    assert_eq!(resp.headers().get("Koji-Version").unwrap(), "1.35.3");
+
+    let mut resp = agent
+        .post(&s.hub.url())
+        .header("Content-Type", "text/xml")
+        .send("<methodCall><methodName>getKojiVersion</methodName></methodCall>")
+        .unwrap();
+    assert_eq!(resp.headers().get("Koji-Version").unwrap(), "1.35.3");
+    let body = resp.body_mut().read_to_string().unwrap();
+    assert_eq!(
+        odcs::source::koji::xmlrpc::parse_response(&body).unwrap(),
+        odcs::source::koji::xmlrpc::Response::Success(Value::from("1.35.3"))
+    );
+
+    let resp = agent.post(&s.hub.url()).send("not xml").unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+
+    let err = s.client.call(&Call::new("deleteBuild").arg(1)).unwrap_err();
+    assert_eq!(err.fault_code(), Some(1000));
+    assert!(
+        err.to_string().ends_with("Invalid method: deleteBuild"),
+        "{err}"
+    );
+    let err = s
+        .client
+        .call(&Call::new("getTag").arg("f40").kwarg("bogus", true))
+        .unwrap_err();
+    assert_eq!(err.fault_code(), Some(1019), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// The real koji CLI against the hub (formats.md §1.9)
+
+/// The `koji` command, or a failure saying how to get it.
+fn koji_cli() -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("koji"))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the koji CLI is not installed: these tests check the test hub with it; \
+                 scripts/test installs it (pip install --no-deps koji defusedxml \
+                 python-dateutil requests six)"
+            )
+        })
+}
+
+/// Run `koji -c CONFIG --noauth ARGS...` against the hub; stdout lines.
+fn koji(hub: &KojiHub, dir: &Path, args: &[&str]) -> Vec<String> {
+    let config = dir.join("koji.conf");
+    std::fs::write(
+        &config,
+        format!("[koji]\nserver = {}\nweburl = http://127.0.0.1/koji\ntopurl = http://127.0.0.1/kojifiles\n", hub.url()),
+    )
+    .unwrap();
+    let out = common::run_ok(
+        Command::new(koji_cli())
+            .arg("-c")
+            .arg(&config)
+            .arg("--noauth")
+            .args(args)
+            .env("PYTHONIOENCODING", "utf-8"),
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn koji_cli_list_tagged_shows_the_tags_builds() {
+    let s = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let lines = koji(&s.hub, dir.path(), &["list-tagged", "--quiet", "f40"]);
+    let nvrs: Vec<String> = lines
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        nvrs,
+        [
+            "bash-5.2.26-1.fc40",
+            "bash-5.2.26-3.fc40",
+            "coreutils-9.4-5.fc40",
+            "coreutils-9.4-6.fc40",
+            "glibc-2.39-2.fc40",
+            "oldpkg-1.0-1.fc40",
+            "vim-9.1-1.fc40"
+        ]
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.split_whitespace().nth(1) == Some("f40")),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().all(|l| l.ends_with("packager")), "{lines:#?}");
+    // The CLI's calls arrived with its keyword conventions (booleans not given are nil).
+    let calls = s.hub.calls();
+    let list = calls.iter().find(|c| c.method == "listTagged").unwrap();
+    assert_eq!(list.params[1].get("latest"), Some(&Value::Nil));
+    assert_eq!(list.params[1].get("__starstar"), Some(&Value::Bool(true)));
+    assert_eq!(s.hub.methods(), ["getAPIVersion", "getTag", "listTagged"]);
+
+    // With the header, and at an event before vim was tagged.
+    let event = s.events.before_vim.to_string();
+    let lines = koji(
+        &s.hub,
+        dir.path(),
+        &["list-tagged", "--event", &event, "f40"],
+    );
+    assert!(
+        lines[0].starts_with(&format!("Querying at event {event} (")),
+        "{lines:#?}"
+    );
+    assert!(lines[1].starts_with("Build "), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.starts_with("vim-")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("glibc-2.39-2.fc40 ")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn koji_cli_list_tagged_latest_inherit_rpms_shows_the_compose_input() {
+    let s = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let lines = koji(
+        &s.hub,
+        dir.path(),
+        &[
+            "list-tagged",
+            "--latest",
+            "--inherit",
+            "--rpms",
+            "f40-updates",
+        ],
+    );
+    assert_eq!(
+        lines,
+        [
+            "bash-5.2.26-2.fc40.i686",
+            "bash-5.2.26-2.fc40.x86_64",
+            "bash-doc-5.2.26-2.fc40.noarch",
+            "coreutils-9.4-5.fc40.x86_64",
+            "glibc-2.39-2.fc40.i686",
+            "glibc-2.39-2.fc40.x86_64",
+            "vim-9.1-1.fc40.x86_64"
+        ]
+    );
+    let call = s.hub.calls().pop().unwrap();
+    assert_eq!(call.method, "listTaggedRPMS");
+    assert_eq!(call.params[1].get("latest"), Some(&Value::Bool(true)));
+    assert_eq!(call.params[1].get("inherit"), Some(&Value::Bool(true)));
+    // The CLI and our client agree.
+    assert_eq!(lines, tagged(&s.client, "f40-updates", None, true, true).1);
+}
+
+#[test]
+fn koji_cli_list_tag_inheritance_draws_the_walk() {
+    let s = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let lines = koji(
+        &s.hub,
+        dir.path(),
+        &["list-tag-inheritance", "f40-updates-candidate"],
+    );
+    assert_eq!(
+        lines,
+        [
+            "     f40-updates-candidate (3)",
+            "....  ├─f40-updates (2)",
+            "....  │  └─f40 (1)",
+            "MF..  └─f40-extras (4)",
+        ]
+    );
+    assert_eq!(
+        s.hub.methods(),
+        ["getAPIVersion", "getTag", "getFullInheritance"]
+    );
+    let call = s.hub.calls().pop().unwrap();
+    assert_eq!(call.params[0], Value::Int(3));
+    assert_eq!(call.params[1].get("reverse"), Some(&Value::Bool(false)));
+}
