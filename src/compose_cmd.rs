@@ -11,6 +11,8 @@ use odcs::compose::engine::{
 };
 use odcs::rpm::HeaderCache;
 use odcs::source::PackageSource;
+use odcs::source::koji::{ClientOptions, KojiClient, KojiPaths};
+use odcs::source::koji_source::KojiSource;
 use odcs::source::local::LocalStore;
 
 use crate::{Bar, default_cache_dir};
@@ -51,9 +53,19 @@ pub struct ComposeArgs {
     /// Pin to this event instead of the newest one.
     #[arg(long)]
     koji_event: Option<i64>,
-    /// Local package store to take builds from.
+    /// Local package store to take builds from (when no --koji is given).
     #[arg(long, default_value = "odcs-data/store")]
     store: PathBuf,
+    /// Koji hub URL (e.g. https://koji.fedoraproject.org/kojihub): take builds
+    /// from Koji instead of the local store; needs --topdir.
+    #[arg(long, requires = "topdir")]
+    koji: Option<String>,
+    /// The Koji topdir as mounted here (where packages/ lies).
+    #[arg(long, requires = "koji")]
+    topdir: Option<PathBuf>,
+    /// Seconds one Koji call may take.
+    #[arg(long, default_value_t = 120)]
+    koji_timeout: u64,
     /// Directory the compose is written into (as TARGET/NAME).
     #[arg(long)]
     target: PathBuf,
@@ -138,14 +150,20 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
         .or_else(default_cache_dir)
         .context("no cache directory: set --cache-dir or HOME")?;
     let caches = CacheDir::open(&cache_dir)?;
-    let store = LocalStore::open(&a.store)?;
-    let result = engine_run(
-        &req,
-        &store as &dyn PackageSource,
-        caches.caches(),
-        &target,
-        &Bar::new(),
-    )?;
+    let source: Box<dyn PackageSource> = match (&a.koji, &a.topdir) {
+        (Some(url), Some(topdir)) => {
+            let options = ClientOptions {
+                timeout: std::time::Duration::from_secs(a.koji_timeout),
+                ..ClientOptions::default()
+            };
+            Box::new(KojiSource::new(
+                KojiClient::new(url.clone(), options),
+                KojiPaths::new(topdir.clone()),
+            ))
+        }
+        _ => Box::new(LocalStore::open(&a.store)?),
+    };
+    let result = engine_run(&req, source.as_ref(), caches.caches(), &target, &Bar::new())?;
     let arches: std::collections::BTreeSet<&str> =
         result.rpms.iter().map(|r| r.arch.as_str()).collect();
     eprintln!(

@@ -7,6 +7,7 @@
 //! the compose's manifest.
 
 pub mod koji;
+pub mod koji_source;
 pub mod local;
 
 use std::path::PathBuf;

@@ -1,0 +1,99 @@
+//! Koji as a [`PackageSource`]: the hub decides which builds a tag holds at an
+//! event (`listTaggedRPMS` with `latest`), the topdir holds the files, and the
+//! sigkeys decide which copy of each RPM is taken (formats.md §1.8).
+
+use std::collections::HashMap;
+
+use super::koji::{
+    KojiBuild, KojiClient, KojiPaths, KojiRpm, MissingRpmFile, unsigned_packages_error,
+};
+use super::{PackageSource, SourceError, SourceRpm};
+
+pub struct KojiSource {
+    pub client: KojiClient,
+    pub paths: KojiPaths,
+}
+
+impl KojiSource {
+    pub fn new(client: KojiClient, paths: KojiPaths) -> KojiSource {
+        KojiSource { client, paths }
+    }
+
+    /// The files of `rpms`, or the unsigned-packages error listing every RPM
+    /// without an allowed copy.
+    fn files(
+        &self,
+        rpms: &[KojiRpm],
+        builds: &HashMap<i64, &KojiBuild>,
+        sigkeys: &[Option<String>],
+    ) -> Result<Vec<SourceRpm>, SourceError> {
+        let mut out = Vec::with_capacity(rpms.len());
+        let mut missing: Vec<MissingRpmFile> = Vec::new();
+        for rpm in rpms {
+            let Some(build) = builds.get(&rpm.build_id) else {
+                continue;
+            };
+            match self.paths.choose_rpm_file(build, rpm, sigkeys) {
+                Ok(chosen) => out.push(SourceRpm {
+                    name: rpm.name.clone(),
+                    epoch: rpm.epoch.and_then(|e| u64::try_from(e).ok()),
+                    version: rpm.version.clone(),
+                    release: rpm.release.clone(),
+                    arch: rpm.arch.clone(),
+                    build_nvr: build.nvr.clone(),
+                    path: chosen.path,
+                    sigkey: chosen.sigkey,
+                }),
+                Err(m) => {
+                    tracing::warn!("{m}");
+                    missing.push(m);
+                }
+            }
+        }
+        if !missing.is_empty() {
+            return Err(unsigned_packages_error(sigkeys, &missing).into());
+        }
+        Ok(out)
+    }
+}
+
+impl PackageSource for KojiSource {
+    fn current_event(&self) -> Result<i64, SourceError> {
+        Ok(self.client.get_last_event()?.id)
+    }
+
+    fn tag_rpms(
+        &self,
+        tag: &str,
+        event: i64,
+        inherit: bool,
+        sigkeys: &[Option<String>],
+    ) -> Result<Vec<SourceRpm>, SourceError> {
+        if self.client.get_tag(tag, Some(event))?.is_none() {
+            return Err(SourceError::UnknownTag {
+                tag: tag.to_owned(),
+            });
+        }
+        let (rpms, builds) = self
+            .client
+            .list_tagged_rpms(tag, Some(event), inherit, true, None)?;
+        let by_id: HashMap<i64, &KojiBuild> = builds.iter().map(|b| (b.id, b)).collect();
+        self.files(&rpms, &by_id, sigkeys)
+    }
+
+    fn build_rpms(
+        &self,
+        nvr: &str,
+        sigkeys: &[Option<String>],
+    ) -> Result<Vec<SourceRpm>, SourceError> {
+        let build = self
+            .client
+            .get_build(nvr)?
+            .ok_or_else(|| SourceError::UnknownBuild {
+                nvr: nvr.to_owned(),
+            })?;
+        let rpms = self.client.list_build_rpms(build.id)?;
+        let by_id = HashMap::from([(build.id, &build)]);
+        self.files(&rpms, &by_id, sigkeys)
+    }
+}
