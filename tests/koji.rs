@@ -15,6 +15,7 @@ use odcs::source::koji::{
 
 use koji_hub::KojiHub;
 use koji_hub::fixture::{self, Events, SIGKEY};
+use koji_hub::model::{HubModel, LinkOpts};
 
 struct Setup {
     hub: KojiHub,
@@ -225,6 +226,110 @@ fn inheritance_links_are_walked_in_priority_order_with_their_limits() {
         builds.contains(&"bash-5.2.26-2.fc40".to_owned()),
         "{builds:?}"
     );
+}
+
+/// A hub over just a tag graph: `(child, parent, options)` links.
+fn inheritance_hub(links: &[(&str, &str, LinkOpts)]) -> (KojiHub, KojiClient, tempfile::TempDir) {
+    let topdir = tempfile::tempdir().unwrap();
+    let mut m = HubModel::new(topdir.path());
+    for n in links.iter().flat_map(|(c, p, _)| [*c, *p]) {
+        if !m.has_tag(n) {
+            m.add_tag(n, None);
+        }
+    }
+    for (child, parent, opts) in links {
+        m.add_inheritance(child, parent, opts.clone());
+    }
+    let hub = KojiHub::start(m);
+    let client = KojiClient::new(hub.url(), quick_options());
+    (hub, client, topdir)
+}
+
+/// `(parent name, currdepth, nextdepth)` of the full inheritance of `tag`.
+fn walk(c: &KojiClient, tag: &str) -> Vec<(String, i64, Option<i64>)> {
+    let id = c.get_tag(tag, None).unwrap().unwrap().id;
+    c.get_full_inheritance(id, None)
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.name, l.currdepth.unwrap(), l.nextdepth))
+        .collect()
+}
+
+fn prio(priority: i64) -> LinkOpts {
+    LinkOpts {
+        priority,
+        ..LinkOpts::default()
+    }
+}
+
+#[test]
+fn the_hub_prunes_loops_and_honours_intransitive_links_and_maxdepth() {
+    let (_hub, c, _dir) = inheritance_hub(&[
+        ("a", "b", prio(0)),
+        (
+            "a",
+            "d",
+            LinkOpts {
+                priority: 5,
+                maxdepth: Some(1),
+                ..LinkOpts::default()
+            },
+        ),
+        (
+            "b",
+            "c",
+            LinkOpts {
+                intransitive: true,
+                ..LinkOpts::default()
+            },
+        ),
+        ("b", "a", prio(1)),
+        ("d", "e", prio(0)),
+        ("e", "f", prio(0)),
+    ]);
+    let s = |n: &str| n.to_owned();
+    // From a: b's intransitive link to c does not count below the root, b's
+    // link back to a is a loop, and d's maxdepth 1 admits e but not f.
+    assert_eq!(
+        walk(&c, "a"),
+        [
+            (s("b"), 1, None),
+            (s("d"), 1, Some(1)),
+            (s("e"), 2, Some(0))
+        ]
+    );
+    // From b, the intransitive link counts.
+    assert_eq!(
+        walk(&c, "b"),
+        [
+            (s("c"), 1, None),
+            (s("a"), 1, None),
+            (s("d"), 2, Some(1)),
+            (s("e"), 3, Some(0))
+        ]
+    );
+}
+
+#[test]
+fn the_hub_visits_a_shared_ancestor_again_only_when_the_first_visit_was_filtered() {
+    let (_hub, c, _dir) = inheritance_hub(&[
+        ("p", "q", prio(0)),
+        ("p", "r", prio(1)),
+        ("q", "z", prio(0)),
+        ("r", "z", prio(0)),
+        (
+            "filtered",
+            "q",
+            LinkOpts {
+                pkg_filter: "q-".to_owned(),
+                ..LinkOpts::default()
+            },
+        ),
+        ("filtered", "r", prio(1)),
+    ]);
+    let names = |tag: &str| -> Vec<String> { walk(&c, tag).into_iter().map(|l| l.0).collect() };
+    assert_eq!(names("p"), ["q", "z", "r"]);
+    assert_eq!(names("filtered"), ["q", "z", "r", "z"]);
 }
 
 #[test]
@@ -540,6 +645,23 @@ fn the_hub_speaks_http_like_koji() {
 
     let resp = agent.post(&s.hub.url()).send("not xml").unwrap();
     assert_eq!(resp.status().as_u16(), 400);
+
+    let bash = s.client.get_build("bash-5.2.26-2.fc40").unwrap().unwrap();
+    let rpms = s
+        .client
+        .call(
+            &Call::new("listRPMs")
+                .kwarg("buildID", bash.id)
+                .kwarg("arches", vec!["i686", "noarch"]),
+        )
+        .unwrap();
+    let nvrs: Vec<&str> = rpms
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.get("nvr").and_then(Value::as_str).unwrap())
+        .collect();
+    assert_eq!(nvrs, ["bash-5.2.26-2.fc40", "bash-doc-5.2.26-2.fc40"]);
 
     let err = s.client.call(&Call::new("deleteBuild").arg(1)).unwrap_err();
     assert_eq!(err.fault_code(), Some(1000));

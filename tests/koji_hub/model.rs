@@ -205,6 +205,10 @@ impl HubModel {
         id
     }
 
+    pub fn has_tag(&self, name: &str) -> bool {
+        self.tags.iter().any(|t| t.name == name)
+    }
+
     pub fn tag_id(&self, name: &str) -> i64 {
         self.tags
             .iter()

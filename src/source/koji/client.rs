@@ -524,9 +524,15 @@ mod tests {
 
     #[test]
     fn an_unreachable_hub_is_a_transport_error_naming_the_hub() {
-        // Port 9 (discard) on loopback: nothing listens there in the test environment.
+        // A port that was just free: connections to it are refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/kojihub");
         let c = KojiClient::new(
-            "http://127.0.0.1:9/kojihub",
+            url.clone(),
             ClientOptions {
                 max_retries: 1,
                 retry_backoff: Duration::from_millis(1),
@@ -540,8 +546,9 @@ mod tests {
         );
         let msg = err.to_string();
         assert!(
-            msg.starts_with("koji hub http://127.0.0.1:9/kojihub: getAPIVersion: "),
+            msg.starts_with(&format!("koji hub {url}: getAPIVersion: ")),
             "{msg}"
         );
+        assert!(msg.ends_with("(after 2 attempt(s))"), "{msg}");
     }
 }
