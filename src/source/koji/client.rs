@@ -551,4 +551,37 @@ mod tests {
         );
         assert!(msg.ends_with("(after 2 attempt(s))"), "{msg}");
     }
+
+    #[test]
+    fn an_https_hub_is_spoken_to_over_tls() {
+        // A server that answers plain HTTP: the client must attempt a TLS
+        // handshake and fail on it, which shows the TLS stack is wired in.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            use std::io::Write as _;
+            let (mut conn, _) = listener.accept().unwrap();
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        });
+        let c = KojiClient::new(
+            format!("https://127.0.0.1:{port}/kojihub"),
+            ClientOptions {
+                max_retries: 0,
+                timeout: Duration::from_secs(10),
+                ..ClientOptions::default()
+            },
+        );
+        let err = c.get_api_version().unwrap_err();
+        server.join().unwrap();
+        let KojiError::Transport { source, .. } = &err else {
+            panic!("expected a transport error, got {err:?}");
+        };
+        // rustls rejects the plain-text answer as an invalid TLS record.
+        let tls_rejected = match source {
+            ureq::Error::Rustls(_) => true,
+            ureq::Error::Io(e) => format!("{e:?}").contains("InvalidMessage"),
+            _ => false,
+        };
+        assert!(tls_rejected, "{source:?}");
+    }
 }
