@@ -183,9 +183,15 @@ fn a_second_writer_on_the_same_directory_is_refused_and_leftovers_are_cleaned() 
     let out = common::run(common::odcs().args(["createrepo", "--no-cache"]).arg(dir));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("another process is writing repodata here"), "{stderr}");
+    assert!(
+        stderr.contains("another process is writing repodata here"),
+        "{stderr}"
+    );
     drop(held);
     common::run_ok(common::odcs().args(["createrepo", "--no-cache"]).arg(dir));
     assert!(leftovers(dir).is_empty(), "{:?}", leftovers(dir));
-    assert_eq!(odcs::repodata::read::read_repo(dir).unwrap().packages.len(), common::builder_specs().len());
+    assert_eq!(
+        odcs::repodata::read::read_repo(dir).unwrap().packages.len(),
+        common::builder_specs().len()
+    );
 }

@@ -42,7 +42,10 @@ fn dnf_reports_the_same_packages_over_ours_and_createrepo_cs() {
         fill(&theirs);
         common::createrepo_c(&theirs, &theirs, &[]);
         // zstd for the query, gzip (multi-member, one per chunk) for changelogs
-        for (args, compress) in [(&["--qf", QUERY][..], "zstd"), (&["--changelogs"][..], "gzip")] {
+        for (args, compress) in [
+            (&["--qf", QUERY][..], "zstd"),
+            (&["--changelogs"][..], "gzip"),
+        ] {
             common::odcs_createrepo(&dir, &["--compress", compress]);
             let ours = repoquery(&dir, args).replace(&dir.display().to_string(), "REPO");
             let reference = repoquery(&theirs, args).replace(&theirs.display().to_string(), "REPO");

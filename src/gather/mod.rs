@@ -48,12 +48,13 @@ pub fn evr_overlaps(pflags: u32, pevr: Option<&Evr>, rflags: u32, revr: Option<&
     }
 }
 
-/// One provide entry of the index: the package and what it provides.
-#[derive(Clone, Debug)]
-struct Provide {
+/// One provide entry of the index: the package and what it provides (`None`:
+/// the implicit `name = EVR`). Versions are parsed only when a versioned
+/// requirement meets them.
+#[derive(Clone, Copy, Debug)]
+struct Provide<'a> {
     pkg: u32,
-    flags: u32,
-    evr: Option<Evr>,
+    dep: Option<&'a Dependency>,
 }
 
 /// The packages a compose may choose from, indexed for lookup by what they
@@ -62,7 +63,7 @@ pub struct Pool<'a> {
     pkgs: Vec<&'a PackageMeta>,
     lookaside: Vec<bool>,
     arch_rank: Vec<u32>,
-    provides: HashMap<&'a str, Vec<Provide>>,
+    provides: HashMap<&'a str, Vec<Provide<'a>>>,
     files: HashMap<&'a str, Vec<u32>>,
     by_name: HashMap<&'a str, Vec<u32>>,
 }
@@ -83,6 +84,14 @@ impl<'a> Pool<'a> {
             files: HashMap::new(),
             by_name: HashMap::new(),
         };
+        // Like libsolv, index only the file paths something requires: most of
+        // a universe's files are never asked for.
+        let all = || lookaside.iter().chain(packages.iter());
+        let wanted_files: HashSet<&str> = all()
+            .flat_map(|p| p.requires.iter())
+            .flat_map(|d| d.name.split([' ', '(', ')']))
+            .filter(|w| w.starts_with('/'))
+            .collect();
         for (list, is_lookaside) in [(lookaside, true), (packages, false)] {
             for &p in list {
                 let Some(rank) = arches.rank(&p.arch) else {
@@ -100,23 +109,21 @@ impl<'a> Pool<'a> {
                 pool.provides
                     .entry(p.name.as_str())
                     .or_default()
-                    .push(Provide {
-                        pkg: id,
-                        flags: sense::EQUAL,
-                        evr: Some(p.evr()),
-                    });
+                    .push(Provide { pkg: id, dep: None });
                 for d in &p.provides {
-                    let evr = d.evr().ok().flatten();
                     pool.provides
                         .entry(d.name.as_str())
                         .or_default()
                         .push(Provide {
                             pkg: id,
-                            flags: d.flags,
-                            evr,
+                            dep: Some(d),
                         });
                 }
-                for f in &p.files {
+                for f in p
+                    .files
+                    .iter()
+                    .filter(|f| wanted_files.contains(f.path.as_str()))
+                {
                     pool.files.entry(f.path.as_str()).or_default().push(id);
                 }
             }
@@ -155,12 +162,29 @@ impl<'a> Pool<'a> {
 
     /// Every package providing a simple requirement.
     fn providers(&self, name: &str, flags: u32, evr: Option<&Evr>) -> Vec<u32> {
+        let versioned = flags & sense::MASK != 0 && evr.is_some();
         let mut out: Vec<u32> = self
             .provides
             .get(name)
             .map(|ps| {
                 ps.iter()
-                    .filter(|p| evr_overlaps(p.flags, p.evr.as_ref(), flags, evr))
+                    .filter(|p| {
+                        !versioned
+                            || match p.dep {
+                                None => evr_overlaps(
+                                    sense::EQUAL,
+                                    Some(&self.pkgs[p.pkg as usize].evr()),
+                                    flags,
+                                    evr,
+                                ),
+                                Some(d) => evr_overlaps(
+                                    d.flags,
+                                    d.evr().ok().flatten().as_ref(),
+                                    flags,
+                                    evr,
+                                ),
+                            }
+                    })
                     .map(|p| p.pkg)
                     .collect()
             })

@@ -308,7 +308,10 @@ pub fn write_repodata(
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.starts_with(".repodata.odcs-") || name.starts_with(".repodata.old-") {
-            tracing::info!("removing {} left by an interrupted run", entry.path().display());
+            tracing::info!(
+                "removing {} left by an interrupted run",
+                entry.path().display()
+            );
             fs::remove_dir_all(entry.path()).map_err(io_at(&entry.path()))?;
         }
     }

@@ -1,0 +1,239 @@
+//! Composes from Koji: the compose engine against the test hub (protocol-faithful,
+//! itself checked with the real koji CLI in tests/koji.rs) and its topdir.
+
+mod common;
+#[path = "koji_hub/mod.rs"]
+mod koji_hub;
+
+use std::path::Path;
+use std::time::Duration;
+
+use odcs::compose::NoProgress;
+use odcs::compose::createrepo::CacheDir;
+use odcs::compose::engine::{ComposeFlags, ComposeRequest, SourceType, run_compose};
+use odcs::source::koji::{ClientOptions, KojiClient, KojiPaths};
+use odcs::source::koji_source::KojiSource;
+
+fn request(name: &str, tag: &str, packages: &[&str], sigkeys: &[&str]) -> ComposeRequest {
+    ComposeRequest {
+        name: name.into(),
+        source_type: SourceType::Tag,
+        source: vec![tag.into()],
+        packages: packages.iter().map(|s| s.to_string()).collect(),
+        builds: vec![],
+        arches: vec!["x86_64".into()],
+        sigkeys: sigkeys.iter().map(|s| s.to_string()).collect(),
+        flags: ComposeFlags::default(),
+        lookaside_repos: vec![],
+        multilib_arches: vec![],
+        multilib_methods: vec![],
+        event: None,
+        url: format!("http://localhost/{name}"),
+    }
+}
+
+fn names(tree: &Path) -> Vec<String> {
+    let mut v: Vec<String> = odcs::repodata::read::read_repo(tree)
+        .unwrap()
+        .packages
+        .into_iter()
+        .map(|p| format!("{}-{}-{}.{}", p.name, p.ver, p.rel, p.arch))
+        .collect();
+    v.sort();
+    v
+}
+
+struct Setup {
+    tmp: tempfile::TempDir,
+    hub: koji_hub::KojiHub,
+    events: koji_hub::fixture::Events,
+    source: KojiSource,
+    cache: CacheDir,
+}
+
+fn setup() -> Setup {
+    let tmp = tempfile::tempdir().unwrap();
+    let topdir = tmp.path().join("topdir");
+    let fixture = koji_hub::fixture::standard(&topdir);
+    let events = fixture.events;
+    let hub = koji_hub::KojiHub::start(fixture.model);
+    let options = ClientOptions {
+        timeout: Duration::from_secs(5),
+        max_retries: 1,
+        retry_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(10),
+    };
+    let source = KojiSource::new(KojiClient::new(hub.url(), options), KojiPaths::new(&topdir));
+    let cache = CacheDir::open(&tmp.path().join("cache")).unwrap();
+    Setup {
+        tmp,
+        hub,
+        events,
+        source,
+        cache,
+    }
+}
+
+#[test]
+fn a_koji_tag_compose_takes_the_latest_builds_at_its_event() {
+    let s = setup();
+    let target = s.tmp.path().join("composes");
+    std::fs::create_dir_all(&target).unwrap();
+    let r = run_compose(
+        &request("odcs-1", "f40-updates", &["bash", "coreutils", "vim"], &[]),
+        &s.source,
+        s.cache.caches(),
+        &target,
+        &NoProgress,
+    )
+    .unwrap();
+    let os = target.join("odcs-1/compose/Temporary/x86_64/os");
+    // bash -2 is nearer than f40's -3; coreutils -5 was re-tagged after -6
+    assert_eq!(
+        names(&os),
+        [
+            "bash-5.2.26-2.fc40.x86_64",
+            "coreutils-9.4-5.fc40.x86_64",
+            "vim-9.1-1.fc40.x86_64"
+        ]
+    );
+    assert!(r.rpms.iter().all(|x| x.sigkey.is_none()));
+    assert!(s.hub.methods().iter().any(|m| m == "listTaggedRPMS"));
+
+    // pinned before vim was tagged: vim is not there
+    let mut req = request("odcs-2", "f40-updates", &["vim"], &[]);
+    req.event = Some(s.events.before_vim);
+    let err = run_compose(&req, &s.source, s.cache.caches(), &target, &NoProgress).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("packages not found in tag f40-updates: vim"),
+        "{err}"
+    );
+    assert!(!target.join("odcs-2").exists());
+}
+
+#[test]
+fn sigkeys_choose_signed_copies_and_name_the_unsigned_builds() {
+    let s = setup();
+    let target = s.tmp.path().join("composes");
+    std::fs::create_dir_all(&target).unwrap();
+    let key = koji_hub::fixture::SIGKEY;
+    let err = run_compose(
+        &request("odcs-3", "f40-updates", &["bash", "coreutils"], &[key]),
+        &s.source,
+        s.cache.caches(),
+        &target,
+        &NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with(&format!(
+            "RPM(s) not found for sigs: ('{key}',). Check log for details. Unsigned packages:"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("\ncoreutils-9.4-5.fc40"), "{err}");
+    assert!(!err.contains("bash-"), "bash has a signed copy: {err}");
+
+    // allowing unsigned copies too: bash signed, coreutils unsigned
+    let r = run_compose(
+        &request("odcs-4", "f40-updates", &["bash", "coreutils"], &[key, ""]),
+        &s.source,
+        s.cache.caches(),
+        &target,
+        &NoProgress,
+    )
+    .unwrap();
+    let sig = |n: &str| {
+        r.rpms
+            .iter()
+            .find(|x| x.nevra.starts_with(n))
+            .unwrap()
+            .sigkey
+            .clone()
+    };
+    assert_eq!(sig("bash-0:"), Some(key.to_owned()));
+    assert_eq!(sig("coreutils-0:"), None);
+    let rpms_json =
+        std::fs::read_to_string(target.join("odcs-4/compose/metadata/rpms.json")).unwrap();
+    assert!(
+        rpms_json.contains(&format!("\"sigkey\": \"{key}\"")),
+        "{rpms_json}"
+    );
+}
+
+#[test]
+fn an_unknown_tag_or_a_hub_that_times_out_fails_clearly() {
+    let s = setup();
+    let target = s.tmp.path().join("composes");
+    std::fs::create_dir_all(&target).unwrap();
+    let err = run_compose(
+        &request("odcs-5", "f41", &[], &[]),
+        &s.source,
+        s.cache.caches(),
+        &target,
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("unknown tag \"f41\""), "{err}");
+
+    let slow = KojiSource::new(
+        KojiClient::new(
+            s.hub.url(),
+            ClientOptions {
+                timeout: Duration::from_millis(300),
+                max_retries: 0,
+                retry_backoff: Duration::from_millis(1),
+                max_backoff: Duration::from_millis(1),
+            },
+        ),
+        KojiPaths::new(s.tmp.path().join("topdir")),
+    );
+    s.hub.set_delay(Duration::from_secs(2));
+    let err = run_compose(
+        &request("odcs-6", "f40", &[], &[]),
+        &slow,
+        s.cache.caches(),
+        &target,
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("timed out after"), "{err}");
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+}
+
+#[test]
+fn the_compose_command_runs_against_a_koji_hub() {
+    let s = setup();
+    let target = s.tmp.path().join("composes");
+    let out = common::run_ok(
+        common::odcs()
+            .args([
+                "compose",
+                "--source",
+                "f40",
+                "--packages",
+                "coreutils",
+                "--name",
+                "odcs-9",
+            ])
+            .arg("--koji")
+            .arg(s.hub.url())
+            .arg("--topdir")
+            .arg(s.tmp.path().join("topdir"))
+            .arg("--target")
+            .arg(&target)
+            .arg("--cache-dir")
+            .arg(s.tmp.path().join("cache")),
+    );
+    let repo_file = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        repo_file.trim().ends_with("compose/Temporary/odcs-9.repo"),
+        "{repo_file}"
+    );
+    assert_eq!(
+        names(&target.join("odcs-9/compose/Temporary/x86_64/os")),
+        ["coreutils-9.4-5.fc40.x86_64"]
+    );
+}
