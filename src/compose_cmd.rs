@@ -78,6 +78,9 @@ pub struct ComposeArgs {
     /// Cache directory (header records and rendered repodata chunks).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+    /// Print the time each phase took.
+    #[arg(long, short)]
+    verbose: bool,
 }
 
 fn valid_name(s: &str) -> bool {
@@ -174,6 +177,14 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
         arches.into_iter().collect::<Vec<_>>().join(", "),
         result.dir.display()
     );
+    if a.verbose {
+        let phases: Vec<String> = result
+            .timings
+            .iter()
+            .map(|(p, d)| format!("{p} {d:.0?}"))
+            .collect();
+        eprintln!("phases: {}", phases.join(", "));
+    }
     println!(
         "{}",
         result

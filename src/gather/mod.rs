@@ -525,16 +525,27 @@ pub fn gather(pool: &Pool<'_>, roots: &[usize], opts: &GatherOptions) -> Gathere
 
     let binaries: Vec<usize> = c.order.clone();
     if opts.debuginfo {
+        // debug packages by (source RPM, arch), found once
+        let mut debug: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+        for (i, p) in pool.pkgs.iter().enumerate() {
+            if !pool.lookaside[i]
+                && (p.name.ends_with("-debuginfo") || p.name.ends_with("-debugsource"))
+            {
+                debug
+                    .entry((p.sourcerpm.as_str(), p.arch.as_str()))
+                    .or_default()
+                    .push(i);
+            }
+        }
         for &b in &binaries {
             let bin = pool.pkgs[b];
-            for (i, p) in pool.pkgs.iter().enumerate() {
-                let debug_name =
-                    p.name == format!("{}-debuginfo", bin.name) || p.name.ends_with("-debugsource");
-                if debug_name
-                    && p.sourcerpm == bin.sourcerpm
-                    && p.arch == bin.arch
-                    && !pool.lookaside[i]
-                {
+            let Some(cands) = debug.get(&(bin.sourcerpm.as_str(), bin.arch.as_str())) else {
+                continue;
+            };
+            for &i in cands {
+                let p = pool.pkgs[i];
+                let own_debuginfo = p.name.strip_suffix("-debuginfo") == Some(bin.name.as_str());
+                if own_debuginfo || p.name.ends_with("-debugsource") {
                     c.choose(i as u32);
                 }
             }
