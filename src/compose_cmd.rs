@@ -40,10 +40,10 @@ pub struct ComposeArgs {
     /// Flags: no_deps, no_inheritance, check_deps.
     #[arg(long = "flag", value_parser = ["no_deps", "no_inheritance", "check_deps"])]
     flags: Vec<String>,
-    /// Repository directories whose packages satisfy dependencies without being
-    /// pulled in.
+    /// Repositories (directory, file:// or http(s):// URL) whose packages
+    /// satisfy dependencies without being pulled in.
     #[arg(long = "lookaside-repo")]
-    lookaside_repos: Vec<PathBuf>,
+    lookaside_repos: Vec<String>,
     /// Arches that get multilib packages.
     #[arg(long, num_args = 1.., value_delimiter = ',')]
     multilib_arches: Vec<String>,

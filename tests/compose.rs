@@ -290,7 +290,7 @@ fn an_event_pins_the_tag_and_lookaside_packages_are_not_pulled_in() {
     common::copy_rpms(common::rpmbuild_rpms(), &look);
     common::odcs_createrepo(&look, &[]);
     let mut req = request("odcs-6", "base", &["gamma"]);
-    req.lookaside_repos = vec![look];
+    req.lookaside_repos = vec![serve_dir(&look)];
     compose(&w, &req).unwrap();
     let names = package_names(&os_tree(&w, "odcs-6"));
     assert!(
@@ -340,4 +340,35 @@ print(total)
     );
     let total: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     assert!(total >= 4, "productmd saw {total} RPMs");
+}
+
+/// Serve a directory over HTTP on 127.0.0.1 (a thread for the test's life):
+/// lookaside repositories are URLs in real requests.
+fn serve_dir(dir: &Path) -> String {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = server.server_addr().to_ip().unwrap().port();
+    let dir = dir.to_owned();
+    std::thread::spawn(move || {
+        for req in server.incoming_requests() {
+            let path = dir.join(req.url().trim_start_matches('/'));
+            let _ = match std::fs::read(&path) {
+                Ok(body) => req.respond(tiny_http::Response::from_data(body)),
+                Err(_) => req.respond(tiny_http::Response::empty(404)),
+            };
+        }
+    });
+    format!("http://127.0.0.1:{port}/")
+}
+
+#[test]
+fn an_unreachable_lookaside_repository_fails_the_compose_naming_it() {
+    let w = world();
+    let mut req = request("odcs-9", "base", &["gamma"]);
+    req.lookaside_repos = vec!["http://127.0.0.1:9/nothing".into()];
+    let err = compose(&w, &req).unwrap_err().to_string();
+    assert!(
+        err.starts_with("lookaside repository http://127.0.0.1:9/nothing:"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&w.target).unwrap().count(), 0);
 }

@@ -59,9 +59,9 @@ pub struct ComposeRequest {
     /// Empty: unsigned copies only (ODCS's `[None]`).
     pub sigkeys: Vec<String>,
     pub flags: ComposeFlags,
-    /// Directories of existing repositories whose packages satisfy
-    /// dependencies and are not pulled in.
-    pub lookaside_repos: Vec<PathBuf>,
+    /// Existing repositories (directories, `file://` or `http(s)://` URLs)
+    /// whose packages satisfy dependencies and are not pulled in.
+    pub lookaside_repos: Vec<String>,
     pub multilib_arches: Vec<String>,
     pub multilib_methods: Vec<MultilibMethod>,
     pub event: Option<i64>,
@@ -86,8 +86,8 @@ pub enum ComposeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: lookaside repository: {message}")]
-    Lookaside { path: PathBuf, message: String },
+    #[error("lookaside repository {location}: {message}")]
+    Lookaside { location: String, message: String },
     #[error(transparent)]
     Repodata(#[from] CreaterepoError),
     #[error("compose {name} already exists in {target}")]
@@ -250,14 +250,17 @@ fn resolve(
     Ok((event, rpms))
 }
 
-/// Packages of the lookaside repositories, from their repodata.
-fn lookaside_packages(dirs: &[PathBuf]) -> Result<Vec<PackageMeta>, ComposeError> {
+/// Packages of the lookaside repositories, from their repodata (downloaded
+/// into the compose's `work/` directory when they are remote).
+fn lookaside_packages(locations: &[String], work: &Path) -> Result<Vec<PackageMeta>, ComposeError> {
     let mut out = Vec::new();
-    for d in dirs {
-        let repo = crate::repodata::read::read_repo(d).map_err(|e| ComposeError::Lookaside {
-            path: d.clone(),
-            message: e.to_string(),
-        })?;
+    for (i, loc) in locations.iter().enumerate() {
+        let scratch = work.join("lookaside").join(i.to_string());
+        let repo = crate::source::repo::load_repo(loc, &scratch, Duration::from_secs(300))
+            .map_err(|e| ComposeError::Lookaside {
+                location: loc.clone(),
+                message: e.to_string(),
+            })?;
         out.extend(
             repo.packages
                 .iter()
@@ -316,7 +319,7 @@ fn build(
 
     let t = Instant::now();
     let metas = read_headers(&candidates, caches, progress)?;
-    let lookaside = lookaside_packages(&req.lookaside_repos)?;
+    let lookaside = lookaside_packages(&req.lookaside_repos, &top.join("work"))?;
     timings.push(("headers", t.elapsed()));
 
     let t = Instant::now();

@@ -252,9 +252,8 @@ fn read_record(repo_dir: &Path, rec: &Record) -> Result<String, ReadError> {
     String::from_utf8(open).map_err(|e| xml_err(&path, e))
 }
 
-/// Read `repo_dir/repodata/repomd.xml` and the primary, filelists and other
-/// records it names.
-pub fn read_repo(repo_dir: &Path) -> Result<Repo, ReadError> {
+/// Read `repo_dir/repodata/repomd.xml` only: the revision and the records.
+pub fn read_repomd(repo_dir: &Path) -> Result<Repo, ReadError> {
     let repomd_path = repo_dir.join("repodata/repomd.xml");
     let repomd = std::fs::read_to_string(&repomd_path).map_err(|source| ReadError::Io {
         path: repomd_path.clone(),
@@ -290,6 +289,14 @@ pub fn read_repo(repo_dir: &Path) -> Result<Repo, ReadError> {
             Ok(())
         }
     })?;
+    Ok(repo)
+}
+
+/// Read `repo_dir/repodata/repomd.xml` and the primary, filelists and other
+/// records it names.
+pub fn read_repo(repo_dir: &Path) -> Result<Repo, ReadError> {
+    let repomd_path = repo_dir.join("repodata/repomd.xml");
+    let mut repo = read_repomd(repo_dir)?;
 
     let record = |kind: &'static str| {
         repo.record(kind)

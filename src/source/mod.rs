@@ -9,6 +9,7 @@
 pub mod koji;
 pub mod koji_source;
 pub mod local;
+pub mod repo;
 
 use std::path::PathBuf;
 

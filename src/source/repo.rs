@@ -1,0 +1,83 @@
+//! Existing yum repositories (lookaside repos): their metadata fetched from a
+//! URL (`http(s)://`, `file://`) or read from a directory, verified against
+//! repomd.xml as librepo does.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::repodata::read::{ReadError, Repo, read_repo, read_repomd};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepoError {
+    #[error("{url}: {message}")]
+    Fetch { url: String, message: String },
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Largest metadata file fetched (primary/filelists of a big distribution).
+const MAX_BYTES: u64 = 1 << 30;
+
+fn fetch(url: &str, timeout: Duration) -> Result<Vec<u8>, RepoError> {
+    let err = |message: String| RepoError::Fetch {
+        url: url.to_owned(),
+        message,
+    };
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .build()
+        .new_agent();
+    let resp = agent.get(url).call().map_err(|e| err(e.to_string()))?;
+    let mut body = Vec::new();
+    resp.into_body()
+        .into_reader()
+        .take(MAX_BYTES)
+        .read_to_end(&mut body)
+        .map_err(|e| err(e.to_string()))?;
+    Ok(body)
+}
+
+/// The repository at `location`: a directory, a `file://` URL or an
+/// `http(s)://` URL (its metadata is downloaded into `scratch`).
+pub fn load_repo(location: &str, scratch: &Path, timeout: Duration) -> Result<Repo, RepoError> {
+    if let Some(path) = location.strip_prefix("file://") {
+        return Ok(read_repo(Path::new(path))?);
+    }
+    if !(location.starts_with("http://") || location.starts_with("https://")) {
+        return Ok(read_repo(Path::new(location))?);
+    }
+    let base = location.trim_end_matches('/');
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| RepoError::Io { path, source }
+    };
+    let dir = scratch.join("repodata");
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let repomd = fetch(&format!("{base}/repodata/repomd.xml"), timeout)?;
+    std::fs::write(dir.join("repomd.xml"), &repomd).map_err(io(&dir))?;
+    // the records read_repo needs; it verifies their checksums
+    let records = read_repomd(scratch)?.records;
+    let wanted = records
+        .iter()
+        .filter(|r| matches!(r.kind.as_str(), "primary" | "filelists" | "other"));
+    for href in wanted.map(|r| r.href.as_str()) {
+        if href.contains("..") || !href.starts_with("repodata/") {
+            return Err(RepoError::Fetch {
+                url: location.to_owned(),
+                message: format!("repomd.xml names a file outside repodata/: {href}"),
+            });
+        }
+        let body = fetch(&format!("{base}/{href}"), timeout)?;
+        let dest = scratch.join(href);
+        std::fs::write(&dest, body).map_err(io(&dest))?;
+    }
+    Ok(read_repo(scratch)?)
+}
