@@ -9,41 +9,11 @@
 //! given the same roots, and the sets are checked equal before timing.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use odcs::gather::{ArchSet, GatherOptions, Pool, gather};
 use odcs::rpm::PackageMeta;
-
-fn dep(d: &odcs::rpm::Dependency) -> String {
-    if d.is_rich() {
-        return d
-            .name
-            .split(' ')
-            .map(|w| match w {
-                "or" => "|",
-                "if" => "<IF>",
-                "with" => "+",
-                w => w,
-            })
-            .collect::<Vec<_>>()
-            .join(" ");
-    }
-    match d.flags_word() {
-        None => d.name.clone(),
-        Some(w) => {
-            let op = match w {
-                "LT" => "<",
-                "LE" => "<=",
-                "EQ" => "=",
-                "GE" => ">=",
-                _ => ">",
-            };
-            format!("{} {op} {}", d.name, d.version)
-        }
-    }
-}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -76,37 +46,9 @@ fn main() {
             .take(roots_n)
             .copied()
             .collect();
-        let mut t =
-            String::from("repo system 0 testtags <inline>\nrepo test 0 testtags <inline>\n");
-        for m in &metas {
-            let _ = writeln!(
-                t,
-                "#>=Pkg: {} {} {} {}",
-                m.name,
-                m.epoch
-                    .filter(|&e| e != 0)
-                    .map(|e| format!("{e}:{}", m.version))
-                    .unwrap_or(m.version.clone()),
-                m.release,
-                m.arch
-            );
-            for p in &m.provides {
-                let _ = writeln!(t, "#>=Prv: {}", dep(p));
-            }
-            for f in &m.files {
-                let _ = writeln!(t, "#>=Prv: {}", f.path);
-            }
-            for r in &m.requires {
-                let _ = writeln!(t, "#>=Req: {}", dep(r));
-            }
-        }
-        t.push_str("system x86_64 rpm system\nsolverflags ignorerecommended\n");
-        for r in &roots {
-            let _ = writeln!(t, "job install name {r}");
-        }
-        t.push_str("result transaction,problems <inline>\n");
         let case = dir.join("case.t");
-        std::fs::write(&case, t).expect("write testcase");
+        std::fs::write(&case, odcs::gather::testsolv::testcase(&metas, &roots))
+            .expect("write testcase");
 
         let mut ours = Vec::new();
         let mut size = 0;
@@ -138,11 +80,7 @@ fn main() {
                 .output()
                 .expect("testsolv (apt-get install libsolv-tools)");
             theirs.push(t0.elapsed());
-            their_set = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter_map(|l| l.strip_prefix("install "))
-                .map(|l| l.trim_end_matches("@test").to_owned())
-                .collect();
+            their_set = odcs::gather::testsolv::installed(&String::from_utf8_lossy(&out.stdout));
         }
         assert_eq!(our_set, their_set, "closures differ for {roots_n} roots");
         let (o, s) = (median(ours), median(theirs));

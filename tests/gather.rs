@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::process::Command;
 
 use odcs::gather::{ArchSet, GatherOptions, Pool, gather};
@@ -26,87 +25,20 @@ fn universe(n: usize, seed: u64) -> Vec<PackageMeta> {
     metas
 }
 
-/// libsolv's testcase spelling of a dependency: rich operators are written
-/// `|`, `<IF>`, `<UNLESS>`, `<ELSE>`, `+` (with), `-` (without).
-fn testtags_dep(d: &odcs::rpm::Dependency) -> String {
-    if d.is_rich() {
-        let mut out = Vec::new();
-        for word in d.name.split(' ') {
-            out.push(match word {
-                "or" => "|",
-                "if" => "<IF>",
-                "unless" => "<UNLESS>",
-                "else" => "<ELSE>",
-                "with" => "+",
-                "without" => "-",
-                w => w,
-            });
-        }
-        return out.join(" ");
-    }
-    match d.flags_word() {
-        None => d.name.clone(),
-        Some(w) => {
-            let op = match w {
-                "LT" => "<",
-                "LE" => "<=",
-                "EQ" => "=",
-                "GE" => ">=",
-                _ => ">",
-            };
-            format!("{} {op} {}", d.name, d.version)
-        }
-    }
-}
-
-/// A libsolv testcase: the universe as one repository, an x86_64 rpm system,
-/// recommends ignored, and one install job per root.
-fn testcase(metas: &[PackageMeta], roots: &[&str]) -> String {
-    let mut t = String::from("repo system 0 testtags <inline>\nrepo test 0 testtags <inline>\n");
-    for m in metas {
-        let version = match m.epoch {
-            Some(e) if e != 0 => format!("{e}:{}", m.version),
-            _ => m.version.clone(),
-        };
-        let _ = writeln!(t, "#>=Pkg: {} {version} {} {}", m.name, m.release, m.arch);
-        for p in &m.provides {
-            let _ = writeln!(t, "#>=Prv: {}", testtags_dep(p));
-        }
-        for f in &m.files {
-            let _ = writeln!(t, "#>=Prv: {}", f.path);
-        }
-        for r in &m.requires {
-            // a top-level `and` is the same as one requirement per operand;
-            // libsolv's testcase parser has no spelling for it
-            assert!(
-                !r.name.contains(" and "),
-                "{}: nested and in {}",
-                m.name,
-                r.name
-            );
-            let _ = writeln!(t, "#>=Req: {}", testtags_dep(r));
-        }
-    }
-    t.push_str("system x86_64 rpm system\nsolverflags ignorerecommended\n");
-    for r in roots {
-        let _ = writeln!(t, "job install name {r}");
-    }
-    t.push_str("result transaction,problems <inline>\n");
-    t
-}
-
 fn libsolv_closure(metas: &[PackageMeta], roots: &[&str]) -> BTreeSet<String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("closure.t");
-    std::fs::write(&path, testcase(metas, roots)).unwrap();
+    for m in metas {
+        for r in &m.requires {
+            // libsolv's testcase format has no spelling for `and`
+            assert!(!r.name.contains(" and "), "{}: and in {}", m.name, r.name);
+        }
+    }
+    std::fs::write(&path, odcs::gather::testsolv::testcase(metas, roots)).unwrap();
     let out = common::run(Command::new(common::tool("testsolv")).arg("-r").arg(&path));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("problem"), "libsolv found problems:\n{text}");
-    let set: BTreeSet<String> = text
-        .lines()
-        .filter_map(|l| l.trim_start_matches("#>").strip_prefix("install "))
-        .map(|l| l.trim_end_matches("@test").to_owned())
-        .collect();
+    let set = odcs::gather::testsolv::installed(&text);
     assert!(
         !set.is_empty(),
         "testsolv installed nothing:\n{text}\n{}",

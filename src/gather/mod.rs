@@ -19,6 +19,7 @@
 
 pub mod arch;
 pub mod rich;
+pub mod testsolv;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
