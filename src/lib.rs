@@ -11,3 +11,4 @@ pub mod gather;
 pub mod repodata;
 pub mod rpm;
 pub mod source;
+pub mod store;

@@ -1,0 +1,637 @@
+//! Composes: insert, look up, list, and the state transitions of the
+//! lifecycle (odcs-api.md §5).
+//!
+//! Each transition is one `UPDATE ... WHERE id = $1 AND state IN (...)`, so two
+//! workers can never both move a compose out of the same state; when it
+//! matches nothing, the compose is read to tell "no such compose" from "not in
+//! a state that allows this".
+
+use tracing::instrument;
+
+use super::model::COMPOSE_COLUMNS;
+use super::{
+    ComposeFilter, ComposeRow, ComposeState, NewCompose, OrderBy, Store, StoreError, StoredRpm,
+    Timestamp, db, with_pool,
+};
+
+/// `state_reason` texts of the original (odcs-api.md §5.3).
+pub(crate) const REASON_STARTED: &str = "Compose thread started";
+pub(crate) const REASON_DONE: &str = "Compose is generated successfully";
+
+/// Rows of a compose's package set inserted per statement (11 parameters
+/// each: far below SQLite's 32,766 and PostgreSQL's 65,535).
+const RPM_CHUNK: usize = 500;
+
+/// A value bound to a dynamically built query.
+enum Param {
+    Int(i64),
+    Text(String),
+}
+
+fn in_states(states: &[ComposeState]) -> String {
+    let codes: Vec<String> = states.iter().map(|s| s.code().to_string()).collect();
+    format!("state IN ({})", codes.join(", "))
+}
+
+/// Composes that reuse `$id` and are still waiting for it take its final
+/// state and reason (odcs-api.md §5.1). A macro because the transaction's type
+/// differs per backend.
+macro_rules! finish_reusers {
+    ($tx:expr, $id:expr, $state:expr, $reason:expr, $now:expr) => {{
+        let state: ComposeState = $state;
+        let now: Timestamp = $now;
+        let time_done = (state == ComposeState::Done).then_some(now);
+        let sql = format!(
+            "UPDATE composes SET state = $2, state_reason = $3, time_done = $4, \
+             time_to_expire = $5 + (time_to_expire - time_submitted) \
+             WHERE reused_id = $1 AND {}",
+            in_states(&[ComposeState::Wait, ComposeState::Generating])
+        );
+        sqlx::query(&sql)
+            .bind($id)
+            .bind(state)
+            .bind($reason)
+            .bind(time_done)
+            .bind(now)
+            .execute(&mut *$tx)
+            .await
+            .map_err(db("finish reusing composes"))?;
+    }};
+}
+
+impl Store {
+    /// Inserts a compose in state `wait`, submitted now.
+    #[instrument(skip_all, fields(compose.owner = %new.owner), err)]
+    pub async fn insert_compose(&self, new: &NewCompose) -> Result<ComposeRow, StoreError> {
+        let now = Timestamp::now();
+        let sql = format!(
+            "INSERT INTO composes (owner, source_type, source, state, time_submitted, \
+             time_to_expire, seconds_to_live, packages, builds, arches, sigkeys, flags, results, \
+             multilib_arches, multilib_method, lookaside_repos, modular_koji_tags, \
+             module_defaults_url, koji_event, label, compose_type, target_dir, \
+             pungi_config_dump, scratch_modules, scratch_build_tasks, parent_pungi_compose_ids, \
+             modules, respin_of, base_module_br_name, base_module_br_stream, \
+             base_module_br_stream_version_lte, base_module_br_stream_version_gte, fingerprint) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33) \
+             RETURNING {COMPOSE_COLUMNS}"
+        );
+        with_pool!(self, |pool| {
+            sqlx::query_as::<_, ComposeRow>(&sql)
+                .bind(&new.owner)
+                .bind(new.source_type)
+                .bind(&new.source)
+                .bind(ComposeState::Wait)
+                .bind(now)
+                .bind(now.add_seconds(new.seconds_to_live))
+                .bind(new.seconds_to_live)
+                .bind(&new.packages)
+                .bind(&new.builds)
+                .bind(&new.arches)
+                .bind(&new.sigkeys)
+                .bind(new.flags)
+                .bind(new.results)
+                .bind(&new.multilib_arches)
+                .bind(new.multilib_method)
+                .bind(&new.lookaside_repos)
+                .bind(&new.modular_koji_tags)
+                .bind(&new.module_defaults_url)
+                .bind(new.koji_event)
+                .bind(&new.label)
+                .bind(&new.compose_type)
+                .bind(&new.target_dir)
+                .bind(&new.pungi_config_dump)
+                .bind(&new.scratch_modules)
+                .bind(&new.scratch_build_tasks)
+                .bind(&new.parent_pungi_compose_ids)
+                .bind(&new.modules)
+                .bind(&new.respin_of)
+                .bind(&new.base_module_br_name)
+                .bind(&new.base_module_br_stream)
+                .bind(new.base_module_br_stream_version_lte)
+                .bind(new.base_module_br_stream_version_gte)
+                .bind(&new.fingerprint)
+                .fetch_one(pool)
+                .await
+                .map_err(db("insert compose"))
+        })
+    }
+
+    /// The compose with this id, or [`StoreError::NotFound`].
+    #[instrument(skip(self), err)]
+    pub async fn find_compose(&self, id: i64) -> Result<ComposeRow, StoreError> {
+        let sql = format!("SELECT {COMPOSE_COLUMNS} FROM composes WHERE id = $1");
+        let row = with_pool!(self, |pool| {
+            sqlx::query_as::<_, ComposeRow>(&sql)
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+                .map_err(db("find compose"))
+        })?;
+        row.ok_or(StoreError::NotFound { id })
+    }
+
+    /// One page of the composes matching `filter`, and how many match in all.
+    /// `page` counts from 1 (0 is taken as 1); `per_page == 0` gives no rows.
+    #[instrument(skip(self), err)]
+    pub async fn list_composes(
+        &self,
+        filter: &ComposeFilter,
+        order_by: OrderBy,
+        page: u32,
+        per_page: u32,
+    ) -> Result<(Vec<ComposeRow>, u64), StoreError> {
+        let mut conditions = Vec::new();
+        let mut params = Vec::new();
+        let mut add = |column: &str, param: Param| {
+            params.push(param);
+            conditions.push(format!("{column} = ${}", params.len()));
+        };
+        if let Some(v) = &filter.owner {
+            add("owner", Param::Text(v.clone()));
+        }
+        if let Some(v) = filter.source_type {
+            add("source_type", Param::Int(v));
+        }
+        if let Some(v) = &filter.source {
+            add("source", Param::Text(v.clone()));
+        }
+        if let Some(v) = filter.state {
+            add("state", Param::Int(v.code()));
+        }
+        if let Some(v) = filter.koji_task_id {
+            add("koji_task_id", Param::Int(v));
+        }
+        if let Some(v) = &filter.pungi_compose_id {
+            add("pungi_compose_id", Param::Text(v.clone()));
+        }
+        if let Some(v) = &filter.compose_type {
+            add("compose_type", Param::Text(v.clone()));
+        }
+        if let Some(v) = &filter.label {
+            add("label", Param::Text(v.clone()));
+        }
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let (direction, nulls) = if order_by.descending {
+            ("DESC", "NULLS LAST")
+        } else {
+            ("ASC", "NULLS FIRST")
+        };
+        let column = order_by.column.column();
+        let n = params.len();
+        let select = format!(
+            "SELECT {COMPOSE_COLUMNS} FROM composes{where_clause} \
+             ORDER BY {column} {direction} {nulls}, id {direction} LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let count = format!("SELECT COUNT(*) FROM composes{where_clause}");
+        let limit = i64::from(per_page);
+        let offset = i64::from(page.max(1) - 1) * limit;
+
+        with_pool!(self, |pool| {
+            let mut q = sqlx::query_scalar::<_, i64>(&count);
+            for p in &params {
+                q = match p {
+                    Param::Int(v) => q.bind(*v),
+                    Param::Text(v) => q.bind(v.as_str()),
+                };
+            }
+            let total = q.fetch_one(pool).await.map_err(db("count composes"))?;
+            let rows = if per_page == 0 {
+                Vec::new()
+            } else {
+                let mut q = sqlx::query_as::<_, ComposeRow>(&select);
+                for p in &params {
+                    q = match p {
+                        Param::Int(v) => q.bind(*v),
+                        Param::Text(v) => q.bind(v.as_str()),
+                    };
+                }
+                q.bind(limit)
+                    .bind(offset)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(db("list composes"))?
+            };
+            Ok((rows, u64::try_from(total).unwrap_or(0)))
+        })
+    }
+
+    /// A compose that can answer a request with this fingerprint: not itself a
+    /// reuse, not expired, and `done` (newest first), else `generating` or
+    /// `wait` (oldest first, as it will finish first).
+    ///
+    /// The caller still applies what the fingerprint cannot know (for `tag`
+    /// composes: whether the tag changed since the candidate's Koji event).
+    #[instrument(skip(self), err)]
+    pub async fn find_reusable_compose(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<ComposeRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COMPOSE_COLUMNS} FROM composes \
+             WHERE fingerprint = $1 AND reused_id IS NULL AND time_to_expire > $2 AND {} \
+             ORDER BY CASE WHEN state = $3 THEN 0 ELSE 1 END, \
+             CASE WHEN state = $3 THEN -id ELSE id END LIMIT 1",
+            in_states(&[
+                ComposeState::Wait,
+                ComposeState::Generating,
+                ComposeState::Done
+            ])
+        );
+        with_pool!(self, |pool| {
+            sqlx::query_as::<_, ComposeRow>(&sql)
+                .bind(fingerprint)
+                .bind(Timestamp::now())
+                .bind(ComposeState::Done)
+                .fetch_optional(pool)
+                .await
+                .map_err(db("find reusable compose"))
+        })
+    }
+
+    /// Answers compose `id` by compose `reused_id` (odcs-api.md §5.5): records
+    /// the link, copies `pungi_compose_id`, gives both the later of their
+    /// expiry times, and takes the reused compose's state: `done` at once, or
+    /// `generating`, to be finished by the reused compose's own transition.
+    #[instrument(skip(self), err)]
+    pub async fn mark_reused(&self, id: i64, reused_id: i64) -> Result<ComposeRow, StoreError> {
+        let now = Timestamp::now();
+        let live = in_states(&[ComposeState::Wait, ComposeState::Generating]);
+        let update = format!(
+            "UPDATE composes SET reused_id = r.id, pungi_compose_id = r.pungi_compose_id, \
+               time_to_expire = CASE WHEN r.time_to_expire > composes.time_to_expire \
+                 THEN r.time_to_expire ELSE composes.time_to_expire END, \
+               state = CASE WHEN r.state = $3 THEN $3 ELSE $4 END, \
+               state_reason = r.state_reason, \
+               time_started = COALESCE(composes.time_started, $5), \
+               time_done = CASE WHEN r.state = $3 THEN $5 ELSE NULL END \
+             FROM (SELECT id, pungi_compose_id, time_to_expire, state, state_reason \
+                   FROM composes WHERE id = $2 AND state IN ($3, $4)) AS r \
+             WHERE composes.id = $1 AND composes.{live} \
+             RETURNING {}",
+            qualified_columns()
+        );
+        let extend = "UPDATE composes SET time_to_expire = $2 \
+                      WHERE id = $1 AND time_to_expire < $2";
+        let row = with_pool!(self, |pool| {
+            let mut tx = pool.begin().await.map_err(db("begin"))?;
+            let row = sqlx::query_as::<_, ComposeRow>(&update)
+                .bind(id)
+                .bind(reused_id)
+                .bind(ComposeState::Done)
+                .bind(ComposeState::Generating)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("mark compose reused"))?;
+            if let Some(row) = &row {
+                sqlx::query(extend)
+                    .bind(reused_id)
+                    .bind(row.time_to_expire)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("extend reused compose"))?;
+            }
+            tx.commit().await.map_err(db("commit"))?;
+            Ok::<_, StoreError>(row)
+        })?;
+        match row {
+            Some(row) => Ok(row),
+            None => {
+                // Tell which side is wrong.
+                let this = self.find_compose(id).await?;
+                if !matches!(this.state, ComposeState::Wait | ComposeState::Generating) {
+                    return Err(StoreError::InvalidState {
+                        id,
+                        state: this.state,
+                        action: "reuse another compose",
+                    });
+                }
+                let reused = self.find_compose(reused_id).await?;
+                Err(StoreError::InvalidState {
+                    id: reused_id,
+                    state: reused.state,
+                    action: "be reused",
+                })
+            }
+        }
+    }
+
+    /// `wait` → `generating` ("Compose thread started"). Also accepted from
+    /// `generating`, so a job taken over after its worker died restarts the
+    /// compose; `time_started` then keeps the first start.
+    #[instrument(skip(self), err)]
+    pub async fn mark_generating(&self, id: i64) -> Result<ComposeRow, StoreError> {
+        let sql = format!(
+            "UPDATE composes SET state = $2, state_reason = $3, \
+             time_started = COALESCE(time_started, $4) \
+             WHERE id = $1 AND {} RETURNING {COMPOSE_COLUMNS}",
+            in_states(&[ComposeState::Wait, ComposeState::Generating])
+        );
+        let row = with_pool!(self, |pool| {
+            sqlx::query_as::<_, ComposeRow>(&sql)
+                .bind(id)
+                .bind(ComposeState::Generating)
+                .bind(REASON_STARTED)
+                .bind(Timestamp::now())
+                .fetch_optional(pool)
+                .await
+                .map_err(db("mark compose generating"))
+        })?;
+        self.transitioned(id, row, "start generating").await
+    }
+
+    /// Records the phase and progress of a compose being generated.
+    #[instrument(skip(self), err)]
+    pub async fn set_progress(&self, id: i64, progress: &str) -> Result<(), StoreError> {
+        let done = with_pool!(self, |pool| {
+            sqlx::query("UPDATE composes SET progress = $2 WHERE id = $1")
+                .bind(id)
+                .bind(progress)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(db("set compose progress"))
+        })?;
+        if done == 0 {
+            return Err(StoreError::NotFound { id });
+        }
+        Ok(())
+    }
+
+    /// `generating` → `done`: stores the Koji event (if given) and the exact
+    /// package set (replacing any from an earlier attempt), restarts the
+    /// lifetime from now, and finishes the composes waiting on this one
+    /// through reuse.
+    #[instrument(skip(self, rpms), fields(rpms = rpms.len()), err)]
+    pub async fn mark_done(
+        &self,
+        id: i64,
+        koji_event: Option<i64>,
+        rpms: &[StoredRpm],
+    ) -> Result<ComposeRow, StoreError> {
+        let now = Timestamp::now();
+        let update = format!(
+            "UPDATE composes SET state = $2, state_reason = $3, time_done = $4, \
+             time_to_expire = $4 + (time_to_expire - time_submitted), \
+             koji_event = COALESCE($5, koji_event) \
+             WHERE id = $1 AND {} RETURNING {COMPOSE_COLUMNS}",
+            in_states(&[ComposeState::Generating])
+        );
+        let row = with_pool!(self, |pool| {
+            let mut tx = pool.begin().await.map_err(db("begin"))?;
+            let row = sqlx::query_as::<_, ComposeRow>(&update)
+                .bind(id)
+                .bind(ComposeState::Done)
+                .bind(REASON_DONE)
+                .bind(now)
+                .bind(koji_event)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("mark compose done"))?;
+            if row.is_some() {
+                sqlx::query("DELETE FROM compose_rpms WHERE compose_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("clear compose rpms"))?;
+                for (n, chunk) in rpms.chunks(RPM_CHUNK).enumerate() {
+                    let sql = insert_rpms_sql(chunk.len());
+                    let mut q = sqlx::query(&sql);
+                    for (i, rpm) in chunk.iter().enumerate() {
+                        let position = i64::try_from(n * RPM_CHUNK + i).unwrap_or(i64::MAX);
+                        q = q
+                            .bind(id)
+                            .bind(position)
+                            .bind(&rpm.nevra)
+                            .bind(&rpm.srpm_nevra)
+                            .bind(&rpm.arch)
+                            .bind(&rpm.category)
+                            .bind(&rpm.path)
+                            .bind(&rpm.sigkey)
+                            .bind(&rpm.checksum)
+                            .bind(&rpm.build_nvr)
+                            .bind(&rpm.source_path);
+                    }
+                    q.execute(&mut *tx)
+                        .await
+                        .map_err(db("store compose rpms"))?;
+                }
+                finish_reusers!(tx, id, ComposeState::Done, REASON_DONE, now);
+            }
+            tx.commit().await.map_err(db("commit"))?;
+            Ok::<_, StoreError>(row)
+        })?;
+        self.transitioned(id, row, "be marked done").await
+    }
+
+    /// `wait`/`generating` → `failed` with `reason` (an error, or "Canceled
+    /// by <user>"); the lifetime restarts from now, and composes waiting on
+    /// this one through reuse fail with it.
+    #[instrument(skip(self), err)]
+    pub async fn mark_failed(&self, id: i64, reason: &str) -> Result<ComposeRow, StoreError> {
+        let now = Timestamp::now();
+        let update = format!(
+            "UPDATE composes SET state = $2, state_reason = $3, \
+             time_to_expire = $4 + (time_to_expire - time_submitted) \
+             WHERE id = $1 AND {} RETURNING {COMPOSE_COLUMNS}",
+            in_states(&[ComposeState::Wait, ComposeState::Generating])
+        );
+        let row = with_pool!(self, |pool| {
+            let mut tx = pool.begin().await.map_err(db("begin"))?;
+            let row = sqlx::query_as::<_, ComposeRow>(&update)
+                .bind(id)
+                .bind(ComposeState::Failed)
+                .bind(reason)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("mark compose failed"))?;
+            if row.is_some() {
+                finish_reusers!(tx, id, ComposeState::Failed, reason, now);
+            }
+            tx.commit().await.map_err(db("commit"))?;
+            Ok::<_, StoreError>(row)
+        })?;
+        self.transitioned(id, row, "be marked failed").await
+    }
+
+    /// `done`/`failed` → `removed` (the reaper, after deleting the files).
+    /// `removed_by` is kept from [`Store::request_removal`] when `None`.
+    #[instrument(skip(self), err)]
+    pub async fn mark_removed(
+        &self,
+        id: i64,
+        removed_by: Option<&str>,
+        reason: &str,
+    ) -> Result<ComposeRow, StoreError> {
+        let sql = format!(
+            "UPDATE composes SET state = $2, state_reason = $3, time_removed = $4, \
+             removed_by = COALESCE($5, removed_by) \
+             WHERE id = $1 AND {} RETURNING {COMPOSE_COLUMNS}",
+            in_states(&[ComposeState::Done, ComposeState::Failed])
+        );
+        let row = with_pool!(self, |pool| {
+            sqlx::query_as::<_, ComposeRow>(&sql)
+                .bind(id)
+                .bind(ComposeState::Removed)
+                .bind(reason)
+                .bind(Timestamp::now())
+                .bind(removed_by)
+                .fetch_optional(pool)
+                .await
+                .map_err(db("mark compose removed"))
+        })?;
+        self.transitioned(id, row, "be removed").await
+    }
+
+    /// Renew of a `done` compose (odcs-api.md §3.4): `time_to_expire` becomes
+    /// at least `time_to_expire` — never earlier — on the compose, on the
+    /// compose it reuses and on every compose that reuses it.
+    #[instrument(skip(self), err)]
+    pub async fn extend_expiry(
+        &self,
+        id: i64,
+        time_to_expire: Timestamp,
+    ) -> Result<ComposeRow, StoreError> {
+        let this = self.find_compose(id).await?;
+        if this.state != ComposeState::Done {
+            return Err(StoreError::InvalidState {
+                id,
+                state: this.state,
+                action: "extend its expiry",
+            });
+        }
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE composes SET time_to_expire = $3 \
+                 WHERE (id = $1 OR id = $2 OR reused_id = $1) AND time_to_expire < $3",
+            )
+            .bind(id)
+            .bind(this.reused_id)
+            .bind(time_to_expire)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(db("extend compose expiry"))
+        })?;
+        self.find_compose(id).await
+    }
+
+    /// Admin DELETE of a `done`/`failed` compose: it expires now and records
+    /// who asked; the reaper removes it on its next round (the state stays
+    /// until then). Asking again is accepted again.
+    #[instrument(skip(self), err)]
+    pub async fn request_removal(
+        &self,
+        id: i64,
+        removed_by: &str,
+    ) -> Result<ComposeRow, StoreError> {
+        let sql = format!(
+            "UPDATE composes SET time_to_expire = $2, removed_by = $3 \
+             WHERE id = $1 AND {} RETURNING {COMPOSE_COLUMNS}",
+            in_states(&[ComposeState::Done, ComposeState::Failed])
+        );
+        let row = with_pool!(self, |pool| {
+            sqlx::query_as::<_, ComposeRow>(&sql)
+                .bind(id)
+                .bind(Timestamp::now())
+                .bind(removed_by)
+                .fetch_optional(pool)
+                .await
+                .map_err(db("request compose removal"))
+        })?;
+        self.transitioned(id, row, "be removed").await
+    }
+
+    /// `done` and `failed` composes whose time to expire is not after `now`,
+    /// oldest expiry first: the reaper's work.
+    #[instrument(skip(self), err)]
+    pub async fn expired_composes(&self, now: Timestamp) -> Result<Vec<ComposeRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COMPOSE_COLUMNS} FROM composes WHERE time_to_expire <= $1 AND {} \
+             ORDER BY time_to_expire, id",
+            in_states(&[ComposeState::Done, ComposeState::Failed])
+        );
+        with_pool!(self, |pool| {
+            sqlx::query_as::<_, ComposeRow>(&sql)
+                .bind(now)
+                .fetch_all(pool)
+                .await
+                .map_err(db("find expired composes"))
+        })
+    }
+
+    /// The exact package set of a done compose, in the order it was stored.
+    #[instrument(skip(self), err)]
+    pub async fn compose_rpms(&self, id: i64) -> Result<Vec<StoredRpm>, StoreError> {
+        let rows = with_pool!(self, |pool| {
+            sqlx::query_as::<_, StoredRpm>(
+                "SELECT nevra, srpm_nevra, arch, category, path, sigkey, checksum, build_nvr, \
+                 source_path FROM compose_rpms WHERE compose_id = $1 ORDER BY position",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await
+            .map_err(db("read compose rpms"))
+        })?;
+        if rows.is_empty() {
+            // Distinguish "no such compose" from "no packages".
+            self.find_compose(id).await?;
+        }
+        Ok(rows)
+    }
+
+    /// The row a transition returned, or why there was none.
+    async fn transitioned(
+        &self,
+        id: i64,
+        row: Option<ComposeRow>,
+        action: &'static str,
+    ) -> Result<ComposeRow, StoreError> {
+        match row {
+            Some(row) => Ok(row),
+            None => {
+                let current = self.find_compose(id).await?;
+                Err(StoreError::InvalidState {
+                    id,
+                    state: current.state,
+                    action,
+                })
+            }
+        }
+    }
+}
+
+fn insert_rpms_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO compose_rpms (compose_id, position, nevra, srpm_nevra, arch, category, \
+         path, sigkey, checksum, build_nvr, source_path) VALUES ",
+    );
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        let base = r * 11;
+        let placeholders: Vec<String> = (1..=11).map(|i| format!("${}", base + i)).collect();
+        sql.push('(');
+        sql.push_str(&placeholders.join(", "));
+        sql.push(')');
+    }
+    sql
+}
+
+/// [`COMPOSE_COLUMNS`] qualified with the table, for `UPDATE ... FROM`.
+fn qualified_columns() -> String {
+    COMPOSE_COLUMNS
+        .split(", ")
+        .map(|c| format!("composes.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,257 @@
+//! The job queue: a table of jobs that workers claim with a lease.
+//!
+//! A job is claimable when it is `queued`, or `running` with a lease that ran
+//! out (its worker died, hangs, or lost its connection). Jobs are claimed in
+//! submission order (by id). Claiming is one statement that selects and
+//! updates the row together, so no two workers get the same job:
+//! - PostgreSQL: the row is chosen with `FOR UPDATE SKIP LOCKED`, so concurrent
+//!   claimers skip rows another transaction is claiming instead of waiting for
+//!   it, and the `UPDATE` of the same statement marks it taken.
+//! - SQLite: a writing statement takes the database's write lock before it
+//!   reads, so the `UPDATE ... WHERE id = (SELECT ...)` is serialised with every
+//!   other writer (the busy timeout makes the others wait their turn).
+//!
+//! Lease times are read from the database's clock (see the module above).
+
+use std::time::Duration;
+
+use tracing::instrument;
+
+use super::{Backend, Job, JobKind, JobState, Store, StoreError, Timestamp, db, with_pool};
+
+const JOB_COLUMNS: &str =
+    "id, compose_id, kind, state, attempts, worker, lease_until_ms, time_enqueued, time_finished";
+
+/// A job as read, before its names are checked.
+#[derive(sqlx::FromRow)]
+struct JobRecord {
+    id: i64,
+    compose_id: i64,
+    kind: String,
+    state: String,
+    attempts: i64,
+    worker: Option<String>,
+    lease_until_ms: Option<i64>,
+    time_enqueued: Timestamp,
+    time_finished: Option<Timestamp>,
+}
+
+impl TryFrom<JobRecord> for Job {
+    type Error = StoreError;
+
+    fn try_from(r: JobRecord) -> Result<Job, StoreError> {
+        let corrupt = |column, value: &str| StoreError::Corrupt {
+            table: "jobs",
+            id: r.id,
+            column,
+            value: value.to_owned(),
+        };
+        let kind = JobKind::from_name(&r.kind).ok_or_else(|| corrupt("kind", &r.kind))?;
+        let state = JobState::from_name(&r.state).ok_or_else(|| corrupt("state", &r.state))?;
+        Ok(Job {
+            id: r.id,
+            compose_id: r.compose_id,
+            kind,
+            state,
+            attempts: r.attempts,
+            worker: r.worker,
+            lease_until_ms: r.lease_until_ms,
+            time_enqueued: r.time_enqueued,
+            time_finished: r.time_finished,
+        })
+    }
+}
+
+fn lease_ms(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Queues a job of `kind` for a compose. If one of that kind is already
+    /// queued or running for it, that job is returned instead: enqueueing twice
+    /// is harmless.
+    #[instrument(skip(self), fields(job.kind = kind.name()), err)]
+    pub async fn enqueue_job(&self, compose_id: i64, kind: JobKind) -> Result<Job, StoreError> {
+        let insert = format!(
+            "INSERT INTO jobs (compose_id, kind, state, attempts, time_enqueued) \
+             VALUES ($1, $2, 'queued', 0, $3) \
+             ON CONFLICT (compose_id, kind) WHERE state IN ('queued', 'running') DO NOTHING \
+             RETURNING {JOB_COLUMNS}"
+        );
+        let existing = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs \
+             WHERE compose_id = $1 AND kind = $2 AND state IN ('queued', 'running')"
+        );
+        let record = with_pool!(self, |pool| {
+            let inserted = sqlx::query_as::<_, JobRecord>(&insert)
+                .bind(compose_id)
+                .bind(kind.name())
+                .bind(Timestamp::now())
+                .fetch_optional(pool)
+                .await
+                .map_err(db("enqueue job"))?;
+            match inserted {
+                Some(r) => Ok(Some(r)),
+                None => sqlx::query_as::<_, JobRecord>(&existing)
+                    .bind(compose_id)
+                    .bind(kind.name())
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(db("find live job")),
+            }
+        })?;
+        match record {
+            Some(r) => Job::try_from(r),
+            // The live job finished between the two statements: queue anew.
+            None => Box::pin(self.enqueue_job(compose_id, kind)).await,
+        }
+    }
+
+    /// Takes the oldest claimable job for `worker` until `lease` from now, or
+    /// `None` if there is nothing to do. Also takes jobs whose lease ran out.
+    #[instrument(skip(self), err)]
+    pub async fn claim_next_job(
+        &self,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Option<Job>, StoreError> {
+        let now = self.now_ms_sql();
+        let lock = match self.backend {
+            Backend::Sqlite(_) => "",
+            Backend::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', worker = $1, lease_until_ms = {now} + $2, \
+               attempts = attempts + 1 \
+             WHERE id = (SELECT id FROM jobs \
+               WHERE state = 'queued' OR (state = 'running' AND lease_until_ms < {now}) \
+               ORDER BY id LIMIT 1 {lock}) \
+             RETURNING {JOB_COLUMNS}"
+        );
+        let record = with_pool!(self, |pool| {
+            sqlx::query_as::<_, JobRecord>(&sql)
+                .bind(worker)
+                .bind(lease_ms(lease))
+                .fetch_optional(pool)
+                .await
+                .map_err(db("claim job"))
+        })?;
+        record.map(Job::try_from).transpose()
+    }
+
+    /// Extends the lease of a running job held by `worker`. `false` if the job
+    /// is no longer this worker's: another worker claimed it after the lease
+    /// ran out, or it was cancelled or finished. The worker must then stop.
+    #[instrument(skip(self), err)]
+    pub async fn renew_lease(
+        &self,
+        job_id: i64,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE jobs SET lease_until_ms = {} + $3 \
+             WHERE id = $1 AND worker = $2 AND state = 'running'",
+            self.now_ms_sql()
+        );
+        let done = with_pool!(self, |pool| {
+            sqlx::query(&sql)
+                .bind(job_id)
+                .bind(worker)
+                .bind(lease_ms(lease))
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(db("renew lease"))
+        })?;
+        Ok(done == 1)
+    }
+
+    /// Marks a job finished. `false` if it was not `worker`'s any more (taken
+    /// over or cancelled); its work is then someone else's to record.
+    #[instrument(skip(self), err)]
+    pub async fn finish_job(&self, job_id: i64, worker: &str) -> Result<bool, StoreError> {
+        let done = with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE jobs SET state = 'finished', lease_until_ms = NULL, time_finished = $3 \
+                 WHERE id = $1 AND worker = $2 AND state = 'running'",
+            )
+            .bind(job_id)
+            .bind(worker)
+            .bind(Timestamp::now())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(db("finish job"))
+        })?;
+        Ok(done == 1)
+    }
+
+    /// Hands a running job back to the queue (graceful shutdown): the next
+    /// claimer takes it at once, without waiting for the lease. `false` if it
+    /// was not `worker`'s.
+    #[instrument(skip(self), err)]
+    pub async fn release_job(&self, job_id: i64, worker: &str) -> Result<bool, StoreError> {
+        let done = with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE jobs SET state = 'queued', worker = NULL, lease_until_ms = NULL \
+                 WHERE id = $1 AND worker = $2 AND state = 'running'",
+            )
+            .bind(job_id)
+            .bind(worker)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(db("release job"))
+        })?;
+        Ok(done == 1)
+    }
+
+    /// Cancels the queued and running jobs of a compose (DELETE of a waiting
+    /// or generating compose). A worker running one finds out when its next
+    /// [`Store::renew_lease`] answers `false`. Returns how many were cancelled.
+    #[instrument(skip(self), err)]
+    pub async fn cancel_jobs_for(&self, compose_id: i64) -> Result<u64, StoreError> {
+        let done = with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE jobs SET state = 'cancelled', lease_until_ms = NULL, time_finished = $2 \
+                 WHERE compose_id = $1 AND state IN ('queued', 'running')",
+            )
+            .bind(compose_id)
+            .bind(Timestamp::now())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(db("cancel jobs"))
+        })?;
+        Ok(done)
+    }
+
+    /// The job with this id, if any.
+    #[instrument(skip(self), err)]
+    pub async fn find_job(&self, job_id: i64) -> Result<Option<Job>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+        let record = with_pool!(self, |pool| {
+            sqlx::query_as::<_, JobRecord>(&sql)
+                .bind(job_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(db("find job"))
+        })?;
+        record.map(Job::try_from).transpose()
+    }
+
+    /// Jobs waiting for a worker or running (the queue length of the metrics).
+    #[instrument(skip(self), err)]
+    pub async fn live_job_count(&self) -> Result<u64, StoreError> {
+        let n = with_pool!(self, |pool| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
+            )
+            .fetch_one(pool)
+            .await
+            .map_err(db("count jobs"))
+        })?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
