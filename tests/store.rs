@@ -130,6 +130,7 @@ on_both_backends!(
     failed_compose_restarts_its_lifetime,
     reusable_compose_is_found_by_fingerprint,
     reusing_compose_finishes_with_the_reused_one,
+    identical_requests_share_one_compose,
     renew_extends_expiry_but_never_shortens_it,
     removal_request_expires_the_compose_now,
     expired_composes_are_done_or_failed_past_their_time,
@@ -663,6 +664,25 @@ async fn reusing_compose_finishes_with_the_reused_one(db: TestDb) {
         "{err}"
     );
     assert_eq!(s.find_compose(late).await.unwrap().reused_id, None);
+}
+
+async fn identical_requests_share_one_compose(db: TestDb) {
+    let s = &db.store;
+    let mut first = tag_compose("alice", "f40");
+    first.packages = Some("bash curl".into());
+    first.fingerprint = first.reuse_fingerprint();
+    let original = done_compose(s, &first).await;
+
+    let mut second = tag_compose("bob", "f40");
+    second.packages = Some("curl bash".into());
+    second.fingerprint = second.reuse_fingerprint();
+    let fingerprint = second.fingerprint.clone().unwrap();
+    let candidate = s.find_reusable_compose(&fingerprint).await.unwrap();
+    assert_eq!(candidate.map(|c| c.id), Some(original));
+
+    let mut no_reuse = second.clone();
+    no_reuse.flags |= 64;
+    assert_eq!(no_reuse.reuse_fingerprint(), None);
 }
 
 async fn renew_extends_expiry_but_never_shortens_it(db: TestDb) {

@@ -263,6 +263,83 @@ impl NewCompose {
     }
 }
 
+impl NewCompose {
+    /// The fingerprint two requests share when one may answer the other
+    /// (odcs-api.md §5.5), or `None` when the compose must not reuse
+    /// (`no_reuse` flag, `raw_config` source type).
+    ///
+    /// White-space separated lists compare as sets (empty and absent alike);
+    /// `source`, `flags`, `results`, `module_defaults_url`, `respin_of`,
+    /// `target_dir` and `multilib_method` compare exactly; `label`,
+    /// `compose_type`, `owner` and the lifetime are not compared. The Koji
+    /// event counts for every source type but `tag`, whose candidates the
+    /// caller checks with Koji (has the tag changed since the candidate's
+    /// event?).
+    pub fn reuse_fingerprint(&self) -> Option<String> {
+        use sha2::{Digest, Sha256};
+
+        const NO_REUSE: i64 = 64;
+        const RAW_CONFIG: i64 = 5;
+        const TAG: i64 = 1;
+        if self.flags & NO_REUSE != 0 || self.source_type == RAW_CONFIG {
+            return None;
+        }
+        fn set(list: Option<&str>) -> String {
+            let mut items: Vec<&str> = list.unwrap_or("").split_whitespace().collect();
+            items.sort_unstable();
+            items.dedup();
+            items.join(" ")
+        }
+        let koji_event = if self.source_type == TAG {
+            None
+        } else {
+            self.koji_event
+        };
+        // Sigkeys keep their empty entries (an empty key allows unsigned
+        // copies), so they are split on single spaces.
+        let mut sigkeys: Vec<&str> = self.sigkeys.as_deref().unwrap_or("").split(' ').collect();
+        sigkeys.sort_unstable();
+        sigkeys.dedup();
+        let fields: [(&str, String); 20] = [
+            ("source_type", self.source_type.to_string()),
+            ("source", self.source.clone()),
+            ("packages", set(self.packages.as_deref())),
+            ("builds", set(self.builds.as_deref())),
+            ("sigkeys", sigkeys.join(" ")),
+            ("arches", set(Some(&self.arches))),
+            ("lookaside_repos", set(self.lookaside_repos.as_deref())),
+            ("multilib_arches", set(Some(&self.multilib_arches))),
+            ("modular_koji_tags", set(self.modular_koji_tags.as_deref())),
+            ("scratch_modules", set(self.scratch_modules.as_deref())),
+            ("modules", set(self.modules.as_deref())),
+            (
+                "scratch_build_tasks",
+                set(self.scratch_build_tasks.as_deref()),
+            ),
+            (
+                "parent_pungi_compose_ids",
+                set(self.parent_pungi_compose_ids.as_deref()),
+            ),
+            ("flags", self.flags.to_string()),
+            ("results", self.results.to_string()),
+            (
+                "module_defaults_url",
+                format!("{:?}", self.module_defaults_url),
+            ),
+            ("respin_of", format!("{:?}", self.respin_of)),
+            ("target_dir", self.target_dir.clone()),
+            ("multilib_method", self.multilib_method.to_string()),
+            ("koji_event", format!("{koji_event:?}")),
+        ];
+        let mut hash = Sha256::new();
+        for (name, value) in fields {
+            // Length-prefixed, so no two different field lists hash alike.
+            hash.update(format!("{name}={}:{value}\n", value.len()));
+        }
+        Some(hex::encode(hash.finalize()))
+    }
+}
+
 /// One RPM of a done compose: enough to rebuild exactly the same repository.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredRpm {
@@ -511,5 +588,50 @@ mod tests {
         );
         assert_eq!(ComposeState::from_code(4), Some(ComposeState::Failed));
         assert_eq!(ComposeState::from_code(5), None);
+    }
+    #[test]
+    fn reuse_fingerprint_compares_lists_as_sets() {
+        let mut a = NewCompose::new("alice", 1, "f40");
+        a.packages = Some("bash curl".into());
+        a.arches = "x86_64 aarch64".into();
+        a.koji_event = Some(1);
+        let mut b = NewCompose::new("bob", 1, "f40");
+        b.packages = Some("curl  bash bash".into());
+        b.arches = "aarch64 x86_64".into();
+        b.label = Some("other".into());
+        // For tags, Koji decides whether the event matters.
+        b.koji_event = Some(2);
+        assert!(a.reuse_fingerprint().is_some());
+        assert_eq!(a.reuse_fingerprint(), b.reuse_fingerprint());
+
+        let mut module = a.clone();
+        module.source_type = 2;
+        let mut later = module.clone();
+        later.koji_event = Some(2);
+        assert_ne!(module.reuse_fingerprint(), later.reuse_fingerprint());
+
+        let mut other_source = a.clone();
+        other_source.source = "f41".into();
+        assert_ne!(a.reuse_fingerprint(), other_source.reuse_fingerprint());
+        let mut unsigned_too = a.clone();
+        unsigned_too.sigkeys = Some(" a15b79cc".into());
+        let mut signed = a.clone();
+        signed.sigkeys = Some("a15b79cc".into());
+        assert_ne!(unsigned_too.reuse_fingerprint(), signed.reuse_fingerprint());
+        let empty = NewCompose {
+            packages: None,
+            ..a.clone()
+        };
+        let blank = NewCompose {
+            packages: Some(String::new()),
+            ..a.clone()
+        };
+        assert_eq!(empty.reuse_fingerprint(), blank.reuse_fingerprint());
+
+        let mut no_reuse = a.clone();
+        no_reuse.flags |= 64;
+        assert_eq!(no_reuse.reuse_fingerprint(), None);
+        let raw = NewCompose::new("alice", 5, "config#abc");
+        assert_eq!(raw.reuse_fingerprint(), None);
     }
 }
