@@ -283,43 +283,61 @@ pub fn run_store(cmd: StoreCommand) -> anyhow::Result<()> {
             eprintln!("tagged {n} builds into {tag} in {}", store.root().display());
         }
         StoreCommand::Demo { store, packages } => {
-            let store = LocalStore::open(&store)?;
-            let incoming = tempfile_dir(store.root())?;
-            let specs = odcs::rpm::corpus::corpus(packages, 2026);
-            let base = incoming.join("base");
-            let updates = incoming.join("updates");
-            std::fs::create_dir_all(&base)?;
-            std::fs::create_dir_all(&updates)?;
-            for s in &specs {
-                s.write_to(&base)?;
-            }
-            // newer builds of every tenth package
-            for s in specs.iter().step_by(10) {
-                let mut u = s.clone();
-                u.release = format!("{}.1", u.release);
-                u.write_to(&updates)?;
-            }
-            let nb = import_dir(&store, &base, "demo-base", &[])?;
-            let nu = import_dir(&store, &updates, "demo-updates", &["demo-base".to_owned()])?;
-            std::fs::remove_dir_all(&incoming)?;
-            eprintln!(
-                "demo store in {}: {nb} builds in demo-base, {nu} newer ones in demo-updates (inherits demo-base)",
-                store.root().display()
-            );
+            seed_demo_n(&store, packages)?;
         }
         StoreCommand::List { store } => {
-            let store = LocalStore::open(&store)?;
-            let index = store.index()?;
-            for (name, tag) in &index.tags {
-                let latest = store.latest_builds(&index, name, index.event, true)?;
-                let parents = if tag.parents.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (inherits {})", tag.parents.join(", "))
-                };
-                println!("{name}{parents}: {} latest builds", latest.len());
-            }
+            list_store(&store)?;
         }
+    }
+    Ok(())
+}
+
+/// Seed the demo store at `root` unless it already has tags.
+pub fn seed_demo(root: &std::path::Path) -> anyhow::Result<()> {
+    if LocalStore::open(root)?.index()?.tags.is_empty() {
+        seed_demo_n(root, 300)?;
+    }
+    Ok(())
+}
+
+fn seed_demo_n(root: &std::path::Path, packages: usize) -> anyhow::Result<()> {
+    let store = LocalStore::open(root)?;
+    let incoming = tempfile_dir(store.root())?;
+    let specs = odcs::rpm::corpus::corpus(packages, 2026);
+    let base = incoming.join("base");
+    let updates = incoming.join("updates");
+    std::fs::create_dir_all(&base)?;
+    std::fs::create_dir_all(&updates)?;
+    for s in &specs {
+        s.write_to(&base)?;
+    }
+    // newer builds of every tenth package
+    for s in specs.iter().step_by(10) {
+        let mut u = s.clone();
+        u.release = format!("{}.1", u.release);
+        u.write_to(&updates)?;
+    }
+    let nb = import_dir(&store, &base, "demo-base", &[])?;
+    let nu = import_dir(&store, &updates, "demo-updates", &["demo-base".to_owned()])?;
+    std::fs::remove_dir_all(&incoming)?;
+    eprintln!(
+        "demo store in {}: {nb} builds in demo-base, {nu} newer ones in demo-updates (inherits demo-base)",
+        store.root().display()
+    );
+    Ok(())
+}
+
+fn list_store(root: &std::path::Path) -> anyhow::Result<()> {
+    let store = LocalStore::open(root)?;
+    let index = store.index()?;
+    for (name, tag) in &index.tags {
+        let latest = store.latest_builds(&index, name, index.event, true)?;
+        let parents = if tag.parents.is_empty() {
+            String::new()
+        } else {
+            format!(" (inherits {})", tag.parents.join(", "))
+        };
+        println!("{name}{parents}: {} latest builds", latest.len());
     }
     Ok(())
 }

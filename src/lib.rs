@@ -6,9 +6,13 @@
 //! (`store`, `worker`, `api`, `auth`, `events`, `config`) are not built
 //! yet; they arrive with the issues that need them (#3, #4).
 
+pub mod api;
 pub mod compose;
+pub mod config;
 pub mod gather;
 pub mod repodata;
 pub mod rpm;
+pub mod service;
 pub mod source;
 pub mod store;
+pub mod worker;

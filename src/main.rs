@@ -44,6 +44,33 @@ enum Command {
     /// Manage the local package store (a Koji-like topdir plus tags.json).
     #[command(subcommand)]
     Store(compose_cmd::StoreCommand),
+    /// Run the service: REST API v1, in-process workers, the expiry reaper, and
+    /// the compose trees under /odcs/. With no configuration: SQLite and
+    /// everything under ./odcs-data, the local store as package source,
+    /// listening on 127.0.0.1:5005.
+    Serve {
+        /// TOML configuration file (`odcs config --example` prints every key).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Seed the demo store first (if it has no tags yet).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run workers only (no API), sharing the configured database and target dir.
+    Worker {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Number of workers [default: the configuration's `workers`, at least 1].
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print the example configuration file (every key, documented, with its default).
+    Config,
 }
 
 #[derive(clap::Args)]
@@ -179,6 +206,14 @@ fn run_createrepo(args: CreaterepoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn run_async(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(f)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -194,6 +229,37 @@ fn main() -> ExitCode {
         Command::GenerateCorpus(args) => corpus::run(args),
         Command::Compose(args) => compose_cmd::run_compose(*args),
         Command::Store(cmd) => compose_cmd::run_store(cmd),
+        Command::Serve { config, demo } => run_async(async move {
+            let cfg = odcs::config::Config::load(config.as_deref())?;
+            if demo {
+                compose_cmd::seed_demo(&cfg.store_dir())?;
+            }
+            let listener = tokio::net::TcpListener::bind(&cfg.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+            eprintln!(
+                "odcs: serving on http://{} (database {}, composes in {})",
+                cfg.listen,
+                cfg.database_url(),
+                cfg.target_dir().display()
+            );
+            odcs::service::serve(cfg, listener, odcs::service::shutdown_signal()).await
+        }),
+        Command::Worker { config, workers } => run_async(async move {
+            let cfg = odcs::config::Config::load(config.as_deref())?;
+            let n = workers.unwrap_or(cfg.workers).max(1);
+            odcs::service::work(cfg, n, odcs::service::shutdown_signal()).await
+        }),
+        Command::Migrate { config } => run_async(async move {
+            let cfg = odcs::config::Config::load(config.as_deref())?;
+            odcs::service::open_store(&cfg).await?;
+            eprintln!("database {} is up to date", cfg.database_url());
+            Ok(())
+        }),
+        Command::Config => {
+            print!("{}", odcs::config::EXAMPLE);
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -115,6 +115,27 @@ impl Store {
         worker: &str,
         lease: Duration,
     ) -> Result<Option<Job>, StoreError> {
+        self.claim(worker, lease, None).await
+    }
+
+    /// Takes the claimable job of compose `compose_id`, if there is one: a
+    /// worker that would wait for an older equal compose starts it instead.
+    #[instrument(skip(self), err)]
+    pub async fn claim_job_for(
+        &self,
+        worker: &str,
+        lease: Duration,
+        compose_id: i64,
+    ) -> Result<Option<Job>, StoreError> {
+        self.claim(worker, lease, Some(compose_id)).await
+    }
+
+    async fn claim(
+        &self,
+        worker: &str,
+        lease: Duration,
+        compose_id: Option<i64>,
+    ) -> Result<Option<Job>, StoreError> {
         let now = self.now_ms_sql();
         let lock = match self.backend {
             Backend::Sqlite(_) => "",
@@ -124,7 +145,8 @@ impl Store {
             "UPDATE jobs SET state = 'running', worker = $1, lease_until_ms = {now} + $2, \
                attempts = attempts + 1 \
              WHERE id = (SELECT id FROM jobs \
-               WHERE state = 'queued' OR (state = 'running' AND lease_until_ms < {now}) \
+               WHERE (state = 'queued' OR (state = 'running' AND lease_until_ms < {now})) \
+                 AND ($3 < 0 OR compose_id = $3) \
                ORDER BY id LIMIT 1 {lock}) \
              RETURNING {JOB_COLUMNS}"
         );
@@ -132,6 +154,7 @@ impl Store {
             sqlx::query_as::<_, JobRecord>(&sql)
                 .bind(worker)
                 .bind(lease_ms(lease))
+                .bind(compose_id.unwrap_or(-1))
                 .fetch_optional(pool)
                 .await
                 .map_err(db("claim job"))

@@ -1,0 +1,588 @@
+//! REST API v1 of the original ODCS (odcs-api.md §1–§3), served by axum.
+//!
+//! Handlers are `<verb>_<resource>`; every error leaves through [`ApiError`],
+//! which writes the original envelope `{"status", "error", "message"}`.
+//! Validation happens once, in [`validate`], before anything reaches the store.
+//! The compose trees are served under `/odcs/` by the same process when the
+//! configured `target_dir_url` points at it (the embedded default).
+//!
+//! Departures from the original, on purpose: routing errors are 404/405 (the
+//! original answered 500), non-list `arches` and paths in package names are
+//! 400, negative lifetimes are 400, and `DELETE` of a waiting or generating
+//! compose cancels it (the original could only do that with Celery).
+
+pub mod validate;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::store::{
+    ComposeFilter, ComposeRow, ComposeState, JobKind, NewCompose, OrderBy, Store, StoreError,
+    Timestamp,
+};
+use validate::{FLAGS, Invalid, Lifetime, RESULTS, names_of};
+
+/// What the handlers share.
+pub struct AppState {
+    pub store: Store,
+    pub target_dir_url: String,
+    pub lifetime: Lifetime,
+    pub arches: Vec<String>,
+    pub sigkeys: Vec<String>,
+    pub max_body_bytes: usize,
+    /// Wakes the workers when a job is queued.
+    pub jobs_queued: Arc<tokio::sync::Notify>,
+}
+
+/// The one place HTTP errors are made.
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    NotFound(String),
+    Internal(String),
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::BadRequest(e.0)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { .. } => ApiError::NotFound("No such compose found.".into()),
+            other => {
+                let chain =
+                    std::iter::successors(Some(&other as &dyn std::error::Error), |e| e.source())
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(": ");
+                tracing::error!("{chain}");
+                ApiError::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
+        };
+        error_response(status, &message)
+    }
+}
+
+fn error_response(status: StatusCode, message: &str) -> Response {
+    let body = json!({
+        "status": status.as_u16(),
+        "error": status.canonical_reason().unwrap_or(""),
+        "message": message,
+    });
+    (status, Json(body)).into_response()
+}
+
+fn time(t: Option<Timestamp>) -> Value {
+    t.map(|t| Value::String(t.to_string()))
+        .unwrap_or(Value::Null)
+}
+
+/// The compose JSON of odcs-api.md §2.2 (every field, keys sorted).
+pub fn compose_json(c: &ComposeRow, target_dir_url: &str, with_dump: bool) -> Value {
+    let name = c.name();
+    let base = format!("{}/{name}", target_dir_url.trim_end_matches('/'));
+    let mut v = json!({
+        "id": c.id,
+        "owner": c.owner,
+        "source_type": c.source_type,
+        "source": c.source,
+        "state": c.state.code(),
+        "state_name": c.state.name(),
+        "state_reason": c.state_reason,
+        "time_to_expire": time(Some(c.time_to_expire)),
+        "time_submitted": time(Some(c.time_submitted)),
+        "time_started": time(c.time_started),
+        "time_done": time(c.time_done),
+        "time_removed": time(c.time_removed),
+        "removed_by": c.removed_by,
+        "result_repo": format!("{base}/compose/Temporary"),
+        "result_repofile": format!("{base}/compose/Temporary/{name}.repo"),
+        "toplevel_url": base,
+    });
+    // two halves: one json! of every field exceeds the macro recursion limit
+    let more = json!({
+        "flags": names_of(FLAGS, c.flags as u32),
+        "results": names_of(RESULTS, c.results as u32),
+        "sigkeys": c.sigkeys.clone().unwrap_or_default(),
+        "koji_event": c.koji_event,
+        "koji_task_id": c.koji_task_id,
+        "packages": c.packages,
+        "builds": c.builds,
+        "arches": c.arches,
+        "multilib_arches": c.multilib_arches,
+        "multilib_method": c.multilib_method,
+        "lookaside_repos": c.lookaside_repos,
+        "modular_koji_tags": c.modular_koji_tags,
+        "module_defaults_url": c.module_defaults_url,
+        "label": c.label,
+        "compose_type": c.compose_type,
+        "pungi_compose_id": c.pungi_compose_id,
+        "target_dir": c.target_dir,
+        "scratch_modules": c.scratch_modules,
+        "parent_pungi_compose_ids": c.parent_pungi_compose_ids,
+        "scratch_build_tasks": c.scratch_build_tasks,
+        "modules": c.modules,
+        "respin_of": c.respin_of,
+        "base_module_br_name": c.base_module_br_name,
+        "base_module_br_stream": c.base_module_br_stream,
+        "base_module_br_stream_version_lte": c.base_module_br_stream_version_lte,
+        "base_module_br_stream_version_gte": c.base_module_br_stream_version_gte,
+        "progress": c.progress,
+    });
+    if let (Some(a), Value::Object(b)) = (v.as_object_mut(), more) {
+        a.extend(b);
+    }
+    if with_dump {
+        v["pungi_config_dump"] = json!(c.pungi_config_dump);
+    }
+    v
+}
+
+fn new_compose(req: &validate::CreateRequest) -> NewCompose {
+    let mut n = NewCompose::new("unknown", req.source_type, &req.source);
+    n.seconds_to_live = req.seconds_to_live;
+    n.packages = req.packages.clone();
+    n.builds = req.builds.clone();
+    n.arches = req.arches.clone();
+    n.sigkeys = Some(req.sigkeys.clone());
+    n.flags = i64::from(req.flags);
+    n.results = i64::from(req.results);
+    n.multilib_arches = req.multilib_arches.clone();
+    n.multilib_method = i64::from(req.multilib_method);
+    n.lookaside_repos = Some(req.lookaside_repos.clone());
+    n.koji_event = req.koji_event;
+    n.label = req.label.clone();
+    n.compose_type = Some(req.compose_type.clone());
+    n.fingerprint = n.reuse_fingerprint();
+    n
+}
+
+fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("Failed to decode JSON object: {e}")))
+}
+
+/// The body, up to the configured size: larger is a 400 naming the limit.
+/// The rest of an oversized body (up to 64 MiB) is read and dropped, so the
+/// client gets the answer instead of a connection reset.
+async fn read_body(app: &AppState, body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(ApiError::BadRequest(
+                "the request body could not be read".into(),
+            ));
+        };
+        if let Some(data) = frame.data_ref() {
+            seen += data.len();
+            if seen <= app.max_body_bytes {
+                buf.extend_from_slice(data);
+            } else if seen > 64 << 20 {
+                break;
+            }
+        }
+    }
+    if seen > app.max_body_bytes {
+        return Err(ApiError::BadRequest(format!(
+            "request body is larger than {} bytes",
+            app.max_body_bytes
+        )));
+    }
+    Ok(buf.into())
+}
+
+async fn create_compose(
+    State(app): State<Arc<AppState>>,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let body = read_body(&app, body).await?;
+    let data = parse_body(&body)?;
+    let req = validate::parse_create(&data, &app.arches, &app.sigkeys, app.lifetime)?;
+    let row = app.store.insert_compose(&new_compose(&req)).await?;
+    app.store.enqueue_job(row.id, JobKind::Generate).await?;
+    app.jobs_queued.notify_waiters();
+    tracing::info!(
+        compose.id = row.id,
+        "compose {} submitted: {} {}",
+        row.id,
+        req.source_type_name,
+        row.source
+    );
+    Ok(Json(compose_json(&row, &app.target_dir_url, false)).into_response())
+}
+
+async fn find_compose(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = compose_id(&id)?;
+    let row = app.store.find_compose(id).await?;
+    Ok(cors(
+        Json(compose_json(&row, &app.target_dir_url, true)).into_response(),
+    ))
+}
+
+fn compose_id(s: &str) -> Result<i64, ApiError> {
+    s.parse::<i64>()
+        .ok()
+        .filter(|&i| i >= 0 && s.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("No such compose found: {s:?} is not a compose id."))
+        })
+}
+
+fn cors(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::HeaderValue::from_static("*"),
+    );
+    r
+}
+
+async fn list_composes(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let first = |k: &str| {
+        params
+            .iter()
+            .find(|(n, v)| n == k && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    };
+    // numeric filters: a non-number matches nothing (odcs-api.md §3.1)
+    let mut impossible = false;
+    let mut int = |k: &str| -> Option<i64> {
+        let v = first(k)?;
+        let parsed = v.parse::<i64>().ok();
+        impossible |= parsed.is_none();
+        parsed
+    };
+    let source_type = int("source_type");
+    let state_code = int("state");
+    let koji_task_id = int("koji_task_id");
+    let state = match state_code {
+        Some(c) => match ComposeState::from_code(c) {
+            Some(s) => Some(s),
+            None => {
+                impossible = true;
+                None
+            }
+        },
+        None => None,
+    };
+    let filter = ComposeFilter {
+        owner: first("owner"),
+        source_type,
+        source: first("source"),
+        state,
+        koji_task_id,
+        pungi_compose_id: first("pungi_compose_id"),
+        compose_type: first("compose_type"),
+        label: first("label"),
+    };
+    let order_text = first("order_by").unwrap_or_else(|| "-id".into());
+    let order = OrderBy::parse(&order_text).ok_or_else(|| {
+        ApiError::BadRequest(
+            "An invalid order_by key was suplied, allowed keys are: ['id', 'owner', 'source_type', 'koji_event', 'state', 'time_to_expire', 'time_submitted', 'time_done', 'time_removed']".into(),
+        )
+    })?;
+    let page = first("page")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(1)
+        .max(1) as u32;
+    let per_page = match first("per_page").and_then(|p| p.parse::<i64>().ok()) {
+        None => 10,
+        Some(n) if n < 0 => 20,
+        Some(n) => n.min(1000) as u32,
+    };
+    let (rows, total) = if impossible || per_page == 0 {
+        let (_, total) = if impossible {
+            (Vec::new(), 0)
+        } else {
+            app.store.list_composes(&filter, order, 1, 1).await?
+        };
+        (Vec::new(), total)
+    } else {
+        app.store
+            .list_composes(&filter, order, page, per_page)
+            .await?
+    };
+    let pages = if per_page == 0 {
+        0
+    } else {
+        total.div_ceil(u64::from(per_page))
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let extra: String = {
+        let mut seen = std::collections::HashSet::new();
+        params
+            .iter()
+            .filter(|(k, _)| {
+                k != "page" && k != "per_page" && k != "endpoint" && !k.starts_with('_')
+            })
+            .filter(|(k, _)| seen.insert(k.clone()))
+            .map(|(k, v)| format!("&{}={}", urlencode(k), urlencode(v)))
+            .collect()
+    };
+    let link = |p: u64| {
+        json!(format!(
+            "http://{host}/api/1/composes/?page={p}&per_page={per_page}{extra}"
+        ))
+    };
+    let page = u64::from(page);
+    let meta = json!({
+        "page": page,
+        "pages": pages,
+        "per_page": per_page,
+        "total": total,
+        "first": link(1),
+        "last": link(pages),
+        "prev": if page > 1 { link(page - 1) } else { Value::Null },
+        "next": if page < pages { link(page + 1) } else { Value::Null },
+    });
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| compose_json(r, &app.target_dir_url, false))
+        .collect();
+    Ok(cors(
+        Json(json!({"items": items, "meta": meta})).into_response(),
+    ))
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn renew_compose(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let id = compose_id(&id)?;
+    let body = read_body(&app, body).await?;
+    let data = if body.is_empty() {
+        json!({})
+    } else {
+        parse_body(&body)?
+    };
+    if !data.is_object() {
+        return Err(ApiError::BadRequest(
+            "the request body must be a JSON object".into(),
+        ));
+    }
+    if data.as_object().is_some_and(|m| !m.is_empty()) {
+        validate::validate_json_data(&data)?;
+    }
+    let old = match app.store.find_compose(id).await {
+        Ok(c)
+            if matches!(
+                c.state,
+                ComposeState::Done | ComposeState::Removed | ComposeState::Failed
+            ) =>
+        {
+            c
+        }
+        Ok(_) | Err(StoreError::NotFound { .. }) => {
+            return Err(ApiError::NotFound(format!("No compose with id {id} found")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let seconds = validate::seconds_to_live(&data, app.lifetime)?;
+    let sigkeys = match data.get("sigkeys") {
+        Some(Value::Array(keys)) => Some(
+            keys.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        Some(_) => return Err(ApiError::BadRequest("sigkeys should be a list".into())),
+        None => old.sigkeys.clone(),
+    };
+    let label = data
+        .get("label")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or(old.label.clone());
+    let builds = match data.get("source").and_then(|s| s.get("builds")) {
+        Some(Value::Array(b)) => Some(
+            b.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        Some(_) => return Err(ApiError::BadRequest("builds should be a list".into())),
+        None => None,
+    };
+    let regenerate = old.state != ComposeState::Done
+        || label != old.label
+        || sigkeys != old.sigkeys
+        || builds.is_some();
+    if !regenerate {
+        let until = std::cmp::max(old.time_to_expire, Timestamp::now().add_seconds(seconds));
+        let row = app.store.extend_expiry(id, until).await?;
+        if let Some(reused) = old.reused_id {
+            app.store.extend_expiry(reused, until).await?;
+        }
+        return Ok(Json(compose_json(&row, &app.target_dir_url, false)).into_response());
+    }
+    // a new compose with the same inputs, pinned to the same event, so it
+    // holds the same builds
+    let mut n = NewCompose::new("unknown", old.source_type, &old.source);
+    n.seconds_to_live = seconds;
+    n.packages = old.packages.clone();
+    n.builds = builds.or(old.builds.clone());
+    n.arches = old.arches.clone();
+    n.sigkeys = sigkeys;
+    n.flags = old.flags;
+    n.results = old.results;
+    n.multilib_arches = old.multilib_arches.clone();
+    n.multilib_method = old.multilib_method;
+    n.lookaside_repos = old.lookaside_repos.clone();
+    n.koji_event = old.koji_event;
+    n.label = label;
+    n.compose_type = old.compose_type.clone();
+    n.respin_of = old.pungi_compose_id.clone();
+    n.fingerprint = n.reuse_fingerprint();
+    let row = app.store.insert_compose(&n).await?;
+    app.store.enqueue_job(row.id, JobKind::Generate).await?;
+    app.jobs_queued.notify_waiters();
+    Ok(Json(compose_json(&row, &app.target_dir_url, false)).into_response())
+}
+
+async fn delete_compose(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = compose_id(&id)?;
+    let c = app.store.find_compose(id).await?;
+    let message = match c.state {
+        ComposeState::Wait | ComposeState::Generating => {
+            app.store.cancel_jobs_for(id).await?;
+            app.store.mark_failed(id, "Canceled by anonymous").await?;
+            format!("Compose (id={id}) has been canceled")
+        }
+        ComposeState::Done | ComposeState::Failed => {
+            app.store.request_removal(id, "anonymous").await?;
+            app.jobs_queued.notify_waiters();
+            format!(
+                "The delete request for compose (id={id}) has been accepted and will be processed by backend later."
+            )
+        }
+        ComposeState::Removed => {
+            return Err(ApiError::BadRequest(format!(
+                "Compose (id={id}) can not be removed, its state need to be in ['done', 'failed']."
+            )));
+        }
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"status": 202, "message": message})),
+    )
+        .into_response())
+}
+
+async fn about(State(app): State<Arc<AppState>>) -> Response {
+    cors(
+        Json(json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "auth_backend": "noauth",
+            "allowed_clients": {},
+            "raw_config_urls": {},
+            "sigkeys": app.sigkeys,
+        }))
+        .into_response(),
+    )
+}
+
+async fn metrics(State(app): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let mut text = String::from(
+        "# HELP composes_total Number of composes by state\n# TYPE composes_total gauge\n",
+    );
+    for s in ComposeState::ALL {
+        let filter = ComposeFilter {
+            state: Some(s),
+            ..ComposeFilter::default()
+        };
+        let order = OrderBy::parse("id").ok_or_else(|| ApiError::Internal("order".into()))?;
+        let (_, n) = app.store.list_composes(&filter, order, 1, 1).await?;
+        text.push_str(&format!("composes_total{{state=\"{}\"}} {n}\n", s.name()));
+    }
+    let queued = app.store.live_job_count().await?;
+    text.push_str(&format!("# HELP odcs_jobs_queued Jobs waiting or running\n# TYPE odcs_jobs_queued gauge\nodcs_jobs_queued {queued}\n"));
+    Ok(cors(
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+    ))
+}
+
+async fn not_found() -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "The requested URL was not found on the server.",
+    )
+}
+
+/// The router: API v1 and, when `serve_dir` is given, the compose trees under `/odcs/`.
+pub fn router(state: Arc<AppState>, serve_dir: Option<PathBuf>) -> Router {
+    let mut r = Router::new()
+        .route("/api/1/composes/", get(list_composes).post(create_compose))
+        .route("/api/1/composes", get(list_composes).post(create_compose))
+        .route(
+            "/api/1/composes/{id}",
+            get(find_compose)
+                .patch(renew_compose)
+                .delete(delete_compose),
+        )
+        .route("/api/1/about/", get(about))
+        .route("/api/1/about", get(about))
+        .route("/api/1/metrics/", get(metrics))
+        .route("/api/1/metrics", get(metrics))
+        .fallback(not_found)
+        // bodies are read with the configured limit by the handlers, which
+        // answer 400 (not axum's 413) when it is exceeded
+        .layer(DefaultBodyLimit::disable());
+    if let Some(dir) = serve_dir {
+        r = r.nest_service("/odcs", tower_http::services::ServeDir::new(dir));
+    }
+    r.with_state(state)
+}

@@ -1,0 +1,508 @@
+//! Input checking for POST/PATCH bodies, once, at the edge: the rules of the
+//! original ODCS (odcs-api.md §3.2, §4, §5.4) with its messages, plus what it
+//! left unchecked and a service must not accept (a path in a package name,
+//! non-list `arches`). The result is a [`CreateRequest`] nothing downstream
+//! re-validates.
+
+use serde_json::Value;
+
+/// Flag names and bits (odcs-api.md §2.1), in table order.
+pub const FLAGS: &[(&str, u32)] = &[
+    ("no_flags", 0),
+    ("no_deps", 1),
+    ("no_inheritance", 2),
+    ("include_unpublished_pulp_repos", 4),
+    ("check_deps", 8),
+    ("include_done_modules", 16),
+    ("ignore_absent_pulp_repos", 32),
+    ("no_reuse", 64),
+    ("use_only_compatible_arch", 128),
+    ("no_label", 256),
+];
+pub const RESULTS: &[(&str, u32)] = &[
+    ("repository", 1),
+    ("iso", 2),
+    ("ostree", 4),
+    ("boot.iso", 8),
+];
+pub const MULTILIB: &[(&str, u32)] = &[("none", 0), ("runtime", 1), ("devel", 2), ("all", 4)];
+pub const SOURCE_TYPES: &[(&str, i64)] = &[
+    ("tag", 1),
+    ("module", 2),
+    ("repo", 3),
+    ("pulp", 4),
+    ("raw_config", 5),
+    ("build", 6),
+    ("pungi_compose", 7),
+];
+/// Source types this server can generate.
+pub const SUPPORTED: &[&str] = &["tag", "build"];
+
+pub fn names_of(table: &[(&str, u32)], bits: u32) -> Vec<String> {
+    table
+        .iter()
+        .filter(|(_, b)| *b != 0 && bits & b != 0)
+        .map(|(n, _)| (*n).to_owned())
+        .collect()
+}
+
+/// A 400 with its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub String);
+
+fn bad(msg: impl Into<String>) -> Invalid {
+    Invalid(msg.into())
+}
+
+const LIST_KEYS: &[&str] = &[
+    "builds",
+    "multilib_method",
+    "packages",
+    "scratch_build_tasks",
+    "scratch_modules",
+    "sigkeys",
+    "modules",
+];
+const STRING_KEYS: &[&str] = &[
+    "base_module_br_name",
+    "base_module_br_stream",
+    "compose_type",
+    "label",
+    "target_dir",
+    "type",
+];
+const INT_KEYS: &[&str] = &[
+    "seconds_to_live",
+    "koji_event",
+    "base_module_br_stream_version_lte",
+    "base_module_br_stream_version_gte",
+];
+const ALLOWED_PUNCT: &str = " -/_.:#+?$~^,";
+
+fn check_string(s: &str) -> Result<(), Invalid> {
+    if s.chars()
+        .all(|c| c.is_alphanumeric() || ALLOWED_PUNCT.contains(c))
+    {
+        Ok(())
+    } else {
+        Err(bad(
+            "Only alphanumerical characters and ' -/_.:#+?$~^,' characters are allowed in ODCS input variables",
+        ))
+    }
+}
+
+/// odcs-api.md §4, applied to the whole body.
+pub fn validate_json_data(v: &Value) -> Result<(), Invalid> {
+    fn walk(key: Option<&str>, v: &Value, top: bool, in_packages: bool) -> Result<(), Invalid> {
+        if let Some(k) = key {
+            if LIST_KEYS.contains(&k) && !v.is_array() {
+                return Err(bad(format!("{k} should be a list")));
+            }
+            if STRING_KEYS.contains(&k) && !v.is_string() {
+                return Err(bad(format!("{k} should be a string")));
+            }
+            if INT_KEYS.contains(&k) && !(v.is_i64() || v.is_u64() || v.is_boolean()) {
+                return Err(bad(format!("{k} should be an integer")));
+            }
+        }
+        match v {
+            Value::Object(m) => {
+                // only the top-level `source` may be an object
+                if !top {
+                    return Err(bad("Only 'source' key is allowed to contain dict."));
+                }
+                for (k, x) in m {
+                    walk(Some(k), x, false, false)?;
+                }
+                Ok(())
+            }
+            Value::Array(items) => {
+                let pk = key == Some("packages");
+                for x in items {
+                    if x.is_object() {
+                        return Err(bad("Only 'source' key is allowed to contain dict."));
+                    }
+                    walk(None, x, false, pk)?;
+                }
+                Ok(())
+            }
+            Value::String(s) if !in_packages => check_string(s),
+            Value::Null => Err(bad(format!(
+                "Only dict, list, str, unicode, int, float and bool types are allowed in ODCS input variables, but '{}' has '<class 'NoneType'>' type",
+                key.unwrap_or("")
+            ))),
+            _ => Ok(()),
+        }
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                walk(Some(k), x, k == "source", false)?;
+            }
+            Ok(())
+        }
+        other => walk(None, other, true, false),
+    }
+}
+
+/// Lifetime limits from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifetime {
+    pub default: i64,
+    pub max: i64,
+}
+
+/// `seconds_to_live` (or the legacy `seconds-to-live`, maybe a string): falsy →
+/// default, else capped at the maximum.
+pub fn seconds_to_live(body: &Value, life: Lifetime) -> Result<i64, Invalid> {
+    let v = match body.get("seconds_to_live") {
+        Some(x) if !x.is_null() => x.clone(),
+        _ => body.get("seconds-to-live").cloned().unwrap_or(Value::Null),
+    };
+    let n = match &v {
+        Value::Null => 0,
+        Value::Bool(b) => i64::from(*b),
+        Value::Number(n) => n.as_i64().ok_or_else(|| {
+            bad(format!(
+                "Invalid seconds_to_live specified in request: {body}"
+            ))
+        })?,
+        Value::String(s) => s.trim().parse::<i64>().map_err(|_| {
+            bad(format!(
+                "Invalid seconds_to_live specified in request: {body}"
+            ))
+        })?,
+        _ => {
+            return Err(bad(format!(
+                "Invalid seconds_to_live specified in request: {body}"
+            )));
+        }
+    };
+    if n < 0 {
+        // the original accepted negative lifetimes (an expiry in the past);
+        // nothing useful comes of it
+        return Err(bad("seconds_to_live must not be negative"));
+    }
+    Ok(if n == 0 {
+        life.default
+    } else {
+        n.min(life.max)
+    })
+}
+
+/// A checked request to create a compose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateRequest {
+    pub source_type: i64,
+    pub source_type_name: String,
+    /// White-space separated, as stored.
+    pub source: String,
+    pub packages: Option<String>,
+    pub builds: Option<String>,
+    pub sigkeys: String,
+    pub koji_event: Option<i64>,
+    pub flags: u32,
+    pub results: u32,
+    pub arches: String,
+    pub multilib_arches: String,
+    pub multilib_method: u32,
+    pub lookaside_repos: String,
+    pub label: Option<String>,
+    pub compose_type: String,
+    pub seconds_to_live: i64,
+}
+
+fn string_list(v: Option<&Value>, key: &str) -> Result<Option<Vec<String>>, Invalid> {
+    match v {
+        None => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| bad(format!("{key} should be a list of strings")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(bad(format!("{key} should be a list"))),
+    }
+}
+
+fn bits(
+    table: &[(&str, u32)],
+    names: &[String],
+    unknown: impl Fn(&str) -> String,
+) -> Result<u32, Invalid> {
+    let mut out = 0;
+    for n in names {
+        let b = table
+            .iter()
+            .find(|(t, _)| t == n)
+            .ok_or_else(|| bad(unknown(n)))?
+            .1;
+        out |= b;
+    }
+    Ok(out)
+}
+
+/// A package name: what RPM allows in a name, and never a path.
+fn check_package(name: &str) -> Result<(), Invalid> {
+    let ok = !name.is_empty()
+        && !name.contains('/')
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._+()".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(format!("packages: invalid package name {name:?}")))
+    }
+}
+
+/// POST body → checked request (odcs-api.md §3.2, steps 2–25 for the source
+/// types this server supports).
+pub fn parse_create(
+    body: &Value,
+    default_arches: &[String],
+    default_sigkeys: &[String],
+    life: Lifetime,
+) -> Result<CreateRequest, Invalid> {
+    let empty = match body {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::String(s) => s.is_empty(),
+        Value::Number(n) => n.as_f64() == Some(0.0),
+    };
+    if empty {
+        return Err(bad("No JSON POST data submitted"));
+    }
+    if !body.is_object() {
+        return Err(bad("the request body must be a JSON object"));
+    }
+    validate_json_data(body)?;
+    let source = body
+        .get("source")
+        .filter(|s| s.is_object())
+        .ok_or_else(|| bad(format!("Invalid source configuration provided: {body}")))?;
+    let type_name = source.get("type").and_then(Value::as_str).ok_or_else(|| {
+        bad(format!(
+            "Missing type in source configuration, received: {source}"
+        ))
+    })?;
+    let source_type = SOURCE_TYPES
+        .iter()
+        .find(|(n, _)| *n == type_name)
+        .map(|&(_, t)| t)
+        .ok_or_else(|| bad(format!("Unknown source type \"{type_name}\"")))?;
+    if !SUPPORTED.contains(&type_name) {
+        return Err(bad(format!(
+            "Source type \"{type_name}\" is not supported by this server (supported: tag, build)"
+        )));
+    }
+    // split on single spaces, de-duplicated (order kept here, unlike the original's set)
+    let mut tokens: Vec<String> = Vec::new();
+    if let Some(s) = source.get("source") {
+        let s = s.as_str().ok_or_else(|| bad("source should be a string"))?;
+        for t in s.split(' ').filter(|t| !t.is_empty()) {
+            if !tokens.iter().any(|x| x == t) {
+                tokens.push(t.to_owned());
+            }
+        }
+    }
+    if tokens.is_empty() && type_name != "build" {
+        return Err(bad(format!("No source provided for {source_type}")));
+    }
+    if type_name == "tag" && tokens.len() != 1 {
+        return Err(bad("source: a tag compose takes exactly one tag"));
+    }
+    let seconds_to_live = seconds_to_live(body, life)?;
+    let packages = string_list(source.get("packages"), "packages")?;
+    if let Some(p) = &packages {
+        p.iter().try_for_each(|n| check_package(n))?;
+    }
+    let builds = string_list(source.get("builds"), "builds")?;
+    if type_name == "build" && tokens.is_empty() && builds.as_ref().is_none_or(Vec::is_empty) {
+        return Err(bad(format!("No source provided for {source_type}")));
+    }
+    let sigkeys = match string_list(source.get("sigkeys"), "sigkeys")? {
+        Some(keys) => keys.join(" "),
+        None => default_sigkeys.join(" "),
+    };
+    let koji_event = source
+        .get("koji_event")
+        .and_then(|e| e.as_i64().or(e.as_bool().map(i64::from)));
+    let flags = bits(
+        FLAGS,
+        &string_list(body.get("flags"), "flags")?.unwrap_or_default(),
+        |n| format!("('Unknown flag %s', '{n}')"),
+    )?;
+    let results = 1 | bits(
+        RESULTS,
+        &string_list(body.get("results"), "results")?.unwrap_or_default(),
+        |n| format!("('Unknown result %s', '{n}')"),
+    )?;
+    if results != 1 {
+        return Err(bad(
+            "results: only \"repository\" is supported by this server",
+        ));
+    }
+    let arches = match body.get("arches") {
+        None => default_arches.to_vec(),
+        Some(Value::Array(_)) => string_list(body.get("arches"), "arches")?.unwrap_or_default(),
+        Some(_) => return Err(bad("arches should be a list")),
+    };
+    let arches = if arches.is_empty() {
+        default_arches.to_vec()
+    } else {
+        arches
+    };
+    let multilib_method = bits(
+        MULTILIB,
+        &string_list(body.get("multilib_method"), "multilib_method")?.unwrap_or_default(),
+        |n| format!("Unknown multilib method \"{n}\""),
+    )?;
+    let lookaside =
+        string_list(body.get("lookaside_repos"), "lookaside_repos")?.unwrap_or_default();
+    for l in &lookaside {
+        if !(l.starts_with("http://") || l.starts_with("https://")) {
+            return Err(bad(format!("lookaside_repos: {l:?} is not an http(s) URL")));
+        }
+    }
+    Ok(CreateRequest {
+        source_type,
+        source_type_name: type_name.to_owned(),
+        source: tokens.join(" "),
+        packages: packages.map(|p| p.join(" ")),
+        builds: builds.map(|b| b.join(" ")),
+        sigkeys,
+        koji_event,
+        flags,
+        results,
+        arches: arches.join(" "),
+        multilib_arches: string_list(body.get("multilib_arches"), "multilib_arches")?
+            .unwrap_or_default()
+            .join(" "),
+        multilib_method,
+        lookaside_repos: lookaside.join(" "),
+        label: body.get("label").and_then(Value::as_str).map(str::to_owned),
+        compose_type: body
+            .get("compose_type")
+            .and_then(Value::as_str)
+            .unwrap_or("test")
+            .to_owned(),
+        seconds_to_live,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const LIFE: Lifetime = Lifetime {
+        default: 86_400,
+        max: 259_200,
+    };
+
+    fn parse(v: Value) -> Result<CreateRequest, Invalid> {
+        parse_create(&v, &["x86_64".to_owned()], &[], LIFE)
+    }
+
+    #[test]
+    fn a_tag_request_is_normalised_like_the_original() {
+        let r = parse(json!({"source": {"type": "tag", "source": "f40", "packages": ["gcc-c++", "bash"], "sigkeys": ["", "abc"]},
+            "flags": ["no_deps", "check_deps"], "seconds-to-live": "3600"}))
+        .unwrap();
+        assert_eq!(r.source_type, 1);
+        assert_eq!(r.packages.as_deref(), Some("gcc-c++ bash"));
+        assert_eq!(r.sigkeys, " abc");
+        assert_eq!(r.flags, 9);
+        assert_eq!(names_of(FLAGS, r.flags), ["no_deps", "check_deps"]);
+        assert_eq!(r.seconds_to_live, 3600);
+        assert_eq!(r.arches, "x86_64");
+        assert_eq!(r.compose_type, "test");
+    }
+
+    #[test]
+    fn bad_input_gets_the_message_naming_the_field() {
+        let cases = [
+            (json!({}), "No JSON POST data submitted"),
+            (
+                json!({"source": "f40"}),
+                "Invalid source configuration provided",
+            ),
+            (
+                json!({"source": {"source": "f40"}}),
+                "Missing type in source configuration",
+            ),
+            (
+                json!({"source": {"type": "nope", "source": "x"}}),
+                "Unknown source type \"nope\"",
+            ),
+            (
+                json!({"source": {"type": "tag"}}),
+                "No source provided for 1",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "f40"}, "flags": ["fast"]}),
+                "('Unknown flag %s', 'fast')",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "f40", "packages": "bash"}}),
+                "packages should be a list",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "f40", "packages": ["../etc/passwd"]}}),
+                "packages: invalid package name",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "f40"}, "seconds_to_live": -5}),
+                "seconds_to_live must not be negative",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "f40"}, "seconds_to_live": "1"}),
+                "seconds_to_live should be an integer",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "f40;rm"}}),
+                "Only alphanumerical characters",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "f40"}, "label": null}),
+                "label should be a string",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "f40"}, "arches": "x86_64"}),
+                "arches should be a list",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "f40"}, "x": {"y": 1}}),
+                "Only 'source' key is allowed to contain dict.",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "f40"}, "multilib_method": ["most"]}),
+                "Unknown multilib method \"most\"",
+            ),
+            (
+                json!({"source": {"type": "module", "source": "x:y"}}),
+                "not supported by this server",
+            ),
+        ];
+        for (body, want) in cases {
+            let got = parse(body.clone()).unwrap_err().0;
+            assert!(got.contains(want), "{body}: got {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn lifetime_defaults_and_caps() {
+        let life = |v: Value| seconds_to_live(&v, LIFE).unwrap();
+        assert_eq!(life(json!({})), 86_400);
+        assert_eq!(life(json!({"seconds_to_live": 0})), 86_400);
+        assert_eq!(life(json!({"seconds_to_live": 10_000_000})), 259_200);
+        assert_eq!(life(json!({"seconds-to-live": "60"})), 60);
+    }
+}

@@ -1,0 +1,164 @@
+//! `odcs serve` and `odcs worker`: the configuration wired into a running
+//! service — database (migrated at start), package source, caches, the API,
+//! in-process workers and the expiry reaper — with graceful shutdown (a job in
+//! progress is handed back to the queue).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::api::{AppState, router, validate::Lifetime};
+use crate::compose::createrepo::CacheDir;
+use crate::config::Config;
+use crate::source::PackageSource;
+use crate::source::koji::{ClientOptions, KojiClient, KojiPaths};
+use crate::source::koji_source::KojiSource;
+use crate::source::local::LocalStore;
+use crate::store::Store;
+use crate::worker::WorkerContext;
+
+fn package_source(cfg: &Config) -> anyhow::Result<Arc<dyn PackageSource + Send>> {
+    Ok(match &cfg.koji {
+        Some(k) => {
+            let options = ClientOptions {
+                timeout: Duration::from_secs(k.timeout_seconds),
+                ..ClientOptions::default()
+            };
+            Arc::new(KojiSource::new(
+                KojiClient::new(k.url.clone(), options),
+                KojiPaths::new(&k.topdir),
+            ))
+        }
+        None => Arc::new(LocalStore::open(&cfg.store_dir())?),
+    })
+}
+
+/// The database, migrated.
+pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let url = cfg.database_url();
+    let store = Store::connect(&url)
+        .await
+        .with_context(|| format!("opening the database {url}"))?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+async fn worker_context(
+    cfg: &Config,
+    store: Store,
+    notify: Arc<tokio::sync::Notify>,
+) -> anyhow::Result<Arc<WorkerContext>> {
+    let target = cfg.target_dir();
+    std::fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
+    Ok(Arc::new(WorkerContext {
+        store,
+        source: package_source(cfg)?,
+        caches: Arc::new(CacheDir::open(&cfg.cache_dir())?),
+        target_dir: target.canonicalize()?,
+        target_dir_url: cfg.target_dir_url(),
+        lease: Duration::from_secs(cfg.lease_seconds.max(3)),
+        jobs_queued: notify,
+    }))
+}
+
+fn spawn_workers(
+    ctx: &Arc<WorkerContext>,
+    n: usize,
+    reaper_interval: u64,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    // worker ids must differ between hosts sharing one database
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    let mut handles: Vec<_> = (0..n)
+        .map(|i| {
+            let id = format!("{host}-{}-{i}", std::process::id());
+            tokio::spawn(ctx.clone().run(id, stop.clone()))
+        })
+        .collect();
+    handles.push(tokio::spawn(
+        ctx.clone()
+            .reaper(Duration::from_secs(reaper_interval.max(1)), stop.clone()),
+    ));
+    handles
+}
+
+/// Serve the API (and, with the default target URL, the compose trees) on
+/// `listener` until `shutdown` resolves.
+pub async fn serve(
+    cfg: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = open_store(&cfg).await?;
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let ctx = worker_context(&cfg, store.clone(), notify.clone()).await?;
+    let app = Arc::new(AppState {
+        store: store.clone(),
+        target_dir_url: cfg.target_dir_url(),
+        lifetime: Lifetime {
+            default: cfg.seconds_to_live,
+            max: cfg.max_seconds_to_live,
+        },
+        arches: cfg.arches.clone(),
+        sigkeys: cfg.sigkeys.clone(),
+        max_body_bytes: cfg.max_body_bytes,
+        jobs_queued: notify,
+    });
+    // the trees are served here when the target URL is this server's /odcs
+    let local_url = format!("http://{}/odcs", listener.local_addr()?);
+    let serve_dir = (cfg.target_dir_url.is_none() || cfg.target_dir_url() == local_url)
+        .then(|| ctx.target_dir.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let handles = spawn_workers(&ctx, cfg.workers, cfg.reaper_interval, &stop_rx);
+    tracing::info!("odcs serving on http://{}", listener.local_addr()?);
+    axum::serve(listener, router(app, serve_dir))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    let _ = stop_tx.send(true);
+    for h in handles {
+        let _ = h.await;
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// Workers only (no API), for more hosts sharing one database and target dir.
+pub async fn work(
+    cfg: Config,
+    workers: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = open_store(&cfg).await?;
+    let ctx = worker_context(&cfg, store.clone(), Arc::new(tokio::sync::Notify::new())).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let handles = spawn_workers(&ctx, workers.max(1), cfg.reaper_interval, &stop_rx);
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    for h in handles {
+        let _ = h.await;
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,360 @@
+//! Workers: claim compose jobs from the database queue, run the compose
+//! engine, record the result; and the reaper that removes expired composes.
+//!
+//! Why leases: a worker holds a job only while it keeps renewing its lease
+//! (every third of the lease); if it dies, the lease runs out and another
+//! worker (on any host sharing the database and the target directory) takes
+//! the job up again. A job is safe to run twice: the engine builds into a
+//! temporary directory and renames it into place, and a tree left by a run that
+//! died after the rename but before recording `done` is removed and rebuilt.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::api::validate::{FLAGS, MULTILIB};
+use crate::compose::NoProgress;
+use crate::compose::createrepo::CacheDir;
+use crate::compose::engine::{
+    ComposeFlags, ComposeRequest, MultilibMethod, SourceType, run_compose,
+};
+use crate::source::PackageSource;
+use crate::store::{ComposeRow, ComposeState, Job, JobKind, Store, StoredRpm, Timestamp};
+
+/// What every worker shares.
+pub struct WorkerContext {
+    pub store: Store,
+    pub source: Arc<dyn PackageSource + Send>,
+    pub caches: Arc<CacheDir>,
+    pub target_dir: PathBuf,
+    pub target_dir_url: String,
+    pub lease: Duration,
+    pub jobs_queued: Arc<tokio::sync::Notify>,
+}
+
+fn flag(c: &ComposeRow, name: &str) -> bool {
+    FLAGS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .is_some_and(|(_, b)| c.flags as u32 & b != 0)
+}
+
+fn words(s: &Option<String>) -> Vec<String> {
+    s.as_deref()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The engine request for a stored compose.
+pub fn engine_request(c: &ComposeRow, target_dir_url: &str) -> ComposeRequest {
+    let name = format!("odcs-{}", c.id);
+    let (source_type, source) = if c.source_type == 6 {
+        let mut nvrs = words(&Some(c.source.clone()));
+        nvrs.extend(words(&c.builds));
+        (SourceType::Build, nvrs)
+    } else {
+        (SourceType::Tag, vec![c.source.clone()])
+    };
+    ComposeRequest {
+        url: format!("{}/{name}", target_dir_url.trim_end_matches('/')),
+        name,
+        source_type,
+        source,
+        packages: words(&c.packages),
+        builds: if source_type == SourceType::Tag {
+            words(&c.builds)
+        } else {
+            vec![]
+        },
+        arches: words(&Some(c.arches.clone())),
+        // a leading, trailing or double space is an empty key: unsigned allowed
+        sigkeys: match c.sigkeys.as_deref() {
+            None | Some("") => vec![],
+            Some(s) => s.split(' ').map(str::to_owned).collect(),
+        },
+        flags: ComposeFlags {
+            no_deps: flag(c, "no_deps"),
+            no_inheritance: flag(c, "no_inheritance"),
+            check_deps: flag(c, "check_deps"),
+        },
+        lookaside_repos: words(&c.lookaside_repos),
+        multilib_arches: words(&Some(c.multilib_arches.clone())),
+        multilib_methods: MULTILIB
+            .iter()
+            .filter(|(_, b)| *b != 0 && c.multilib_method as u32 & b != 0)
+            .map(|(n, _)| match *n {
+                "runtime" => MultilibMethod::Runtime,
+                "devel" => MultilibMethod::Devel,
+                _ => MultilibMethod::All,
+            })
+            .collect(),
+        event: c.koji_event,
+    }
+}
+
+impl WorkerContext {
+    /// Run one worker until `shutdown` resolves; a job in progress is handed back.
+    pub async fn run(
+        self: Arc<Self>,
+        id: String,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        tracing::info!(worker.id = %id, "worker {id} started");
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            match self.store.claim_next_job(&id, self.lease).await {
+                Ok(Some(job)) => {
+                    let job_id = job.id;
+                    tokio::select! {
+                        _ = self.clone().run_job(&id, job) => {}
+                        _ = shutdown.changed() => {
+                            // graceful shutdown: hand the job back for another worker
+                            let _ = self.store.release_job(job_id, &id).await;
+                            break;
+                        }
+                    }
+                }
+                Ok(None) => {
+                    tokio::select! {
+                        _ = self.jobs_queued.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("worker {id}: cannot claim a job: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        tracing::info!(worker.id = %id, "worker {id} stopped");
+    }
+
+    async fn run_job(self: Arc<Self>, worker: &str, job: Job) {
+        // keep the lease while the job runs
+        let renew = {
+            let (store, worker, lease, job_id) =
+                (self.store.clone(), worker.to_owned(), self.lease, job.id);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    match store.renew_lease(job_id, &worker, lease).await {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => tracing::warn!("job {job_id}: cannot renew the lease: {e}"),
+                    }
+                }
+            })
+        };
+        let result = match job.kind {
+            JobKind::Generate => self.clone().generate(worker, job.compose_id).await,
+            JobKind::Remove => self.remove(job.compose_id, None).await,
+        };
+        renew.abort();
+        if let Err(e) = result {
+            tracing::error!(
+                compose.id = job.compose_id,
+                "compose {}: {e:#}",
+                job.compose_id
+            );
+        }
+        if let Err(e) = self.store.finish_job(job.id, worker).await {
+            tracing::error!("job {}: cannot finish: {e}", job.id);
+        }
+    }
+
+    async fn generate(self: Arc<Self>, worker: &str, id: i64) -> anyhow::Result<()> {
+        let c = self.store.find_compose(id).await?;
+        match c.state {
+            ComposeState::Wait => {
+                self.store.mark_generating(id).await?;
+            }
+            // a retry after a worker died: start over
+            ComposeState::Generating => {}
+            _ => return Ok(()),
+        }
+        // reuse an equal compose (odcs-api.md §5.5)
+        let other = if flag(&c, "no_reuse") {
+            None
+        } else {
+            self.clone().reusable(worker, &c).await?
+        };
+        if let Some(other) = other {
+            // it may have failed meanwhile: then this compose is generated
+            if let Ok(row) = self.store.mark_reused(id, other.id).await {
+                tracing::info!(compose.id = id, "compose {id} reuses compose {}", other.id);
+                if row.state == ComposeState::Generating {
+                    self.follow(id, other.id).await?;
+                }
+                return Ok(());
+            }
+        }
+        self.store.set_progress(id, "Compose is generating").await?;
+        let req = engine_request(&c, &self.target_dir_url);
+        let dir = self.target_dir.join(&req.name);
+        if dir.exists() {
+            // finished by a run that died before recording it: build it again
+            tokio::fs::remove_dir_all(&dir).await?;
+        }
+        let (source, caches, target) = (
+            self.source.clone(),
+            self.caches.clone(),
+            self.target_dir.clone(),
+        );
+        let outcome = tokio::task::spawn_blocking(move || {
+            run_compose(&req, source.as_ref(), caches.caches(), &target, &NoProgress)
+        })
+        .await?;
+        match outcome {
+            Ok(r) => {
+                let rpms: Vec<StoredRpm> = r.rpms.iter().map(StoredRpm::from).collect();
+                self.store.mark_done(id, Some(r.event), &rpms).await?;
+                tracing::info!(compose.id = id, "compose {id} done: {} RPMs", rpms.len());
+            }
+            Err(e) => {
+                let reason = format!("Error while generating compose: {e}");
+                self.store.mark_failed(id, &reason).await?;
+                tracing::warn!(compose.id = id, "compose {id} failed: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Finish a reusing compose with the compose it reuses. The store moves
+    /// reusing composes along when the reused one finishes; this covers a link
+    /// made while that transition was being committed.
+    async fn follow(&self, id: i64, leader: i64) -> anyhow::Result<()> {
+        loop {
+            let me = self.store.find_compose(id).await?;
+            if me.state != ComposeState::Generating {
+                return Ok(());
+            }
+            let l = self.store.find_compose(leader).await?;
+            match l.state {
+                ComposeState::Done => {
+                    let rpms = self.store.compose_rpms(leader).await?;
+                    self.store.mark_done(id, l.koji_event, &rpms).await?;
+                    return Ok(());
+                }
+                ComposeState::Failed | ComposeState::Removed => {
+                    let reason = l
+                        .state_reason
+                        .unwrap_or_else(|| "the reused compose failed".into());
+                    self.store.mark_failed(id, &reason).await?;
+                    return Ok(());
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// An older compose with the same inputs that answers this one: one being
+    /// generated for the same requested event, or a done one whose event is
+    /// still the source's current one (nothing was tagged since).
+    async fn reusable(
+        self: Arc<Self>,
+        worker: &str,
+        c: &ComposeRow,
+    ) -> anyhow::Result<Option<ComposeRow>> {
+        let Some(fp) = &c.fingerprint else {
+            return Ok(None);
+        };
+        // an older equal compose still waiting: start it here if its job is
+        // free, else another worker is starting it
+        let mut other = None;
+        for _ in 0..300 {
+            match self.store.find_reusable_compose(fp).await? {
+                Some(o) if o.id < c.id && o.state == ComposeState::Wait => {
+                    match self.store.claim_job_for(worker, self.lease, o.id).await? {
+                        Some(job) => Box::pin(self.clone().run_job(worker, job)).await,
+                        None => tokio::time::sleep(Duration::from_millis(50)).await,
+                    }
+                }
+                found => {
+                    other = found;
+                    break;
+                }
+            }
+        }
+        let Some(other) = other.filter(|o| o.id < c.id) else {
+            return Ok(None);
+        };
+        let ok = match other.state {
+            ComposeState::Generating => other.koji_event == c.koji_event,
+            ComposeState::Done => {
+                let current = match c.koji_event {
+                    Some(e) => Some(e),
+                    None => {
+                        let source = self.source.clone();
+                        tokio::task::spawn_blocking(move || source.current_event())
+                            .await?
+                            .ok()
+                    }
+                };
+                current.is_some() && current == other.koji_event
+            }
+            _ => false,
+        };
+        Ok(ok.then_some(other))
+    }
+
+    /// Delete an expired compose's files (unless it reuses another) and mark it removed.
+    async fn remove(&self, id: i64, _reason: Option<&str>) -> anyhow::Result<()> {
+        let c = self.store.find_compose(id).await?;
+        if c.state == ComposeState::Removed {
+            return Ok(());
+        }
+        if c.reused_id.is_none() {
+            let dir = self.target_dir.join(format!("odcs-{id}"));
+            if dir.exists() {
+                tokio::fs::remove_dir_all(&dir).await?;
+            }
+        }
+        let prev = c.state_reason.clone().unwrap_or_default();
+        let why = match &c.removed_by {
+            Some(by) => format!("Removed by {by}."),
+            None => "Compose is expired.".to_owned(),
+        };
+        let reason = if prev.is_empty() {
+            why
+        } else {
+            format!("{prev}\n{why}")
+        };
+        self.store
+            .mark_removed(id, c.removed_by.as_deref(), &reason)
+            .await?;
+        tracing::info!(compose.id = id, "compose {id} removed");
+        Ok(())
+    }
+
+    /// Remove every expired compose; returns how many.
+    pub async fn reap(&self) -> anyhow::Result<usize> {
+        let expired = self.store.expired_composes(Timestamp::now()).await?;
+        for c in &expired {
+            self.remove(c.id, None).await?;
+        }
+        Ok(expired.len())
+    }
+
+    /// The reaper loop.
+    pub async fn reaper(
+        self: Arc<Self>,
+        interval: Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            if let Err(e) = self.reap().await {
+                tracing::error!("reaper: {e:#}");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = self.jobs_queued.notified() => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+    }
+}

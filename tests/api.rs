@@ -1,0 +1,429 @@
+//! The service over HTTP: the real router, workers and reaper started through
+//! the `service::serve` seam on 127.0.0.1:0, against SQLite and against the
+//! PostgreSQL of this machine (each test its own fresh database), with the
+//! local store as package source. Also the Python `odcs` client library from
+//! PyPI against it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Server {
+    url: String,
+    _tmp: tempfile::TempDir,
+    data: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pg_db: Option<String>,
+}
+
+fn pg_admin_url() -> String {
+    "postgres://postgres@127.0.0.1:5432/test".to_owned()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn pg_exec(sql: &str) {
+    use sqlx::Connection;
+    runtime().block_on(async {
+        let mut c = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap_or_else(|e| {
+            panic!(
+                "the PostgreSQL API tests need PostgreSQL at 127.0.0.1:5432 (trust auth, user postgres, database test): {e}; \
+                 this machine kind (and CI on it) starts it before the session"
+            )
+        });
+        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+    });
+}
+
+/// A small universe in tag `base`, and `updates` inheriting it.
+fn seed_store(store: &Path) -> Vec<String> {
+    let st = odcs::source::local::LocalStore::open(store).unwrap();
+    let incoming = store.join(".in");
+    std::fs::create_dir_all(&incoming).unwrap();
+    let specs = odcs::rpm::corpus::corpus(60, 8);
+    let mut metas = Vec::new();
+    for s in &specs {
+        let mut s = s.clone();
+        s.files.truncate(3);
+        let p = s.write_to(&incoming).unwrap();
+        metas.push((p.clone(), odcs::rpm::read_package(&p).unwrap()));
+    }
+    st.import("base", &[], &metas).unwrap();
+    st.import("updates", &["base".to_owned()], &[]).unwrap();
+    specs
+        .iter()
+        .filter(|s| s.files.iter().any(|(p, _)| p.starts_with("/usr/bin/")) && s.name != "bash")
+        .map(|s| s.name.clone())
+        .take(5)
+        .collect()
+}
+
+impl Server {
+    fn start(postgres: bool) -> (Server, Vec<String>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let apps = seed_store(&data.join("store"));
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let mut cfg = odcs::config::Config {
+            listen: addr.to_string(),
+            data_dir: data.clone(),
+            workers: 2,
+            lease_seconds: 5,
+            reaper_interval: 1,
+            max_body_bytes: 1 << 20,
+            ..Default::default()
+        };
+        let mut pg_db = None;
+        if postgres {
+            let name = format!("odcs_api_{}_{}", std::process::id(), addr.port());
+            pg_exec(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            pg_exec(&format!("CREATE DATABASE {name}"));
+            cfg.database_url = Some(format!("postgres://postgres@127.0.0.1:5432/{name}"));
+            pg_db = Some(name);
+        }
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            runtime().block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                odcs::service::serve(cfg, listener, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        let server = Server {
+            url: format!("http://{addr}"),
+            _tmp: tmp,
+            data,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            pg_db,
+        };
+        // ready when /about answers
+        let t = Instant::now();
+        while server.get("/api/1/about/").0 != 200 {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "the server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (server, apps)
+    }
+
+    fn request(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> (u16, Value) {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let url = format!("{}{path}", self.url);
+        let resp = match (method, body) {
+            ("GET", _) => agent.get(&url).call(),
+            ("DELETE", _) => agent.delete(&url).call(),
+            ("POST", Some(b)) => agent
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .send(&b[..]),
+            ("PATCH", Some(b)) => agent
+                .patch(&url)
+                .header("Content-Type", "application/json")
+                .send(&b[..]),
+            ("PATCH", None) => agent.patch(&url).send_empty(),
+            _ => unreachable!(),
+        }
+        .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.into_body().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+    fn get(&self, path: &str) -> (u16, Value) {
+        self.request("GET", path, None)
+    }
+    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.request("POST", path, Some(body.to_string().into_bytes()))
+    }
+    fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.request("PATCH", path, Some(body.to_string().into_bytes()))
+    }
+
+    fn wait_for(&self, id: i64, states: &[&str]) -> Value {
+        let t = Instant::now();
+        loop {
+            let (_, c) = self.get(&format!("/api/1/composes/{id}"));
+            if states.contains(&c["state_name"].as_str().unwrap_or("")) {
+                return c;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "compose {id} stuck: {c}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Some(db) = &self.pg_db {
+            pg_exec(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+        }
+    }
+}
+
+fn lifecycle(postgres: bool) {
+    let (s, apps) = Server::start(postgres);
+    let (status, c) = s.post("/api/1/composes/", &json!({"source": {"type": "tag", "source": "updates", "packages": [apps[0], apps[1]]}, "seconds_to_live": 600}));
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["state_name"], "wait");
+    let id = c["id"].as_i64().unwrap();
+    let done = s.wait_for(id, &["done", "failed"]);
+    assert_eq!(done["state_name"], "done", "{done}");
+    assert_eq!(done["state_reason"], "Compose is generated successfully");
+    assert!(done["koji_event"].as_i64().is_some());
+    // the .repo file is served where result_repofile says, and dnf installs from it
+    let repofile = done["result_repofile"].as_str().unwrap();
+    let text = ureq::get(repofile)
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(text.starts_with(&format!("[odcs-{id}]\n")), "{text}");
+    let baseurl = text
+        .lines()
+        .find_map(|l| l.strip_prefix("baseurl="))
+        .unwrap()
+        .replace("$basearch", "x86_64");
+    let root = s.data.join("installroot");
+    let dest = format!("--destdir={}", s.data.join("dl").display());
+    let out = common::dnf(
+        &baseurl,
+        &root,
+        &[
+            "install",
+            "--downloadonly",
+            "--setopt=install_weak_deps=False",
+            &dest,
+            &apps[0],
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "dnf: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // renew extends a live compose
+    let before = done["time_to_expire"].as_str().unwrap().to_owned();
+    let (status, renewed) = s.patch(
+        &format!("/api/1/composes/{id}"),
+        &json!({"seconds-to-live": "7200"}),
+    );
+    assert_eq!(status, 200, "{renewed}");
+    assert_eq!(renewed["id"], id);
+    assert!(renewed["time_to_expire"].as_str().unwrap() > before.as_str());
+
+    // delete: 202, then the reaper removes the files and marks it removed
+    let (status, body) = s.request("DELETE", &format!("/api/1/composes/{id}"), None);
+    assert_eq!(status, 202, "{body}");
+    let removed = s.wait_for(id, &["removed"]);
+    assert_eq!(removed["removed_by"], "anonymous");
+    assert!(!s.data.join(format!("composes/odcs-{id}")).exists());
+
+    // renewing a removed compose brings it back with the same event and RPMs
+    let (status, again) = s.patch(&format!("/api/1/composes/{id}"), &json!({}));
+    assert_eq!(status, 200, "{again}");
+    let new_id = again["id"].as_i64().unwrap();
+    assert_ne!(new_id, id);
+    let redone = s.wait_for(new_id, &["done", "failed"]);
+    assert_eq!(redone["state_name"], "done", "{redone}");
+    assert_eq!(redone["koji_event"], done["koji_event"]);
+    let rpms = |cid: i64| -> Vec<String> {
+        let p = s
+            .data
+            .join(format!("composes/odcs-{cid}/compose/metadata/rpms.json"));
+        let v: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        let mut out: Vec<String> = v["payload"]["rpms"]["Temporary"]["x86_64"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|m| m.as_object().unwrap().keys().cloned().collect::<Vec<_>>())
+            .collect();
+        out.sort();
+        out
+    };
+    assert!(!rpms(new_id).is_empty());
+
+    // unknown ids: 404 with the envelope
+    let (status, err) = s.get("/api/1/composes/99999");
+    assert_eq!(
+        (status, err["status"].as_i64(), err["error"].as_str()),
+        (404, Some(404), Some("Not Found"))
+    );
+}
+
+fn bad_input(postgres: bool) {
+    let (s, _) = Server::start(postgres);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"{not json".to_vec(), "Failed to decode JSON object"),
+        (
+            json!({"source": {"type": "koji-magic", "source": "x"}})
+                .to_string()
+                .into_bytes(),
+            "Unknown source type \"koji-magic\"",
+        ),
+        (
+            json!({"source": {"type": "tag", "source": "base"}, "flags": ["turbo"]})
+                .to_string()
+                .into_bytes(),
+            "Unknown flag",
+        ),
+        (
+            json!({"source": {"type": "tag", "source": "base"}, "seconds_to_live": -1})
+                .to_string()
+                .into_bytes(),
+            "seconds_to_live must not be negative",
+        ),
+        (
+            json!({"source": {"type": "tag", "source": "base", "packages": ["../../etc/shadow"]}})
+                .to_string()
+                .into_bytes(),
+            "packages: invalid package name",
+        ),
+        (vec![b' '; 10 << 20], "request body is larger than"),
+    ];
+    for (body, want) in cases {
+        let (status, err) = s.request("POST", "/api/1/composes/", Some(body));
+        assert_eq!(status, 400, "{want}: {err}");
+        assert_eq!(err["status"], 400);
+        assert!(
+            err["message"].as_str().unwrap_or("").contains(want),
+            "want {want:?}, got {err}"
+        );
+    }
+    // nothing was created, and the service still answers
+    let (status, list) = s.get("/api/1/composes/");
+    assert_eq!(status, 200);
+    assert_eq!(list["meta"]["total"], 0);
+}
+
+fn identical_requests(postgres: bool) {
+    let (s, apps) = Server::start(postgres);
+    let body = json!({"source": {"type": "tag", "source": "base", "packages": [apps[2]]}});
+    let ids: Vec<i64> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..100)
+            .map(|_| sc.spawn(|| s.post("/api/1/composes/", &body).1["id"].as_i64().unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(ids.len(), 100);
+    let mut generated = 0;
+    for id in &ids {
+        let c = s.wait_for(*id, &["done", "failed"]);
+        assert_eq!(c["state_name"], "done", "{c}");
+        if c["toplevel_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/odcs-{id}"))
+        {
+            generated += 1;
+        }
+    }
+    let trees = std::fs::read_dir(s.data.join("composes"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("odcs-")
+        })
+        .count();
+    assert_eq!(
+        (generated, trees),
+        (1, 1),
+        "100 identical requests must make one compose and 99 reuses"
+    );
+
+    // pagination over them
+    let (_, page) = s.get("/api/1/composes/?per_page=30&page=2&order_by=id&owner=unknown");
+    assert_eq!(page["meta"]["total"], 100);
+    assert_eq!(page["meta"]["pages"], 4);
+    assert_eq!(page["items"].as_array().unwrap().len(), 30);
+    assert_eq!(page["items"][0]["id"], ids.iter().min().unwrap() + 30);
+    let next = page["meta"]["next"].as_str().unwrap();
+    assert!(
+        next.ends_with("/api/1/composes/?page=3&per_page=30&order_by=id&owner=unknown"),
+        "{next}"
+    );
+    let (status, err) = s.get("/api/1/composes/?order_by=nonsense");
+    assert_eq!(status, 400, "{err}");
+}
+
+macro_rules! on_both {
+    ($($name:ident => $body:ident),* $(,)?) => {
+        mod sqlite { $( #[test] fn $name() { super::$body(false) } )* }
+        mod postgres { $( #[test] fn $name() { super::$body(true) } )* }
+    };
+}
+
+on_both! {
+    a_compose_is_created_waited_for_renewed_deleted_and_renewed_again => lifecycle,
+    bad_input_gets_400_naming_the_field_and_nothing_is_created => bad_input,
+    a_hundred_identical_requests_make_one_compose_and_99_reuses => identical_requests,
+}
+
+#[test]
+fn the_python_odcs_client_creates_waits_renews_and_deletes() {
+    let (s, apps) = Server::start(false);
+    let script = format!(
+        r#"
+import sys
+from odcs.client.odcs import ODCS, AuthMech
+odcs = ODCS("{url}", auth_mech=AuthMech.Anonymous)
+about = odcs.about()
+assert about["auth_backend"] == "noauth", about
+c = odcs.new_compose("updates", "tag", packages=["{pkg}"], seconds_to_live=900)
+c = odcs.wait_for_compose(c["id"], timeout=60)
+assert c["state_name"] == "done", c
+r = odcs.renew_compose(c["id"], seconds_to_live=3600)
+assert r["id"] == c["id"] and r["time_to_expire"] >= c["time_to_expire"], r
+d = odcs.delete_compose(c["id"])
+print(c["id"], c["result_repofile"])
+"#,
+        url = s.url,
+        pkg = apps[3]
+    );
+    let out = common::run(Command::new("python3").arg("-c").arg(&script));
+    assert!(
+        out.status.success(),
+        "the Python client failed (scripts/test installs it with pip install 'odcs[client]'):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let id: i64 = stdout.split_whitespace().next().unwrap().parse().unwrap();
+    assert_eq!(s.wait_for(id, &["removed"])["state_name"], "removed");
+}
