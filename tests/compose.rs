@@ -372,3 +372,68 @@ fn an_unreachable_lookaside_repository_fails_the_compose_naming_it() {
     );
     assert_eq!(std::fs::read_dir(&w.target).unwrap().count(), 0);
 }
+
+#[test]
+fn multilib_methods_add_the_32_bit_packages_they_select() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(&tmp.path().join("store")).unwrap();
+    let incoming = tmp.path().join("in");
+    std::fs::create_dir_all(&incoming).unwrap();
+    for arch in ["x86_64", "i686"] {
+        let lib = if arch == "x86_64" {
+            "/usr/lib64"
+        } else {
+            "/usr/lib"
+        };
+        PackageSpec::parse(&format!("libfoo-1-1.{arch}"))
+            .unwrap()
+            .file(&format!("{lib}/libfoo.so.1"), b"elf".to_vec())
+            .write_to(&incoming)
+            .unwrap();
+        PackageSpec::parse(&format!("libfoo-devel-1-1.{arch}"))
+            .unwrap()
+            .requires("libfoo")
+            .file("/usr/include/foo.h", b"h".to_vec())
+            .write_to(&incoming)
+            .unwrap();
+        PackageSpec::parse(&format!("footool-1-1.{arch}"))
+            .unwrap()
+            .file("/usr/bin/footool", b"x".to_vec())
+            .write_to(&incoming)
+            .unwrap();
+    }
+    import(&store, &incoming, "ml", &[]);
+    let cache = CacheDir::open(&tmp.path().join("cache")).unwrap();
+    let target = tmp.path().join("out");
+    std::fs::create_dir_all(&target).unwrap();
+    let run = |name: &str, methods: Vec<odcs::compose::engine::MultilibMethod>| {
+        let mut req = request(name, "ml", &["libfoo-devel", "footool"]);
+        req.multilib_arches = vec!["x86_64".into()];
+        req.multilib_methods = methods;
+        run_compose(&req, &store, cache.caches(), &target, &NoProgress).unwrap();
+        package_names(&target.join(name).join("compose/Temporary/x86_64/os"))
+    };
+    use odcs::compose::engine::MultilibMethod::*;
+    let none = run("ml-none", vec![]);
+    assert!(none.iter().all(|n| !n.ends_with(".i686")), "{none:?}");
+    let runtime = run("ml-runtime", vec![Runtime]);
+    assert!(
+        runtime.contains(&"libfoo-1-1.i686".to_owned()),
+        "{runtime:?}"
+    );
+    assert!(
+        !runtime
+            .iter()
+            .any(|n| n.starts_with("libfoo-devel") && n.ends_with(".i686")),
+        "{runtime:?}"
+    );
+    let devel = run("ml-devel", vec![Devel]);
+    assert!(
+        devel.contains(&"libfoo-devel-1-1.i686".to_owned())
+            && devel.contains(&"libfoo-1-1.i686".to_owned()),
+        "{devel:?}"
+    );
+    assert!(!devel.contains(&"footool-1-1.i686".to_owned()), "{devel:?}");
+    let all = run("ml-all", vec![All]);
+    assert!(all.contains(&"footool-1-1.i686".to_owned()), "{all:?}");
+}
