@@ -7,7 +7,7 @@ mod common;
 #[path = "koji_hub/mod.rs"]
 mod koji_hub;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
