@@ -10,6 +10,7 @@ use odcs::compose::Progress;
 use odcs::compose::createrepo::{CacheDir, CreaterepoOptions, createrepo};
 use odcs::repodata::{Compression, RepodataOptions};
 
+mod client_cmd;
 mod compose_cmd;
 mod corpus;
 
@@ -71,6 +72,8 @@ enum Command {
     },
     /// Print the example configuration file (every key, documented, with its default).
     Config,
+    /// Talk to an ODCS server: create, wait, show, list, renew, delete composes.
+    Client(client_cmd::ClientArgs),
 }
 
 #[derive(clap::Args)]
@@ -256,6 +259,7 @@ fn main() -> ExitCode {
             eprintln!("database {} is up to date", cfg.database_url());
             Ok(())
         }),
+        Command::Client(args) => client_cmd::run(args),
         Command::Config => {
             print!("{}", odcs::config::EXAMPLE);
             Ok(())

@@ -427,3 +427,61 @@ print(c["id"], c["result_repofile"])
     let id: i64 = stdout.split_whitespace().next().unwrap().parse().unwrap();
     assert_eq!(s.wait_for(id, &["removed"])["state_name"], "removed");
 }
+
+#[test]
+fn the_odcs_client_commands_create_wait_list_renew_and_delete() {
+    let (s, apps) = Server::start(false);
+    let client = |args: &[&str]| {
+        let mut cmd = common::odcs();
+        cmd.args(["client", "--server", &s.url]).args(args);
+        common::run(&mut cmd)
+    };
+    let out = client(&[
+        "create",
+        "--source",
+        "base",
+        "--packages",
+        &apps[4],
+        "--wait",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(c["state_name"], "done");
+    let id = c["id"].as_i64().unwrap().to_string();
+
+    let out = client(&["list", "--state", "done"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with(&id) && l.contains("done")),
+        "{text}"
+    );
+
+    let out = client(&["renew", &id, "--seconds-to-live", "600"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = client(&["delete", &id]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("has been accepted"));
+
+    // errors come back with the server's message and a failing exit code
+    let out = client(&["show", "424242"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("HTTP 404: No such compose found."),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = client(&["create", "--source", "base", "--flag", "nonsense"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("HTTP 400: ('Unknown flag %s', 'nonsense')"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
