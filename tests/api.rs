@@ -236,6 +236,28 @@ fn lifecycle(postgres: bool) {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // progress was recorded, and the log beside the tree tells the phases
+    assert!(
+        done["progress"].as_str().is_some_and(|p| !p.is_empty()),
+        "{done}"
+    );
+    let log = ureq::get(&format!("{}/odcs/odcs-{id}.log", s.url))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    for phase in [
+        "resolving",
+        "reading headers",
+        "gathering",
+        "linking",
+        "writing repodata",
+        "done: ",
+    ] {
+        assert!(log.contains(phase), "{phase} not in the log:\n{log}");
+    }
+
     // renew extends a live compose
     let before = done["time_to_expire"].as_str().unwrap().to_owned();
     let (status, renewed) = s.patch(
@@ -252,6 +274,7 @@ fn lifecycle(postgres: bool) {
     let removed = s.wait_for(id, &["removed"]);
     assert_eq!(removed["removed_by"], "anonymous");
     assert!(!s.data.join(format!("composes/odcs-{id}")).exists());
+    assert!(!s.data.join(format!("composes/odcs-{id}.log")).exists());
 
     // renewing a removed compose brings it back with the same event and RPMs
     let (status, again) = s.patch(&format!("/api/1/composes/{id}"), &json!({}));
@@ -354,12 +377,9 @@ fn identical_requests(postgres: bool) {
     }
     let trees = std::fs::read_dir(s.data.join("composes"))
         .unwrap()
+        .map(|e| e.unwrap())
         .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with("odcs-")
+            e.file_type().unwrap().is_dir() && e.file_name().to_string_lossy().starts_with("odcs-")
         })
         .count();
     assert_eq!(

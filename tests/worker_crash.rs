@@ -133,13 +133,14 @@ fn a_compose_survives_its_worker_being_killed() {
     second.kill().unwrap();
     second.wait().unwrap();
     assert_eq!(done["state_name"], "done", "{done}");
-    let entries: Vec<String> = std::fs::read_dir(&composes)
+    let mut entries: Vec<String> = std::fs::read_dir(&composes)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
+    entries.sort();
     assert_eq!(
         entries,
-        [format!("odcs-{id}")],
+        [format!("odcs-{id}"), format!("odcs-{id}.log")],
         "leftovers beside the compose"
     );
     let repofile = ureq::get(done["result_repofile"].as_str().unwrap())

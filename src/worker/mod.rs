@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api::validate::{FLAGS, MULTILIB};
-use crate::compose::NoProgress;
+use crate::compose::Progress;
 use crate::compose::createrepo::CacheDir;
 use crate::compose::engine::{
     ComposeFlags, ComposeRequest, MultilibMethod, SourceType, run_compose,
@@ -205,10 +205,33 @@ impl WorkerContext {
             self.caches.clone(),
             self.target_dir.clone(),
         );
+        // progress goes to the compose's `progress` field and to a log beside
+        // the tree (`<target>/odcs-<id>.log`, served with the trees)
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let log_path = self.target_dir.join(format!("odcs-{id}.log"));
+        let progress = JobProgress::new(tx, &log_path);
+        let store = self.store.clone();
+        let reporter = tokio::spawn(async move {
+            while let Some(text) = rx.recv().await {
+                if let Err(e) = store.set_progress(id, &text).await {
+                    tracing::warn!("compose {id}: cannot record progress: {e}");
+                }
+            }
+        });
         let outcome = tokio::task::spawn_blocking(move || {
-            run_compose(&req, source.as_ref(), caches.caches(), &target, &NoProgress)
+            let r = run_compose(&req, source.as_ref(), caches.caches(), &target, &progress);
+            match &r {
+                Ok(res) => progress.log(&format!(
+                    "done: {} RPMs at event {}",
+                    res.rpms.len(),
+                    res.event
+                )),
+                Err(e) => progress.log(&format!("failed: {e}")),
+            }
+            r
         })
         .await?;
+        let _ = reporter.await;
         match outcome {
             Ok(r) => {
                 let rpms: Vec<StoredRpm> = r.rpms.iter().map(StoredRpm::from).collect();
@@ -313,6 +336,7 @@ impl WorkerContext {
             if dir.exists() {
                 tokio::fs::remove_dir_all(&dir).await?;
             }
+            let _ = tokio::fs::remove_file(self.target_dir.join(format!("odcs-{id}.log"))).await;
         }
         let prev = c.state_reason.clone().unwrap_or_default();
         let why = match &c.removed_by {
@@ -357,4 +381,86 @@ impl WorkerContext {
             }
         }
     }
+}
+
+/// Progress of one compose: phases and counts, sent (at most twice a second)
+/// to be recorded on the compose, and every phase written to its log.
+struct JobProgress {
+    tx: tokio::sync::mpsc::UnboundedSender<String>,
+    state: std::sync::Mutex<ProgressState>,
+    log: std::sync::Mutex<Option<std::fs::File>>,
+}
+
+struct ProgressState {
+    phase: String,
+    total: Option<u64>,
+    done: u64,
+    last_sent: std::time::Instant,
+}
+
+impl JobProgress {
+    fn new(
+        tx: tokio::sync::mpsc::UnboundedSender<String>,
+        log_path: &std::path::Path,
+    ) -> JobProgress {
+        JobProgress {
+            tx,
+            state: std::sync::Mutex::new(ProgressState {
+                phase: String::new(),
+                total: None,
+                done: 0,
+                last_sent: std::time::Instant::now(),
+            }),
+            log: std::sync::Mutex::new(std::fs::File::create(log_path).ok()),
+        }
+    }
+
+    fn log(&self, line: &str) {
+        use std::io::Write;
+        if let Ok(mut guard) = self.log.lock() {
+            if let Some(f) = guard.as_mut() {
+                let _ = writeln!(f, "{} {line}", Timestamp::now());
+            }
+        }
+    }
+
+    fn send(&self, st: &mut ProgressState, force: bool) {
+        if !force && st.last_sent.elapsed() < Duration::from_millis(500) {
+            return;
+        }
+        st.last_sent = std::time::Instant::now();
+        let text = match st.total {
+            Some(t) if t > 0 => format!("{} {}/{t}", st.phase, st.done),
+            _ => st.phase.clone(),
+        };
+        let _ = self.tx.send(text);
+    }
+}
+
+impl Progress for JobProgress {
+    fn phase(&self, name: &str, total: Option<u64>) {
+        self.log(&match total {
+            Some(t) => format!("{name} ({t})"),
+            None => name.to_owned(),
+        });
+        if let Ok(mut st) = self.state.lock() {
+            st.phase = name.to_owned();
+            st.total = total;
+            st.done = 0;
+            self.send(&mut st, true);
+        }
+    }
+    fn advance(&self, n: u64) {
+        if let Ok(mut st) = self.state.lock() {
+            st.done += n;
+            self.send(&mut st, false);
+        }
+    }
+    fn set(&self, n: u64) {
+        if let Ok(mut st) = self.state.lock() {
+            st.done = n;
+            self.send(&mut st, false);
+        }
+    }
+    fn done(&self) {}
 }
