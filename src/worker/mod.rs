@@ -417,10 +417,10 @@ impl JobProgress {
 
     fn log(&self, line: &str) {
         use std::io::Write;
-        if let Ok(mut guard) = self.log.lock() {
-            if let Some(f) = guard.as_mut() {
-                let _ = writeln!(f, "{} {line}", Timestamp::now());
-            }
+        if let Ok(mut guard) = self.log.lock()
+            && let Some(f) = guard.as_mut()
+        {
+            let _ = writeln!(f, "{} {line}", Timestamp::now());
         }
     }
 
