@@ -300,6 +300,29 @@ fn lifecycle(postgres: bool) {
     };
     assert!(!rpms(new_id).is_empty());
 
+    // the OpenAPI document describes every route the router serves
+    let (status, doc) = s.get("/api/1/openapi.json");
+    assert_eq!(status, 200);
+    for path in [
+        "/api/1/composes/",
+        "/api/1/composes/{id}",
+        "/api/1/about/",
+        "/api/1/metrics/",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    let (_, metrics) = s.get("/api/1/metrics/");
+    assert!(
+        metrics
+            .as_str()
+            .unwrap_or("")
+            .contains("composes_total{state=\"removed\"} 1"),
+        "{metrics}"
+    );
+
     // unknown ids: 404 with the envelope
     let (status, err) = s.get("/api/1/composes/99999");
     assert_eq!(

@@ -555,6 +555,13 @@ async fn metrics(State(app): State<Arc<AppState>>) -> Result<Response, ApiError>
     ))
 }
 
+/// The OpenAPI document of this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    cors(([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response())
+}
+
 async fn not_found() -> Response {
     error_response(
         StatusCode::NOT_FOUND,
@@ -577,6 +584,7 @@ pub fn router(state: Arc<AppState>, serve_dir: Option<PathBuf>) -> Router {
         .route("/api/1/about", get(about))
         .route("/api/1/metrics/", get(metrics))
         .route("/api/1/metrics", get(metrics))
+        .route("/api/1/openapi.json", get(openapi))
         .fallback(not_found)
         // bodies are read with the configured limit by the handlers, which
         // answer 400 (not axum's 413) when it is exceeded
