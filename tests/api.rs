@@ -315,11 +315,13 @@ fn lifecycle(postgres: bool) {
         );
     }
     let (_, metrics) = s.get("/api/1/metrics/");
+    let metrics = metrics.as_str().unwrap_or("");
     assert!(
-        metrics
-            .as_str()
-            .unwrap_or("")
-            .contains("composes_total{state=\"removed\"} 1"),
+        metrics.contains("composes_total{source_type=\"tag\",state=\"removed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("composes_total{source_type=\"module\",state=\"done\"} 0"),
         "{metrics}"
     );
 
@@ -526,5 +528,50 @@ fn the_odcs_client_commands_create_wait_list_renew_and_delete() {
         String::from_utf8_lossy(&out.stderr).contains("HTTP 400: ('Unknown flag %s', 'nonsense')"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_python_odcs_cli_creates_renews_gets_and_deletes() {
+    let (s, apps) = Server::start(false);
+    // the CLI is anonymous only for servers named localhost
+    let server = s.url.replace("127.0.0.1", "localhost");
+    let cli =
+        |args: &[&str]| common::run(Command::new("odcs").args(["--server", &server]).args(args));
+    let out = cli(&["create-tag", "updates", &apps[1]]);
+    assert!(
+        out.status.success(),
+        "the odcs CLI failed (scripts/test installs it with pip install 'odcs[client]'):\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // it prints "Waiting for ..." and then the compose JSON
+    let json_of = |out: &std::process::Output| -> Value {
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let start = text
+            .find('{')
+            .unwrap_or_else(|| panic!("no JSON in: {text}"));
+        serde_json::from_str(&text[start..]).unwrap_or_else(|e| panic!("{e}: {text}"))
+    };
+    let c = json_of(&out);
+    assert_eq!(c["state_name"], "done", "{c}");
+    let id = c["id"].to_string();
+    let out = cli(&["renew", &id, "--seconds-to-live", "3600"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&["get", &id]);
+    assert_eq!(json_of(&out)["id"].to_string(), id);
+    let out = cli(&["delete", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        s.wait_for(c["id"].as_i64().unwrap(), &["removed"])["state_name"],
+        "removed"
     );
 }

@@ -529,20 +529,29 @@ async fn about(State(app): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(app): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    // the original's metric (odcs-api.md §10): every source type × state
     let mut text = String::from(
-        "# HELP composes_total Number of composes by state\n# TYPE composes_total gauge\n",
+        "# HELP composes_total Total number of composes\n# TYPE composes_total gauge\n",
     );
-    for s in ComposeState::ALL {
-        let filter = ComposeFilter {
-            state: Some(s),
-            ..ComposeFilter::default()
-        };
-        let order = OrderBy::parse("id").ok_or_else(|| ApiError::Internal("order".into()))?;
-        let (_, n) = app.store.list_composes(&filter, order, 1, 1).await?;
-        text.push_str(&format!("composes_total{{state=\"{}\"}} {n}\n", s.name()));
+    let order = OrderBy::parse("id").ok_or_else(|| ApiError::Internal("order".into()))?;
+    for (type_name, type_code) in validate::SOURCE_TYPES {
+        for s in ComposeState::ALL {
+            let filter = ComposeFilter {
+                source_type: Some(*type_code),
+                state: Some(s),
+                ..ComposeFilter::default()
+            };
+            let (_, n) = app.store.list_composes(&filter, order, 1, 1).await?;
+            text.push_str(&format!(
+                "composes_total{{source_type=\"{type_name}\",state=\"{}\"}} {n}\n",
+                s.name()
+            ));
+        }
     }
     let queued = app.store.live_job_count().await?;
-    text.push_str(&format!("# HELP odcs_jobs_queued Jobs waiting or running\n# TYPE odcs_jobs_queued gauge\nodcs_jobs_queued {queued}\n"));
+    text.push_str(&format!(
+        "# HELP odcs_jobs_queued Jobs waiting for or held by a worker\n# TYPE odcs_jobs_queued gauge\nodcs_jobs_queued {queued}\n"
+    ));
     Ok(cors(
         (
             [(
