@@ -183,9 +183,18 @@ impl Store {
         };
         let column = order_by.column.column();
         let n = params.len();
+        // NOT NULL columns get no NULLS clause and `id` no tie-breaker: a plain
+        // `ORDER BY id DESC` is an index scan on PostgreSQL, while
+        // `DESC NULLS LAST` (not the index's order) sorts the whole table
+        let nullable = matches!(column, "koji_event" | "time_done" | "time_removed");
+        let order = match (column, nullable) {
+            ("id", _) => format!("id {direction}"),
+            (_, true) => format!("{column} {direction} {nulls}, id {direction}"),
+            (_, false) => format!("{column} {direction}, id {direction}"),
+        };
         let select = format!(
             "SELECT {COMPOSE_COLUMNS} FROM composes{where_clause} \
-             ORDER BY {column} {direction} {nulls}, id {direction} LIMIT ${} OFFSET ${}",
+             ORDER BY {order} LIMIT ${} OFFSET ${}",
             n + 1,
             n + 2
         );
