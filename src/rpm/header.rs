@@ -1,5 +1,5 @@
 //! Reading an RPM's lead, signature header and main header (never the payload)
-//! straight out of a memory map.
+//! straight out of the bytes at the start of the file, borrowing from them.
 //!
 //! Departure from DESIGN.md: the design card names the `rpm` crate for reading
 //! headers. We read them with this small zero-copy parser instead, and keep the
@@ -8,7 +8,7 @@
 //!   control characters; the crate's typed getters reject such strings, so real
 //!   packages with old Latin-1 changelogs would fail.
 //! - `rpm:header-range` needs the exact offsets and sizes of both headers.
-//! - Speed: only the ~40 tags repodata needs are looked at, borrowed from the map;
+//! - Speed: only the ~40 tags repodata needs are looked at, borrowed from the bytes;
 //!   nothing else is decoded or copied. Reading headers is the cold path of every
 //!   compose, so it is worth 400 lines.
 //!

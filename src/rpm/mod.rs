@@ -2,8 +2,8 @@
 //! payload), version comparison, the dependency model, the package-metadata
 //! record and its cache.
 //!
-//! A package is read once: [`read_package`] maps the file, parses the headers and
-//! hashes the whole file in one pass over the map, producing a [`PackageMeta`]
+//! A package is read once: [`read_package`] reads the file sequentially, parses
+//! the headers from its first block and hashes every byte on the way, producing a [`PackageMeta`]
 //! that holds everything repodata needs. The record is then kept in a
 //! [`HeaderCache`] keyed by the file's identity, so later runs (and every compose
 //! that hardlinks the same file) never open the RPM again.

@@ -83,18 +83,11 @@ pub fn fedora_rpms() -> PathBuf {
 }
 
 /// RPMs built by rpmbuild from `fixtures/specs/*.spec` (binary and source),
-/// built once per test process into a directory that lives as long as it.
+/// built once for all test processes under cargo's target tmp dir (keyed by
+/// the specs' content), made visible by one rename.
 pub fn rpmbuild_rpms() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let rpmbuild = tool("rpmbuild");
-        let top = tempfile::Builder::new()
-            .prefix("odcs-rpmbuild-")
-            .tempdir()
-            .unwrap()
-            .keep();
-        let out = top.join("out");
-        std::fs::create_dir_all(&out).unwrap();
         let specs = manifest_dir().join("fixtures/specs");
         let mut names: Vec<_> = std::fs::read_dir(&specs)
             .unwrap()
@@ -102,13 +95,33 @@ pub fn rpmbuild_rpms() -> &'static Path {
             .filter(|p| p.extension().is_some_and(|x| x == "spec"))
             .collect();
         names.sort();
-        for spec in names {
+        let mut key = Vec::new();
+        for spec in &names {
+            key.extend(std::fs::read(spec).unwrap());
+        }
+        let digest = {
+            use sha2::Digest;
+            hex::encode(&sha2::Sha256::digest(&key)[..8])
+        };
+        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let out = base.join(format!("rpmbuild-fixtures-{digest}"));
+        if out.is_dir() {
+            return out;
+        }
+        let rpmbuild = tool("rpmbuild");
+        let top = tempfile::Builder::new()
+            .prefix("rpmbuild-")
+            .tempdir_in(&base)
+            .unwrap();
+        let staged = top.path().join("out");
+        std::fs::create_dir_all(&staged).unwrap();
+        for spec in &names {
             run_ok(
                 Command::new(&rpmbuild)
                     .arg("-ba")
                     .arg("--nodeps")
                     .arg("--define")
-                    .arg(format!("_topdir {}", top.display()))
+                    .arg(format!("_topdir {}", top.path().display()))
                     .args([
                         "--define",
                         "debug_package %{nil}",
@@ -116,14 +129,18 @@ pub fn rpmbuild_rpms() -> &'static Path {
                         "__os_install_post %{nil}",
                     ])
                     .args(["--define", "_buildhost fixtures.odcs.test"])
-                    .arg(&spec)
+                    .arg(spec)
                     .env("SOURCE_DATE_EPOCH", "1704067200"),
             );
         }
         for sub in ["RPMS/x86_64", "RPMS/noarch", "SRPMS"] {
-            if top.join(sub).is_dir() {
-                copy_rpms(&top.join(sub), &out);
+            if top.path().join(sub).is_dir() {
+                copy_rpms(&top.path().join(sub), &staged);
             }
+        }
+        // another test process may have finished first: either copy is fine
+        if std::fs::rename(&staged, &out).is_err() && !out.is_dir() {
+            panic!("cannot publish the rpmbuild fixtures in {}", out.display());
         }
         out
     })
