@@ -331,11 +331,6 @@ fn build(
     };
     // (candidate index, tree dir, category, arch for the manifest)
     let mut placements: Vec<(usize, PathBuf, &'static str, String)> = Vec::new();
-    let by_path: HashMap<*const PackageMeta, usize> = metas
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m as *const _, i))
-        .collect();
     let lookaside_refs: Vec<&PackageMeta> = lookaside.iter().collect();
     let mut missing_all: Vec<String> = Vec::new();
     for arch in &req.arches {
@@ -424,7 +419,7 @@ fn build(
         }
         for &i in &g.chosen {
             let p = pool.package(i);
-            let idx = by_path[&(p as *const _)];
+            let idx = pool.input_index(i);
             let (dir, category) = if p.is_source {
                 (variant_dir.join("source/tree"), "source")
             } else if is_debug(&p.name) {

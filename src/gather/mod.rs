@@ -63,6 +63,8 @@ struct Provide<'a> {
 pub struct Pool<'a> {
     pkgs: Vec<&'a PackageMeta>,
     lookaside: Vec<bool>,
+    /// position of each package in the list it was given in
+    input: Vec<usize>,
     arch_rank: Vec<u32>,
     provides: HashMap<&'a str, Vec<Provide<'a>>>,
     files: HashMap<&'a str, Vec<u32>>,
@@ -80,6 +82,7 @@ impl<'a> Pool<'a> {
         let mut pool = Pool {
             pkgs: Vec::new(),
             lookaside: Vec::new(),
+            input: Vec::new(),
             arch_rank: Vec::new(),
             provides: HashMap::new(),
             files: HashMap::new(),
@@ -94,12 +97,13 @@ impl<'a> Pool<'a> {
             .filter(|w| w.starts_with('/'))
             .collect();
         for (list, is_lookaside) in [(lookaside, true), (packages, false)] {
-            for &p in list {
+            for (input, &p) in list.iter().enumerate() {
                 let Some(rank) = arches.rank(&p.arch) else {
                     continue;
                 };
                 let id = pool.pkgs.len() as u32;
                 pool.pkgs.push(p);
+                pool.input.push(input);
                 pool.lookaside.push(is_lookaside);
                 pool.arch_rank.push(rank);
                 pool.by_name.entry(p.name.as_str()).or_default().push(id);
@@ -146,6 +150,12 @@ impl<'a> Pool<'a> {
 
     pub fn is_lookaside(&self, id: usize) -> bool {
         self.lookaside[id]
+    }
+
+    /// Where package `id` was in the `packages` (or `lookaside`) list given to
+    /// [`Pool::new`].
+    pub fn input_index(&self, id: usize) -> usize {
+        self.input[id]
     }
 
     /// Ids of the (non-lookaside, binary) packages with this name.
