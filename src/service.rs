@@ -62,6 +62,7 @@ async fn worker_context(
         target_dir_url: cfg.target_dir_url(),
         lease: Duration::from_secs(cfg.lease_seconds.max(3)),
         jobs_queued: notify,
+        metrics: Arc::new(crate::worker::WorkerMetrics::default()),
     }))
 }
 
@@ -109,6 +110,7 @@ pub async fn serve(
         sigkeys: cfg.sigkeys.clone(),
         max_body_bytes: cfg.max_body_bytes,
         jobs_queued: notify,
+        worker_metrics: ctx.metrics.clone(),
     });
     // the trees are served here when the target URL is this server's /odcs
     let local_url = format!("http://{}/odcs", listener.local_addr()?);

@@ -324,6 +324,15 @@ fn lifecycle(postgres: bool) {
         metrics.contains("composes_total{source_type=\"module\",state=\"done\"} 0"),
         "{metrics}"
     );
+    // phase times of the two composes generated so far
+    assert!(
+        metrics.contains("odcs_compose_phase_seconds_count{phase=\"gather\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("odcs_composes_generated_total 2"),
+        "{metrics}"
+    );
 
     // unknown ids: 404 with the envelope
     let (status, err) = s.get("/api/1/composes/99999");

@@ -37,6 +37,8 @@ pub struct AppState {
     pub arches: Vec<String>,
     pub sigkeys: Vec<String>,
     pub max_body_bytes: usize,
+    /// Phase times and counts of the workers in this process.
+    pub worker_metrics: Arc<crate::worker::WorkerMetrics>,
     /// Wakes the workers when a job is queued.
     pub jobs_queued: Arc<tokio::sync::Notify>,
 }
@@ -552,6 +554,7 @@ async fn metrics(State(app): State<Arc<AppState>>) -> Result<Response, ApiError>
     text.push_str(&format!(
         "# HELP odcs_jobs_queued Jobs waiting for or held by a worker\n# TYPE odcs_jobs_queued gauge\nodcs_jobs_queued {queued}\n"
     ));
+    text.push_str(&app.worker_metrics.render());
     Ok(cors(
         (
             [(

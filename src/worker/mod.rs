@@ -30,6 +30,55 @@ pub struct WorkerContext {
     pub target_dir_url: String,
     pub lease: Duration,
     pub jobs_queued: Arc<tokio::sync::Notify>,
+    pub metrics: Arc<WorkerMetrics>,
+}
+
+/// What this process's workers did, for `/api/1/metrics/`: time spent per
+/// compose phase, and composes finished and failed.
+#[derive(Default)]
+pub struct WorkerMetrics {
+    phases: std::sync::Mutex<std::collections::BTreeMap<&'static str, (f64, u64)>>,
+    done: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+}
+
+impl WorkerMetrics {
+    fn record(&self, timings: &[(&'static str, Duration)]) {
+        if let Ok(mut p) = self.phases.lock() {
+            for (name, d) in timings {
+                let e = p.entry(name).or_insert((0.0, 0));
+                e.0 += d.as_secs_f64();
+                e.1 += 1;
+            }
+        }
+    }
+
+    /// Prometheus text.
+    pub fn render(&self) -> String {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut out = String::from(
+            "# HELP odcs_compose_phase_seconds Time spent in each compose phase by this process's workers\n# TYPE odcs_compose_phase_seconds summary\n",
+        );
+        if let Ok(p) = self.phases.lock() {
+            for (name, (sum, count)) in p.iter() {
+                out.push_str(&format!(
+                    "odcs_compose_phase_seconds_sum{{phase=\"{name}\"}} {sum:.6}\n"
+                ));
+                out.push_str(&format!(
+                    "odcs_compose_phase_seconds_count{{phase=\"{name}\"}} {count}\n"
+                ));
+            }
+        }
+        out.push_str(&format!(
+            "# HELP odcs_composes_generated_total Composes this process's workers finished\n# TYPE odcs_composes_generated_total counter\nodcs_composes_generated_total {}\n",
+            self.done.load(Relaxed)
+        ));
+        out.push_str(&format!(
+            "# HELP odcs_compose_errors_total Composes this process's workers failed\n# TYPE odcs_compose_errors_total counter\nodcs_compose_errors_total {}\n",
+            self.failed.load(Relaxed)
+        ));
+        out
+    }
 }
 
 fn flag(c: &ComposeRow, name: &str) -> bool {
@@ -234,11 +283,18 @@ impl WorkerContext {
         let _ = reporter.await;
         match outcome {
             Ok(r) => {
+                self.metrics.record(&r.timings);
+                self.metrics
+                    .done
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let rpms: Vec<StoredRpm> = r.rpms.iter().map(StoredRpm::from).collect();
                 self.store.mark_done(id, Some(r.event), &rpms).await?;
                 tracing::info!(compose.id = id, "compose {id} done: {} RPMs", rpms.len());
             }
             Err(e) => {
+                self.metrics
+                    .failed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let reason = format!("Error while generating compose: {e}");
                 self.store.mark_failed(id, &reason).await?;
                 tracing::warn!(compose.id = id, "compose {id} failed: {e}");
