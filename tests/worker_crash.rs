@@ -154,3 +154,75 @@ fn a_compose_survives_its_worker_being_killed() {
     let _ = stop_tx.send(());
     server.join().unwrap();
 }
+
+#[test]
+fn a_worker_told_to_stop_hands_its_job_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let topdir = tmp.path().join("topdir");
+    let fixture = koji_hub::fixture::standard(&topdir);
+    let hub = koji_hub::KojiHub::start(fixture.model);
+    hub.set_delay(Duration::from_secs(1));
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("odcs.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\nworkers = 1\nlease_seconds = 60\n[koji]\nurl = \"{}\"\ntopdir = \"{}\"\n",
+            data.display(),
+            hub.url(),
+            topdir.display()
+        ),
+    )
+    .unwrap();
+    let cfg = odcs::config::Config::load(Some(&config)).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt.block_on(odcs::service::open_store(&cfg)).unwrap();
+    let mut n = odcs::store::NewCompose::new("me", 1, "f40");
+    n.arches = "x86_64".into();
+    n.packages = Some("coreutils".into());
+    let id = rt.block_on(store.insert_compose(&n)).unwrap().id;
+    let job = rt
+        .block_on(store.enqueue_job(id, odcs::store::JobKind::Generate))
+        .unwrap();
+
+    let mut w = worker(&config);
+    let t = Instant::now();
+    while rt.block_on(store.find_compose(id)).unwrap().state
+        != odcs::store::ComposeState::Generating
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the worker never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SIGTERM: a graceful stop
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &w.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        w.wait().unwrap().success(),
+        "the worker did not exit cleanly"
+    );
+    // the job is back in the queue at once (not held until a 60 s lease runs out)
+    let job = rt.block_on(store.find_job(job.id)).unwrap().unwrap();
+    assert_eq!(job.state, odcs::store::JobState::Queued, "{job:?}");
+    assert_eq!(job.worker, None);
+    // and the next worker finishes the compose
+    let mut w2 = worker(&config);
+    let t = Instant::now();
+    while rt.block_on(store.find_compose(id)).unwrap().state != odcs::store::ComposeState::Done {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "not finished by the second worker"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    w2.kill().unwrap();
+    w2.wait().unwrap();
+}
