@@ -9,7 +9,7 @@ use std::process::Command;
 
 use odcs::compose::NoProgress;
 use odcs::compose::createrepo::CacheDir;
-use odcs::compose::engine::{ComposeError, ComposeFlags, ComposeRequest, SourceType, run_compose};
+use odcs::compose::engine::{ComposeError, ComposeRequest, run_compose};
 use odcs::rpm::build::PackageSpec;
 use odcs::source::local::LocalStore;
 
@@ -86,19 +86,8 @@ fn world() -> World {
 
 fn request(name: &str, tag: &str, packages: &[&str]) -> ComposeRequest {
     ComposeRequest {
-        name: name.into(),
-        source_type: SourceType::Tag,
-        source: vec![tag.into()],
         packages: packages.iter().map(|s| s.to_string()).collect(),
-        builds: vec![],
-        arches: vec!["x86_64".into()],
-        sigkeys: vec![],
-        flags: ComposeFlags::default(),
-        lookaside_repos: vec![],
-        multilib_arches: vec![],
-        multilib_methods: vec![],
-        event: None,
-        url: format!("http://localhost/composes/{name}"),
+        ..ComposeRequest::tag(name, tag, &format!("http://localhost/composes/{name}"))
     }
 }
 

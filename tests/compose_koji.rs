@@ -10,25 +10,15 @@ use std::time::Duration;
 
 use odcs::compose::NoProgress;
 use odcs::compose::createrepo::CacheDir;
-use odcs::compose::engine::{ComposeFlags, ComposeRequest, SourceType, run_compose};
+use odcs::compose::engine::{ComposeRequest, run_compose};
 use odcs::source::koji::{ClientOptions, KojiClient, KojiPaths};
 use odcs::source::koji_source::KojiSource;
 
 fn request(name: &str, tag: &str, packages: &[&str], sigkeys: &[&str]) -> ComposeRequest {
     ComposeRequest {
-        name: name.into(),
-        source_type: SourceType::Tag,
-        source: vec![tag.into()],
         packages: packages.iter().map(|s| s.to_string()).collect(),
-        builds: vec![],
-        arches: vec!["x86_64".into()],
         sigkeys: sigkeys.iter().map(|s| s.to_string()).collect(),
-        flags: ComposeFlags::default(),
-        lookaside_repos: vec![],
-        multilib_arches: vec![],
-        multilib_methods: vec![],
-        event: None,
-        url: format!("http://localhost/{name}"),
+        ..ComposeRequest::tag(name, tag, &format!("http://localhost/{name}"))
     }
 }
 

@@ -69,6 +69,29 @@ pub struct ComposeRequest {
     pub url: String,
 }
 
+impl ComposeRequest {
+    /// A compose of every package of `tag` for x86_64 with the request
+    /// defaults (unsigned copies, no flags, no lookaside, no multilib, the
+    /// newest event); `url` is the public URL of the compose directory.
+    pub fn tag(name: &str, tag: &str, url: &str) -> ComposeRequest {
+        ComposeRequest {
+            name: name.to_owned(),
+            source_type: SourceType::Tag,
+            source: vec![tag.to_owned()],
+            packages: vec![],
+            builds: vec![],
+            arches: vec!["x86_64".to_owned()],
+            sigkeys: vec![],
+            flags: ComposeFlags::default(),
+            lookaside_repos: vec![],
+            multilib_arches: vec![],
+            multilib_methods: vec![],
+            event: None,
+            url: url.to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ComposeError {

@@ -598,56 +598,26 @@ mod tests {
 
     #[test]
     fn overlap_follows_rpms_rules() {
-        // unversioned provide satisfies any versioned requirement
-        assert!(evr_overlaps(0, None, GE, evr("2").as_ref()));
-        assert!(evr_overlaps(
-            EQ,
-            evr("1.0").as_ref(),
-            EQ,
-            evr("1.0-5").as_ref()
-        ));
-        assert!(evr_overlaps(
-            EQ,
-            evr("1.0-5").as_ref(),
-            EQ,
-            evr("1.0").as_ref()
-        ));
-        assert!(!evr_overlaps(
-            EQ,
-            evr("1.0-5").as_ref(),
-            EQ,
-            evr("1.0-6").as_ref()
-        ));
-        assert!(evr_overlaps(
-            EQ,
-            evr("2.0").as_ref(),
-            GE,
-            evr("1.5").as_ref()
-        ));
-        assert!(!evr_overlaps(
-            EQ,
-            evr("1.0").as_ref(),
-            GE,
-            evr("1.5").as_ref()
-        ));
-        assert!(evr_overlaps(
-            EQ,
-            evr("1:1.0").as_ref(),
-            GE,
-            evr("2.0").as_ref()
-        ));
-        assert!(evr_overlaps(
-            EQ,
-            evr("1.0~rc1").as_ref(),
-            LT,
-            evr("1.0").as_ref()
-        ));
-        assert!(!evr_overlaps(
-            GE,
-            evr("1.0").as_ref(),
-            LT,
-            evr("0.5").as_ref()
-        ));
-        assert!(evr_overlaps(GE, evr("1.0").as_ref(), GE, evr("9").as_ref()));
+        // (provide flags, provide evr, requirement flags, requirement evr, overlaps)
+        let cases = [
+            (0, None, GE, Some("2"), true), // an unversioned provide satisfies anything
+            (EQ, Some("1.0"), EQ, Some("1.0-5"), true), // one-sided release: equal
+            (EQ, Some("1.0-5"), EQ, Some("1.0"), true),
+            (EQ, Some("1.0-5"), EQ, Some("1.0-6"), false),
+            (EQ, Some("2.0"), GE, Some("1.5"), true),
+            (EQ, Some("1.0"), GE, Some("1.5"), false),
+            (EQ, Some("1:1.0"), GE, Some("2.0"), true), // epoch first
+            (EQ, Some("1.0~rc1"), LT, Some("1.0"), true),
+            (GE, Some("1.0"), LT, Some("0.5"), false),
+            (GE, Some("1.0"), GE, Some("9"), true),
+        ];
+        for (pf, pe, rf, re, want) in cases {
+            let (pe, re) = (pe.and_then(evr), re.and_then(evr));
+            assert_eq!(
+                evr_overlaps(pf, pe.as_ref(), rf, re.as_ref()),
+                want,
+                "{pf} {pe:?} vs {rf} {re:?}"
+            );
+        }
     }
 }
