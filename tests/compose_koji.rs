@@ -103,6 +103,38 @@ fn a_koji_tag_compose_takes_the_latest_builds_at_its_event() {
 }
 
 #[test]
+fn a_tag_changed_since_an_event_when_it_or_an_inherited_tag_did() {
+    use odcs::source::{PackageSource, SourceError};
+    let s = setup();
+    let ev = s.events;
+    let last = s.hub.model().last_event();
+    let changed = |tag: &str, event: i64, inherit: bool| {
+        s.source.tag_changed_since(tag, event, inherit).unwrap()
+    };
+    // vim was tagged into f40 last: f40 and the tags inheriting it changed
+    assert!(changed("f40", ev.before_vim, true));
+    assert!(changed("f40-updates", ev.before_vim, true));
+    assert!(changed("f40-updates-candidate", ev.before_vim, true));
+    assert!(!changed("f40-updates", ev.before_vim, false));
+    assert!(!changed("f40-extras", ev.before_vim, true));
+    assert!(!changed("f40-updates-candidate", last, true));
+    // extras is inherited by the candidate tag: its tagging after zlib's untag counts
+    assert!(changed("f40-updates-candidate", ev.zlib_untagged, true));
+    assert!(!changed("f40-updates", ev.zlib_untagged, false));
+    // an untag is a change at the untagging event
+    assert!(changed("f40", ev.zlib_untagged - 1, false));
+    assert!(matches!(
+        s.source.tag_changed_since("nope", 1, true),
+        Err(SourceError::UnknownTag { .. })
+    ));
+    let methods = s.hub.methods();
+    assert!(
+        methods.iter().any(|m| m == "tagChangedSinceEvent"),
+        "{methods:?}"
+    );
+}
+
+#[test]
 fn sigkeys_choose_signed_copies_and_name_the_unsigned_builds() {
     let s = setup();
     let target = s.tmp.path().join("composes");

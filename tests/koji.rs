@@ -809,6 +809,47 @@ fn koji_cli_list_tagged_latest_inherit_rpms_shows_the_compose_input() {
 }
 
 #[test]
+fn koji_cli_call_tag_changed_since_event_answers_as_our_client_reads_it() {
+    let s = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let (f40, updates) = (
+        s.client.get_tag("f40", None).unwrap().unwrap().id,
+        s.client.get_tag("f40-updates", None).unwrap().unwrap().id,
+    );
+    for (event, ids, expected) in [
+        (s.events.before_vim, vec![f40], true),
+        (s.events.before_vim, vec![updates], false),
+        (s.events.before_vim, vec![updates, f40], true),
+        (s.events.vim_tagged, vec![f40, updates], false),
+        (s.events.zlib_untagged - 1, vec![f40], true),
+    ] {
+        assert_eq!(
+            s.client.tag_changed_since_event(event, &ids).unwrap(),
+            expected,
+            "tagChangedSinceEvent({event}, {ids:?})"
+        );
+        let ids_arg = format!("{ids:?}");
+        let lines = koji(
+            &s.hub,
+            dir.path(),
+            &[
+                "call",
+                "--python",
+                "tagChangedSinceEvent",
+                &event.to_string(),
+                &ids_arg,
+            ],
+        );
+        let want = if expected { "True" } else { "False" };
+        assert_eq!(
+            lines,
+            [want],
+            "koji call tagChangedSinceEvent {event} {ids_arg}"
+        );
+    }
+}
+
+#[test]
 fn koji_cli_list_tag_inheritance_draws_the_walk() {
     let s = setup();
     let dir = tempfile::tempdir().unwrap();

@@ -81,6 +81,25 @@ impl PackageSource for KojiSource {
         self.files(&rpms, &by_id, sigkeys)
     }
 
+    fn tag_changed_since(&self, tag: &str, event: i64, inherit: bool) -> Result<bool, SourceError> {
+        let Some(info) = self.client.get_tag(tag, None)? else {
+            return Err(SourceError::UnknownTag {
+                tag: tag.to_owned(),
+            });
+        };
+        // the inheritance as it is now: a link added or removed since the
+        // event is itself a change of the child tag
+        let mut ids = vec![info.id];
+        if inherit {
+            for link in self.client.get_full_inheritance(info.id, None)? {
+                if !ids.contains(&link.parent_id) {
+                    ids.push(link.parent_id);
+                }
+            }
+        }
+        Ok(self.client.tag_changed_since_event(event, &ids)?)
+    }
+
     fn build_rpms(
         &self,
         nvr: &str,

@@ -93,6 +93,13 @@ pub struct StoredTag {
     pub blocked: Vec<String>,
     #[serde(default)]
     pub history: Vec<Tagging>,
+    /// The last event that changed the tag's parents or blocks (0: never).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub changed: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// The content of `tags.json`.
@@ -225,6 +232,9 @@ impl LocalStore {
         for p in parents {
             if !entry.parents.contains(p) {
                 entry.parents.push(p.clone());
+                if entry.created != next_event {
+                    entry.changed = next_event;
+                }
             }
         }
         Ok(())
@@ -298,10 +308,12 @@ impl LocalStore {
         self.update(|index| {
             Self::ensure_tag(index, tag, &[])?;
             index.event += 1;
+            let event = index.event;
             let t = index.tags.get_mut(tag).expect("ensure_tag created it");
             for p in packages {
                 if !t.blocked.contains(p) {
                     t.blocked.push(p.clone());
+                    t.changed = event;
                 }
             }
             Ok(())
@@ -408,6 +420,30 @@ impl LocalStore {
         Ok(out)
     }
 
+    /// Whether `tag` (and with `inherit` its ancestors) was created, tagged,
+    /// untagged, re-parented or had packages blocked after `event`.
+    pub fn changed_since(
+        index: &StoreIndex,
+        tag: &str,
+        event: i64,
+        inherit: bool,
+    ) -> Result<bool, SourceError> {
+        if !index.tags.contains_key(tag) {
+            return Err(SourceError::UnknownTag {
+                tag: tag.to_owned(),
+            });
+        }
+        let chain = inheritance(index, tag);
+        let searched = if inherit { &chain[..] } else { &chain[..1] };
+        Ok(searched.iter().filter_map(|t| index.tags.get(t)).any(|t| {
+            t.created > event
+                || t.changed > event
+                || t.history
+                    .iter()
+                    .any(|h| h.event > event || h.revoked.is_some_and(|r| r > event))
+        }))
+    }
+
     fn rpms_of(
         &self,
         index: &StoreIndex,
@@ -465,6 +501,10 @@ impl PackageSource for LocalStore {
         Ok(out)
     }
 
+    fn tag_changed_since(&self, tag: &str, event: i64, inherit: bool) -> Result<bool, SourceError> {
+        Self::changed_since(&self.index()?, tag, event, inherit)
+    }
+
     fn build_rpms(
         &self,
         nvr: &str,
@@ -516,6 +556,7 @@ mod tests {
                             tagging("c-1-1", 3, Some(6)),
                             tagging("d-1-1", 3, None),
                         ],
+                        changed: 0,
                     },
                 ),
                 (
@@ -530,6 +571,7 @@ mod tests {
                             tagging("a-1-1", 5, None),
                             tagging("a-2-1", 7, None),
                         ],
+                        changed: 0,
                     },
                 ),
             ]
@@ -559,6 +601,42 @@ mod tests {
         );
         assert!(matches!(
             store.latest_builds(&idx, "nope", 1, true),
+            Err(SourceError::UnknownTag { .. })
+        ));
+    }
+
+    #[test]
+    fn a_tag_changes_with_its_own_or_an_ancestors_tagging_blocks_and_parents() {
+        let mut idx = index();
+        let changed = |idx: &StoreIndex, tag, event, inherit| {
+            LocalStore::changed_since(idx, tag, event, inherit).unwrap()
+        };
+        // updates' last tagging is event 7, base's last change the untag at 6
+        assert!(!changed(&idx, "updates", 7, true));
+        assert!(changed(&idx, "updates", 6, true));
+        assert!(!changed(&idx, "base", 6, true));
+        assert!(changed(&idx, "base", 5, true));
+        // a revoke counts as a change at the revoking event
+        assert!(changed(&idx, "updates", 5, false));
+        // a change in the parent only shows with inheritance
+        idx.tags.get_mut("base").unwrap().history.push(Tagging {
+            nvr: "c-1-1".into(),
+            event: 11,
+            revoked: None,
+        });
+        idx.event = 11;
+        assert!(changed(&idx, "updates", 10, true));
+        assert!(!changed(&idx, "updates", 10, false));
+        // a new parent and a block are changes of the tag itself
+        LocalStore::ensure_tag(&mut idx, "extras", &[]).unwrap();
+        idx.event += 1;
+        assert!(changed(&idx, "extras", 11, false));
+        assert!(!changed(&idx, "extras", 12, false));
+        LocalStore::ensure_tag(&mut idx, "extras", &["base".into()]).unwrap();
+        idx.event += 1;
+        assert!(changed(&idx, "extras", 12, false));
+        assert!(matches!(
+            LocalStore::changed_since(&idx, "nope", 1, true),
             Err(SourceError::UnknownTag { .. })
         ));
     }

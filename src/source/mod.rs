@@ -66,6 +66,11 @@ pub trait PackageSource: Sync {
         inherit: bool,
         sigkeys: &[Option<String>],
     ) -> Result<Vec<SourceRpm>, SourceError>;
+    /// Whether anything that decides `tag`'s content (its builds, blocks and
+    /// inheritance, and with `inherit` those of every tag it inherits from)
+    /// changed after `event`: a compose made at `event` still answers a request
+    /// for the tag's latest content when this is false (odcs-api.md §5.5).
+    fn tag_changed_since(&self, tag: &str, event: i64, inherit: bool) -> Result<bool, SourceError>;
     /// Every RPM of the build `nvr`.
     fn build_rpms(
         &self,

@@ -131,6 +131,49 @@ impl Store {
         row.ok_or(StoreError::NotFound { id })
     }
 
+    /// How many composes there are of each `(source_type, state)` that has any
+    /// (the metrics' `composes_total`), in one query.
+    #[instrument(skip(self), err)]
+    pub async fn count_composes_by_type_and_state(
+        &self,
+    ) -> Result<Vec<(i64, i64, u64)>, StoreError> {
+        let rows: Vec<(i64, i64, i64)> = with_pool!(self, |pool| {
+            sqlx::query_as::<_, (i64, i64, i64)>(
+                "SELECT source_type, state, COUNT(*) FROM composes GROUP BY source_type, state",
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(db("count composes"))
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, s, n)| (t, s, u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
+    /// How many composes there are of `source_type` per `(source, state)`
+    /// (the metrics' `raw_config_*`).
+    #[instrument(skip(self), err)]
+    pub async fn count_composes_by_source_and_state(
+        &self,
+        source_type: i64,
+    ) -> Result<Vec<(String, i64, u64)>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = with_pool!(self, |pool| {
+            sqlx::query_as::<_, (String, i64, i64)>(
+                "SELECT source, state, COUNT(*) FROM composes WHERE source_type = $1 \
+                 GROUP BY source, state ORDER BY source, state",
+            )
+            .bind(source_type)
+            .fetch_all(pool)
+            .await
+            .map_err(db("count composes per source"))
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(src, s, n)| (src, s, u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
     /// One page of the composes matching `filter`, and how many match in all.
     /// `page` counts from 1 (0 is taken as 1); `per_page == 0` gives no rows.
     #[instrument(skip(self), err)]
@@ -278,9 +321,10 @@ impl Store {
                  THEN r.time_to_expire ELSE composes.time_to_expire END, \
                state = CASE WHEN r.state = $3 THEN $3 ELSE $4 END, \
                state_reason = r.state_reason, \
+               koji_event = COALESCE(composes.koji_event, r.koji_event), \
                time_started = COALESCE(composes.time_started, $5), \
                time_done = CASE WHEN r.state = $3 THEN $5 ELSE NULL END \
-             FROM (SELECT id, pungi_compose_id, time_to_expire, state, state_reason \
+             FROM (SELECT id, pungi_compose_id, time_to_expire, state, state_reason, koji_event \
                    FROM composes WHERE id = $2 AND state IN ($3, $4)) AS r \
              WHERE composes.id = $1 AND composes.{live} \
              RETURNING {}",

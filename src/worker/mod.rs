@@ -81,6 +81,12 @@ impl WorkerMetrics {
     }
 }
 
+/// How often an idle worker records that it is alive (for the metrics).
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// `source_type` of tag composes (odcs-api.md §2).
+const SOURCE_TAG: i64 = 1;
+
 fn flag(c: &ComposeRow, name: &str) -> bool {
     FLAGS
         .iter()
@@ -151,9 +157,16 @@ impl WorkerContext {
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
         tracing::info!(worker.id = %id, "worker {id} started");
+        let mut last_heartbeat: Option<std::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            if last_heartbeat.is_none_or(|t| t.elapsed() >= HEARTBEAT) {
+                match self.store.worker_heartbeat(&id).await {
+                    Ok(()) => last_heartbeat = Some(std::time::Instant::now()),
+                    Err(e) => tracing::warn!("worker {id}: cannot record a heartbeat: {e}"),
+                }
             }
             match self.store.claim_next_job(&id, self.lease).await {
                 Ok(Some(job)) => {
@@ -180,6 +193,9 @@ impl WorkerContext {
                 }
             }
         }
+        if let Err(e) = self.store.worker_stopped(&id).await {
+            tracing::warn!("worker {id}: cannot record its stop: {e}");
+        }
         tracing::info!(worker.id = %id, "worker {id} stopped");
     }
 
@@ -192,7 +208,9 @@ impl WorkerContext {
                 loop {
                     tokio::time::sleep(lease / 3).await;
                     match store.renew_lease(job_id, &worker, lease).await {
-                        Ok(true) => {}
+                        Ok(true) => {
+                            let _ = store.worker_heartbeat(&worker).await;
+                        }
                         Ok(false) => break,
                         Err(e) => tracing::warn!("job {job_id}: cannot renew the lease: {e}"),
                     }
@@ -288,6 +306,8 @@ impl WorkerContext {
                     .done
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let rpms: Vec<StoredRpm> = r.rpms.iter().map(StoredRpm::from).collect();
+                let summary = format!("done: {} RPMs at event {}", rpms.len(), r.event);
+                self.store.set_progress(id, &summary).await?;
                 self.store.mark_done(id, Some(r.event), &rpms).await?;
                 tracing::info!(compose.id = id, "compose {id} done: {} RPMs", rpms.len());
             }
@@ -332,8 +352,11 @@ impl WorkerContext {
     }
 
     /// An older compose with the same inputs that answers this one: one being
-    /// generated for the same requested event, or a done one whose event is
-    /// still the source's current one (nothing was tagged since).
+    /// generated for the same requested event, or a done one that still holds
+    /// what this one would: for a tag, nothing in the tag or the tags it
+    /// inherits from changed since the done compose's event (Koji's
+    /// `tagChangedSinceEvent`; other changes on the hub do not matter); for
+    /// fixed builds, the fingerprint (which holds a requested event) is enough.
     async fn reusable(
         self: Arc<Self>,
         worker: &str,
@@ -364,18 +387,33 @@ impl WorkerContext {
         };
         let ok = match other.state {
             ComposeState::Generating => other.koji_event == c.koji_event,
-            ComposeState::Done => {
-                let current = match c.koji_event {
-                    Some(e) => Some(e),
-                    None => {
-                        let source = self.source.clone();
-                        tokio::task::spawn_blocking(move || source.current_event())
-                            .await?
-                            .ok()
+            ComposeState::Done if c.source_type != SOURCE_TAG => true,
+            ComposeState::Done => match (other.koji_event, c.koji_event) {
+                (None, _) => false,
+                (Some(theirs), Some(mine)) if mine == theirs => true,
+                // a renewal of an older compose must not pick a newer one
+                (Some(theirs), Some(mine)) if mine < theirs => false,
+                (Some(theirs), _) => {
+                    let (source, tag) = (self.source.clone(), c.source.clone());
+                    let inherit = !flag(c, "no_inheritance");
+                    let changed = tokio::task::spawn_blocking(move || {
+                        source.tag_changed_since(&tag, theirs, inherit)
+                    })
+                    .await?;
+                    match changed {
+                        Ok(changed) => !changed,
+                        Err(e) => {
+                            tracing::warn!(
+                                compose.id = c.id,
+                                "compose {}: cannot tell whether tag {} changed since event {theirs}: {e}",
+                                c.id,
+                                c.source
+                            );
+                            false
+                        }
                     }
-                };
-                current.is_some() && current == other.koji_event
-            }
+                }
+            },
             _ => false,
         };
         Ok(ok.then_some(other))

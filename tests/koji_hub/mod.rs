@@ -408,6 +408,21 @@ fn dispatch(m: &HubModel, call: MethodCall, in_multicall: bool) -> Result<Value,
                 None => Ok(Value::Nil),
             }
         }
+        "tagChangedSinceEvent" => {
+            let a = bind(&["event", "taglist"])?;
+            let event = a
+                .get("event")
+                .as_i64()
+                .ok_or_else(|| generic(format!("invalid event: {}", repr(a.get("event")))))?;
+            let Value::Array(items) = a.get("taglist") else {
+                return Err(generic(format!(
+                    "invalid taglist: {}",
+                    repr(a.get("taglist"))
+                )));
+            };
+            let ids: Vec<i64> = items.iter().filter_map(Value::as_i64).collect();
+            Ok(Value::Bool(m.tag_changed_since(event, &ids)))
+        }
         "getFullInheritance" => {
             let a = bind(&["tag", "event", "reverse"])?;
             let event = a.event()?;

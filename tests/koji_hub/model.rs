@@ -453,6 +453,29 @@ impl HubModel {
         &self.tags[id as usize - 1].name
     }
 
+    /// `tagChangedSinceEvent`: a row of one of the tags (the tag itself, its
+    /// inheritance links as the child, its package list, its builds) created
+    /// or revoked after `event`.
+    pub fn tag_changed_since(&self, event: i64, tag_ids: &[i64]) -> bool {
+        let after =
+            |v: &Versioned| v.create_event > event || v.revoke_event.is_some_and(|r| r > event);
+        self.tags
+            .iter()
+            .any(|t| tag_ids.contains(&t.id) && t.created > event)
+            || self
+                .inheritance
+                .iter()
+                .any(|r| tag_ids.contains(&r.child_id) && after(&r.v))
+            || self
+                .tag_packages
+                .iter()
+                .any(|r| tag_ids.contains(&r.tag_id) && after(&r.v))
+            || self
+                .listings
+                .iter()
+                .any(|r| tag_ids.contains(&r.tag_id) && after(&r.v))
+    }
+
     pub fn find_build_by_nvr(&self, nvr: &str) -> Option<&BuildRow> {
         self.builds
             .iter()

@@ -277,6 +277,16 @@ impl KojiClient {
         self.typed(Call::new("getLastEvent"), Event::from_value)
     }
 
+    /// `tagChangedSinceEvent(event, taglist)`: whether any of the tags (by
+    /// id; no inheritance expansion) had builds, packages, inheritance or
+    /// configuration created or revoked after `event`.
+    pub fn tag_changed_since_event(&self, event: i64, tag_ids: &[i64]) -> Result<bool, KojiError> {
+        let ids = Value::Array(tag_ids.iter().map(|&id| Value::Int(id)).collect());
+        let v = self.call(&Call::new("tagChangedSinceEvent").arg(event).arg(ids))?;
+        v.as_bool()
+            .ok_or_else(|| self.bad_response("tagChangedSinceEvent", "boolean", &v))
+    }
+
     /// `getEvent(id)`; an unknown event is a fault.
     pub fn get_event(&self, id: i64) -> Result<Event, KojiError> {
         self.typed(Call::new("getEvent").arg(id), Event::from_value)
