@@ -111,6 +111,8 @@ pub async fn serve(
         max_body_bytes: cfg.max_body_bytes,
         jobs_queued: notify,
         worker_metrics: ctx.metrics.clone(),
+        expected_workers: cfg.expected_workers,
+        lease: ctx.lease,
     });
     // the trees are served here when the target URL is this server's /odcs
     let local_url = format!("http://{}/odcs", listener.local_addr()?);

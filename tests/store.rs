@@ -121,6 +121,8 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     migrating_twice_changes_nothing,
+    workers_are_alive_while_their_heartbeats_are_recent,
+    queued_jobs_and_composes_are_counted_by_kind_type_and_state,
     inserted_compose_reads_back_with_every_field,
     unknown_compose_is_not_found,
     list_filters_orders_and_counts_pages,
@@ -864,6 +866,74 @@ async fn jobs_are_claimed_in_submission_order(db: TestDb) {
     // Finishing twice reports that the job is not running any more.
     assert!(!s.finish_job(jobs[0].id, "w1").await.unwrap());
     assert_eq!(s.live_job_count().await.unwrap(), 3);
+}
+
+async fn workers_are_alive_while_their_heartbeats_are_recent(db: TestDb) {
+    let s = &db.store;
+    assert!(
+        s.worker_presence(60_000, 86_400_000)
+            .await
+            .unwrap()
+            .workers
+            .is_empty()
+    );
+    s.worker_heartbeat("host-1-0").await.unwrap();
+    s.worker_heartbeat("host-1-1").await.unwrap();
+    s.worker_heartbeat("host-1-0").await.unwrap();
+    let p = s.worker_presence(60_000, 86_400_000).await.unwrap();
+    assert_eq!(
+        p.workers,
+        [("host-1-0".to_owned(), true), ("host-1-1".to_owned(), true)]
+    );
+    assert_eq!(p.alive(), 2);
+    // a clean stop shows at once; a heartbeat brings the worker back
+    s.worker_stopped("host-1-1").await.unwrap();
+    let p = s.worker_presence(60_000, 86_400_000).await.unwrap();
+    assert_eq!(p.workers[1], ("host-1-1".to_owned(), false));
+    assert_eq!(p.alive(), 1);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    // seen longer ago than the alive window: offline; than the forget window: gone
+    let p = s.worker_presence(10, 86_400_000).await.unwrap();
+    assert_eq!(p.alive(), 0);
+    assert_eq!(p.workers.len(), 2);
+    s.worker_heartbeat("host-1-1").await.unwrap();
+    let p = s.worker_presence(60_000, 10).await.unwrap();
+    assert_eq!(p.workers, [("host-1-1".to_owned(), true)]);
+}
+
+async fn queued_jobs_and_composes_are_counted_by_kind_type_and_state(db: TestDb) {
+    let s = &db.store;
+    let a = s.insert_compose(&tag_compose("me", "a")).await.unwrap().id;
+    let b = s.insert_compose(&tag_compose("me", "b")).await.unwrap().id;
+    let mut raw = NewCompose::new("me", 5, "cfg#main");
+    raw.arches = "x86_64".to_owned();
+    let r = s.insert_compose(&raw).await.unwrap().id;
+    s.insert_compose(&raw).await.unwrap();
+    s.mark_generating(b).await.unwrap();
+    s.mark_generating(r).await.unwrap();
+    s.mark_done(r, None, &[]).await.unwrap();
+    let mut counts = s.count_composes_by_type_and_state().await.unwrap();
+    counts.sort();
+    assert_eq!(counts, [(1, 0, 1), (1, 1, 1), (5, 0, 1), (5, 2, 1)]);
+    assert_eq!(
+        s.count_composes_by_source_and_state(5).await.unwrap(),
+        [("cfg#main".to_owned(), 0, 1), ("cfg#main".to_owned(), 2, 1)]
+    );
+
+    s.enqueue_job(a, JobKind::Generate).await.unwrap();
+    s.enqueue_job(b, JobKind::Generate).await.unwrap();
+    s.enqueue_job(r, JobKind::Remove).await.unwrap();
+    let queued = s.queued_job_counts().await.unwrap();
+    assert_eq!(queued, [(JobKind::Generate, 2), (JobKind::Remove, 1)]);
+    // a claimed job leaves the queue; one whose lease ran out is back in it
+    s.claim_next_job("w1", LEASE).await.unwrap().unwrap();
+    s.claim_next_job("w1", Duration::from_millis(1))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let queued = s.queued_job_counts().await.unwrap();
+    assert_eq!(queued, [(JobKind::Generate, 1), (JobKind::Remove, 1)]);
 }
 
 async fn enqueueing_a_live_job_twice_returns_it(db: TestDb) {

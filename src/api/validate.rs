@@ -35,6 +35,8 @@ pub const SOURCE_TYPES: &[(&str, i64)] = &[
     ("build", 6),
     ("pungi_compose", 7),
 ];
+/// `source_type` of raw_config composes.
+pub const SOURCE_RAW_CONFIG: i64 = 5;
 /// Source types this server can generate.
 pub const SUPPORTED: &[&str] = &["tag", "build"];
 
@@ -260,6 +262,30 @@ fn check_package(name: &str) -> Result<(), Invalid> {
     }
 }
 
+/// Arches name directories of the compose tree (`<arch>/os`): letters,
+/// digits and `_` only (x86_64, ppc64le, noarch, src).
+fn check_arch(field: &str, arch: &str) -> Result<(), Invalid> {
+    if !arch.is_empty() && arch.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(())
+    } else {
+        Err(bad(format!(
+            "{field}: invalid arch {arch:?} (letters, digits and _ only)"
+        )))
+    }
+}
+
+/// Sigkeys name directories of Koji's topdir (`data/signed/<key>/`): hex
+/// digits only; the empty key allows unsigned RPMs.
+pub fn check_sigkey(key: &str) -> Result<(), Invalid> {
+    if key.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(bad(format!(
+            "sigkeys: invalid key {key:?} (hex digits only; \"\" allows unsigned RPMs)"
+        )))
+    }
+}
+
 /// POST body → checked request (odcs-api.md §3.2, steps 2–25 for the source
 /// types this server supports).
 pub fn parse_create(
@@ -328,7 +354,10 @@ pub fn parse_create(
         return Err(bad(format!("No source provided for {source_type}")));
     }
     let sigkeys = match string_list(source.get("sigkeys"), "sigkeys")? {
-        Some(keys) => keys.join(" "),
+        Some(keys) => {
+            keys.iter().try_for_each(|k| check_sigkey(k))?;
+            keys.join(" ")
+        }
         None => default_sigkeys.join(" "),
     };
     let koji_event = source
@@ -359,6 +388,12 @@ pub fn parse_create(
     } else {
         arches
     };
+    arches.iter().try_for_each(|a| check_arch("arches", a))?;
+    let multilib_arches =
+        string_list(body.get("multilib_arches"), "multilib_arches")?.unwrap_or_default();
+    multilib_arches
+        .iter()
+        .try_for_each(|a| check_arch("multilib_arches", a))?;
     let multilib_method = bits(
         MULTILIB,
         &string_list(body.get("multilib_method"), "multilib_method")?.unwrap_or_default(),
@@ -382,9 +417,7 @@ pub fn parse_create(
         flags,
         results,
         arches: arches.join(" "),
-        multilib_arches: string_list(body.get("multilib_arches"), "multilib_arches")?
-            .unwrap_or_default()
-            .join(" "),
+        multilib_arches: multilib_arches.join(" "),
         multilib_method,
         lookaside_repos: lookaside.join(" "),
         label: body.get("label").and_then(Value::as_str).map(str::to_owned),
@@ -489,6 +522,18 @@ mod tests {
             (
                 json!({"source": {"type": "module", "source": "x:y"}}),
                 "not supported by this server",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "f40"}, "arches": ["../x86_64"]}),
+                "arches: invalid arch \"../x86_64\"",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "f40"}, "multilib_arches": ["i686/.."]}),
+                "multilib_arches: invalid arch",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "f40", "sigkeys": ["../../etc"]}}),
+                "sigkeys: invalid key \"../../etc\"",
             ),
         ];
         for (body, want) in cases {

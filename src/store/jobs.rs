@@ -277,4 +277,32 @@ impl Store {
         })?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
+
+    /// Jobs waiting for a worker (not yet claimed, or whose lease ran out),
+    /// per kind: the queue lengths of the metrics.
+    #[instrument(skip(self), err)]
+    pub async fn queued_job_counts(&self) -> Result<Vec<(JobKind, u64)>, StoreError> {
+        let sql = format!(
+            "SELECT kind, COUNT(*) FROM jobs \
+             WHERE state = 'queued' OR (state = 'running' AND lease_until_ms < {}) \
+             GROUP BY kind",
+            self.now_ms_sql()
+        );
+        let rows: Vec<(String, i64)> = with_pool!(self, |pool| {
+            sqlx::query_as::<_, (String, i64)>(&sql)
+                .fetch_all(pool)
+                .await
+                .map_err(db("count queued jobs"))
+        })?;
+        Ok([JobKind::Generate, JobKind::Remove]
+            .into_iter()
+            .map(|k| {
+                let n = rows
+                    .iter()
+                    .find(|(name, _)| name == k.name())
+                    .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0));
+                (k, n)
+            })
+            .collect())
+    }
 }

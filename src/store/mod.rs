@@ -34,6 +34,7 @@
 mod composes;
 mod jobs;
 mod model;
+mod workers;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -45,6 +46,7 @@ pub use model::{
     ComposeFilter, ComposeRow, ComposeState, Job, JobKind, JobState, NewCompose, OrderBy,
     OrderColumn, StoredRpm, Timestamp,
 };
+pub use workers::WorkerPresence;
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
