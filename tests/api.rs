@@ -333,6 +333,24 @@ fn lifecycle(postgres: bool) {
         metrics.contains("odcs_composes_generated_total 2"),
         "{metrics}"
     );
+    // the original's Celery gauges describe our queue and the 2 workers
+    for line in [
+        "celery_workers_expected 1",
+        "celery_workers_totals 2",
+        "celery_queue_length{queue_name=\"pungi_composes\"} 0",
+        "celery_queue_worker{queue_name=\"cleanup\"} 2",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing: {metrics}"
+        );
+    }
+    let alive = metrics
+        .lines()
+        .filter(|l| l.starts_with("celery_workers{worker_name=") && l.ends_with("} 1"))
+        .count();
+    assert_eq!(alive, 2, "{metrics}");
+    check_exposition(metrics);
 
     // unknown ids: 404 with the envelope
     let (status, err) = s.get("/api/1/composes/99999");
@@ -340,6 +358,39 @@ fn lifecycle(postgres: bool) {
         (status, err["status"].as_i64(), err["error"].as_str()),
         (404, Some(404), Some("Not Found"))
     );
+}
+
+/// Prometheus' own parser (`prometheus_client` from PyPI) reads the metrics:
+/// every family with the type we declare, and every sample of a family.
+fn check_exposition(text: &str) {
+    let script = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+fams = {f.name: (f.type, len(f.samples)) for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+for name in sorted(fams):
+    print(name, fams[name][0], fams[name][1])
+"#;
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    let out = common::run_ok(
+        Command::new("python3")
+            .args(["-c", script])
+            .arg(file.path()),
+    );
+    let parsed = String::from_utf8(out.stdout).unwrap();
+    let families: Vec<Vec<&str>> = parsed.lines().map(|l| l.split(' ').collect()).collect();
+    let family = |name: &str| {
+        families
+            .iter()
+            .find(|f| f[0] == name)
+            .unwrap_or_else(|| panic!("{name} not parsed from the metrics: {parsed}"))
+            .clone()
+    };
+    // 7 source types × 5 states
+    assert_eq!(family("composes_total")[1..], ["gauge", "35"], "{parsed}");
+    assert_eq!(family("celery_workers")[1], "gauge");
+    assert_eq!(family("raw_config_composes_count")[1], "counter");
+    assert_eq!(family("odcs_compose_phase_seconds")[1], "summary");
 }
 
 fn bad_input(postgres: bool) {
@@ -385,6 +436,105 @@ fn bad_input(postgres: bool) {
     let (status, list) = s.get("/api/1/composes/");
     assert_eq!(status, 200);
     assert_eq!(list["meta"]["total"], 0);
+}
+
+/// `value` as pretty JSON with what differs between runs redacted: times,
+/// and the server's address.
+fn redacted(s: &Server, value: &Value) -> String {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    if k.starts_with("time_") && !v.is_null() {
+                        *v = json!("[time]");
+                    } else {
+                        walk(v);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut v = value.clone();
+    walk(&mut v);
+    serde_json::to_string_pretty(&v)
+        .unwrap()
+        .replace(&s.url, "http://[server]")
+}
+
+/// What users see, as insta snapshots (tests/snapshots/): a compose when
+/// submitted and when done, a page of the list, the about document, and the
+/// answer to each kind of bad request. SQLite and PostgreSQL share the
+/// snapshots: both backends must answer alike.
+fn snapshots(postgres: bool) {
+    let (s, apps) = Server::start(postgres);
+    let body = json!({"source": {"type": "tag", "source": "updates", "packages": [apps[0]],
+                                 "sigkeys": [""]},
+                      "seconds_to_live": 600, "label": "snapshot"});
+    let (status, submitted) = s.post("/api/1/composes/", &body);
+    assert_eq!(status, 200, "{submitted}");
+    let id = submitted["id"].as_i64().unwrap();
+    let done = s.wait_for(id, &["done"]);
+    let (_, page) = s.get("/api/1/composes/?per_page=1&source=updates&state=2");
+    let (_, about) = s.get("/api/1/about/");
+    let compose = |extra: Value| {
+        let mut b = json!({"source": {"type": "tag", "source": "base"}});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b.to_string().into_bytes()
+    };
+    let requests: Vec<(&str, String, Option<Vec<u8>>)> = vec![
+        ("POST", "/api/1/composes/".into(), Some(b"{not json".to_vec())),
+        ("POST", "/api/1/composes/".into(), Some(b"[1, 2]".to_vec())),
+        ("POST", "/api/1/composes/".into(), Some(json!({}).to_string().into_bytes())),
+        ("POST", "/api/1/composes/".into(),
+         Some(json!({"source": {"type": "koji-magic", "source": "x"}}).to_string().into_bytes())),
+        ("POST", "/api/1/composes/".into(),
+         Some(json!({"source": {"type": "module", "source": "nodejs:20"}}).to_string().into_bytes())),
+        ("POST", "/api/1/composes/".into(), Some(compose(json!({"flags": ["turbo"]})))),
+        ("POST", "/api/1/composes/".into(), Some(compose(json!({"seconds_to_live": -1})))),
+        ("POST", "/api/1/composes/".into(), Some(compose(json!({"seconds_to_live": "soon"})))),
+        ("POST", "/api/1/composes/".into(), Some(compose(json!({"results": ["boot.iso"]})))),
+        ("POST", "/api/1/composes/".into(),
+         Some(json!({"source": {"type": "tag", "source": "base", "packages": ["../../etc/shadow"]}})
+             .to_string().into_bytes())),
+        ("POST", "/api/1/composes/".into(), Some(compose(json!({"arches": "x86_64"})))),
+        ("POST", "/api/1/composes/".into(), Some(compose(json!({"arches": ["../x86_64"]})))),
+        ("POST", "/api/1/composes/".into(),
+         Some(json!({"source": {"type": "tag", "source": "base", "sigkeys": ["../etc"]}})
+             .to_string().into_bytes())),
+        ("GET", "/api/1/composes/99999".into(), None),
+        ("GET", "/api/1/composes/abc".into(), None),
+        ("GET", "/api/1/composes/?order_by=nonsense".into(), None),
+        ("GET", "/api/1/composes/?state=cooking".into(), None),
+        ("GET", "/api/1/composes/?per_page=x".into(), None),
+        ("PATCH", format!("/api/1/composes/{id}"), Some(json!({"seconds_to_live": -5}).to_string().into_bytes())),
+        ("PATCH", format!("/api/1/composes/{id}"), Some(json!({"sigkeys": ["../x"]}).to_string().into_bytes())),
+        ("PATCH", "/api/1/composes/99999".into(), Some(json!({}).to_string().into_bytes())),
+        ("DELETE", "/api/1/composes/99999".into(), None),
+        ("GET", "/api/1/nowhere".into(), None),
+    ];
+    let answers: Vec<Value> = requests
+        .into_iter()
+        .map(|(method, path, body)| {
+            let shown = body
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned());
+            let (status, answer) = s.request(method, &path, body);
+            json!({"request": format!("{method} {path}"), "body": shown,
+                   "status": status, "answer": answer})
+        })
+        .collect();
+    // one snapshot file per name for both backends (not one per test module)
+    insta::with_settings!({prepend_module_to_snapshot => false, omit_expression => true}, {
+        insta::assert_snapshot!("api_compose_submitted", redacted(&s, &submitted));
+        insta::assert_snapshot!("api_compose_done", redacted(&s, &done));
+        insta::assert_snapshot!("api_list_page", redacted(&s, &page));
+        insta::assert_snapshot!("api_about", redacted(&s, &about));
+        insta::assert_snapshot!("api_errors", redacted(&s, &Value::Array(answers)));
+    });
 }
 
 fn identical_requests(postgres: bool) {
@@ -437,6 +587,79 @@ fn identical_requests(postgres: bool) {
     assert_eq!(status, 400, "{err}");
 }
 
+/// Tag a new build `name-1-1` into `tag` of the server's store (a new event).
+fn tag_new_build(s: &Server, tag: &str, name: &str) {
+    let store = odcs::source::local::LocalStore::open(&s.data.join("store")).unwrap();
+    let incoming = s.data.join("store/.in");
+    let path = odcs::rpm::build::PackageSpec::parse(&format!("{name}-1-1.noarch"))
+        .unwrap()
+        .write_to(&incoming)
+        .unwrap();
+    let meta = odcs::rpm::read_package(&path).unwrap();
+    store.import(tag, &[], &[(path, meta)]).unwrap();
+}
+
+fn reuse_until_the_tag_changes(postgres: bool) {
+    let (s, apps) = Server::start(postgres);
+    let body = json!({"source": {"type": "tag", "source": "updates", "packages": [apps[3]]}});
+    let create = |body: &Value| {
+        let (status, c) = s.post("/api/1/composes/", body);
+        assert_eq!(status, 200, "{c}");
+        let id = c["id"].as_i64().unwrap();
+        let c = s.wait_for(id, &["done", "failed"]);
+        assert_eq!(c["state_name"], "done", "{c}");
+        let dir = c["toplevel_url"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        (id, dir, c["koji_event"].as_i64().unwrap())
+    };
+    let (first, dir, event) = create(&body);
+    assert_eq!(dir, format!("odcs-{first}"));
+
+    // a change in a tag `updates` does not inherit from: still the same content
+    tag_new_build(&s, "unrelated", "elsewhere");
+    let (second, dir, second_event) = create(&body);
+    assert_ne!(second, first);
+    assert_eq!(
+        (dir.as_str(), second_event),
+        (format!("odcs-{first}").as_str(), event),
+        "a compose of an unchanged tag is answered by the earlier one, at its event"
+    );
+
+    // a new build in the parent `base` changes what `updates` holds
+    tag_new_build(&s, "base", "newcomer");
+    let (third, dir, third_event) = create(&body);
+    assert_eq!(
+        dir,
+        format!("odcs-{third}"),
+        "the tag changed: a new compose"
+    );
+    assert!(third_event > event);
+
+    // ... unless inheritance is off: then only `updates` itself counts
+    tag_new_build(&s, "updates", "own");
+    let own = json!({"source": {"type": "tag", "source": "updates", "packages": ["own"]},
+                     "flags": ["no_inheritance"]});
+    let (fourth, dir, _) = create(&own);
+    assert_eq!(dir, format!("odcs-{fourth}"));
+    tag_new_build(&s, "base", "another");
+    let (_, dir, _) = create(&own);
+    assert_eq!(dir, format!("odcs-{fourth}"), "only the parent changed");
+
+    // pinned to an event before the newest compose's: never the newer one
+    let pinned = json!({"source": {"type": "tag", "source": "updates", "packages": [apps[3]],
+                                   "koji_event": third_event - 1}});
+    let (fifth, dir, fifth_event) = create(&pinned);
+    assert_eq!(
+        (dir, fifth_event),
+        (format!("odcs-{fifth}"), third_event - 1)
+    );
+}
+
 macro_rules! on_both {
     ($($name:ident => $body:ident),* $(,)?) => {
         mod sqlite { $( #[test] fn $name() { super::$body(false) } )* }
@@ -448,6 +671,8 @@ on_both! {
     a_compose_is_created_waited_for_renewed_deleted_and_renewed_again => lifecycle,
     bad_input_gets_400_naming_the_field_and_nothing_is_created => bad_input,
     a_hundred_identical_requests_make_one_compose_and_99_reuses => identical_requests,
+    a_done_tag_compose_answers_until_its_tag_or_a_parent_changes => reuse_until_the_tag_changes,
+    the_api_answers_as_its_snapshots => snapshots,
 }
 
 #[test]
