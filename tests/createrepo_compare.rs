@@ -174,3 +174,33 @@ fn source_and_debuginfo_rpms_are_described_as_createrepo_c_does() {
         primary.href
     );
 }
+
+/// Our repodata for the Fedora RPMs of ../shared/fixtures as insta snapshots
+/// (tests/snapshots/): a changed snapshot is a changed format, to review. The
+/// files' mtimes are fixed (primary records them); repomd's timestamps and
+/// revision (the time of the run) are redacted.
+#[test]
+fn repomd_and_primary_of_the_fedora_rpms_match_their_snapshots() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::copy_rpms(&common::fedora_rpms(), tmp.path());
+    let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    for e in std::fs::read_dir(tmp.path()).unwrap() {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(e.unwrap().path())
+            .unwrap();
+        f.set_modified(mtime).unwrap();
+    }
+    common::odcs_createrepo(tmp.path(), &[]);
+    let repomd = std::fs::read_to_string(tmp.path().join("repodata/repomd.xml")).unwrap();
+    let time = regex_lite::Regex::new(r"<(timestamp|revision)>\d+</").unwrap();
+    let repomd = time.replace_all(&repomd, "<$1>[time]</").into_owned();
+    let repo = read_repo(tmp.path()).unwrap();
+    let primary = repo.record("primary").unwrap();
+    let file = std::fs::File::open(tmp.path().join(&primary.href)).unwrap();
+    let primary = String::from_utf8(zstd::decode_all(file).unwrap()).unwrap();
+    insta::with_settings!({omit_expression => true}, {
+        insta::assert_snapshot!("repomd_fedora_rpms", repomd);
+        insta::assert_snapshot!("primary_fedora_rpms", primary);
+    });
+}
