@@ -28,6 +28,30 @@ struct Cli {
     command: Command,
 }
 
+/// Where the service's configuration comes from (serve, worker, migrate).
+#[derive(clap::Args)]
+struct ConfigArgs {
+    /// TOML configuration file (`odcs config --example` prints every key);
+    /// `ODCS_*` environment variables override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory: the SQLite database, compose trees, local store and
+    /// caches unless configured elsewhere [default: the configuration's
+    /// `data_dir`, ./odcs-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> anyhow::Result<odcs::config::Config> {
+        let mut cfg = odcs::config::Config::load(self.config.as_deref())?;
+        if let Some(dir) = &self.data_dir {
+            cfg.data_dir = dir.clone();
+        }
+        Ok(cfg)
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Write repository metadata (repodata/) for a directory of RPMs, like createrepo_c.
@@ -50,25 +74,27 @@ enum Command {
     /// everything under ./odcs-data, the local store as package source,
     /// listening on 127.0.0.1:5005.
     Serve {
-        /// TOML configuration file (`odcs config --example` prints every key).
-        #[arg(long)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Address to listen on [default: the configuration's `listen`, 127.0.0.1:5005].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
         /// Seed the demo store first (if it has no tags yet).
         #[arg(long)]
         demo: bool,
     },
     /// Run workers only (no API), sharing the configured database and target dir.
     Worker {
-        #[arg(long)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Number of workers [default: the configuration's `workers`, at least 1].
         #[arg(long)]
         workers: Option<usize>,
     },
     /// Create or upgrade the database schema, then exit.
     Migrate {
-        #[arg(long)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
     /// Print the example configuration file (every key, documented, with its default).
     Config,
@@ -232,8 +258,15 @@ fn main() -> ExitCode {
         Command::GenerateCorpus(args) => corpus::run(args),
         Command::Compose(args) => compose_cmd::run_compose(*args),
         Command::Store(cmd) => compose_cmd::run_store(cmd),
-        Command::Serve { config, demo } => run_async(async move {
-            let cfg = odcs::config::Config::load(config.as_deref())?;
+        Command::Serve {
+            config,
+            listen,
+            demo,
+        } => run_async(async move {
+            let mut cfg = config.load()?;
+            if let Some(listen) = listen {
+                cfg.listen = listen;
+            }
             if demo {
                 compose_cmd::seed_demo(&cfg.store_dir())?;
             }
@@ -249,12 +282,12 @@ fn main() -> ExitCode {
             odcs::service::serve(cfg, listener, odcs::service::shutdown_signal()).await
         }),
         Command::Worker { config, workers } => run_async(async move {
-            let cfg = odcs::config::Config::load(config.as_deref())?;
+            let cfg = config.load()?;
             let n = workers.unwrap_or(cfg.workers).max(1);
             odcs::service::work(cfg, n, odcs::service::shutdown_signal()).await
         }),
         Command::Migrate { config } => run_async(async move {
-            let cfg = odcs::config::Config::load(config.as_deref())?;
+            let cfg = config.load()?;
             odcs::service::open_store(&cfg).await?;
             eprintln!("database {} is up to date", cfg.database_url());
             Ok(())

@@ -83,7 +83,10 @@ impl IntoResponse for ApiError {
         let (status, message) = match self {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
-            ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
+            ApiError::Internal(m) => {
+                tracing::error!("internal server error: {m}");
+                (StatusCode::INTERNAL_SERVER_ERROR, m)
+            }
         };
         error_response(status, &message)
     }
@@ -429,18 +432,7 @@ async fn renew_compose(
     };
     let seconds = validate::seconds_to_live(&data, app.lifetime)?;
     let sigkeys = match data.get("sigkeys") {
-        Some(Value::Array(keys)) => {
-            let keys: Vec<&str> = keys
-                .iter()
-                .map(|k| {
-                    k.as_str().ok_or_else(|| {
-                        ApiError::BadRequest("sigkeys should be a list of strings".into())
-                    })
-                })
-                .collect::<Result<_, _>>()?;
-            keys.iter().try_for_each(|k| validate::check_sigkey(k))?;
-            Some(keys.join(" "))
-        }
+        Some(Value::Array(keys)) => Some(checked_list(keys, "sigkeys", validate::check_sigkey)?),
         Some(_) => return Err(ApiError::BadRequest("sigkeys should be a list".into())),
         None => old.sigkeys.clone(),
     };
@@ -450,12 +442,7 @@ async fn renew_compose(
         .map(str::to_owned)
         .or(old.label.clone());
     let builds = match data.get("source").and_then(|s| s.get("builds")) {
-        Some(Value::Array(b)) => Some(
-            b.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
+        Some(Value::Array(b)) => Some(checked_list(b, "builds", validate::check_build)?),
         Some(_) => return Err(ApiError::BadRequest("builds should be a list".into())),
         None => None,
     };
@@ -495,31 +482,69 @@ async fn renew_compose(
     Ok(Json(compose_json(&row, &app.target_dir_url, false)).into_response())
 }
 
+/// The strings of a JSON list, each checked, joined by single spaces.
+fn checked_list(
+    items: &[Value],
+    field: &str,
+    check: fn(&str) -> Result<(), validate::Invalid>,
+) -> Result<String, ApiError> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let s = item
+            .as_str()
+            .ok_or_else(|| ApiError::BadRequest(format!("{field} should be a list of strings")))?;
+        check(s)?;
+        out.push(s);
+    }
+    Ok(out.join(" "))
+}
+
 async fn delete_compose(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = compose_id(&id)?;
-    let c = app.store.find_compose(id).await?;
-    let message = match c.state {
-        ComposeState::Wait | ComposeState::Generating => {
-            app.store.cancel_jobs_for(id).await?;
-            app.store.mark_failed(id, "Canceled by anonymous").await?;
-            format!("Compose (id={id}) has been canceled")
+    // a worker may move the compose on between the read and the write: then
+    // the write is refused and the compose is looked at again
+    let mut message = None;
+    for _ in 0..5 {
+        let c = app.store.find_compose(id).await?;
+        let written = match c.state {
+            ComposeState::Wait | ComposeState::Generating => {
+                app.store.cancel_jobs_for(id).await?;
+                app.store
+                    .mark_failed(id, "Canceled by anonymous")
+                    .await
+                    .map(|_| format!("Compose (id={id}) has been canceled"))
+            }
+            ComposeState::Done | ComposeState::Failed => {
+                app.store.request_removal(id, "anonymous").await.map(|_| {
+                    app.jobs_queued.notify_waiters();
+                    format!(
+                        "The delete request for compose (id={id}) has been accepted and will be processed by backend later."
+                    )
+                })
+            }
+            ComposeState::Removed => {
+                return Err(ApiError::BadRequest(format!(
+                    "Compose (id={id}) can not be removed, its state need to be in ['done', 'failed']."
+                )));
+            }
+        };
+        match written {
+            Ok(m) => {
+                message = Some(m);
+                break;
+            }
+            Err(StoreError::InvalidState { .. }) => continue,
+            Err(e) => return Err(e.into()),
         }
-        ComposeState::Done | ComposeState::Failed => {
-            app.store.request_removal(id, "anonymous").await?;
-            app.jobs_queued.notify_waiters();
-            format!(
-                "The delete request for compose (id={id}) has been accepted and will be processed by backend later."
-            )
-        }
-        ComposeState::Removed => {
-            return Err(ApiError::BadRequest(format!(
-                "Compose (id={id}) can not be removed, its state need to be in ['done', 'failed']."
-            )));
-        }
-    };
+    }
+    let message = message.ok_or_else(|| {
+        ApiError::Internal(format!(
+            "compose {id} kept changing state while being deleted; try again"
+        ))
+    })?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"status": 202, "message": message})),

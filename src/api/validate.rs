@@ -262,6 +262,21 @@ fn check_package(name: &str) -> Result<(), Invalid> {
     }
 }
 
+/// A build's N-V-R (`bash-5.2.26-3.fc40`): what Koji accepts in names,
+/// versions and releases.
+pub fn check_build(nvr: &str) -> Result<(), Invalid> {
+    let ok = !nvr.is_empty()
+        && !nvr.starts_with('.')
+        && nvr
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._+~^".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(format!("builds: invalid build N-V-R {nvr:?}")))
+    }
+}
+
 /// Arches name directories of the compose tree (`<arch>/os`): letters,
 /// digits and `_` only (x86_64, ppc64le, noarch, src).
 fn check_arch(field: &str, arch: &str) -> Result<(), Invalid> {
@@ -350,6 +365,9 @@ pub fn parse_create(
         p.iter().try_for_each(|n| check_package(n))?;
     }
     let builds = string_list(source.get("builds"), "builds")?;
+    if let Some(b) = &builds {
+        b.iter().try_for_each(|n| check_build(n))?;
+    }
     if type_name == "build" && tokens.is_empty() && builds.as_ref().is_none_or(Vec::is_empty) {
         return Err(bad(format!("No source provided for {source_type}")));
     }
@@ -530,6 +548,10 @@ mod tests {
             (
                 json!({"source": {"type": "tag", "source": "f40"}, "multilib_arches": ["i686/.."]}),
                 "multilib_arches: invalid arch",
+            ),
+            (
+                json!({"source": {"type": "build", "builds": ["", "bash-1-1"]}}),
+                "builds: invalid build N-V-R \"\"",
             ),
             (
                 json!({"source": {"type": "tag", "source": "f40", "sigkeys": ["../../etc"]}}),

@@ -117,8 +117,9 @@ impl Store {
         })
     }
 
-    /// The compose with this id, or [`StoreError::NotFound`].
-    #[instrument(skip(self), err)]
+    /// The compose with this id, or [`StoreError::NotFound`] (an unknown id
+    /// is the caller's to report: a 404 is not a server error).
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn find_compose(&self, id: i64) -> Result<ComposeRow, StoreError> {
         let sql = format!("SELECT {COMPOSE_COLUMNS} FROM composes WHERE id = $1");
         let row = with_pool!(self, |pool| {
