@@ -117,6 +117,16 @@ pub enum ComposeError {
     Exists { name: String, target: PathBuf },
     #[error("the compose selected no packages for {arch}")]
     Empty { arch: String },
+    #[error("the compose was cancelled")]
+    Cancelled,
+}
+
+fn go_on(progress: &dyn Progress) -> Result<(), ComposeError> {
+    if progress.cancelled() {
+        Err(ComposeError::Cancelled)
+    } else {
+        Ok(())
+    }
 }
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> ComposeError + '_ {
@@ -339,11 +349,13 @@ fn build(
     progress.phase("resolving", None);
     let (event, candidates) = resolve(req, source)?;
     timings.push(("resolve", t.elapsed()));
+    go_on(progress)?;
 
     let t = Instant::now();
     let metas = read_headers(&candidates, caches, progress)?;
     let lookaside = lookaside_packages(&req.lookaside_repos, &top.join("work"))?;
     timings.push(("headers", t.elapsed()));
+    go_on(progress)?;
 
     let t = Instant::now();
     progress.phase("gathering", Some(req.arches.len() as u64));
@@ -461,6 +473,7 @@ fn build(
         });
     }
     timings.push(("gather", t.elapsed()));
+    go_on(progress)?;
 
     let t = Instant::now();
     progress.phase("linking", Some(placements.len() as u64));
@@ -473,6 +486,7 @@ fn build(
         .map(|m| (gather::source_file_name(m), nevra_with_epoch(m)))
         .collect();
     for (idx, dir, category, arch) in &placements {
+        go_on(progress)?;
         let (cand, meta) = (&candidates[*idx], &metas[*idx]);
         let file = cand.file_name();
         let rel = Path::new("Packages").join(hashed_dir(&file)).join(&file);
@@ -534,11 +548,13 @@ fn build(
 
     let t = Instant::now();
     for tree in &trees {
+        go_on(progress)?;
         let opts = CreaterepoOptions::default();
         createrepo(tree, &opts, caches, progress)?;
     }
     timings.push(("repodata", t.elapsed()));
 
+    go_on(progress)?;
     let t = Instant::now();
     progress.phase("metadata", None);
     metadata::write_all(top, req, &rpms, &trees).map_err(io_at(top))?;

@@ -20,6 +20,12 @@ pub trait Progress: Sync {
     fn set(&self, n: u64);
     /// All phases are done.
     fn done(&self);
+    /// Whether the compose should stop (it was cancelled, or its job was
+    /// taken over): the engine asks between steps and gives up with
+    /// [`engine::ComposeError::Cancelled`], leaving nothing behind.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Progress that goes nowhere (tests, library use).

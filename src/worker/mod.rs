@@ -16,10 +16,12 @@ use crate::api::validate::{FLAGS, MULTILIB};
 use crate::compose::Progress;
 use crate::compose::createrepo::CacheDir;
 use crate::compose::engine::{
-    ComposeFlags, ComposeRequest, MultilibMethod, SourceType, run_compose,
+    ComposeError, ComposeFlags, ComposeRequest, MultilibMethod, SourceType, run_compose,
 };
 use crate::source::PackageSource;
-use crate::store::{ComposeRow, ComposeState, Job, JobKind, Store, StoredRpm, Timestamp};
+use crate::store::{
+    ComposeRow, ComposeState, Job, JobKind, Store, StoreError, StoredRpm, Timestamp,
+};
 
 /// What every worker shares.
 pub struct WorkerContext {
@@ -200,25 +202,33 @@ impl WorkerContext {
     }
 
     async fn run_job(self: Arc<Self>, worker: &str, job: Job) {
-        // keep the lease while the job runs
+        // keep the lease while the job runs; a refused renewal means the job
+        // is not ours any more (cancelled, or taken over after a stall), so
+        // the compose is told to stop
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let renew = {
             let (store, worker, lease, job_id) =
                 (self.store.clone(), worker.to_owned(), self.lease, job.id);
+            let stop = stop.clone();
+            let every = (lease / 3).min(Duration::from_secs(2));
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(lease / 3).await;
+                    tokio::time::sleep(every).await;
                     match store.renew_lease(job_id, &worker, lease).await {
                         Ok(true) => {
                             let _ = store.worker_heartbeat(&worker).await;
                         }
-                        Ok(false) => break,
+                        Ok(false) => {
+                            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                            break;
+                        }
                         Err(e) => tracing::warn!("job {job_id}: cannot renew the lease: {e}"),
                     }
                 }
             })
         };
         let result = match job.kind {
-            JobKind::Generate => self.clone().generate(worker, job.compose_id).await,
+            JobKind::Generate => self.clone().generate(worker, job.compose_id, stop).await,
             JobKind::Remove => self.remove(job.compose_id, None).await,
         };
         renew.abort();
@@ -234,7 +244,12 @@ impl WorkerContext {
         }
     }
 
-    async fn generate(self: Arc<Self>, worker: &str, id: i64) -> anyhow::Result<()> {
+    async fn generate(
+        self: Arc<Self>,
+        worker: &str,
+        id: i64,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+    ) -> anyhow::Result<()> {
         let c = self.store.find_compose(id).await?;
         match c.state {
             ComposeState::Wait => {
@@ -276,7 +291,7 @@ impl WorkerContext {
         // the tree (`<target>/odcs-<id>.log`, served with the trees)
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let log_path = self.target_dir.join(format!("odcs-{id}.log"));
-        let progress = JobProgress::new(tx, &log_path);
+        let progress = JobProgress::new(tx, &log_path, stop);
         let store = self.store.clone();
         let reporter = tokio::spawn(async move {
             while let Some(text) = rx.recv().await {
@@ -308,8 +323,29 @@ impl WorkerContext {
                 let rpms: Vec<StoredRpm> = r.rpms.iter().map(StoredRpm::from).collect();
                 let summary = format!("done: {} RPMs at event {}", rpms.len(), r.event);
                 self.store.set_progress(id, &summary).await?;
-                self.store.mark_done(id, Some(r.event), &rpms).await?;
-                tracing::info!(compose.id = id, "compose {id} done: {} RPMs", rpms.len());
+                match self.store.mark_done(id, Some(r.event), &rpms).await {
+                    Ok(_) => {
+                        tracing::info!(compose.id = id, "compose {id} done: {} RPMs", rpms.len())
+                    }
+                    Err(StoreError::InvalidState { state, .. }) => {
+                        // cancelled just as it finished: its tree goes too
+                        tracing::info!(
+                            compose.id = id,
+                            "compose {id} finished but is {}: its tree is removed",
+                            state.name()
+                        );
+                        tokio::fs::remove_dir_all(&r.dir).await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(ComposeError::Cancelled) => {
+                // the job was cancelled (the compose is already failed) or
+                // taken over by another worker, whose run will record it
+                tracing::info!(
+                    compose.id = id,
+                    "compose {id}: stopped, its job is not ours any more"
+                );
             }
             Err(e) => {
                 self.metrics
@@ -480,6 +516,7 @@ impl WorkerContext {
 /// Progress of one compose: phases and counts, sent (at most twice a second)
 /// to be recorded on the compose, and every phase written to its log.
 struct JobProgress {
+    stop: Arc<std::sync::atomic::AtomicBool>,
     tx: tokio::sync::mpsc::UnboundedSender<String>,
     state: std::sync::Mutex<ProgressState>,
     log: std::sync::Mutex<Option<std::fs::File>>,
@@ -496,8 +533,10 @@ impl JobProgress {
     fn new(
         tx: tokio::sync::mpsc::UnboundedSender<String>,
         log_path: &std::path::Path,
+        stop: Arc<std::sync::atomic::AtomicBool>,
     ) -> JobProgress {
         JobProgress {
+            stop,
             tx,
             state: std::sync::Mutex::new(ProgressState {
                 phase: String::new(),
@@ -557,4 +596,7 @@ impl Progress for JobProgress {
         }
     }
     fn done(&self) {}
+    fn cancelled(&self) -> bool {
+        self.stop.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
