@@ -275,22 +275,39 @@ impl Store {
         })
     }
 
-    /// A compose that can answer a request with this fingerprint: not itself a
-    /// reuse, not expired, and `done` (newest first), else `generating` or
-    /// `wait` (oldest first, as it will finish first).
-    ///
-    /// The caller still applies what the fingerprint cannot know (for `tag`
-    /// composes: whether the tag changed since the candidate's Koji event).
-    #[instrument(skip(self), err)]
+    /// A compose that can answer a request with this fingerprint: the first
+    /// of [`Store::find_reusable_composes`].
     pub async fn find_reusable_compose(
         &self,
         fingerprint: &str,
     ) -> Result<Option<ComposeRow>, StoreError> {
+        Ok(self
+            .find_reusable_composes(fingerprint, i64::MAX, 1)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Up to `limit` composes older than `before_id` that could answer a
+    /// request with this fingerprint, in the order to try them: not
+    /// themselves reuses, not expired, `done` ones (newest first), then
+    /// `generating` or `wait` ones (oldest first, as they finish first).
+    ///
+    /// The caller still applies what the fingerprint cannot know (for `tag`
+    /// composes: whether the tag changed since the candidate's Koji event).
+    #[instrument(skip(self), err)]
+    pub async fn find_reusable_composes(
+        &self,
+        fingerprint: &str,
+        before_id: i64,
+        limit: i64,
+    ) -> Result<Vec<ComposeRow>, StoreError> {
         let sql = format!(
             "SELECT {COMPOSE_COLUMNS} FROM composes \
-             WHERE fingerprint = $1 AND reused_id IS NULL AND time_to_expire > $2 AND {} \
+             WHERE fingerprint = $1 AND id < $4 AND reused_id IS NULL \
+               AND time_to_expire > $2 AND {} \
              ORDER BY CASE WHEN state = $3 THEN 0 ELSE 1 END, \
-             CASE WHEN state = $3 THEN -id ELSE id END LIMIT 1",
+             CASE WHEN state = $3 THEN -id ELSE id END LIMIT $5",
             in_states(&[
                 ComposeState::Wait,
                 ComposeState::Generating,
@@ -302,9 +319,11 @@ impl Store {
                 .bind(fingerprint)
                 .bind(Timestamp::now())
                 .bind(ComposeState::Done)
-                .fetch_optional(pool)
+                .bind(before_id)
+                .bind(limit)
+                .fetch_all(pool)
                 .await
-                .map_err(db("find reusable compose"))
+                .map_err(db("find reusable composes"))
         })
     }
 

@@ -401,27 +401,40 @@ impl WorkerContext {
         let Some(fp) = &c.fingerprint else {
             return Ok(None);
         };
-        // an older equal compose still waiting: start it here if its job is
-        // free, else another worker is starting it
-        let mut other = None;
-        for _ in 0..300 {
-            match self.store.find_reusable_compose(fp).await? {
-                Some(o) if o.id < c.id && o.state == ComposeState::Wait => {
-                    match self.store.claim_job_for(worker, self.lease, o.id).await? {
-                        Some(job) => Box::pin(self.clone().run_job(worker, job)).await,
-                        None => tokio::time::sleep(Duration::from_millis(50)).await,
+        'retry: for _ in 0..300 {
+            let candidates = self.store.find_reusable_composes(fp, c.id, 10).await?;
+            for other in candidates {
+                match other.state {
+                    // an older equal compose still waiting for the same event:
+                    // start it here if its job is free (else another worker
+                    // is starting it), then look again
+                    ComposeState::Wait if other.koji_event == c.koji_event => {
+                        match self
+                            .store
+                            .claim_job_for(worker, self.lease, other.id)
+                            .await?
+                        {
+                            Some(job) => Box::pin(self.clone().run_job(worker, job)).await,
+                            None => tokio::time::sleep(Duration::from_millis(50)).await,
+                        }
+                        continue 'retry;
+                    }
+                    _ => {
+                        if self.answers(c, &other).await? {
+                            return Ok(Some(other));
+                        }
                     }
                 }
-                found => {
-                    other = found;
-                    break;
-                }
             }
+            break;
         }
-        let Some(other) = other.filter(|o| o.id < c.id) else {
-            return Ok(None);
-        };
-        let ok = match other.state {
+        Ok(None)
+    }
+
+    /// Whether `other` (done or generating, with the same fingerprint) holds
+    /// what `c` asks for.
+    async fn answers(&self, c: &ComposeRow, other: &ComposeRow) -> anyhow::Result<bool> {
+        Ok(match other.state {
             ComposeState::Generating => other.koji_event == c.koji_event,
             ComposeState::Done if c.source_type != SOURCE_TAG => true,
             ComposeState::Done => match (other.koji_event, c.koji_event) {
@@ -451,8 +464,7 @@ impl WorkerContext {
                 }
             },
             _ => false,
-        };
-        Ok(ok.then_some(other))
+        })
     }
 
     /// Delete an expired compose's files (unless it reuses another) and mark it removed.
