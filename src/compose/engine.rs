@@ -29,14 +29,7 @@ pub enum SourceType {
     Build,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum MultilibMethod {
-    #[default]
-    None,
-    Runtime,
-    Devel,
-    All,
-}
+pub use crate::gather::multilib::MultilibMethod;
 
 #[derive(Clone, Debug, Default)]
 pub struct ComposeFlags {
@@ -182,26 +175,6 @@ fn hashed_dir(file_name: &str) -> String {
 
 fn is_debug(name: &str) -> bool {
     name.ends_with("-debuginfo") || name.contains("-debuginfo-") || name.ends_with("-debugsource")
-}
-
-/// Multilib methods (formats.md §2.5), simplified to the rules that decide in
-/// practice: `runtime` takes packages with shared libraries in the library
-/// directories, `devel` adds `-devel`/`-static`, `all` takes everything.
-fn multilib_wanted(p: &PackageMeta, methods: &[MultilibMethod]) -> bool {
-    let runtime = || {
-        p.files.iter().any(|f| {
-            let (dir, base) = f.path.rsplit_once('/').unwrap_or(("", &f.path));
-            matches!(dir, "/lib" | "/lib64" | "/usr/lib" | "/usr/lib64") && base.contains(".so.")
-        })
-    };
-    methods.iter().any(|m| match m {
-        MultilibMethod::None => false,
-        MultilibMethod::All => true,
-        MultilibMethod::Runtime => runtime(),
-        MultilibMethod::Devel => {
-            p.name.ends_with("-devel") || p.name.ends_with("-static") || runtime()
-        }
-    })
 }
 
 /// Read the candidates' headers (the cache answers for files seen before).
@@ -423,7 +396,7 @@ fn build(
                     !pool.is_lookaside(i)
                         && arches.is_multilib(&p.arch)
                         && chosen.contains(&(p.name.clone(), p.version.clone(), p.release.clone()))
-                        && multilib_wanted(p, &req.multilib_methods)
+                        && crate::gather::multilib::wanted(p, &req.multilib_methods)
                 })
                 .collect();
             if !extra.is_empty() {

@@ -18,6 +18,7 @@
 //! gather does not follow them either).
 
 pub mod arch;
+pub mod multilib;
 pub mod rich;
 pub mod testsolv;
 
