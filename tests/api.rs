@@ -675,6 +675,44 @@ on_both! {
     the_api_answers_as_its_snapshots => snapshots,
 }
 
+/// The reaper also removes what no compose accounts for: the tree and log of
+/// a compose the database does not know, the build directory of a compose
+/// that is done; it keeps the done compose and what is not ODCS's.
+#[test]
+fn the_reaper_sweeps_leftovers_no_compose_accounts_for() {
+    let (s, apps) = Server::start(false);
+    let (_, c) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "tag", "source": "base", "packages": [apps[0]]}}),
+    );
+    let id = c["id"].as_i64().unwrap();
+    s.wait_for(id, &["done"]);
+    let composes = s.data.join("composes");
+    std::fs::create_dir_all(composes.join("odcs-9999/compose")).unwrap();
+    std::fs::write(composes.join("odcs-9999.log"), "old\n").unwrap();
+    std::fs::create_dir_all(composes.join(format!(".odcs-{id}.part/compose"))).unwrap();
+    std::fs::write(composes.join("notes.txt"), "mine\n").unwrap();
+    let t = Instant::now();
+    while composes.join("odcs-9999").exists()
+        || composes.join("odcs-9999.log").exists()
+        || composes.join(format!(".odcs-{id}.part")).exists()
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the reaper left the leftovers"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for kept in [
+        format!("odcs-{id}"),
+        format!("odcs-{id}.log"),
+        "notes.txt".into(),
+    ] {
+        assert!(composes.join(&kept).exists(), "{kept} was removed");
+    }
+    assert_eq!(s.wait_for(id, &["done"])["state_name"], "done");
+}
+
 /// Schemathesis (PyPI) generates requests from our OpenAPI document — valid
 /// ones, invalid ones, and chains of create → read → renew → delete — and
 /// checks that the service never answers 500 and that every status code,

@@ -506,6 +506,55 @@ impl WorkerContext {
         Ok(expired.len())
     }
 
+    /// Remove what the target directory holds that no compose accounts for
+    /// (odcs-api.md §5.6): trees and logs of composes that are removed or
+    /// unknown to the database, and build directories (`.odcs-<id>.part`)
+    /// of composes no worker is building any more (a worker that died and
+    /// whose compose was then cancelled leaves one). Returns what it removed.
+    pub async fn sweep(&self) -> anyhow::Result<Vec<PathBuf>> {
+        let mut removed = Vec::new();
+        let mut entries = tokio::fs::read_dir(&self.target_dir).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let name = entry.file_name();
+            let Some((id, building)) = name.to_str().and_then(compose_entry) else {
+                continue;
+            };
+            let state = match self.store.find_compose(id).await {
+                Ok(c) => Some(c.state),
+                Err(StoreError::NotFound { .. }) => None,
+                Err(e) => return Err(e.into()),
+            };
+            let orphan = match state {
+                None | Some(ComposeState::Removed) => true,
+                Some(ComposeState::Wait | ComposeState::Generating) => false,
+                Some(ComposeState::Done | ComposeState::Failed) => building,
+            };
+            if !orphan {
+                continue;
+            }
+            let path = entry.path();
+            let gone = if entry.file_type().await?.is_dir() {
+                tokio::fs::remove_dir_all(&path).await
+            } else {
+                tokio::fs::remove_file(&path).await
+            };
+            match gone {
+                Ok(()) => {
+                    tracing::info!(
+                        compose.id = id,
+                        "removed {}: no compose accounts for it",
+                        path.display()
+                    );
+                    removed.push(path);
+                }
+                // removed meanwhile (by the reaper of another host)
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(removed)
+    }
+
     /// The reaper loop.
     pub async fn reaper(
         self: Arc<Self>,
@@ -516,6 +565,9 @@ impl WorkerContext {
             if let Err(e) = self.reap().await {
                 tracing::error!("reaper: {e:#}");
             }
+            if let Err(e) = self.sweep().await {
+                tracing::error!("reaper: sweeping {}: {e:#}", self.target_dir.display());
+            }
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = self.jobs_queued.notified() => {}
@@ -523,6 +575,27 @@ impl WorkerContext {
             }
         }
     }
+}
+
+/// The compose an entry of the target directory belongs to, and whether it is
+/// a build directory: `odcs-12`, `odcs-12.log`, `odcs-12-1-20171005.n.0` →
+/// (12, false); `.odcs-12.part` → (12, true).
+fn compose_entry(name: &str) -> Option<(i64, bool)> {
+    let (rest, building) = match name.strip_prefix(".odcs-") {
+        Some(rest) => (rest.strip_suffix(".part")?, true),
+        None => (name.strip_prefix("odcs-")?, false),
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let after = &rest[digits..];
+    let tail_ok = if building {
+        after.is_empty()
+    } else {
+        after.is_empty() || after.starts_with('-') || after == ".log"
+    };
+    if digits == 0 || !tail_ok {
+        return None;
+    }
+    Some((rest[..digits].parse().ok()?, building))
 }
 
 /// Progress of one compose: phases and counts, sent (at most twice a second)
@@ -610,5 +683,29 @@ impl Progress for JobProgress {
     fn done(&self) {}
     fn cancelled(&self) -> bool {
         self.stop.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compose_entry;
+
+    #[test]
+    fn target_entries_name_their_compose() {
+        assert_eq!(compose_entry("odcs-12"), Some((12, false)));
+        assert_eq!(compose_entry("odcs-12.log"), Some((12, false)));
+        assert_eq!(compose_entry("odcs-96-1-20171005.n.0"), Some((96, false)));
+        assert_eq!(compose_entry(".odcs-12.part"), Some((12, true)));
+        for other in [
+            "odcs-",
+            "odcs-12abc",
+            "odcs-x",
+            ".odcs-12",
+            "latest",
+            "odcs-12.log.1",
+            ".odcs-1.part.x",
+        ] {
+            assert_eq!(compose_entry(other), None, "{other}");
+        }
     }
 }
