@@ -66,6 +66,10 @@ pub struct ComposeArgs {
     /// Seconds one Koji call may take.
     #[arg(long, default_value_t = 120)]
     koji_timeout: u64,
+    /// PEM file of the CA certificates of a hub with a private CA (koji.conf's
+    /// `serverca`) [default: the public CAs].
+    #[arg(long, requires = "koji", value_name = "PEM")]
+    koji_ca: Option<PathBuf>,
     /// Directory the compose is written into (as TARGET/NAME).
     #[arg(long)]
     target: PathBuf,
@@ -159,10 +163,11 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
                 timeout: std::time::Duration::from_secs(a.koji_timeout),
                 ..ClientOptions::default()
             };
-            Box::new(KojiSource::new(
-                KojiClient::new(url.clone(), options),
-                KojiPaths::new(topdir.clone()),
-            ))
+            let client = match &a.koji_ca {
+                Some(ca) => KojiClient::with_ca_bundle(url.clone(), options, ca)?,
+                None => KojiClient::new(url.clone(), options),
+            };
+            Box::new(KojiSource::new(client, KojiPaths::new(topdir.clone())))
         }
         _ => Box::new(LocalStore::open(&a.store)?),
     };

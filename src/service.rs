@@ -26,10 +26,11 @@ fn package_source(cfg: &Config) -> anyhow::Result<Arc<dyn PackageSource + Send>>
                 timeout: Duration::from_secs(k.timeout_seconds),
                 ..ClientOptions::default()
             };
-            Arc::new(KojiSource::new(
-                KojiClient::new(k.url.clone(), options),
-                KojiPaths::new(&k.topdir),
-            ))
+            let client = match &k.ca_bundle {
+                Some(ca) => KojiClient::with_ca_bundle(k.url.clone(), options, ca)?,
+                None => KojiClient::new(k.url.clone(), options),
+            };
+            Arc::new(KojiSource::new(client, KojiPaths::new(&k.topdir)))
         }
         None => Arc::new(LocalStore::open(&cfg.store_dir())?),
     })

@@ -849,6 +849,64 @@ fn koji_cli_call_tag_changed_since_event_answers_as_our_client_reads_it() {
     }
 }
 
+/// A hub behind HTTPS with a private CA: our client reaches it with the CA
+/// bundle configured, refuses it without (the certificate is not trusted),
+/// and the real koji CLI (`serverca`) agrees with what we read.
+#[test]
+fn a_hub_with_a_private_ca_is_reached_with_its_ca_bundle() {
+    use koji_hub::tls::{Certs, TlsFront};
+    let s = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = Certs::make(dir.path());
+    let front = TlsFront::start(&certs, s.hub.port());
+
+    let client = KojiClient::with_ca_bundle(front.url(), quick_options(), &certs.ca).unwrap();
+    assert_eq!(
+        latest_nvrs(&client, "f40-updates", None),
+        latest_nvrs(&s.client, "f40-updates", None)
+    );
+    let no_retry = ClientOptions {
+        max_retries: 0,
+        ..quick_options()
+    };
+    let untrusting = KojiClient::new(front.url(), no_retry);
+    let err = untrusting.get_api_version().unwrap_err();
+    assert!(
+        matches!(err, KojiError::Transport { .. }) && err.to_string().contains("cert"),
+        "{err}"
+    );
+    // a bundle without certificates is refused when the client is made
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let err = KojiClient::with_ca_bundle(front.url(), quick_options(), &empty).unwrap_err();
+    assert!(err.to_string().contains("no PEM certificate"), "{err}");
+
+    let config = dir.path().join("koji.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "[koji]\nserver = {}\nserverca = {}\nweburl = http://127.0.0.1/koji\ntopurl = http://127.0.0.1/kojifiles\n",
+            front.url(),
+            certs.ca.display()
+        ),
+    )
+    .unwrap();
+    let out = common::run_ok(Command::new(koji_cli()).arg("-c").arg(&config).args([
+        "--noauth",
+        "list-tagged",
+        "--quiet",
+        "--latest",
+        "--inherit",
+        "f40-updates",
+    ]));
+    let cli: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    assert_eq!(sorted(cli), latest_nvrs(&client, "f40-updates", None));
+}
+
 #[test]
 fn koji_cli_list_tag_inheritance_draws_the_walk() {
     let s = setup();

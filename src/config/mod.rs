@@ -16,6 +16,10 @@ pub struct KojiConfig {
     pub topdir: PathBuf,
     #[serde(default = "default_koji_timeout")]
     pub timeout_seconds: u64,
+    /// PEM file of the CA certificates that sign the hub's HTTPS certificate
+    /// (koji.conf's `serverca`); without it the public CAs are trusted.
+    #[serde(default)]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 fn default_koji_timeout() -> u64 {

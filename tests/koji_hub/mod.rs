@@ -22,6 +22,7 @@
 
 pub mod fixture;
 pub mod model;
+pub mod tls;
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

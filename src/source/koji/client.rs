@@ -69,6 +69,12 @@ pub enum KojiError {
         /// Sorted, unique N-V-Rs.
         nvrs: Vec<String>,
     },
+    /// The CA bundle to check the hub's certificate with is unusable.
+    #[error("koji CA bundle {path}: {message}")]
+    CaBundle {
+        path: std::path::PathBuf,
+        message: String,
+    },
 }
 
 impl KojiError {
@@ -174,14 +180,46 @@ impl Failure {
 }
 
 impl KojiClient {
+    /// A client trusting the public CAs (Mozilla's list) for HTTPS hubs.
     pub fn new(url: impl Into<String>, options: ClientOptions) -> KojiClient {
+        Self::with_roots(url.into(), options, ureq::tls::RootCerts::WebPki)
+    }
+
+    /// A client trusting only the CA certificates of the PEM file `ca_bundle`
+    /// (koji.conf's `serverca`): a hub with a private CA.
+    pub fn with_ca_bundle(
+        url: impl Into<String>,
+        options: ClientOptions,
+        ca_bundle: &std::path::Path,
+    ) -> Result<KojiClient, KojiError> {
+        let bad = |message: String| KojiError::CaBundle {
+            path: ca_bundle.to_owned(),
+            message,
+        };
+        let pem = std::fs::read(ca_bundle).map_err(|e| bad(e.to_string()))?;
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(&pem) {
+            match item.map_err(|e| bad(e.to_string()))? {
+                ureq::tls::PemItem::Certificate(c) => certs.push(c.to_owned()),
+                _ => continue,
+            }
+        }
+        if certs.is_empty() {
+            return Err(bad("no PEM certificate in the file".into()));
+        }
+        let roots = ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs));
+        Ok(Self::with_roots(url.into(), options, roots))
+    }
+
+    fn with_roots(url: String, options: ClientOptions, roots: ureq::tls::RootCerts) -> KojiClient {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(options.timeout))
             .http_status_as_error(false)
             .user_agent(concat!("odcs/", env!("CARGO_PKG_VERSION")))
+            .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
             .build();
         KojiClient {
-            url: url.into(),
+            url,
             agent: config.into(),
             options,
         }
