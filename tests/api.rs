@@ -673,6 +673,7 @@ on_both! {
     a_hundred_identical_requests_make_one_compose_and_99_reuses => identical_requests,
     a_done_tag_compose_answers_until_its_tag_or_a_parent_changes => reuse_until_the_tag_changes,
     the_api_answers_as_its_snapshots => snapshots,
+    schemathesis_finds_no_server_error_or_undocumented_answer => schemathesis,
 }
 
 /// The reaper also removes what no compose accounts for: the tree and log of
@@ -725,8 +726,7 @@ fn the_reaper_sweeps_leftovers_no_compose_accounts_for() {
 /// pattern for Python's `re` cannot say; `use_after_free`, because a deleted
 /// compose stays readable in state `removed`, as in the original.
 /// The seed is fixed so CI is repeatable; `SCHEMATHESIS_SEED` picks another.
-#[test]
-fn schemathesis_finds_no_server_error_or_undocumented_answer() {
+fn schemathesis(postgres: bool) {
     let st = std::env::var_os("PATH")
         .and_then(|paths| {
             std::env::split_paths(&paths)
@@ -739,7 +739,7 @@ fn schemathesis_finds_no_server_error_or_undocumented_answer() {
                  OpenAPI document with it; scripts/test installs it (pip install schemathesis)"
             )
         });
-    let (s, _) = Server::start(false);
+    let (s, _) = Server::start(postgres);
     let seed = std::env::var("SCHEMATHESIS_SEED").unwrap_or_else(|_| "1".to_owned());
     let dir = tempfile::tempdir().unwrap();
     let out = common::run(
