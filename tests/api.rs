@@ -712,6 +712,29 @@ fn the_reaper_sweeps_leftovers_no_compose_accounts_for() {
         assert!(composes.join(&kept).exists(), "{kept} was removed");
     }
     assert_eq!(s.wait_for(id, &["done"])["state_name"], "done");
+    // dot entries (build directories are .odcs-<id>.part) are never served;
+    // this one is no compose's, so the sweep leaves it
+    std::fs::create_dir_all(composes.join(".staging/compose")).unwrap();
+    std::fs::write(composes.join(".staging/compose/x"), "partial\n").unwrap();
+    let fetch = |path: &str| {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+            .get(&format!("{}{path}", s.url))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(fetch(&format!("/odcs/odcs-{id}.log")), 200);
+    for hidden in [
+        "/odcs/.staging/compose/x",
+        "/odcs/%2Estaging/compose/x",
+        "/odcs/odcs-1/../.staging/compose/x",
+    ] {
+        assert_eq!(fetch(hidden), 404, "{hidden}");
+    }
 }
 
 /// Schemathesis (PyPI) generates requests from our OpenAPI document — valid

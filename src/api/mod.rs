@@ -772,6 +772,22 @@ async fn not_found() -> Response {
     )
 }
 
+/// Composes are built in `.odcs-<id>.part` and renamed into place: a path
+/// through any entry whose name starts with a dot (also percent-encoded) is
+/// not served, so a partial tree never is.
+async fn hide_dot_entries(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let hidden = req.uri().path().split('/').any(|segment| {
+        segment.starts_with('.')
+            || segment
+                .get(..3)
+                .is_some_and(|p| p.eq_ignore_ascii_case("%2e"))
+    });
+    if hidden {
+        return not_found().await;
+    }
+    next.run(req).await
+}
+
 /// The router: API v1 and, when `serve_dir` is given, the compose trees under `/odcs/`.
 pub fn router(state: Arc<AppState>, serve_dir: Option<PathBuf>) -> Router {
     let mut r = Router::new()
@@ -793,7 +809,10 @@ pub fn router(state: Arc<AppState>, serve_dir: Option<PathBuf>) -> Router {
         // answer 400 (not axum's 413) when it is exceeded
         .layer(DefaultBodyLimit::disable());
     if let Some(dir) = serve_dir {
-        r = r.nest_service("/odcs", tower_http::services::ServeDir::new(dir));
+        let trees = Router::new()
+            .fallback_service(tower_http::services::ServeDir::new(dir))
+            .layer(axum::middleware::from_fn(hide_dot_entries));
+        r = r.nest("/odcs", trees);
     }
     r.with_state(state)
 }
