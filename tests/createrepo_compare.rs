@@ -199,11 +199,12 @@ fn repomd_and_primary_of_the_fedora_rpms_match_their_snapshots() {
     // the compressed files are cut into frames at boundaries that depend on
     // the files' identities (inode numbers among them), so their bytes vary
     // from copy to copy; the uncompressed content (open-*) may not
-    let compressed = regex_lite::Regex::new(
-        r#"(<checksum type="sha256">|<size>|href="repodata/)[0-9a-f]+"#,
-    )
-    .unwrap();
-    let repomd = compressed.replace_all(&repomd, "$1[compressed]").into_owned();
+    let compressed =
+        regex_lite::Regex::new(r#"(<checksum type="sha256">|<size>|href="repodata/)[0-9a-f]+"#)
+            .unwrap();
+    let repomd = compressed
+        .replace_all(&repomd, "$1[compressed]")
+        .into_owned();
     let repo = read_repo(tmp.path()).unwrap();
     let primary = repo.record("primary").unwrap();
     let file = std::fs::File::open(tmp.path().join(&primary.href)).unwrap();
