@@ -201,6 +201,7 @@ impl WorkerContext {
         tracing::info!(worker.id = %id, "worker {id} stopped");
     }
 
+    #[tracing::instrument(skip_all, fields(worker.id = worker, job.id = job.id, job.kind = job.kind.name(), compose.id = job.compose_id))]
     async fn run_job(self: Arc<Self>, worker: &str, job: Job) {
         // keep the lease while the job runs; a refused renewal means the job
         // is not ours any more (cancelled, or taken over after a stall), so
@@ -244,6 +245,7 @@ impl WorkerContext {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(compose.id = id))]
     async fn generate(
         self: Arc<Self>,
         worker: &str,
@@ -468,6 +470,7 @@ impl WorkerContext {
     }
 
     /// Delete an expired compose's files (unless it reuses another) and mark it removed.
+    #[tracing::instrument(skip_all, fields(compose.id = id))]
     async fn remove(&self, id: i64, _reason: Option<&str>) -> anyhow::Result<()> {
         let c = self.store.find_compose(id).await?;
         if c.state == ComposeState::Removed {
