@@ -42,9 +42,15 @@ struct Setup {
 }
 
 fn setup() -> Setup {
+    setup_with(|_| {})
+}
+
+/// The standard hub, changed by `tweak` before it starts.
+fn setup_with(tweak: impl FnOnce(&mut koji_hub::model::HubModel)) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let topdir = tmp.path().join("topdir");
-    let fixture = koji_hub::fixture::standard(&topdir);
+    let mut fixture = koji_hub::fixture::standard(&topdir);
+    tweak(&mut fixture.model);
     let events = fixture.events;
     let hub = koji_hub::KojiHub::start(fixture.model);
     let options = ClientOptions {
@@ -132,6 +138,82 @@ fn a_tag_changed_since_an_event_when_it_or_an_inherited_tag_did() {
         methods.iter().any(|m| m == "tagChangedSinceEvent"),
         "{methods:?}"
     );
+}
+
+/// A compose preferring signed copies (other packages of the tag have only
+/// unsigned ones), then the same after the signed copy of bash
+/// was damaged on the volume (a few bytes appended, which leaves its headers
+/// readable): the second fails naming the file, unless the hub is one without
+/// `getRPMChecksums` (then nothing is checked, as with Pungi before 4.4).
+fn signed_copy_checks(hub_has_checksums: bool) -> Result<(), String> {
+    let s = setup_with(|m| {
+        if !hub_has_checksums {
+            m.hidden_methods = vec!["getRPMChecksums".to_owned()];
+        }
+    });
+    let target = s.tmp.path().join("composes");
+    std::fs::create_dir_all(&target).unwrap();
+    let key = koji_hub::fixture::SIGKEY;
+    let first = run_compose(
+        &request("odcs-1", "f40-updates", &["bash"], &[key, ""]),
+        &s.source,
+        s.cache.caches(),
+        &target,
+        &NoProgress,
+    )
+    .unwrap();
+    let signed = first
+        .rpms
+        .iter()
+        .find(|r| r.nevra.starts_with("bash-0:") && r.arch == "x86_64" && r.sigkey.is_some())
+        .map(|r| r.source_path.clone())
+        .expect("a signed copy of bash");
+    // asked (inside a multicall) only when the hub lists the call
+    let asked = s
+        .hub
+        .calls()
+        .iter()
+        .any(|c| format!("{:?}", c.params).contains("getRPMChecksums"));
+    assert_eq!(asked, hub_has_checksums);
+    assert!(s.hub.methods().iter().any(|m| m == "system.listMethods"));
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&signed)
+        .unwrap()
+        .write_all(b"damage")
+        .unwrap();
+    let second = run_compose(
+        &request("odcs-2", "f40-updates", &["bash"], &[key, ""]),
+        &s.source,
+        s.cache.caches(),
+        &target,
+        &NoProgress,
+    );
+    match second {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            assert!(
+                !target.join("odcs-2").exists(),
+                "a failed compose left a tree"
+            );
+            let text = e.to_string();
+            assert!(text.contains(&signed.display().to_string()), "{text}");
+            Err(text)
+        }
+    }
+}
+
+#[test]
+fn signed_copies_are_checked_against_the_checksums_koji_records() {
+    let err = signed_copy_checks(true).unwrap_err();
+    assert!(
+        err.starts_with("RPM files differ from the checksums their source records:"),
+        "{err}"
+    );
+    assert!(err.contains("(key a15b79cc)"), "{err}");
+    // a hub without getRPMChecksums is not asked: the damage goes unnoticed
+    assert_eq!(signed_copy_checks(false), Ok(()));
 }
 
 #[test]

@@ -424,6 +424,61 @@ fn builds_rpms_and_signatures_are_read() {
     let keys = sorted(sigs.iter().map(|s| s.sigkey.clone()));
     assert_eq!(keys, ["", SIGKEY]);
     assert!(sigs.iter().all(|sig| sig.rpm_id == rpms[0].id));
+
+    // getRPMChecksums: the sha256 of each copy, as the real CLI reads it too
+    let methods = s.client.list_methods().unwrap();
+    assert!(
+        methods.iter().any(|m| m == "getRPMChecksums"),
+        "{methods:?}"
+    );
+    let sums = s.client.get_rpm_checksums(&[rpms[0].id, 99_999]).unwrap();
+    let first = sums[0].as_ref().unwrap();
+    assert_eq!(sorted(first.iter().map(|(k, _)| k.clone())), ["", SIGKEY]);
+    let rpm = &rpms[0];
+    let build_dir = s
+        .topdir
+        .path()
+        .join("vol/archive/packages/glibc/2.39/2.fc40");
+    let file = |sub: &str| {
+        let bytes = std::fs::read(
+            build_dir
+                .join(sub)
+                .join(&rpm.arch)
+                .join(format!("{}.rpm", rpm.nvra())),
+        )
+        .unwrap();
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    for (key, by_type) in first {
+        let sub = if key.is_empty() {
+            String::new()
+        } else {
+            format!("data/signed/{key}")
+        };
+        assert_eq!(by_type, &[("sha256".to_owned(), file(&sub))], "key {key:?}");
+    }
+    assert!(
+        matches!(&sums[1], Err(KojiError::Fault { .. })),
+        "an unknown RPM is a fault: {:?}",
+        sums[1]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cli = koji(
+        &s.hub,
+        dir.path(),
+        &[
+            "call",
+            "--json-output",
+            "getRPMChecksums",
+            &rpm.id.to_string(),
+        ],
+    )
+    .join("\n");
+    let cli: serde_json::Value = serde_json::from_str(&cli).unwrap();
+    for (key, by_type) in first {
+        assert_eq!(cli[key.as_str()]["sha256"], by_type[0].1.as_str(), "{cli}");
+    }
 }
 
 #[test]

@@ -112,6 +112,8 @@ pub enum ComposeError {
     Empty { arch: String },
     #[error("the compose was cancelled")]
     Cancelled,
+    #[error("RPM files differ from the checksums their source records:{}", .lines.iter().map(|l| format!("\n  {l}")).collect::<String>())]
+    ChecksumMismatch { lines: Vec<String> },
 }
 
 fn go_on(progress: &dyn Progress) -> Result<(), ComposeError> {
@@ -175,6 +177,39 @@ fn hashed_dir(file_name: &str) -> String {
 
 fn is_debug(name: &str) -> bool {
     name.ends_with("-debuginfo") || name.contains("-debuginfo-") || name.ends_with("-debugsource")
+}
+
+/// The files going into the compose against the checksums their source
+/// records (Koji's for signed copies): a file that differs (damaged on the
+/// volume, re-signed without Koji knowing) fails the compose, naming it.
+fn verify_files(
+    source: &dyn PackageSource,
+    candidates: &[SourceRpm],
+    metas: &[PackageMeta],
+    placements: &[(usize, PathBuf, &'static str, String)],
+) -> Result<(), ComposeError> {
+    let mut chosen: Vec<usize> = placements.iter().map(|p| p.0).collect();
+    chosen.sort_unstable();
+    chosen.dedup();
+    let rpms: Vec<&SourceRpm> = chosen.iter().map(|&i| &candidates[i]).collect();
+    let expected = source.expected_sha256(&rpms)?;
+    let mut lines = Vec::new();
+    for (&i, want) in chosen.iter().zip(expected) {
+        let Some(want) = want else { continue };
+        if !want.eq_ignore_ascii_case(&metas[i].checksum) {
+            lines.push(format!(
+                "{} (key {}): sha256 {} on disk, {want} recorded",
+                candidates[i].path.display(),
+                candidates[i].sigkey.as_deref().unwrap_or("none"),
+                metas[i].checksum
+            ));
+        }
+    }
+    if lines.is_empty() {
+        Ok(())
+    } else {
+        Err(ComposeError::ChecksumMismatch { lines })
+    }
 }
 
 /// Read the candidates' headers (the cache answers for files seen before).
@@ -447,6 +482,7 @@ fn build(
     }
     timings.push(("gather", t.elapsed()));
     go_on(progress)?;
+    verify_files(source, &candidates, &metas, &placements)?;
 
     let t = Instant::now();
     progress.phase("linking", Some(placements.len() as u64));

@@ -12,11 +12,32 @@ use super::{PackageSource, SourceError, SourceRpm};
 pub struct KojiSource {
     pub client: KojiClient,
     pub paths: KojiPaths,
+    /// Whether the hub has `getRPMChecksums` (asked once).
+    has_checksums: std::sync::OnceLock<bool>,
 }
+
+/// RPMs per multicall when asking for checksums.
+const CHECKSUM_BATCH: usize = 500;
 
 impl KojiSource {
     pub fn new(client: KojiClient, paths: KojiPaths) -> KojiSource {
-        KojiSource { client, paths }
+        KojiSource {
+            client,
+            paths,
+            has_checksums: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn hub_has_checksums(&self) -> Result<bool, SourceError> {
+        if let Some(has) = self.has_checksums.get() {
+            return Ok(*has);
+        }
+        let has = self
+            .client
+            .list_methods()?
+            .iter()
+            .any(|m| m == "getRPMChecksums");
+        Ok(*self.has_checksums.get_or_init(|| has))
     }
 
     /// The files of `rpms`, or the unsigned-packages error listing every RPM
@@ -43,6 +64,7 @@ impl KojiSource {
                     build_nvr: build.nvr.clone(),
                     path: chosen.path,
                     sigkey: chosen.sigkey,
+                    koji_rpm_id: Some(rpm.id),
                 }),
                 Err(m) => {
                     tracing::warn!("{m}");
@@ -98,6 +120,36 @@ impl PackageSource for KojiSource {
             }
         }
         Ok(self.client.tag_changed_since_event(event, &ids)?)
+    }
+
+    /// Signed copies are checked as Pungi ≥ 4.4 checks them (formats.md
+    /// §1.8): against `getRPMChecksums` of their key, when the hub has it.
+    fn expected_sha256(&self, rpms: &[&SourceRpm]) -> Result<Vec<Option<String>>, SourceError> {
+        let mut out = vec![None; rpms.len()];
+        let signed: Vec<(usize, i64, &str)> = rpms
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| Some((i, r.koji_rpm_id?, r.sigkey.as_deref()?)))
+            .collect();
+        if signed.is_empty() || !self.hub_has_checksums()? {
+            return Ok(out);
+        }
+        for batch in signed.chunks(CHECKSUM_BATCH) {
+            let ids: Vec<i64> = batch.iter().map(|(_, id, _)| *id).collect();
+            let answers = self.client.get_rpm_checksums(&ids)?;
+            for ((i, _, key), sums) in batch.iter().zip(answers) {
+                out[*i] = sums?
+                    .into_iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                    .and_then(|(_, by_type)| {
+                        by_type
+                            .into_iter()
+                            .find(|(t, _)| t == "sha256")
+                            .map(|(_, v)| v)
+                    });
+            }
+        }
+        Ok(out)
     }
 
     fn build_rpms(

@@ -476,6 +476,7 @@ impl LocalStore {
                 build_nvr: nvr.to_owned(),
                 path: self.rpm_path(build, r),
                 sigkey: None,
+                koji_rpm_id: None,
             })
             .collect())
     }

@@ -27,6 +27,8 @@ pub struct SourceRpm {
     pub path: PathBuf,
     /// The signing key of the chosen copy; `None` for the unsigned file.
     pub sigkey: Option<String>,
+    /// The RPM's id on the Koji hub it came from.
+    pub koji_rpm_id: Option<i64>,
 }
 
 impl SourceRpm {
@@ -71,6 +73,12 @@ pub trait PackageSource: Sync {
     /// changed after `event`: a compose made at `event` still answers a request
     /// for the tag's latest content when this is false (odcs-api.md §5.5).
     fn tag_changed_since(&self, tag: &str, event: i64, inherit: bool) -> Result<bool, SourceError>;
+    /// The sha256 the source records for each file (e.g. Koji's
+    /// `getRPMChecksums` of a signed copy), `None` where it records none; the
+    /// engine checks the files it puts in a compose against them.
+    fn expected_sha256(&self, rpms: &[&SourceRpm]) -> Result<Vec<Option<String>>, SourceError> {
+        Ok(vec![None; rpms.len()])
+    }
     /// Every RPM of the build `nvr`.
     fn build_rpms(
         &self,

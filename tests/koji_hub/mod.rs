@@ -337,9 +337,33 @@ fn generic(msg: String) -> Fault {
     Fault::new(GENERIC_ERROR, msg)
 }
 
+/// What `system.listMethods` answers: the calls this hub implements.
+const METHODS: &[&str] = &[
+    "getAPIVersion",
+    "getKojiVersion",
+    "getLastEvent",
+    "getEvent",
+    "getTag",
+    "tagChangedSinceEvent",
+    "getFullInheritance",
+    "listTagged",
+    "listTaggedRPMS",
+    "getBuild",
+    "listBuildRPMs",
+    "listRPMs",
+    "queryRPMSigs",
+    "getRPMChecksums",
+    "system.listMethods",
+    "system.multicall",
+    "multiCall",
+];
+
 fn dispatch(m: &HubModel, call: MethodCall, in_multicall: bool) -> Result<Value, Fault> {
     let method = call.method.clone();
     let bind = |names| Args::bind(&method, call.clone(), names);
+    if m.hidden_methods.contains(&method) {
+        return Err(generic(format!("Invalid method: {method}")));
+    }
     match method.as_str() {
         "getAPIVersion" => {
             bind(&[])?;
@@ -581,6 +605,36 @@ fn dispatch(m: &HubModel, call: MethodCall, in_multicall: bool) -> Result<Value,
                     })
                     .collect(),
             ))
+        }
+        "system.listMethods" => Ok(Value::Array(
+            METHODS
+                .iter()
+                .filter(|name| !m.hidden_methods.iter().any(|h| h == *name))
+                .map(|name| Value::from(*name))
+                .collect(),
+        )),
+        "getRPMChecksums" => {
+            let a = bind(&["rpm_id", "checksum_types", "cacheonly"])?;
+            let rpm = m
+                .find_rpm(a.get("rpm_id"))
+                .ok_or_else(|| generic(format!("No such rpm: {}", repr(a.get("rpm_id")))))?;
+            let types: Vec<String> = match a.get("checksum_types") {
+                Value::Nil => vec!["sha256".to_owned()],
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+                other => return Err(generic(format!("invalid checksum_types: {}", repr(other)))),
+            };
+            if let Some(t) = types.iter().find(|t| *t != "sha256") {
+                return Err(generic(format!(
+                    "Checksum type {t} is not supported by the test hub"
+                )));
+            }
+            Ok(Value::structure(m.rpm_checksums(rpm.id).into_iter().map(
+                |(key, sha)| (key, Value::structure([("sha256", Value::from(sha))])),
+            )))
         }
         "multiCall" | "system.multicall" => {
             if in_multicall {

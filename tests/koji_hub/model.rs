@@ -113,6 +113,9 @@ struct SigRow {
     rpm_id: i64,
     sigkey: String,
     sighash: String,
+    /// sha256 of the copy with this signature (`getRPMChecksums`); for the
+    /// `""` row, the unsigned file.
+    sha256: String,
 }
 
 #[derive(Clone, Debug)]
@@ -147,6 +150,9 @@ pub struct TaggedBuild {
 #[derive(Debug)]
 pub struct HubModel {
     pub topdir: PathBuf,
+    /// Methods left out of `system.listMethods` (and refused), to play an
+    /// older hub.
+    pub hidden_methods: Vec<String>,
     events: Vec<f64>,
     tags: Vec<TagRow>,
     inheritance: Vec<InheritanceRow>,
@@ -165,6 +171,7 @@ impl HubModel {
     pub fn new(topdir: &Path) -> HubModel {
         HubModel {
             topdir: topdir.to_owned(),
+            hidden_methods: Vec::new(),
             events: vec![FIRST_EVENT_TS],
             tags: Vec::new(),
             inheritance: Vec::new(),
@@ -347,6 +354,7 @@ impl HubModel {
                 rpm_id,
                 sigkey: String::new(),
                 sighash: hex::encode(&Sha256::digest(nvra.as_bytes())[..16]),
+                sha256: hex::encode(Sha256::digest(&bytes)),
             });
         }
         id
@@ -375,10 +383,12 @@ impl HubModel {
             let to = dir.join("data/signed").join(&key).join(&r.arch);
             std::fs::create_dir_all(&to).unwrap();
             std::fs::copy(dir.join(&r.arch).join(&file), to.join(&file)).unwrap();
+            let bytes = std::fs::read(to.join(&file)).unwrap();
             self.sigs.push(SigRow {
                 rpm_id: r.id,
                 sigkey: key.clone(),
                 sighash: hex::encode(&Sha256::digest(format!("{key}{file}"))[..16]),
+                sha256: hex::encode(Sha256::digest(&bytes)),
             });
         }
     }
@@ -517,6 +527,16 @@ impl HubModel {
             .filter(|s| rpm_id.is_none_or(|id| s.rpm_id == id))
             .filter(|s| sigkey.is_none_or(|k| s.sigkey == k.to_lowercase()))
             .map(|s| (s.rpm_id, s.sigkey.clone(), s.sighash.clone()))
+            .collect()
+    }
+
+    /// `getRPMChecksums`: (sigkey, sha256) of every copy of the RPM (`""`:
+    /// the unsigned file).
+    pub fn rpm_checksums(&self, rpm_id: i64) -> Vec<(String, String)> {
+        self.sigs
+            .iter()
+            .filter(|s| s.rpm_id == rpm_id)
+            .map(|s| (s.sigkey.clone(), s.sha256.clone()))
             .collect()
     }
 

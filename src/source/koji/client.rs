@@ -325,6 +325,60 @@ impl KojiClient {
             .ok_or_else(|| self.bad_response("tagChangedSinceEvent", "boolean", &v))
     }
 
+    /// `system.listMethods()`: the calls the hub offers.
+    pub fn list_methods(&self) -> Result<Vec<String>, KojiError> {
+        self.typed(Call::new("system.listMethods"), |v| {
+            list_of(v, |m| {
+                m.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| XmlRpcError::Unexpected {
+                        expected: "a method name".to_owned(),
+                        found: xmlrpc::describe(m),
+                    })
+            })
+        })
+    }
+
+    /// `getRPMChecksums(rpm_id, checksum_types=["sha256"])` of each RPM, in
+    /// one multicall: per RPM, `(sigkey, [(type, hex)])` pairs, or its fault.
+    #[allow(clippy::type_complexity)]
+    pub fn get_rpm_checksums(
+        &self,
+        rpm_ids: &[i64],
+    ) -> Result<Vec<Result<Vec<(String, Vec<(String, String)>)>, KojiError>>, KojiError> {
+        let calls: Vec<Call> = rpm_ids
+            .iter()
+            .map(|&id| {
+                Call::new("getRPMChecksums")
+                    .arg(id)
+                    .kwarg("checksum_types", Value::Array(vec![Value::from("sha256")]))
+            })
+            .collect();
+        let answers = self.multicall(&calls)?;
+        Ok(answers
+            .into_iter()
+            .map(|a| {
+                let v = a?;
+                let Value::Struct(keys) = &v else {
+                    return Err(self.bad_response("getRPMChecksums", "struct", &v));
+                };
+                keys.iter()
+                    .map(|(key, sums)| {
+                        let Value::Struct(sums) = sums else {
+                            return Err(self.bad_response("getRPMChecksums", "struct", sums));
+                        };
+                        Ok((
+                            key.clone(),
+                            sums.iter()
+                                .filter_map(|(t, h)| Some((t.clone(), h.as_str()?.to_owned())))
+                                .collect(),
+                        ))
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
     /// `getEvent(id)`; an unknown event is a fault.
     pub fn get_event(&self, id: i64) -> Result<Event, KojiError> {
         self.typed(Call::new("getEvent").arg(id), Event::from_value)
