@@ -18,32 +18,7 @@ pub struct ClientArgs {
 #[derive(clap::Subcommand)]
 enum ClientCommand {
     /// Request a compose (and, with --wait, wait for it).
-    Create {
-        /// tag or build.
-        #[arg(long, default_value = "tag")]
-        source_type: String,
-        /// The tag, or build N-V-Rs separated by spaces.
-        #[arg(long)]
-        source: String,
-        #[arg(long, num_args = 1.., value_delimiter = ',')]
-        packages: Vec<String>,
-        #[arg(long, num_args = 1.., value_delimiter = ',')]
-        builds: Vec<String>,
-        #[arg(long, num_args = 1.., value_delimiter = ',')]
-        sigkeys: Vec<String>,
-        #[arg(long, num_args = 1.., value_delimiter = ',')]
-        arches: Vec<String>,
-        /// no_deps, no_inheritance, check_deps, no_reuse, ...
-        #[arg(long = "flag")]
-        flags: Vec<String>,
-        #[arg(long)]
-        seconds_to_live: Option<i64>,
-        #[arg(long)]
-        label: Option<String>,
-        /// Wait until the compose is done (or failed).
-        #[arg(long)]
-        wait: bool,
-    },
+    Create(Box<CreateArgs>),
     /// Wait for a compose to finish, showing its progress.
     Wait {
         id: u64,
@@ -55,25 +30,122 @@ enum ClientCommand {
     Show { id: u64 },
     /// List composes (newest first).
     List {
+        /// Only composes in this state (wait, generating, done, removed, failed).
         #[arg(long)]
         state: Option<String>,
+        /// Only composes of this owner.
         #[arg(long)]
         owner: Option<String>,
+        /// Only composes of this source (the tag, or the N-V-Rs as stored).
         #[arg(long)]
         source: Option<String>,
+        /// Page to show, from 1.
         #[arg(long, default_value_t = 1)]
         page: u64,
+        /// Composes per page.
         #[arg(long, default_value_t = 10)]
         per_page: u64,
     },
     /// Extend a compose's life, or make a removed or failed one again.
     Renew {
         id: u64,
+        /// New lifetime from now, in seconds [default: the server's].
         #[arg(long)]
         seconds_to_live: Option<i64>,
     },
     /// Cancel a waiting compose, or have a done one removed.
     Delete { id: u64 },
+}
+
+/// A compose request: the fields of the API's POST body.
+#[derive(clap::Args)]
+pub struct CreateArgs {
+    /// tag or build.
+    #[arg(long, default_value = "tag")]
+    source_type: String,
+    /// The tag, or build N-V-Rs separated by spaces.
+    #[arg(long)]
+    source: String,
+    /// Only these packages (and their dependencies) [default: every package of the tag].
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    packages: Vec<String>,
+    /// Exact builds (N-V-R) added on top of the tag.
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    builds: Vec<String>,
+    /// Signing keys, in order of preference; an empty one (`--sigkeys KEY,`)
+    /// also allows unsigned RPMs [default: the server's].
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    sigkeys: Vec<String>,
+    /// Tree arches [default: the server's].
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    arches: Vec<String>,
+    /// Pin the tag to this Koji event [default: the newest].
+    #[arg(long)]
+    koji_event: Option<i64>,
+    /// A flag: no_deps, no_inheritance, check_deps, no_reuse, ... (repeatable).
+    #[arg(long = "flag")]
+    flags: Vec<String>,
+    /// Repositories (http(s) URLs) whose packages satisfy dependencies.
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    lookaside_repos: Vec<String>,
+    /// Arches that also get 32-bit packages.
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    multilib_arches: Vec<String>,
+    /// Which 32-bit packages: none, runtime, devel, all.
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    multilib_method: Vec<String>,
+    /// Lifetime in seconds [default: the server's].
+    #[arg(long)]
+    seconds_to_live: Option<i64>,
+    /// A label for the compose.
+    #[arg(long)]
+    label: Option<String>,
+    /// The compose type (test, nightly, production, ...).
+    #[arg(long)]
+    compose_type: Option<String>,
+    /// Wait until the compose is done (or failed), showing its progress.
+    #[arg(long)]
+    wait: bool,
+}
+
+impl CreateArgs {
+    /// The POST body.
+    fn body(&self) -> Value {
+        let mut src = json!({"type": self.source_type, "source": self.source});
+        for (key, list) in [
+            ("packages", &self.packages),
+            ("builds", &self.builds),
+            ("sigkeys", &self.sigkeys),
+        ] {
+            if !list.is_empty() {
+                src[key] = json!(list);
+            }
+        }
+        if let Some(e) = self.koji_event {
+            src["koji_event"] = json!(e);
+        }
+        let mut body = json!({"source": src, "flags": self.flags});
+        for (key, list) in [
+            ("arches", &self.arches),
+            ("lookaside_repos", &self.lookaside_repos),
+            ("multilib_arches", &self.multilib_arches),
+            ("multilib_method", &self.multilib_method),
+        ] {
+            if !list.is_empty() {
+                body[key] = json!(list);
+            }
+        }
+        if let Some(s) = self.seconds_to_live {
+            body["seconds_to_live"] = json!(s);
+        }
+        if let Some(l) = &self.label {
+            body["label"] = json!(l);
+        }
+        if let Some(t) = &self.compose_type {
+            body["compose_type"] = json!(t);
+        }
+        body
+    }
 }
 
 fn agent() -> ureq::Agent {
@@ -141,38 +213,9 @@ fn wait(server: &str, id: u64, timeout: u64) -> anyhow::Result<Value> {
 pub fn run(a: ClientArgs) -> anyhow::Result<()> {
     let server = a.server.trim_end_matches('/').to_owned();
     match a.command {
-        ClientCommand::Create {
-            source_type,
-            source,
-            packages,
-            builds,
-            sigkeys,
-            arches,
-            flags,
-            seconds_to_live,
-            label,
-            wait: w,
-        } => {
-            let mut src = json!({"type": source_type, "source": source});
-            if !packages.is_empty() {
-                src["packages"] = json!(packages);
-            }
-            if !builds.is_empty() {
-                src["builds"] = json!(builds);
-            }
-            if !sigkeys.is_empty() {
-                src["sigkeys"] = json!(sigkeys);
-            }
-            let mut body = json!({"source": src, "flags": flags});
-            if !arches.is_empty() {
-                body["arches"] = json!(arches);
-            }
-            if let Some(s) = seconds_to_live {
-                body["seconds_to_live"] = json!(s);
-            }
-            if let Some(l) = label {
-                body["label"] = json!(l);
-            }
+        ClientCommand::Create(args) => {
+            let body = args.body();
+            let w = args.wait;
             let c = answer(
                 agent()
                     .post(&format!("{server}/api/1/composes/"))
@@ -281,5 +324,73 @@ fn source_name(v: &Value) -> &'static str {
         Some(1) => "tag",
         Some(6) => "build",
         _ => "?",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        create: CreateArgs,
+    }
+
+    #[test]
+    fn every_create_option_lands_where_the_api_reads_it() {
+        let cli = Cli::parse_from([
+            "create",
+            "--source",
+            "f40",
+            "--packages",
+            "bash,vim",
+            "--builds",
+            "bash-5-1",
+            "--sigkeys",
+            "a15b79cc,",
+            "--arches",
+            "x86_64,aarch64",
+            "--koji-event",
+            "42",
+            "--flag",
+            "no_deps",
+            "--flag",
+            "no_reuse",
+            "--lookaside-repos",
+            "http://mirror/repo",
+            "--multilib-arches",
+            "x86_64",
+            "--multilib-method",
+            "runtime,devel",
+            "--seconds-to-live",
+            "600",
+            "--label",
+            "rc1",
+            "--compose-type",
+            "nightly",
+        ]);
+        assert_eq!(
+            cli.create.body(),
+            json!({
+                "source": {"type": "tag", "source": "f40", "packages": ["bash", "vim"],
+                           "builds": ["bash-5-1"], "sigkeys": ["a15b79cc", ""], "koji_event": 42},
+                "flags": ["no_deps", "no_reuse"],
+                "arches": ["x86_64", "aarch64"],
+                "lookaside_repos": ["http://mirror/repo"],
+                "multilib_arches": ["x86_64"],
+                "multilib_method": ["runtime", "devel"],
+                "seconds_to_live": 600,
+                "label": "rc1",
+                "compose_type": "nightly"
+            })
+        );
+        // nothing given: only what the API needs
+        let bare = Cli::parse_from(["create", "--source", "f40"]);
+        assert_eq!(
+            bare.create.body(),
+            json!({"source": {"type": "tag", "source": "f40"}, "flags": []})
+        );
     }
 }
