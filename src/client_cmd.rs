@@ -21,13 +21,17 @@ enum ClientCommand {
     Create(Box<CreateArgs>),
     /// Wait for a compose to finish, showing its progress.
     Wait {
+        /// The compose id.
         id: u64,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 3600)]
         timeout: u64,
     },
     /// Show one compose.
-    Show { id: u64 },
+    Show {
+        /// The compose id.
+        id: u64,
+    },
     /// List composes (newest first).
     List {
         /// Only composes in this state (wait, generating, done, removed, failed).
@@ -48,13 +52,17 @@ enum ClientCommand {
     },
     /// Extend a compose's life, or make a removed or failed one again.
     Renew {
+        /// The compose id.
         id: u64,
         /// New lifetime from now, in seconds [default: the server's].
         #[arg(long)]
         seconds_to_live: Option<i64>,
     },
     /// Cancel a waiting compose, or have a done one removed.
-    Delete { id: u64 },
+    Delete {
+        /// The compose id.
+        id: u64,
+    },
 }
 
 /// A compose request: the fields of the API's POST body.

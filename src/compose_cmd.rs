@@ -213,6 +213,8 @@ pub enum StoreCommand {
         /// Parent tags of a new tag, in inheritance order.
         #[arg(long = "parent")]
         parents: Vec<String>,
+        /// The local package store (`store_dir` of the service; by default
+        /// `store/` in its data directory).
         #[arg(long, default_value = "odcs-data/store")]
         store: PathBuf,
     },
@@ -220,6 +222,7 @@ pub enum StoreCommand {
     /// dependencies in tag demo-base, and newer builds of some in demo-updates
     /// (which inherits from demo-base).
     Demo {
+        /// The local package store to seed.
         #[arg(long, default_value = "odcs-data/store")]
         store: PathBuf,
         /// Packages in demo-base.
@@ -228,6 +231,7 @@ pub enum StoreCommand {
     },
     /// List tags and their latest builds.
     List {
+        /// The local package store to list.
         #[arg(long, default_value = "odcs-data/store")]
         store: PathBuf,
     },
