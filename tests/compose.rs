@@ -290,6 +290,8 @@ fn an_event_pins_the_tag_and_lookaside_packages_are_not_pulled_in() {
         !names.iter().any(|n| n.starts_with("beta-")),
         "beta was pulled in although the lookaside repo has it: {names:?}"
     );
+    // the downloaded lookaside metadata is not left in the compose
+    assert!(!w.target.join("odcs-6/work").exists());
     // without the lookaside repository, beta is part of the compose
     compose(&w, &request("odcs-8", "base", &["gamma"])).unwrap();
     assert!(

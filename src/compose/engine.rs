@@ -362,6 +362,11 @@ fn build(
     let t = Instant::now();
     let metas = read_headers(&candidates, caches, progress)?;
     let lookaside = lookaside_packages(&req.lookaside_repos, &top.join("work"))?;
+    // the lookaside metadata is in memory now; its copies are not part of the compose
+    let work = top.join("work");
+    if work.exists() {
+        std::fs::remove_dir_all(&work).map_err(io_at(&work))?;
+    }
     timings.push(("headers", t.elapsed()));
     go_on(progress)?;
 
