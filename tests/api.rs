@@ -894,7 +894,7 @@ fn the_odcs_client_commands_create_wait_list_renew_and_delete() {
 }
 
 #[test]
-fn the_python_odcs_cli_creates_renews_gets_and_deletes() {
+fn the_python_odcs_cli_creates_renews_gets_waits_and_deletes() {
     let (s, apps) = Server::start(false);
     // the CLI is anonymous only for servers named localhost
     let server = s.url.replace("127.0.0.1", "localhost");
@@ -926,6 +926,19 @@ fn the_python_odcs_cli_creates_renews_gets_and_deletes() {
     );
     let out = cli(&["get", &id]);
     assert_eq!(json_of(&out)["id"].to_string(), id);
+
+    // a build compose, not waited for by create, then by `wait`
+    let store = odcs::source::local::LocalStore::open(&s.data.join("store")).unwrap();
+    let nvr = store.index().unwrap().builds.keys().next().unwrap().clone();
+    let out = cli(&["--no-wait", "create-build", &nvr]);
+    let b = json_of(&out);
+    assert_eq!(b["source_type"], 6, "{b}");
+    assert_eq!(b["builds"], nvr.as_str(), "{b}");
+    let out = cli(&["wait", &b["id"].to_string()]);
+    assert_eq!(json_of(&out)["state_name"], "done");
+    let out = cli(&["about"]);
+    assert_eq!(json_of(&out)["auth_backend"], "noauth");
+
     let out = cli(&["delete", &id]);
     assert!(
         out.status.success(),
