@@ -24,8 +24,18 @@ struct Cli {
     /// Log filter (error, warn, info, debug, trace, or a tracing filter like `odcs=debug`).
     #[arg(long, global = true, default_value = "warn")]
     log: String,
+    /// Log format: `human` (time, level, message and fields) or `json` (one
+    /// object per line, with the span fields, for log collectors).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
 }
 
 /// Where the service's configuration comes from (serve, worker, migrate).
@@ -245,14 +255,16 @@ fn run_async(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()),
-        )
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false);
+    match cli.log_format {
+        LogFormat::Human => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+    }
     let result = match cli.command {
         Command::Createrepo(args) => run_createrepo(args),
         Command::GenerateCorpus(args) => corpus::run(args),
