@@ -463,6 +463,58 @@ fn redacted(s: &Server, value: &Value) -> String {
         .replace(&s.url, "http://[server]")
 }
 
+/// Candidates are tried in the original's order: when the newest done
+/// compose no longer answers (its tag changed), an equal compose still being
+/// generated does. That one is made here in the database directly, with no
+/// job, so it stays `generating` until the test finishes it.
+#[test]
+fn a_generating_compose_answers_when_the_done_one_is_outdated() {
+    let (s, apps) = Server::start(false);
+    let body = json!({"source": {"type": "tag", "source": "updates", "packages": [apps[3]]}});
+    let (_, a) = s.post("/api/1/composes/", &body);
+    let a = a["id"].as_i64().unwrap();
+    let done = s.wait_for(a, &["done"]);
+    tag_new_build(&s, "base", "newcomer");
+
+    let rt = runtime();
+    let store = rt
+        .block_on(odcs::store::Store::connect(&format!(
+            "sqlite://{}",
+            s.data.join("odcs.db").display()
+        )))
+        .unwrap();
+    let row_a = rt.block_on(store.find_compose(a)).unwrap();
+    let mut twin = odcs::store::NewCompose::new("unknown", 1, "updates");
+    twin.arches = "x86_64".into();
+    twin.packages = Some(apps[3].clone());
+    twin.fingerprint = row_a.fingerprint.clone();
+    let b = rt.block_on(store.insert_compose(&twin)).unwrap().id;
+    rt.block_on(store.mark_generating(b)).unwrap();
+
+    let (_, c) = s.post("/api/1/composes/", &body);
+    let c = c["id"].as_i64().unwrap();
+    let t = Instant::now();
+    loop {
+        let (_, now) = s.get(&format!("/api/1/composes/{c}"));
+        let url = now["toplevel_url"].as_str().unwrap_or("").to_owned();
+        if url.ends_with(&format!("/odcs-{b}")) {
+            assert_eq!(now["state_name"], "generating", "{now}");
+            break;
+        }
+        assert!(
+            !matches!(now["state_name"].as_str(), Some("done" | "failed")),
+            "compose {c} did not wait for the generating compose {b}: {now}"
+        );
+        assert!(t.elapsed() < Duration::from_secs(30), "{now}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // the generating one finishes: the reusing one with it
+    rt.block_on(store.mark_done(b, done["koji_event"].as_i64(), &[]))
+        .unwrap();
+    let finished = s.wait_for(c, &["done", "failed"]);
+    assert_eq!(finished["state_name"], "done", "{finished}");
+}
+
 /// What users see, as insta snapshots (tests/snapshots/): a compose when
 /// submitted and when done, a page of the list, the about document, and the
 /// answer to each kind of bad request. SQLite and PostgreSQL share the
