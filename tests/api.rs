@@ -324,9 +324,14 @@ fn lifecycle(postgres: bool) {
         metrics.contains("composes_total{source_type=\"module\",state=\"done\"} 0"),
         "{metrics}"
     );
-    // phase times of the two composes generated so far
+    // phase times of the two composes made so far: one gathered, one
+    // recreated from its package set (no gathering), both linked
     assert!(
-        metrics.contains("odcs_compose_phase_seconds_count{phase=\"gather\"} 2"),
+        metrics.contains("odcs_compose_phase_seconds_count{phase=\"gather\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("odcs_compose_phase_seconds_count{phase=\"link\"} 2"),
         "{metrics}"
     );
     assert!(
@@ -513,6 +518,89 @@ fn a_generating_compose_answers_when_the_done_one_is_outdated() {
         .unwrap();
     let finished = s.wait_for(c, &["done", "failed"]);
     assert_eq!(finished["state_name"], "done", "{finished}");
+}
+
+/// The `rpms` payload of a compose's rpms.json (by variant and arch).
+fn rpms_payload(s: &Server, id: i64) -> Value {
+    let p = s
+        .data
+        .join(format!("composes/odcs-{id}/compose/metadata/rpms.json"));
+    let v: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+    v["payload"]["rpms"].clone()
+}
+
+/// Every `*.rpm` under `dir`.
+fn rpm_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(rpm_files(&p));
+        } else if p.extension().is_some_and(|x| x == "rpm") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Renewing a removed compose recreates it from its stored package set: the
+/// same RPMs, taken again from where they came from and checked against their
+/// recorded checksums — nothing resolved again. A file that changed since
+/// makes the renewal fail, naming it, rather than give different RPMs.
+fn recreate_from_the_package_set(postgres: bool) {
+    let (s, apps) = Server::start(postgres);
+    let body = json!({"source": {"type": "tag", "source": "updates", "packages": [apps[0]]}});
+    let (_, a) = s.post("/api/1/composes/", &body);
+    let a = a["id"].as_i64().unwrap();
+    let done = s.wait_for(a, &["done"]);
+    let payload = rpms_payload(&s, a);
+    let remove = |id: i64| {
+        let (status, body) = s.request("DELETE", &format!("/api/1/composes/{id}"), None);
+        assert_eq!(status, 202, "{body}");
+        s.wait_for(id, &["removed"]);
+    };
+    remove(a);
+
+    let (status, b) = s.patch(&format!("/api/1/composes/{a}"), &json!({}));
+    assert_eq!(status, 200, "{b}");
+    let b = b["id"].as_i64().unwrap();
+    let redone = s.wait_for(b, &["done", "failed"]);
+    assert_eq!(redone["state_name"], "done", "{redone}");
+    assert_eq!(redone["koji_event"], done["koji_event"]);
+    assert_eq!(rpms_payload(&s, b), payload);
+    let log = std::fs::read_to_string(s.data.join(format!("composes/odcs-{b}.log"))).unwrap();
+    assert!(log.contains("recreating the"), "{log}");
+    assert!(!log.contains("resolving"), "resolved again:\n{log}");
+
+    // a file of the package set changes in the store: no silent substitute
+    remove(b);
+    let file = rpm_files(&s.data.join("store/packages"))
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{}-", apps[0]))
+        })
+        .expect("the requested package's file in the store");
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .write_all(b"changed")
+        .unwrap();
+    let (_, c) = s.patch(&format!("/api/1/composes/{b}"), &json!({}));
+    let c = c["id"].as_i64().unwrap();
+    let failed = s.wait_for(c, &["done", "failed"]);
+    assert_eq!(failed["state_name"], "failed", "{failed}");
+    let reason = failed["state_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("cannot be recreated with exactly the same RPMs")
+            && reason.contains(&file.display().to_string()),
+        "{reason}"
+    );
+    assert!(!s.data.join(format!("composes/odcs-{c}")).exists());
 }
 
 /// What users see, as insta snapshots (tests/snapshots/): a compose when
@@ -725,6 +813,7 @@ on_both! {
     a_hundred_identical_requests_make_one_compose_and_99_reuses => identical_requests,
     a_done_tag_compose_answers_until_its_tag_or_a_parent_changes => reuse_until_the_tag_changes,
     the_api_answers_as_its_snapshots => snapshots,
+    a_removed_compose_is_recreated_from_its_stored_package_set => recreate_from_the_package_set,
     schemathesis_finds_no_server_error_or_undocumented_answer => schemathesis,
 }
 

@@ -222,6 +222,7 @@ async fn inserted_compose_reads_back_with_every_field(db: TestDb) {
         base_module_br_stream_version_lte: Some(400_100),
         base_module_br_stream_version_gte: Some(400_000),
         fingerprint: Some("fp-1".into()),
+        replay_of: Some(7),
     };
     let before = Timestamp::now();
     let row = db.store.insert_compose(&new).await.unwrap();
@@ -272,6 +273,7 @@ async fn inserted_compose_reads_back_with_every_field(db: TestDb) {
         base_module_br_stream_version_lte: read.base_module_br_stream_version_lte,
         base_module_br_stream_version_gte: read.base_module_br_stream_version_gte,
         fingerprint: read.fingerprint,
+        replay_of: read.replay_of,
     };
     assert_eq!(back, new);
     let second = db

@@ -446,6 +446,7 @@ async fn renew_compose(
         Some(_) => return Err(ApiError::BadRequest("builds should be a list".into())),
         None => None,
     };
+    let builds_given = builds.clone();
     let regenerate = old.state != ComposeState::Done
         || label != old.label
         || sigkeys != old.sigkeys
@@ -475,6 +476,11 @@ async fn renew_compose(
     n.label = label;
     n.compose_type = old.compose_type.clone();
     n.respin_of = old.pungi_compose_id.clone();
+    // unless the content is asked to change, recreate exactly the same RPMs
+    // from the stored package set (of the compose it reused, if it did)
+    if builds_given.is_none() && n.sigkeys == old.sigkeys {
+        n.replay_of = Some(old.reused_id.unwrap_or(old.id));
+    }
     n.fingerprint = n.reuse_fingerprint();
     let row = app.store.insert_compose(&n).await?;
     app.store.enqueue_job(row.id, JobKind::Generate).await?;

@@ -114,6 +114,8 @@ pub enum ComposeError {
     Cancelled,
     #[error("RPM files differ from the checksums their source records:{}", .lines.iter().map(|l| format!("\n  {l}")).collect::<String>())]
     ChecksumMismatch { lines: Vec<String> },
+    #[error("the compose cannot be recreated with exactly the same RPMs:{}", .lines.iter().map(|l| format!("\n  {l}")).collect::<String>())]
+    NotReproducible { lines: Vec<String> },
 }
 
 fn go_on(progress: &dyn Progress) -> Result<(), ComposeError> {
@@ -214,22 +216,22 @@ fn verify_files(
 
 /// Read the candidates' headers (the cache answers for files seen before).
 fn read_headers(
-    rpms: &[SourceRpm],
+    paths: &[&Path],
     caches: Caches<'_>,
     progress: &dyn Progress,
 ) -> Result<Vec<PackageMeta>, ComposeError> {
-    progress.phase("reading headers", Some(rpms.len() as u64));
-    let results: Vec<Result<(PackageMeta, Option<FileKey>), RpmError>> = rpms
+    progress.phase("reading headers", Some(paths.len() as u64));
+    let results: Vec<Result<(PackageMeta, Option<FileKey>), RpmError>> = paths
         .par_iter()
-        .map(|r| {
-            let md = std::fs::metadata(&r.path).map_err(|source| RpmError::Io {
-                path: r.path.clone(),
+        .map(|&path| {
+            let md = std::fs::metadata(path).map_err(|source| RpmError::Io {
+                path: path.to_owned(),
                 source,
             })?;
             let key = FileKey::from_metadata(&md);
             let out = match caches.headers.and_then(|c| c.get(&key)) {
                 Some(meta) => (meta, None),
-                None => (rpm::read_package(&r.path)?, Some(key)),
+                None => (rpm::read_package(path)?, Some(key)),
             };
             progress.advance(1);
             Ok(out)
@@ -319,6 +321,35 @@ pub fn run_compose(
     target: &Path,
     progress: &dyn Progress,
 ) -> Result<ComposeResult, ComposeError> {
+    in_part_dir(req, target, |part| {
+        build(req, source, caches, part, progress)
+    })
+}
+
+/// Recreate a compose into `target/<name>` from a stored package set: the
+/// same files (each checked against its recorded sha256) at the same places,
+/// then repodata and metadata; nothing is resolved or gathered again. A file
+/// that is gone or differs fails it, naming every such file.
+pub fn replay_compose(
+    req: &ComposeRequest,
+    stored: &[ComposedRpm],
+    event: i64,
+    caches: Caches<'_>,
+    target: &Path,
+    progress: &dyn Progress,
+) -> Result<ComposeResult, ComposeError> {
+    in_part_dir(req, target, |part| {
+        rebuild(stored, event, caches, part, req, progress)
+    })
+}
+
+/// Build into `target/.<name>.part` with `f`, then rename into place; a
+/// failure leaves nothing.
+fn in_part_dir(
+    req: &ComposeRequest,
+    target: &Path,
+    f: impl FnOnce(&Path) -> Result<ComposeResult, ComposeError>,
+) -> Result<ComposeResult, ComposeError> {
     let final_dir = target.join(&req.name);
     if final_dir.exists() {
         return Err(ComposeError::Exists {
@@ -331,8 +362,7 @@ pub fn run_compose(
         std::fs::remove_dir_all(&part).map_err(io_at(&part))?;
     }
     std::fs::create_dir_all(&part).map_err(io_at(&part))?;
-    let result = build(req, source, caches, &part, progress);
-    match result {
+    match f(&part) {
         Ok(mut r) => {
             std::fs::rename(&part, &final_dir).map_err(io_at(&final_dir))?;
             r.dir = final_dir;
@@ -343,6 +373,87 @@ pub fn run_compose(
             Err(e)
         }
     }
+}
+
+fn rebuild(
+    stored: &[ComposedRpm],
+    event: i64,
+    caches: Caches<'_>,
+    top: &Path,
+    req: &ComposeRequest,
+    progress: &dyn Progress,
+) -> Result<ComposeResult, ComposeError> {
+    let mut timings = Vec::new();
+    let t = Instant::now();
+    let paths: Vec<&Path> = stored.iter().map(|r| r.source_path.as_path()).collect();
+    let mut lines = Vec::new();
+    let present: Vec<&Path> = paths.iter().copied().filter(|p| p.is_file()).collect();
+    for p in paths.iter().filter(|p| !p.is_file()) {
+        lines.push(format!("{}: gone", p.display()));
+    }
+    let metas = read_headers(&present, caches, progress)?;
+    let by_path: HashMap<&Path, &PackageMeta> = present.iter().copied().zip(&metas).collect();
+    for r in stored {
+        if let Some(meta) = by_path.get(r.source_path.as_path())
+            && !meta.checksum.eq_ignore_ascii_case(&r.checksum)
+        {
+            lines.push(format!(
+                "{}: sha256 {} on disk, {} recorded",
+                r.source_path.display(),
+                meta.checksum,
+                r.checksum
+            ));
+        }
+    }
+    if !lines.is_empty() {
+        return Err(ComposeError::NotReproducible { lines });
+    }
+    timings.push(("headers", t.elapsed()));
+    go_on(progress)?;
+
+    let t = Instant::now();
+    progress.phase("linking", Some(stored.len() as u64));
+    let compose_dir = top.join("compose");
+    let mut trees: Vec<PathBuf> = Vec::new();
+    for r in stored {
+        go_on(progress)?;
+        let dest = compose_dir.join(&r.path);
+        // the tree is what holds Packages/
+        let tree = r
+            .path
+            .split_once("/Packages/")
+            .map(|(tree, _)| compose_dir.join(tree))
+            .ok_or_else(|| ComposeError::NotReproducible {
+                lines: vec![format!("{}: not under a Packages/ directory", r.path)],
+            })?;
+        if !trees.contains(&tree) {
+            trees.push(tree);
+        }
+        if !dest.exists() {
+            link_or_copy(&r.source_path, &dest).map_err(io_at(&dest))?;
+        }
+        progress.advance(1);
+    }
+    timings.push(("link", t.elapsed()));
+
+    let t = Instant::now();
+    for tree in &trees {
+        go_on(progress)?;
+        createrepo(tree, &CreaterepoOptions::default(), caches, progress)?;
+    }
+    timings.push(("repodata", t.elapsed()));
+    go_on(progress)?;
+    let t = Instant::now();
+    progress.phase("metadata", None);
+    metadata::write_all(top, req, stored, &trees).map_err(io_at(top))?;
+    timings.push(("metadata", t.elapsed()));
+    progress.done();
+    Ok(ComposeResult {
+        dir: top.to_owned(),
+        event,
+        rpms: stored.to_vec(),
+        timings,
+    })
 }
 
 fn build(
@@ -360,7 +471,8 @@ fn build(
     go_on(progress)?;
 
     let t = Instant::now();
-    let metas = read_headers(&candidates, caches, progress)?;
+    let paths: Vec<&Path> = candidates.iter().map(|c| c.path.as_path()).collect();
+    let metas = read_headers(&paths, caches, progress)?;
     let lookaside = lookaside_packages(&req.lookaside_repos, &top.join("work"))?;
     // the lookaside metadata is in memory now; its copies are not part of the compose
     let work = top.join("work");

@@ -71,9 +71,10 @@ impl Store {
              module_defaults_url, koji_event, label, compose_type, target_dir, \
              pungi_config_dump, scratch_modules, scratch_build_tasks, parent_pungi_compose_ids, \
              modules, respin_of, base_module_br_name, base_module_br_stream, \
-             base_module_br_stream_version_lte, base_module_br_stream_version_gte, fingerprint) \
+             base_module_br_stream_version_lte, base_module_br_stream_version_gte, fingerprint, \
+             replay_of) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33) \
+             $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34) \
              RETURNING {COMPOSE_COLUMNS}"
         );
         with_pool!(self, |pool| {
@@ -111,6 +112,7 @@ impl Store {
                 .bind(new.base_module_br_stream_version_lte)
                 .bind(new.base_module_br_stream_version_gte)
                 .bind(&new.fingerprint)
+                .bind(new.replay_of)
                 .fetch_one(pool)
                 .await
                 .map_err(db("insert compose"))

@@ -152,6 +152,8 @@ pub struct ComposeRow {
     /// for composes that must never be reused or reuse (`no_reuse`,
     /// `raw_config`).
     pub fingerprint: Option<String>,
+    /// The compose whose stored package set this one recreates (a renewal).
+    pub replay_of: Option<i64>,
 }
 
 impl ComposeRow {
@@ -169,7 +171,7 @@ pub(crate) const COMPOSE_COLUMNS: &str = "id, owner, source_type, source, state,
     koji_event, koji_task_id, label, compose_type, target_dir, pungi_compose_id, \
     pungi_config_dump, scratch_modules, scratch_build_tasks, parent_pungi_compose_ids, modules, \
     respin_of, base_module_br_name, base_module_br_stream, base_module_br_stream_version_lte, \
-    base_module_br_stream_version_gte, reused_id, fingerprint";
+    base_module_br_stream_version_gte, reused_id, fingerprint, replay_of";
 
 /// A compose to insert in state `wait`. `time_submitted` is the insertion
 /// time; `time_to_expire = time_submitted + seconds_to_live`.
@@ -205,6 +207,8 @@ pub struct NewCompose {
     pub base_module_br_stream_version_lte: Option<i64>,
     pub base_module_br_stream_version_gte: Option<i64>,
     pub fingerprint: Option<String>,
+    /// The compose whose stored package set this one recreates (a renewal).
+    pub replay_of: Option<i64>,
 }
 
 impl NewCompose {
@@ -243,6 +247,7 @@ impl NewCompose {
             base_module_br_stream_version_lte: None,
             base_module_br_stream_version_gte: None,
             fingerprint: None,
+            replay_of: None,
         }
     }
 }
@@ -353,6 +358,27 @@ impl From<&crate::compose::engine::ComposedRpm> for StoredRpm {
             checksum: rpm.checksum.clone(),
             build_nvr: rpm.build_nvr.clone(),
             source_path: rpm.source_path.to_string_lossy().into_owned(),
+        }
+    }
+}
+
+impl StoredRpm {
+    /// The engine's record of this RPM, to recreate the compose from.
+    pub fn to_composed(&self) -> crate::compose::engine::ComposedRpm {
+        crate::compose::engine::ComposedRpm {
+            nevra: self.nevra.clone(),
+            srpm_nevra: self.srpm_nevra.clone(),
+            arch: self.arch.clone(),
+            category: match self.category.as_str() {
+                "source" => "source",
+                "debug" => "debug",
+                _ => "binary",
+            },
+            path: self.path.clone(),
+            sigkey: self.sigkey.clone(),
+            checksum: self.checksum.clone(),
+            build_nvr: self.build_nvr.clone(),
+            source_path: self.source_path.clone().into(),
         }
     }
 }

@@ -7,6 +7,11 @@
 //! the job up again. A job is safe to run twice: the engine builds into a
 //! temporary directory and renames it into place, and a tree left by a run that
 //! died after the rename but before recording `done` is removed and rebuilt.
+//!
+//! A renewal of a removed compose (`replay_of`) is not resolved again: the
+//! engine recreates it from the stored package set (DESIGN.md: every compose
+//! stores its exact package set, so a renewal rebuilds exactly the same
+//! repository).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +21,8 @@ use crate::api::validate::{FLAGS, MULTILIB};
 use crate::compose::Progress;
 use crate::compose::createrepo::CacheDir;
 use crate::compose::engine::{
-    ComposeError, ComposeFlags, ComposeRequest, MultilibMethod, SourceType, run_compose,
+    ComposeError, ComposeFlags, ComposeRequest, ComposedRpm, MultilibMethod, SourceType,
+    replay_compose, run_compose,
 };
 use crate::source::PackageSource;
 use crate::store::{
@@ -278,6 +284,18 @@ impl WorkerContext {
             }
         }
         self.store.set_progress(id, "Compose is generating").await?;
+        // a renewal of a removed compose takes its stored package set
+        let stored: Vec<ComposedRpm> = match c.replay_of {
+            Some(old) => self
+                .store
+                .compose_rpms(old)
+                .await?
+                .iter()
+                .map(StoredRpm::to_composed)
+                .collect(),
+            None => Vec::new(),
+        };
+        let replay = !stored.is_empty();
         let req = engine_request(&c, &self.target_dir_url);
         let dir = self.target_dir.join(&req.name);
         if dir.exists() {
@@ -302,8 +320,17 @@ impl WorkerContext {
                 }
             }
         });
+        let event = c.koji_event.unwrap_or_default();
         let outcome = tokio::task::spawn_blocking(move || {
-            let r = run_compose(&req, source.as_ref(), caches.caches(), &target, &progress);
+            let r = if replay {
+                progress.log(&format!(
+                    "recreating the {} RPMs of the stored package set",
+                    stored.len()
+                ));
+                replay_compose(&req, &stored, event, caches.caches(), &target, &progress)
+            } else {
+                run_compose(&req, source.as_ref(), caches.caches(), &target, &progress)
+            };
             match &r {
                 Ok(res) => progress.log(&format!(
                     "done: {} RPMs at event {}",
@@ -325,7 +352,8 @@ impl WorkerContext {
                 let rpms: Vec<StoredRpm> = r.rpms.iter().map(StoredRpm::from).collect();
                 let summary = format!("done: {} RPMs at event {}", rpms.len(), r.event);
                 self.store.set_progress(id, &summary).await?;
-                match self.store.mark_done(id, Some(r.event), &rpms).await {
+                let event = if replay { c.koji_event } else { Some(r.event) };
+                match self.store.mark_done(id, event, &rpms).await {
                     Ok(_) => {
                         tracing::info!(compose.id = id, "compose {id} done: {} RPMs", rpms.len())
                     }
