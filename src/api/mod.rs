@@ -431,22 +431,20 @@ async fn renew_compose(
         Err(e) => return Err(e.into()),
     };
     let seconds = validate::seconds_to_live(&data, app.lifetime)?;
-    let sigkeys = match data.get("sigkeys") {
-        Some(Value::Array(keys)) => Some(checked_list(keys, "sigkeys", validate::check_sigkey)?),
-        Some(_) => return Err(ApiError::BadRequest("sigkeys should be a list".into())),
-        None => old.sigkeys.clone(),
-    };
+    let sigkeys = validate::checked_list(data.get("sigkeys"), "sigkeys", validate::check_sigkey)?
+        .map(|keys| keys.join(" "))
+        .or(old.sigkeys.clone());
     let label = data
         .get("label")
         .and_then(Value::as_str)
         .map(str::to_owned)
         .or(old.label.clone());
-    let builds = match data.get("source").and_then(|s| s.get("builds")) {
-        Some(Value::Array(b)) => Some(checked_list(b, "builds", validate::check_build)?),
-        Some(_) => return Err(ApiError::BadRequest("builds should be a list".into())),
-        None => None,
-    };
-    let builds_given = builds.clone();
+    let builds = validate::checked_list(
+        data.get("source").and_then(|s| s.get("builds")),
+        "builds",
+        validate::check_build,
+    )?
+    .map(|b| b.join(" "));
     let regenerate = old.state != ComposeState::Done
         || label != old.label
         || sigkeys != old.sigkeys
@@ -462,6 +460,11 @@ async fn renew_compose(
     // a new compose with the same inputs, pinned to the same event, so it
     // holds the same builds
     let mut n = NewCompose::new("unknown", old.source_type, &old.source);
+    // unless the content is asked to change, recreate exactly the same RPMs
+    // from the stored package set (of the compose it reused, if it did)
+    if builds.is_none() && sigkeys == old.sigkeys {
+        n.replay_of = Some(old.reused_id.unwrap_or(old.id));
+    }
     n.seconds_to_live = seconds;
     n.packages = old.packages.clone();
     n.builds = builds.or(old.builds.clone());
@@ -476,33 +479,11 @@ async fn renew_compose(
     n.label = label;
     n.compose_type = old.compose_type.clone();
     n.respin_of = old.pungi_compose_id.clone();
-    // unless the content is asked to change, recreate exactly the same RPMs
-    // from the stored package set (of the compose it reused, if it did)
-    if builds_given.is_none() && n.sigkeys == old.sigkeys {
-        n.replay_of = Some(old.reused_id.unwrap_or(old.id));
-    }
     n.fingerprint = n.reuse_fingerprint();
     let row = app.store.insert_compose(&n).await?;
     app.store.enqueue_job(row.id, JobKind::Generate).await?;
     app.jobs_queued.notify_waiters();
     Ok(Json(compose_json(&row, &app.target_dir_url, false)).into_response())
-}
-
-/// The strings of a JSON list, each checked, joined by single spaces.
-fn checked_list(
-    items: &[Value],
-    field: &str,
-    check: fn(&str) -> Result<(), validate::Invalid>,
-) -> Result<String, ApiError> {
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        let s = item
-            .as_str()
-            .ok_or_else(|| ApiError::BadRequest(format!("{field} should be a list of strings")))?;
-        check(s)?;
-        out.push(s);
-    }
-    Ok(out.join(" "))
 }
 
 async fn delete_compose(

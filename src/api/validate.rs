@@ -230,6 +230,20 @@ fn string_list(v: Option<&Value>, key: &str) -> Result<Option<Vec<String>>, Inva
     }
 }
 
+/// A list of strings, each passing `check` (the API's list fields that name
+/// things: sigkeys, builds, arches).
+pub fn checked_list(
+    v: Option<&Value>,
+    key: &str,
+    check: impl Fn(&str) -> Result<(), Invalid>,
+) -> Result<Option<Vec<String>>, Invalid> {
+    let list = string_list(v, key)?;
+    if let Some(items) = &list {
+        items.iter().try_for_each(|i| check(i))?;
+    }
+    Ok(list)
+}
+
 fn bits(
     table: &[(&str, u32)],
     names: &[String],
@@ -364,18 +378,12 @@ pub fn parse_create(
     if let Some(p) = &packages {
         p.iter().try_for_each(|n| check_package(n))?;
     }
-    let builds = string_list(source.get("builds"), "builds")?;
-    if let Some(b) = &builds {
-        b.iter().try_for_each(|n| check_build(n))?;
-    }
+    let builds = checked_list(source.get("builds"), "builds", check_build)?;
     if type_name == "build" && tokens.is_empty() && builds.as_ref().is_none_or(Vec::is_empty) {
         return Err(bad(format!("No source provided for {source_type}")));
     }
-    let sigkeys = match string_list(source.get("sigkeys"), "sigkeys")? {
-        Some(keys) => {
-            keys.iter().try_for_each(|k| check_sigkey(k))?;
-            keys.join(" ")
-        }
+    let sigkeys = match checked_list(source.get("sigkeys"), "sigkeys", check_sigkey)? {
+        Some(keys) => keys.join(" "),
         None => default_sigkeys.join(" "),
     };
     let koji_event = source
@@ -407,11 +415,10 @@ pub fn parse_create(
         arches
     };
     arches.iter().try_for_each(|a| check_arch("arches", a))?;
-    let multilib_arches =
-        string_list(body.get("multilib_arches"), "multilib_arches")?.unwrap_or_default();
-    multilib_arches
-        .iter()
-        .try_for_each(|a| check_arch("multilib_arches", a))?;
+    let multilib_arches = checked_list(body.get("multilib_arches"), "multilib_arches", |a| {
+        check_arch("multilib_arches", a)
+    })?
+    .unwrap_or_default();
     let multilib_method = bits(
         MULTILIB,
         &string_list(body.get("multilib_method"), "multilib_method")?.unwrap_or_default(),

@@ -31,14 +31,8 @@ impl Store {
              ON CONFLICT (name) DO UPDATE SET last_seen_ms = {now}, stopped_ms = NULL",
             now = self.now_ms_sql()
         );
-        with_pool!(self, |pool| {
-            sqlx::query(&sql)
-                .bind(worker)
-                .execute(pool)
-                .await
-                .map(drop)
-                .map_err(db("record worker heartbeat"))
-        })
+        self.write_worker(&sql, worker, "record worker heartbeat")
+            .await
     }
 
     /// Records that `worker` stopped cleanly: it is shown offline at once.
@@ -48,13 +42,23 @@ impl Store {
             "UPDATE workers SET stopped_ms = {} WHERE name = $1",
             self.now_ms_sql()
         );
+        self.write_worker(&sql, worker, "record worker stop").await
+    }
+
+    /// Run `sql` with the worker's name as `$1`.
+    async fn write_worker(
+        &self,
+        sql: &str,
+        worker: &str,
+        what: &'static str,
+    ) -> Result<(), StoreError> {
         with_pool!(self, |pool| {
-            sqlx::query(&sql)
+            sqlx::query(sql)
                 .bind(worker)
                 .execute(pool)
                 .await
                 .map(drop)
-                .map_err(db("record worker stop"))
+                .map_err(db(what))
         })
     }
 
