@@ -428,3 +428,35 @@ fn multilib_methods_add_the_32_bit_packages_they_select() {
     let all = run("ml-all", vec![All]);
     assert!(all.contains(&"footool-1-1.i686".to_owned()), "{all:?}");
 }
+
+/// #12 §1: the local store behaves as the Koji hub does for events: one it
+/// has not reached fails the compose naming it (it used to say done with
+/// today's content), and one before the tag existed says so.
+#[test]
+fn a_requested_event_the_store_has_not_reached_fails_the_compose_naming_it() {
+    use odcs::source::PackageSource;
+    let w = world();
+    let newest = w.store.current_event().unwrap();
+    let mut req = request("odcs-1", "updates", &["zeta"]);
+    req.event = Some(99_999);
+    let err = compose(&w, &req).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("event 99999 does not exist (the newest event is {newest})")
+    );
+    assert!(!w.target.join("odcs-1").exists());
+
+    // `updates` was created by the second import: at the first it did not exist
+    let mut req = request("odcs-2", "updates", &["zeta"]);
+    req.event = Some(newest - 1);
+    let err = compose(&w, &req).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("tag \"updates\" did not exist at event {}", newest - 1)
+    );
+
+    // the newest event itself is fine
+    let mut req = request("odcs-3", "updates", &["zeta"]);
+    req.event = Some(newest);
+    compose(&w, &req).unwrap();
+}

@@ -341,3 +341,54 @@ fn the_compose_command_runs_against_a_koji_hub() {
         ["coreutils-9.4-5.fc40.x86_64"]
     );
 }
+
+/// #12 §1: the hub answers listings for an event it has not reached as if it
+/// were "now", so a compose pinned to one would record today's content under
+/// an event that has not happened; `getEvent` refuses it, and so must we.
+#[test]
+fn a_requested_event_the_hub_has_not_reached_fails_the_compose_naming_it() {
+    use odcs::source::PackageSource;
+    let s = setup();
+    let target = s.tmp.path().join("composes");
+    std::fs::create_dir_all(&target).unwrap();
+    let last = s.hub.model().last_event();
+    let future = last + 1000;
+    // the quirk that makes the check necessary: the listing answers as "now"
+    assert!(
+        !s.source
+            .tag_changed_since("f40-updates", future, true)
+            .unwrap()
+    );
+
+    let mut req = request("odcs-1", "f40-updates", &["bash"], &[]);
+    req.event = Some(future);
+    let err = run_compose(&req, &s.source, s.cache.caches(), &target, &NoProgress).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("event {future} does not exist (the newest event is {last})")
+    );
+    assert!(!target.join("odcs-1").exists());
+    assert!(s.hub.methods().iter().any(|m| m == "getEvent"));
+
+    // an event before the tag was created names the tag and the event
+    let created = s
+        .hub
+        .model()
+        .tags
+        .iter()
+        .find(|t| t.name == "f40-updates")
+        .unwrap()
+        .created;
+    let mut req = request("odcs-2", "f40-updates", &["bash"], &[]);
+    req.event = Some(created - 1);
+    let err = run_compose(&req, &s.source, s.cache.caches(), &target, &NoProgress).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("tag \"f40-updates\" did not exist at event {}", created - 1)
+    );
+    // a tag that never existed is still unknown
+    let mut req = request("odcs-3", "f41", &["bash"], &[]);
+    req.event = Some(last);
+    let err = run_compose(&req, &s.source, s.cache.caches(), &target, &NoProgress).unwrap_err();
+    assert_eq!(err.to_string(), "unknown tag \"f41\"");
+}

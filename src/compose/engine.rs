@@ -266,7 +266,10 @@ fn resolve(
         req.sigkeys.iter().map(|k| Some(k.clone())).collect()
     };
     let event = match req.event {
-        Some(e) => e,
+        Some(e) => {
+            source.check_event(e)?;
+            e
+        }
         None => source.current_event()?,
     };
     let mut rpms = match req.source_type {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::koji::{
-    KojiBuild, KojiClient, KojiPaths, KojiRpm, MissingRpmFile, unsigned_packages_error,
+    KojiBuild, KojiClient, KojiError, KojiPaths, KojiRpm, MissingRpmFile, unsigned_packages_error,
 };
 use super::{PackageSource, SourceError, SourceRpm};
 
@@ -84,6 +84,19 @@ impl PackageSource for KojiSource {
         Ok(self.client.get_last_event()?.id)
     }
 
+    /// `getEvent`, the one call of the hub that refuses an event it has not
+    /// reached (a fault); the listing calls would answer it as "now".
+    fn check_event(&self, event: i64) -> Result<(), SourceError> {
+        match self.client.get_event(event) {
+            Ok(_) => Ok(()),
+            Err(KojiError::Fault { .. }) => Err(SourceError::UnknownEvent {
+                event,
+                newest: self.client.get_last_event().ok().map(|e| e.id),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn tag_rpms(
         &self,
         tag: &str,
@@ -92,8 +105,14 @@ impl PackageSource for KojiSource {
         sigkeys: &[Option<String>],
     ) -> Result<Vec<SourceRpm>, SourceError> {
         if self.client.get_tag(tag, Some(event))?.is_none() {
-            return Err(SourceError::UnknownTag {
-                tag: tag.to_owned(),
+            return Err(match self.client.get_tag(tag, None)? {
+                Some(_) => SourceError::TagNotAtEvent {
+                    tag: tag.to_owned(),
+                    event,
+                },
+                None => SourceError::UnknownTag {
+                    tag: tag.to_owned(),
+                },
             });
         }
         let (rpms, builds) = self

@@ -382,10 +382,19 @@ impl LocalStore {
         event: i64,
         inherit: bool,
     ) -> Result<Vec<String>, SourceError> {
-        if index.tags.get(tag).is_none_or(|t| t.created > event) {
-            return Err(SourceError::UnknownTag {
-                tag: tag.to_owned(),
-            });
+        match index.tags.get(tag) {
+            None => {
+                return Err(SourceError::UnknownTag {
+                    tag: tag.to_owned(),
+                });
+            }
+            Some(t) if t.created > event => {
+                return Err(SourceError::TagNotAtEvent {
+                    tag: tag.to_owned(),
+                    event,
+                });
+            }
+            Some(_) => {}
         }
         let chain = inheritance(index, tag);
         let blocked: HashSet<&str> = chain
@@ -485,6 +494,19 @@ impl LocalStore {
 impl PackageSource for LocalStore {
     fn current_event(&self) -> Result<i64, SourceError> {
         Ok(self.index()?.event)
+    }
+
+    /// Every event from 0 (the empty store) to the newest exists.
+    fn check_event(&self, event: i64) -> Result<(), SourceError> {
+        let newest = self.index()?.event;
+        if (0..=newest).contains(&event) {
+            Ok(())
+        } else {
+            Err(SourceError::UnknownEvent {
+                event,
+                newest: Some(newest),
+            })
+        }
     }
 
     fn tag_rpms(

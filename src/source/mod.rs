@@ -45,6 +45,15 @@ impl SourceRpm {
 pub enum SourceError {
     #[error("unknown tag {tag:?}")]
     UnknownTag { tag: String },
+    /// The tag exists now but did not at the requested event.
+    #[error("tag {tag:?} did not exist at event {event}")]
+    TagNotAtEvent { tag: String, event: i64 },
+    /// A requested event the source does not know: Koji answers its queries
+    /// for an event above its newest as if it were "now", so a compose pinned
+    /// to it would record today's content under an event that has not
+    /// happened (formats.md §1.10).
+    #[error("event {event} does not exist{}", newest.map(|n| format!(" (the newest event is {n})")).unwrap_or_default())]
+    UnknownEvent { event: i64, newest: Option<i64> },
     #[error("unknown build {nvr:?}")]
     UnknownBuild { nvr: String },
     #[error("{0}")]
@@ -59,6 +68,10 @@ pub enum SourceError {
 pub trait PackageSource: Sync {
     /// The newest event: what "now" is pinned to.
     fn current_event(&self) -> Result<i64, SourceError>;
+    /// Whether `event` exists ([`SourceError::UnknownEvent`] if not): every
+    /// requested event is checked before anything is resolved at it, as
+    /// Pungi does with Koji's `getEvent`.
+    fn check_event(&self, event: i64) -> Result<(), SourceError>;
     /// The latest build of every (unblocked) package of `tag` at `event`, with
     /// inheritance unless `inherit` is false; all RPMs of those builds.
     fn tag_rpms(

@@ -396,8 +396,9 @@ fn dispatch(m: &HubModel, call: MethodCall, in_multicall: bool) -> Result<Value,
             let id = a.get("id").as_i64().unwrap_or(0);
             match m.event_ts(id) {
                 Some(_) => Ok(event_value(m, id)),
+                // the real hub's QueryProcessor.executeOne(strict=True)
                 None if a.flag_default_true("strict") => {
-                    Err(generic(format!("No such event: {id}")))
+                    Err(generic("query returned no rows".into()))
                 }
                 None => Ok(Value::Nil),
             }

@@ -40,7 +40,7 @@ pub struct TagRow {
     pub name: String,
     pub arches: Option<String>,
     pub locked: bool,
-    created: i64,
+    pub created: i64,
 }
 
 /// Options of an inheritance link (`tag_inheritance` row).
@@ -154,7 +154,7 @@ pub struct HubModel {
     /// older hub.
     pub hidden_methods: Vec<String>,
     events: Vec<f64>,
-    tags: Vec<TagRow>,
+    pub tags: Vec<TagRow>,
     inheritance: Vec<InheritanceRow>,
     packages: Vec<String>,
     tag_packages: Vec<TagPackageRow>,
