@@ -151,6 +151,7 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
             .collect(),
         event: a.koji_event,
         url: format!("{}/{}", url.trim_end_matches('/'), a.name),
+        lookaside_limits: Default::default(),
     };
     let cache_dir = a
         .cache_dir

@@ -9,10 +9,12 @@
 pub mod api;
 pub mod compose;
 pub mod config;
+pub mod domain;
 pub mod gather;
 pub mod repodata;
 pub mod rpm;
 pub mod service;
 pub mod source;
 pub mod store;
+pub mod throttle;
 pub mod worker;

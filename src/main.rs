@@ -288,7 +288,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "odcs: serving on http://{} (database {}, composes in {})",
                 cfg.listen,
-                cfg.database_url(),
+                odcs::store::redact_url(&cfg.database_url()),
                 cfg.target_dir().display()
             );
             odcs::service::serve(cfg, listener, odcs::service::shutdown_signal()).await
@@ -301,7 +301,10 @@ fn main() -> ExitCode {
         Command::Migrate { config } => run_async(async move {
             let cfg = config.load()?;
             odcs::service::open_store(&cfg).await?;
-            eprintln!("database {} is up to date", cfg.database_url());
+            eprintln!(
+                "database {} is up to date",
+                odcs::store::redact_url(&cfg.database_url())
+            );
             Ok(())
         }),
         Command::Client(args) => client_cmd::run(args),

@@ -12,14 +12,16 @@ use anyhow::Context;
 use crate::api::{AppState, router, validate::Lifetime};
 use crate::compose::createrepo::CacheDir;
 use crate::config::Config;
+use crate::domain::{TargetDir, TargetDirs};
 use crate::source::PackageSource;
 use crate::source::koji::{ClientOptions, KojiClient, KojiPaths};
 use crate::source::koji_source::KojiSource;
 use crate::source::local::LocalStore;
-use crate::store::Store;
+use crate::store::{Store, redact_url};
 use crate::worker::WorkerContext;
 
-fn package_source(cfg: &Config) -> anyhow::Result<Arc<dyn PackageSource + Send>> {
+/// The package source the configuration names: a Koji hub, or the local store.
+pub fn package_source(cfg: &Config) -> anyhow::Result<Arc<dyn PackageSource + Send>> {
     Ok(match &cfg.koji {
         Some(k) => {
             let options = ClientOptions {
@@ -43,28 +45,61 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
     let url = cfg.database_url();
     let store = Store::connect(&url)
         .await
-        .with_context(|| format!("opening the database {url}"))?;
+        .with_context(|| format!("opening the database {}", redact_url(&url)))?;
     store.migrate().await.context("migrating the database")?;
     Ok(store)
+}
+
+/// The target directories of the configuration, created and made absolute.
+fn target_dirs(cfg: &Config) -> anyhow::Result<TargetDirs> {
+    let absolute = |dir: &std::path::Path| -> anyhow::Result<std::path::PathBuf> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        dir.canonicalize()
+            .with_context(|| format!("resolving {}", dir.display()))
+    };
+    let mut dirs = TargetDirs::single(absolute(&cfg.target_dir())?, cfg.target_dir_url());
+    for (name, extra) in &cfg.extra_target_dirs {
+        dirs.extra.insert(
+            name.clone(),
+            TargetDir {
+                path: absolute(&extra.dir)?,
+                url: extra.url.clone(),
+            },
+        );
+    }
+    Ok(dirs)
 }
 
 async fn worker_context(
     cfg: &Config,
     store: Store,
+    source: Arc<dyn PackageSource + Send>,
     notify: Arc<tokio::sync::Notify>,
 ) -> anyhow::Result<Arc<WorkerContext>> {
-    let target = cfg.target_dir();
-    std::fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
+    let host = hostname();
     Ok(Arc::new(WorkerContext {
         store,
-        source: package_source(cfg)?,
+        source,
         caches: Arc::new(CacheDir::open(&cfg.cache_dir())?),
-        target_dir: target.canonicalize()?,
-        target_dir_url: cfg.target_dir_url(),
+        target_dirs: target_dirs(cfg)?,
         lease: Duration::from_secs(cfg.lease_seconds.max(3)),
         jobs_queued: notify,
         metrics: Arc::new(crate::worker::WorkerMetrics::default()),
+        compose_timeout: Duration::from_secs(cfg.compose_timeout_seconds.max(1)),
+        job_attempts: i64::from(cfg.job_attempts.max(1)),
+        process_id: format!("{host}-{}", std::process::id()),
+        lookaside_limits: crate::source::repo::RepoLimits {
+            max_bytes: cfg.lookaside_max_bytes,
+            ..Default::default()
+        },
     }))
+}
+
+/// This host's name: worker ids must differ between hosts sharing one database.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
 }
 
 fn spawn_workers(
@@ -73,13 +108,9 @@ fn spawn_workers(
     reaper_interval: u64,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    // worker ids must differ between hosts sharing one database
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into());
     let mut handles: Vec<_> = (0..n)
         .map(|i| {
-            let id = format!("{host}-{}-{i}", std::process::id());
+            let id = format!("{}-{i}", ctx.process_id);
             tokio::spawn(ctx.clone().run(id, stop.clone()))
         })
         .collect();
@@ -97,12 +128,25 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let source = package_source(&cfg)?;
+    serve_with(cfg, source, listener, shutdown).await
+}
+
+/// [`serve`] with the package source given rather than configured (tests use
+/// it to put faults where a real source could have them).
+pub async fn serve_with(
+    cfg: Config,
+    source: Arc<dyn PackageSource + Send>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let store = open_store(&cfg).await?;
     let notify = Arc::new(tokio::sync::Notify::new());
-    let ctx = worker_context(&cfg, store.clone(), notify.clone()).await?;
+    let ctx = worker_context(&cfg, store.clone(), source, notify.clone()).await?;
     let app = Arc::new(AppState {
         store: store.clone(),
-        target_dir_url: cfg.target_dir_url(),
+        target_dirs: ctx.target_dirs.clone(),
+        lookaside_allowed: cfg.lookaside_allowed.clone(),
         lifetime: Lifetime {
             default: cfg.seconds_to_live,
             max: cfg.max_seconds_to_live,
@@ -118,7 +162,7 @@ pub async fn serve(
     // the trees are served here when the target URL is this server's /odcs
     let local_url = format!("http://{}/odcs", listener.local_addr()?);
     let serve_dir = (cfg.target_dir_url.is_none() || cfg.target_dir_url() == local_url)
-        .then(|| ctx.target_dir.clone());
+        .then(|| ctx.target_dirs.default.path.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let handles = spawn_workers(&ctx, cfg.workers, cfg.reaper_interval, &stop_rx);
     tracing::info!("odcs serving on http://{}", listener.local_addr()?);
@@ -140,7 +184,13 @@ pub async fn work(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = open_store(&cfg).await?;
-    let ctx = worker_context(&cfg, store.clone(), Arc::new(tokio::sync::Notify::new())).await?;
+    let ctx = worker_context(
+        &cfg,
+        store.clone(),
+        package_source(&cfg)?,
+        Arc::new(tokio::sync::Notify::new()),
+    )
+    .await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let handles = spawn_workers(&ctx, workers.max(1), cfg.reaper_interval, &stop_rx);
     shutdown.await;

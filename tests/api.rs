@@ -10,188 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::server::{Server, runtime};
 use serde_json::{Value, json};
-
-struct Server {
-    url: String,
-    _tmp: tempfile::TempDir,
-    data: PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    pg_db: Option<String>,
-}
-
-fn pg_admin_url() -> String {
-    "postgres://postgres@127.0.0.1:5432/test".to_owned()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn pg_exec(sql: &str) {
-    use sqlx::Connection;
-    runtime().block_on(async {
-        let mut c = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap_or_else(|e| {
-            panic!(
-                "the PostgreSQL API tests need PostgreSQL at 127.0.0.1:5432 (trust auth, user postgres, database test): {e}; \
-                 this machine kind (and CI on it) starts it before the session"
-            )
-        });
-        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
-    });
-}
-
-/// A small universe in tag `base`, and `updates` inheriting it.
-fn seed_store(store: &Path) -> Vec<String> {
-    let st = odcs::source::local::LocalStore::open(store).unwrap();
-    let incoming = store.join(".in");
-    std::fs::create_dir_all(&incoming).unwrap();
-    let specs = odcs::rpm::corpus::corpus(60, 8);
-    let mut metas = Vec::new();
-    for s in &specs {
-        let mut s = s.clone();
-        s.files.truncate(3);
-        let p = s.write_to(&incoming).unwrap();
-        metas.push((p.clone(), odcs::rpm::read_package(&p).unwrap()));
-    }
-    st.import("base", &[], &metas).unwrap();
-    st.import("updates", &["base".to_owned()], &[]).unwrap();
-    specs
-        .iter()
-        .filter(|s| s.files.iter().any(|(p, _)| p.starts_with("/usr/bin/")) && s.name != "bash")
-        .map(|s| s.name.clone())
-        .take(5)
-        .collect()
-}
-
-impl Server {
-    fn start(postgres: bool) -> (Server, Vec<String>) {
-        let tmp = tempfile::tempdir().unwrap();
-        let data = tmp.path().join("data");
-        let apps = seed_store(&data.join("store"));
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = std_listener.local_addr().unwrap();
-        std_listener.set_nonblocking(true).unwrap();
-        let mut cfg = odcs::config::Config {
-            listen: addr.to_string(),
-            data_dir: data.clone(),
-            workers: 2,
-            lease_seconds: 5,
-            reaper_interval: 1,
-            max_body_bytes: 1 << 20,
-            ..Default::default()
-        };
-        let mut pg_db = None;
-        if postgres {
-            let name = format!("odcs_api_{}_{}", std::process::id(), addr.port());
-            pg_exec(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-            pg_exec(&format!("CREATE DATABASE {name}"));
-            cfg.database_url = Some(format!("postgres://postgres@127.0.0.1:5432/{name}"));
-            pg_db = Some(name);
-        }
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            runtime().block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-                odcs::service::serve(cfg, listener, async {
-                    let _ = stop_rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        let server = Server {
-            url: format!("http://{addr}"),
-            _tmp: tmp,
-            data,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-            pg_db,
-        };
-        // ready when /about answers
-        let t = Instant::now();
-        while server.get("/api/1/about/").0 != 200 {
-            assert!(
-                t.elapsed() < Duration::from_secs(30),
-                "the server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        (server, apps)
-    }
-
-    fn request(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> (u16, Value) {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
-        let url = format!("{}{path}", self.url);
-        let resp = match (method, body) {
-            ("GET", _) => agent.get(&url).call(),
-            ("DELETE", _) => agent.delete(&url).call(),
-            ("POST", Some(b)) => agent
-                .post(&url)
-                .header("Content-Type", "application/json")
-                .send(&b[..]),
-            ("PATCH", Some(b)) => agent
-                .patch(&url)
-                .header("Content-Type", "application/json")
-                .send(&b[..]),
-            ("PATCH", None) => agent.patch(&url).send_empty(),
-            _ => unreachable!(),
-        }
-        .unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.into_body().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-    fn get(&self, path: &str) -> (u16, Value) {
-        self.request("GET", path, None)
-    }
-    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.request("POST", path, Some(body.to_string().into_bytes()))
-    }
-    fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.request("PATCH", path, Some(body.to_string().into_bytes()))
-    }
-
-    fn wait_for(&self, id: i64, states: &[&str]) -> Value {
-        let t = Instant::now();
-        loop {
-            let (_, c) = self.get(&format!("/api/1/composes/{id}"));
-            if states.contains(&c["state_name"].as_str().unwrap_or("")) {
-                return c;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(60),
-                "compose {id} stuck: {c}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        if let Some(db) = &self.pg_db {
-            pg_exec(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
-        }
-    }
-}
 
 fn lifecycle(postgres: bool) {
     let (s, apps) = Server::start(postgres);
@@ -400,38 +220,54 @@ for name in sorted(fams):
 
 fn bad_input(postgres: bool) {
     let (s, _) = Server::start(postgres);
-    let cases: Vec<(Vec<u8>, &str)> = vec![
-        (b"{not json".to_vec(), "Failed to decode JSON object"),
+    let tag = |extra: Value| {
+        let mut b = json!({"source": {"type": "tag", "source": "base"}});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b.to_string().into_bytes()
+    };
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"{not json".to_vec(), 400, "Failed to decode JSON object"),
         (
             json!({"source": {"type": "koji-magic", "source": "x"}})
                 .to_string()
                 .into_bytes(),
+            400,
             "Unknown source type \"koji-magic\"",
         ),
+        (tag(json!({"flags": ["turbo"]})), 400, "Unknown flag"),
         (
-            json!({"source": {"type": "tag", "source": "base"}, "flags": ["turbo"]})
-                .to_string()
-                .into_bytes(),
-            "Unknown flag",
-        ),
-        (
-            json!({"source": {"type": "tag", "source": "base"}, "seconds_to_live": -1})
-                .to_string()
-                .into_bytes(),
+            tag(json!({"seconds_to_live": -1})),
+            400,
             "seconds_to_live must not be negative",
         ),
         (
             json!({"source": {"type": "tag", "source": "base", "packages": ["../../etc/shadow"]}})
                 .to_string()
                 .into_bytes(),
+            400,
             "packages: invalid package name",
         ),
-        (vec![b' '; 10 << 20], "request body is larger than"),
+        // #12 §5: over the limit is 413, not 400
+        (vec![b' '; 10 << 20], 413, "request body is larger than"),
+        // #12 §7: an unknown target_dir is refused, not turned into `default`
+        (
+            tag(json!({"target_dir": "nope"})),
+            400,
+            "Unknown \"target_dir\" \"nope\"",
+        ),
+        // #12 §7: lookaside repositories only from configured places
+        (
+            tag(json!({"lookaside_repos": ["http://169.254.169.254/latest"]})),
+            400,
+            "lookaside_repos: \"http://169.254.169.254/latest\" is not a repository this server may read",
+        ),
     ];
-    for (body, want) in cases {
+    for (body, want_status, want) in cases {
         let (status, err) = s.request("POST", "/api/1/composes/", Some(body));
-        assert_eq!(status, 400, "{want}: {err}");
-        assert_eq!(err["status"], 400);
+        assert_eq!(status, want_status, "{want}: {err}");
+        assert_eq!(err["status"], want_status);
         assert!(
             err["message"].as_str().unwrap_or("").contains(want),
             "want {want:?}, got {err}"
@@ -595,9 +431,15 @@ fn recreate_from_the_package_set(postgres: bool) {
     let failed = s.wait_for(c, &["done", "failed"]);
     assert_eq!(failed["state_name"], "failed", "{failed}");
     let reason = failed["state_reason"].as_str().unwrap();
+    // named relative to the store: no server paths in reasons (#12 §6)
+    let shown = format!(
+        "<store>/{}",
+        file.strip_prefix(s.data.join("store")).unwrap().display()
+    );
     assert!(
         reason.contains("cannot be recreated with exactly the same RPMs")
-            && reason.contains(&file.display().to_string()),
+            && reason.contains(&shown)
+            && !reason.contains(&s.data.display().to_string()),
         "{reason}"
     );
     assert!(!s.data.join(format!("composes/odcs-{c}")).exists());

@@ -23,6 +23,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::domain::{TargetDirs, TargetEntry};
 use crate::store::{
     ComposeFilter, ComposeRow, ComposeState, JobKind, NewCompose, OrderBy, Store, StoreError,
     Timestamp,
@@ -32,7 +33,11 @@ use validate::{FLAGS, Invalid, Lifetime, RESULTS, names_of};
 /// What the handlers share.
 pub struct AppState {
     pub store: Store,
-    pub target_dir_url: String,
+    /// Where composes are written and served (the default and the extra
+    /// target directories a request may name).
+    pub target_dirs: TargetDirs,
+    /// URL prefixes and directories lookaside repositories may come from.
+    pub lookaside_allowed: Vec<String>,
     pub lifetime: Lifetime,
     pub arches: Vec<String>,
     pub sigkeys: Vec<String>,
@@ -52,8 +57,16 @@ pub struct AppState {
 pub enum ApiError {
     BadRequest(String),
     NotFound(String),
+    /// 413: the body is over the configured limit.
+    TooLarge(String),
+    /// 503 with `Retry-After`: the database is down or full; nothing was
+    /// recorded, and the same request can be made again later.
+    Unavailable(String),
     Internal(String),
 }
+
+/// Seconds a client is asked to wait when the database is unavailable.
+const RETRY_AFTER_SECONDS: u32 = 30;
 
 impl From<Invalid> for ApiError {
     fn from(e: Invalid) -> Self {
@@ -65,17 +78,36 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { .. } => ApiError::NotFound("No such compose found.".into()),
+            other if other.is_unavailable() => {
+                // under load this would be a line per request: once a minute
+                static LOG: std::sync::LazyLock<std::sync::Mutex<crate::throttle::Throttled>> =
+                    std::sync::LazyLock::new(|| {
+                        std::sync::Mutex::new(crate::throttle::Throttled::new(
+                            "api: the database is unavailable, answering 503",
+                            std::time::Duration::from_secs(60),
+                        ))
+                    });
+                if let Ok(mut log) = LOG.lock() {
+                    log.failed(&error_chain(&other));
+                }
+                ApiError::Unavailable(format!(
+                    "the database is unavailable ({other}); nothing was recorded, try again later"
+                ))
+            }
             other => {
-                let chain =
-                    std::iter::successors(Some(&other as &dyn std::error::Error), |e| e.source())
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(": ");
-                tracing::error!("{chain}");
+                tracing::error!("{}", error_chain(&other));
                 ApiError::Internal(other.to_string())
             }
         }
     }
+}
+
+/// An error and its sources, `: `-separated, for the log.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(e), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 impl IntoResponse for ApiError {
@@ -83,6 +115,13 @@ impl IntoResponse for ApiError {
         let (status, message) = match self {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            ApiError::Unavailable(m) => {
+                let mut r = error_response(StatusCode::SERVICE_UNAVAILABLE, &m);
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
+                return r;
+            }
             ApiError::Internal(m) => {
                 tracing::error!("internal server error: {m}");
                 (StatusCode::INTERNAL_SERVER_ERROR, m)
@@ -106,10 +145,19 @@ fn time(t: Option<Timestamp>) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// The compose JSON of odcs-api.md §2.2 (every field, keys sorted).
-pub fn compose_json(c: &ComposeRow, target_dir_url: &str, with_dump: bool) -> Value {
+/// The compose JSON of odcs-api.md §2.2 (every field, keys sorted). The
+/// URLs are empty for a target directory without a URL, as the original's
+/// are for extra target directories.
+pub fn compose_json(c: &ComposeRow, target_dirs: &TargetDirs, with_dump: bool) -> Value {
     let name = c.name();
-    let base = format!("{}/{name}", target_dir_url.trim_end_matches('/'));
+    let base = target_dirs.tree_url(&c.target_dir, &name);
+    let under = |rest: &str| {
+        if base.is_empty() {
+            String::new()
+        } else {
+            format!("{base}/{rest}")
+        }
+    };
     let mut v = json!({
         "id": c.id,
         "owner": c.owner,
@@ -124,8 +172,8 @@ pub fn compose_json(c: &ComposeRow, target_dir_url: &str, with_dump: bool) -> Va
         "time_done": time(c.time_done),
         "time_removed": time(c.time_removed),
         "removed_by": c.removed_by,
-        "result_repo": format!("{base}/compose/Temporary"),
-        "result_repofile": format!("{base}/compose/Temporary/{name}.repo"),
+        "result_repo": under("compose/Temporary"),
+        "result_repofile": under(&format!("compose/Temporary/{name}.repo")),
         "toplevel_url": base,
     });
     // two halves: one json! of every field exceeds the macro recursion limit
@@ -182,6 +230,7 @@ fn new_compose(req: &validate::CreateRequest) -> NewCompose {
     n.koji_event = req.koji_event;
     n.label = req.label.clone();
     n.compose_type = Some(req.compose_type.clone());
+    n.target_dir = req.target_dir.clone();
     n.fingerprint = n.reuse_fingerprint();
     n
 }
@@ -215,7 +264,7 @@ async fn read_body(app: &AppState, body: axum::body::Body) -> Result<axum::body:
         }
     }
     if seen > app.max_body_bytes {
-        return Err(ApiError::BadRequest(format!(
+        return Err(ApiError::TooLarge(format!(
             "request body is larger than {} bytes",
             app.max_body_bytes
         )));
@@ -230,8 +279,16 @@ async fn create_compose(
     let body = read_body(&app, body).await?;
     let data = parse_body(&body)?;
     let req = validate::parse_create(&data, &app.arches, &app.sigkeys, app.lifetime)?;
-    let row = app.store.insert_compose(&new_compose(&req)).await?;
-    app.store.enqueue_job(row.id, JobKind::Generate).await?;
+    if app.target_dirs.get(&req.target_dir).is_none() {
+        return Err(ApiError::BadRequest(format!(
+            "Unknown \"target_dir\" \"{}\"",
+            req.target_dir
+        )));
+    }
+    for repo in req.lookaside_repos.split_whitespace() {
+        validate::check_lookaside_allowed(repo, &app.lookaside_allowed)?;
+    }
+    let row = app.store.submit_compose(&new_compose(&req)).await?;
     app.jobs_queued.notify_waiters();
     tracing::info!(
         compose.id = row.id,
@@ -240,7 +297,7 @@ async fn create_compose(
         req.source_type_name,
         row.source
     );
-    Ok(Json(compose_json(&row, &app.target_dir_url, false)).into_response())
+    Ok(Json(compose_json(&row, &app.target_dirs, false)).into_response())
 }
 
 async fn find_compose(
@@ -250,7 +307,7 @@ async fn find_compose(
     let id = compose_id(&id)?;
     let row = app.store.find_compose(id).await?;
     Ok(cors(
-        Json(compose_json(&row, &app.target_dir_url, true)).into_response(),
+        Json(compose_json(&row, &app.target_dirs, true)).into_response(),
     ))
 }
 
@@ -378,7 +435,7 @@ async fn list_composes(
     });
     let items: Vec<Value> = rows
         .iter()
-        .map(|r| compose_json(r, &app.target_dir_url, false))
+        .map(|r| compose_json(r, &app.target_dirs, false))
         .collect();
     Ok(cors(
         Json(json!({"items": items, "meta": meta})).into_response(),
@@ -455,14 +512,16 @@ async fn renew_compose(
         if let Some(reused) = old.reused_id {
             app.store.extend_expiry(reused, until).await?;
         }
-        return Ok(Json(compose_json(&row, &app.target_dir_url, false)).into_response());
+        return Ok(Json(compose_json(&row, &app.target_dirs, false)).into_response());
     }
     // a new compose with the same inputs, pinned to the same event, so it
     // holds the same builds
     let mut n = NewCompose::new("unknown", old.source_type, &old.source);
     // unless the content is asked to change, recreate exactly the same RPMs
-    // from the stored package set (of the compose it reused, if it did)
-    if builds.is_none() && sigkeys == old.sigkeys {
+    // from the stored package set (of the compose it reused, if it did); a
+    // failed compose has none and is made again at the same event
+    let had_package_set = matches!(old.state, ComposeState::Done | ComposeState::Removed);
+    if builds.is_none() && sigkeys == old.sigkeys && had_package_set {
         n.replay_of = Some(old.reused_id.unwrap_or(old.id));
     }
     n.seconds_to_live = seconds;
@@ -479,11 +538,11 @@ async fn renew_compose(
     n.label = label;
     n.compose_type = old.compose_type.clone();
     n.respin_of = old.pungi_compose_id.clone();
+    n.target_dir = old.target_dir.clone();
     n.fingerprint = n.reuse_fingerprint();
-    let row = app.store.insert_compose(&n).await?;
-    app.store.enqueue_job(row.id, JobKind::Generate).await?;
+    let row = app.store.submit_compose(&n).await?;
     app.jobs_queued.notify_waiters();
-    Ok(Json(compose_json(&row, &app.target_dir_url, false)).into_response())
+    Ok(Json(compose_json(&row, &app.target_dirs, false)).into_response())
 }
 
 async fn delete_compose(
@@ -497,13 +556,11 @@ async fn delete_compose(
     for _ in 0..5 {
         let c = app.store.find_compose(id).await?;
         let written = match c.state {
-            ComposeState::Wait | ComposeState::Generating => {
-                app.store.cancel_jobs_for(id).await?;
-                app.store
-                    .mark_failed(id, "Canceled by anonymous")
-                    .await
-                    .map(|_| format!("Compose (id={id}) has been canceled"))
-            }
+            ComposeState::Wait | ComposeState::Generating => app
+                .store
+                .cancel_compose(id, "Canceled by anonymous")
+                .await
+                .map(|_| format!("Compose (id={id}) has been canceled")),
             ComposeState::Done | ComposeState::Failed => {
                 app.store.request_removal(id, "anonymous").await.map(|_| {
                     app.jobs_queued.notify_waiters();
@@ -759,18 +816,59 @@ async fn not_found() -> Response {
     )
 }
 
-/// Composes are built in `.odcs-<id>.part` and renamed into place: a path
-/// through any entry whose name starts with a dot (also percent-encoded) is
-/// not served, so a partial tree never is.
-async fn hide_dot_entries(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let hidden = req.uri().path().split('/').any(|segment| {
-        segment.starts_with('.')
-            || segment
-                .get(..3)
-                .is_some_and(|p| p.eq_ignore_ascii_case("%2e"))
-    });
-    if hidden {
+/// `%XX` escapes of a path segment decoded (as the file service decodes
+/// them), or `None` when they do not decode to UTF-8.
+fn percent_decoded(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = segment
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Only what a `done` compose holds is served under `/odcs/`: the tree of a
+/// compose that is not `done` (being built, left by a worker that died after
+/// renaming it into place, failed, removed) answers 404, so no client ever
+/// reads a tree the database does not vouch for; a compose's log is served
+/// in any state. Composes are built in `.odcs-<id>.part`: a path through any
+/// entry whose name starts with a dot (also percent-encoded) is not served.
+async fn serve_done_trees(
+    State(app): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let segments: Vec<Option<String>> = req
+        .uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decoded)
+        .collect();
+    if segments
+        .iter()
+        .any(|s| s.as_deref().is_none_or(|s| s.starts_with('.')))
+    {
         return not_found().await;
+    }
+    let first = segments.first().cloned().flatten().unwrap_or_default();
+    if let Some(TargetEntry::Tree(id)) = TargetEntry::parse(&first) {
+        match app.store.find_compose(id).await {
+            Ok(c) if c.state == ComposeState::Done => {}
+            Ok(_) | Err(StoreError::NotFound { .. }) => return not_found().await,
+            Err(e) => return ApiError::from(e).into_response(),
+        }
     }
     next.run(req).await
 }
@@ -798,7 +896,10 @@ pub fn router(state: Arc<AppState>, serve_dir: Option<PathBuf>) -> Router {
     if let Some(dir) = serve_dir {
         let trees = Router::new()
             .fallback_service(tower_http::services::ServeDir::new(dir))
-            .layer(axum::middleware::from_fn(hide_dot_entries));
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                serve_done_trees,
+            ));
         r = r.nest("/odcs", trees);
     }
     r.with_state(state)

@@ -212,6 +212,9 @@ pub struct CreateRequest {
     pub label: Option<String>,
     pub compose_type: String,
     pub seconds_to_live: i64,
+    /// `default`, or the name of an extra target directory (checked against
+    /// the configuration by the caller).
+    pub target_dir: String,
 }
 
 fn string_list(v: Option<&Value>, key: &str) -> Result<Option<Vec<String>>, Invalid> {
@@ -427,10 +430,16 @@ pub fn parse_create(
     let lookaside =
         string_list(body.get("lookaside_repos"), "lookaside_repos")?.unwrap_or_default();
     for l in &lookaside {
-        if !(l.starts_with("http://") || l.starts_with("https://")) {
-            return Err(bad(format!("lookaside_repos: {l:?} is not an http(s) URL")));
+        if !(l.starts_with("http://") || l.starts_with("https://") || l.starts_with("file:///")) {
+            return Err(bad(format!(
+                "lookaside_repos: {l:?} is not an http(s):// or file:// URL"
+            )));
         }
     }
+    let target_dir = match body.get("target_dir").and_then(Value::as_str) {
+        None | Some("") => crate::domain::DEFAULT_TARGET_DIR.to_owned(),
+        Some(name) => name.to_owned(),
+    };
     Ok(CreateRequest {
         source_type,
         source_type_name: type_name.to_owned(),
@@ -452,12 +461,76 @@ pub fn parse_create(
             .unwrap_or("test")
             .to_owned(),
         seconds_to_live,
+        target_dir,
     })
+}
+
+/// Whether lookaside repository `url` may be read by this server: it must
+/// start with one of the `allowed` URL prefixes (at a `/` boundary) or, for
+/// `file://` URLs, lie in one of the allowed directories, and hold no `.` or
+/// `..` segment (also percent-encoded) that could lead out of it. Otherwise
+/// a 400 naming the field: the server fetches what a request names, so only
+/// places its operator chose may be named.
+pub fn check_lookaside_allowed(url: &str, allowed: &[String]) -> Result<(), Invalid> {
+    let dotted = url.split('/').any(|seg| {
+        let lower = seg.to_ascii_lowercase().replace("%2e", ".");
+        lower == "." || lower == ".."
+    });
+    let within = |prefix: &str| {
+        let prefix = if prefix.starts_with('/') {
+            format!("file://{prefix}")
+        } else {
+            prefix.to_owned()
+        };
+        url.strip_prefix(prefix.as_str())
+            .is_some_and(|rest| prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'))
+    };
+    if !dotted && allowed.iter().any(|p| within(p)) {
+        return Ok(());
+    }
+    let allowed_text = if allowed.is_empty() {
+        "none are allowed by this server".to_owned()
+    } else {
+        format!("allowed: {}", allowed.join(", "))
+    };
+    Err(bad(format!(
+        "lookaside_repos: {url:?} is not a repository this server may read ({allowed_text}; configuration key lookaside_allowed)"
+    )))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lookaside_repositories_must_be_in_an_allowed_place() {
+        let allowed = vec![
+            "https://mirror.example.com/repos".to_owned(),
+            "/srv/repos/".to_owned(),
+        ];
+        for ok in [
+            "https://mirror.example.com/repos",
+            "https://mirror.example.com/repos/f40/x86_64",
+            "file:///srv/repos/base",
+        ] {
+            check_lookaside_allowed(ok, &allowed).unwrap();
+        }
+        for refused in [
+            "https://mirror.example.com/reposevil",
+            "https://mirror.example.com.evil.org/repos",
+            "https://mirror.example.com/repos/../private",
+            "https://mirror.example.com/repos/%2E%2E/private",
+            "http://mirror.example.com/repos",
+            "file:///srv/reposx",
+            "file:///srv/repos/../../etc",
+            "http://169.254.169.254/latest",
+        ] {
+            let err = check_lookaside_allowed(refused, &allowed).unwrap_err();
+            assert!(err.0.starts_with("lookaside_repos: "), "{}", err.0);
+        }
+        let err = check_lookaside_allowed("https://a/b", &[]).unwrap_err();
+        assert!(err.0.contains("none are allowed"), "{}", err.0);
+    }
     use serde_json::json;
 
     const LIFE: Lifetime = Lifetime {

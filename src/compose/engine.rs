@@ -18,6 +18,7 @@ use super::createrepo::{Caches, CreaterepoError, CreaterepoOptions, createrepo};
 use super::metadata;
 use crate::gather::{self, ArchSet, GatherOptions, Pool};
 use crate::rpm::{self, FileKey, PackageMeta, RpmError};
+use crate::source::repo::RepoLimits;
 use crate::source::{PackageSource, SourceError, SourceRpm, local::link_or_copy};
 
 /// The variant name Pungi uses for ODCS composes.
@@ -60,6 +61,8 @@ pub struct ComposeRequest {
     pub event: Option<i64>,
     /// Public URL of the compose directory, for the `.repo` file.
     pub url: String,
+    /// What reading a lookaside repository may cost (download time, sizes).
+    pub lookaside_limits: RepoLimits,
 }
 
 impl ComposeRequest {
@@ -81,6 +84,7 @@ impl ComposeRequest {
             multilib_methods: vec![],
             event: None,
             url: url.to_owned(),
+            lookaside_limits: RepoLimits::default(),
         }
     }
 }
@@ -298,15 +302,20 @@ fn resolve(
 
 /// Packages of the lookaside repositories, from their repodata (downloaded
 /// into the compose's `work/` directory when they are remote).
-fn lookaside_packages(locations: &[String], work: &Path) -> Result<Vec<PackageMeta>, ComposeError> {
+fn lookaside_packages(
+    locations: &[String],
+    work: &Path,
+    limits: RepoLimits,
+) -> Result<Vec<PackageMeta>, ComposeError> {
     let mut out = Vec::new();
     for (i, loc) in locations.iter().enumerate() {
         let scratch = work.join("lookaside").join(i.to_string());
-        let repo = crate::source::repo::load_repo(loc, &scratch, Duration::from_secs(300))
-            .map_err(|e| ComposeError::Lookaside {
+        let repo = crate::source::repo::load_repo(loc, &scratch, limits).map_err(|e| {
+            ComposeError::Lookaside {
                 location: loc.clone(),
                 message: e.to_string(),
-            })?;
+            }
+        })?;
         out.extend(
             repo.packages
                 .iter()
@@ -476,7 +485,11 @@ fn build(
     let t = Instant::now();
     let paths: Vec<&Path> = candidates.iter().map(|c| c.path.as_path()).collect();
     let metas = read_headers(&paths, caches, progress)?;
-    let lookaside = lookaside_packages(&req.lookaside_repos, &top.join("work"))?;
+    let lookaside = lookaside_packages(
+        &req.lookaside_repos,
+        &top.join("work"),
+        req.lookaside_limits,
+    )?;
     // the lookaside metadata is in memory now; its copies are not part of the compose
     let work = top.join("work");
     if work.exists() {

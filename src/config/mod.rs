@@ -20,6 +20,25 @@ pub struct KojiConfig {
     /// (koji.conf's `serverca`); without it the public CAs are trusted.
     #[serde(default)]
     pub ca_bundle: Option<PathBuf>,
+    /// Whether tag composes include draft builds (Koji ≥ 1.34) as the hub
+    /// lists them; `false` asks the hub to leave them out.
+    #[serde(default = "default_true")]
+    pub include_draft_builds: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// An extra target directory a request may name in `target_dir`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraTargetDir {
+    pub dir: PathBuf,
+    /// The public URL the directory is served under; without it the compose
+    /// JSON gives empty URLs, as the original does for extra target dirs.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 fn default_koji_timeout() -> u64 {
@@ -45,6 +64,20 @@ pub struct Config {
     pub lease_seconds: u64,
     pub reaper_interval: u64,
     pub max_body_bytes: usize,
+    /// Seconds a compose may generate before it fails.
+    pub compose_timeout_seconds: u64,
+    /// Attempts of a job that fails for a reason other than its compose (the
+    /// database, a worker that stopped) before its compose fails.
+    pub job_attempts: u32,
+    /// Target directories a request may name in `target_dir`, by name.
+    pub extra_target_dirs: std::collections::BTreeMap<String, ExtraTargetDir>,
+    /// Where lookaside repositories may come from: URL prefixes
+    /// (`https://mirror.example.com/`) and directories on this server; a
+    /// request naming any other is refused. Empty: none allowed.
+    pub lookaside_allowed: Vec<String>,
+    /// Largest file downloaded from a lookaside repository, and largest
+    /// repodata file once decompressed, in bytes.
+    pub lookaside_max_bytes: u64,
     pub koji: Option<KojiConfig>,
 }
 
@@ -67,6 +100,11 @@ impl Default for Config {
             lease_seconds: 60,
             reaper_interval: 60,
             max_body_bytes: 1 << 20,
+            compose_timeout_seconds: 7200,
+            job_attempts: 5,
+            extra_target_dirs: Default::default(),
+            lookaside_allowed: vec![],
+            lookaside_max_bytes: 1 << 30,
             koji: None,
         }
     }
@@ -103,16 +141,27 @@ impl Config {
                     message: e.to_string(),
                 })?;
         }
-        apply_env(&mut table, std::env::vars())?;
-        let cfg: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse {
-                path: file
-                    .map(Path::to_owned)
-                    .unwrap_or_else(|| "environment".into()),
+        let origin = file
+            .map(Path::to_owned)
+            .unwrap_or_else(|| "configuration".into());
+        // the file alone must be valid: an unknown key there is an error
+        toml::Value::Table(table.clone())
+            .try_into::<Config>()
+            .map_err(|e| ConfigError::Parse {
+                path: origin.clone(),
                 message: e.to_string(),
             })?;
-        Ok(cfg)
+        for var in apply_env(&mut table, std::env::vars())? {
+            tracing::warn!(
+                "environment variable {var} is not a configuration key: ignored (`odcs config` lists the keys)"
+            );
+        }
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: origin,
+                message: e.to_string(),
+            })
     }
 
     pub fn database_url(&self) -> String {
@@ -143,11 +192,15 @@ impl Config {
 }
 
 /// `ODCS_KEY=value` and `ODCS_SECTION__KEY=value` into the table; values are
-/// read as TOML when they parse (numbers, lists), else as strings.
+/// read as TOML when they parse (numbers, lists), else as strings. Variables
+/// that name no configuration key (`ODCS_TEST_POSTGRES_URL`, another tool's
+/// `ODCS_*`) are left out and returned, so the caller can warn: the
+/// environment is shared with other programs, unlike the file.
 fn apply_env(
     table: &mut toml::Table,
     vars: impl Iterator<Item = (String, String)>,
-) -> Result<(), ConfigError> {
+) -> Result<Vec<String>, ConfigError> {
+    let mut ignored = Vec::new();
     for (var, value) in vars {
         let Some(key) = var.strip_prefix("ODCS_") else {
             continue;
@@ -161,7 +214,9 @@ fn apply_env(
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or(toml::Value::String(value.clone()));
-        let mut t = &mut *table;
+        let mut candidate = table.clone();
+        let mut t = &mut candidate;
+        let mut fits = true;
         for (i, part) in path.iter().enumerate() {
             if i + 1 == path.len() {
                 t.insert(part.clone(), parsed.clone());
@@ -169,14 +224,30 @@ fn apply_env(
                 let entry = t
                     .entry(part.clone())
                     .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-                t = entry.as_table_mut().ok_or_else(|| ConfigError::Env {
-                    var: var.clone(),
-                    message: format!("{part} is not a section"),
-                })?;
+                match entry.as_table_mut() {
+                    Some(next) => t = next,
+                    None => {
+                        fits = false;
+                        break;
+                    }
+                }
             }
         }
+        // a key the configuration does not have shows as an unknown field;
+        // any other error (a bad value) is the variable's and is reported
+        match toml::Value::Table(candidate.clone()).try_into::<Config>() {
+            Err(e) if !fits || e.to_string().contains("unknown field") => ignored.push(var),
+            Err(e) if e.to_string().contains("missing field") => *table = candidate,
+            Err(e) => {
+                return Err(ConfigError::Env {
+                    var,
+                    message: e.to_string(),
+                });
+            }
+            Ok(_) => *table = candidate,
+        }
     }
-    Ok(())
+    Ok(ignored)
 }
 
 #[cfg(test)]
@@ -206,12 +277,38 @@ mod tests {
             ("ODCS_KOJI__TOPDIR".to_owned(), "/mnt/koji".to_owned()),
             ("OTHER".to_owned(), "ignored".to_owned()),
         ];
-        apply_env(&mut table, env.into_iter()).unwrap();
+        let ignored = apply_env(&mut table, env.into_iter()).unwrap();
+        assert!(ignored.is_empty(), "{ignored:?}");
         let cfg: Config = toml::Value::Table(table).try_into().unwrap();
         assert_eq!(cfg.workers, 5);
         assert_eq!(cfg.listen, "0.0.0.0:1");
         assert_eq!(cfg.database_url(), "postgres://x@h/db");
         assert_eq!(cfg.koji.unwrap().topdir, PathBuf::from("/mnt/koji"));
+    }
+
+    /// #12 §7: `ODCS_TEST_POSTGRES_URL` (which tests/store.rs documents) made
+    /// `odcs serve` abort. Unknown variables are ignored (the caller warns);
+    /// a bad value of a known key is still an error.
+    #[test]
+    fn unknown_environment_variables_are_ignored_bad_values_are_not() {
+        let mut table = toml::Table::new();
+        let env = [
+            (
+                "ODCS_TEST_POSTGRES_URL".to_owned(),
+                "postgres://x@h/db".to_owned(),
+            ),
+            ("ODCS_WORKERS".to_owned(), "3".to_owned()),
+            ("ODCS_KOJI__NOPE".to_owned(), "1".to_owned()),
+        ];
+        let ignored = apply_env(&mut table, env.into_iter()).unwrap();
+        assert_eq!(ignored, ["ODCS_TEST_POSTGRES_URL", "ODCS_KOJI__NOPE"]);
+        let cfg: Config = toml::Value::Table(table).try_into().unwrap();
+        assert_eq!(cfg.workers, 3);
+        for (var, value) in [("ODCS_WORKERS", "many"), ("ODCS_LISTEN__DEEP", "1")] {
+            let bad = [(var.to_owned(), value.to_owned())];
+            let err = apply_env(&mut toml::Table::new(), bad.into_iter()).unwrap_err();
+            assert!(err.to_string().contains(var), "{err}");
+        }
     }
 
     #[test]

@@ -87,14 +87,30 @@ impl Compression {
 /// or plain), recognised by its magic bytes. Concatenated frames/members are read
 /// to the end.
 pub fn decompress_all(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    decompress_limited(data, u64::MAX)
+}
+
+/// [`decompress_all`], refusing data that decompresses to more than `max`
+/// bytes (a small file from elsewhere may expand without bound).
+pub fn decompress_limited(data: &[u8], max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut out = Vec::with_capacity(data.len() * 4);
+    let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(1 << 26));
+    let limit = max.saturating_add(1);
     if data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        zstd::stream::read::Decoder::new(data)?.read_to_end(&mut out)?;
+        zstd::stream::read::Decoder::new(data)?
+            .take(limit)
+            .read_to_end(&mut out)?;
     } else if data.starts_with(&[0x1f, 0x8b]) {
-        flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out)?;
+        flate2::read::MultiGzDecoder::new(data)
+            .take(limit)
+            .read_to_end(&mut out)?;
     } else {
         out.extend_from_slice(data);
+    }
+    if out.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "decompresses to more than {max} bytes"
+        )));
     }
     Ok(out)
 }
@@ -102,6 +118,19 @@ pub fn decompress_all(data: &[u8]) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decompression_stops_at_the_limit() {
+        let big = vec![b'x'; 1 << 20];
+        for c in [Compression::zstd(), Compression::gzip()] {
+            let small = c.compress_chunk(&big).unwrap();
+            assert!(small.len() < 10_000);
+            assert_eq!(decompress_limited(&small, 1 << 20).unwrap().len(), 1 << 20);
+            let err = decompress_limited(&small, 1000).unwrap_err();
+            assert!(err.to_string().contains("more than 1000 bytes"), "{err}");
+        }
+        assert!(decompress_limited(&big, 10).is_err());
+    }
 
     #[test]
     fn concatenated_chunks_decompress_to_the_concatenated_text() {

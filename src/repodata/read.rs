@@ -13,7 +13,7 @@ use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
 use sha2::{Digest, Sha256};
 
-use super::compress::decompress_all;
+use super::compress::decompress_limited;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -213,12 +213,19 @@ fn dep(mut a: HashMap<String, String>) -> Dep {
 }
 
 /// Read and verify one record's file; returns its uncompressed text.
-fn read_record(repo_dir: &Path, rec: &Record) -> Result<String, ReadError> {
+fn read_record(repo_dir: &Path, rec: &Record, max: u64) -> Result<String, ReadError> {
     let path = repo_dir.join(&rec.href);
-    let data = std::fs::read(&path).map_err(|source| ReadError::Io {
+    let io = |source| ReadError::Io {
         path: path.clone(),
         source,
-    })?;
+    };
+    let size = std::fs::metadata(&path).map_err(io)?.len();
+    if size > max {
+        return Err(io(std::io::Error::other(format!(
+            "{size} bytes, more than the {max} allowed"
+        ))));
+    }
+    let data = std::fs::read(&path).map_err(io)?;
     let check = |what, expected: &str, actual: String| {
         if expected == actual {
             Ok(())
@@ -239,7 +246,7 @@ fn read_record(repo_dir: &Path, rec: &Record) -> Result<String, ReadError> {
     if let Some(size) = rec.size {
         check("size", &size.to_string(), data.len().to_string())?;
     }
-    let open = decompress_all(&data).map_err(|source| ReadError::Io {
+    let open = decompress_limited(&data, max).map_err(|source| ReadError::Io {
         path: path.clone(),
         source,
     })?;
@@ -295,6 +302,12 @@ pub fn read_repomd(repo_dir: &Path) -> Result<Repo, ReadError> {
 /// Read `repo_dir/repodata/repomd.xml` and the primary, filelists and other
 /// records it names.
 pub fn read_repo(repo_dir: &Path) -> Result<Repo, ReadError> {
+    read_repo_limited(repo_dir, u64::MAX)
+}
+
+/// [`read_repo`], refusing a metadata file larger than `max` bytes, on disk
+/// or decompressed (a repository from elsewhere).
+pub fn read_repo_limited(repo_dir: &Path, max: u64) -> Result<Repo, ReadError> {
     let repomd_path = repo_dir.join("repodata/repomd.xml");
     let mut repo = read_repomd(repo_dir)?;
 
@@ -309,7 +322,7 @@ pub fn read_repo(repo_dir: &Path) -> Result<Repo, ReadError> {
     let (primary, filelists, other) = (record("primary")?, record("filelists")?, record("other")?);
 
     let primary_path = repo_dir.join(&primary.href);
-    let mut packages = parse_primary(&read_record(repo_dir, &primary)?, &primary_path)?;
+    let mut packages = parse_primary(&read_record(repo_dir, &primary, max)?, &primary_path)?;
     let mut index: HashMap<(String, String, String), Vec<usize>> = HashMap::new();
     for (i, p) in packages.iter().enumerate() {
         index
@@ -324,7 +337,7 @@ pub fn read_repo(repo_dir: &Path) -> Result<Repo, ReadError> {
     for (rec, is_files) in [(&filelists, true), (&other, false)] {
         seen.clear();
         let path = repo_dir.join(&rec.href);
-        let doc = read_record(repo_dir, rec)?;
+        let doc = read_record(repo_dir, rec, max)?;
         let mut target: Option<usize> = None;
         let mut file_kind: Option<String> = None;
         let mut cl: Option<(String, String)> = None;

@@ -80,6 +80,22 @@ impl KojiSource {
 }
 
 impl PackageSource for KojiSource {
+    fn for_compose(&self) -> Box<dyn PackageSource + Send> {
+        let has_checksums = std::sync::OnceLock::new();
+        if let Some(has) = self.has_checksums.get() {
+            let _ = has_checksums.set(*has);
+        }
+        Box::new(KojiSource {
+            client: self.client.with_retry_budget(self.client.max_retries()),
+            paths: self.paths.clone(),
+            has_checksums,
+        })
+    }
+
+    fn location(&self) -> Option<(std::path::PathBuf, &'static str)> {
+        Some((self.paths.topdir.clone(), "<koji topdir>"))
+    }
+
     fn current_event(&self) -> Result<i64, SourceError> {
         Ok(self.client.get_last_event()?.id)
     }

@@ -112,6 +112,7 @@ pub struct StoreIndex {
 }
 
 /// A local package store.
+#[derive(Clone, Debug)]
 pub struct LocalStore {
     root: PathBuf,
 }
@@ -492,6 +493,14 @@ impl LocalStore {
 }
 
 impl PackageSource for LocalStore {
+    fn for_compose(&self) -> Box<dyn PackageSource + Send> {
+        Box::new(self.clone())
+    }
+
+    fn location(&self) -> Option<(PathBuf, &'static str)> {
+        Some((self.root.clone(), "<store>"))
+    }
+
     fn current_event(&self) -> Result<i64, SourceError> {
         Ok(self.index()?.event)
     }

@@ -66,6 +66,16 @@ pub enum SourceError {
 
 /// Where a compose gets its packages.
 pub trait PackageSource: Sync {
+    /// The source one compose uses: the same packages, with state of its
+    /// own where that matters (Koji: one retry budget for all the compose's
+    /// calls, so a hub that is down is waited out once).
+    fn for_compose(&self) -> Box<dyn PackageSource + Send>;
+    /// The directory on this server the source's files are under and how a
+    /// message shown to users names it (`<koji topdir>`): failure reasons do
+    /// not show server paths.
+    fn location(&self) -> Option<(PathBuf, &'static str)> {
+        None
+    }
     /// The newest event: what "now" is pinned to.
     fn current_event(&self) -> Result<i64, SourceError>;
     /// Whether `event` exists ([`SourceError::UnknownEvent`] if not): every

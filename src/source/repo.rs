@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::repodata::read::{ReadError, Repo, read_repo, read_repomd};
+use crate::repodata::read::{ReadError, Repo, read_repo_limited, read_repomd};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -23,36 +23,57 @@ pub enum RepoError {
     },
 }
 
-/// Largest metadata file fetched (primary/filelists of a big distribution).
-const MAX_BYTES: u64 = 1 << 30;
+/// How much a lookaside repository may cost: the time of each download, and
+/// the size of each metadata file, downloaded and once decompressed.
+#[derive(Clone, Copy, Debug)]
+pub struct RepoLimits {
+    pub timeout: Duration,
+    pub max_bytes: u64,
+}
 
-fn fetch(url: &str, timeout: Duration) -> Result<Vec<u8>, RepoError> {
+impl Default for RepoLimits {
+    fn default() -> RepoLimits {
+        RepoLimits {
+            timeout: Duration::from_secs(300),
+            max_bytes: 1 << 30,
+        }
+    }
+}
+
+fn fetch(url: &str, limits: RepoLimits) -> Result<Vec<u8>, RepoError> {
     let err = |message: String| RepoError::Fetch {
         url: url.to_owned(),
         message,
     };
     let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
+        .timeout_global(Some(limits.timeout))
         .build()
         .new_agent();
     let resp = agent.get(url).call().map_err(|e| err(e.to_string()))?;
     let mut body = Vec::new();
     resp.into_body()
         .into_reader()
-        .take(MAX_BYTES)
+        .take(limits.max_bytes.saturating_add(1))
         .read_to_end(&mut body)
         .map_err(|e| err(e.to_string()))?;
+    if body.len() as u64 > limits.max_bytes {
+        return Err(err(format!(
+            "larger than the {} bytes allowed",
+            limits.max_bytes
+        )));
+    }
     Ok(body)
 }
 
 /// The repository at `location`: a directory, a `file://` URL or an
-/// `http(s)://` URL (its metadata is downloaded into `scratch`).
-pub fn load_repo(location: &str, scratch: &Path, timeout: Duration) -> Result<Repo, RepoError> {
+/// `http(s)://` URL (its metadata is downloaded into `scratch`), within
+/// `limits`.
+pub fn load_repo(location: &str, scratch: &Path, limits: RepoLimits) -> Result<Repo, RepoError> {
     if let Some(path) = location.strip_prefix("file://") {
-        return Ok(read_repo(Path::new(path))?);
+        return Ok(read_repo_limited(Path::new(path), limits.max_bytes)?);
     }
     if !(location.starts_with("http://") || location.starts_with("https://")) {
-        return Ok(read_repo(Path::new(location))?);
+        return Ok(read_repo_limited(Path::new(location), limits.max_bytes)?);
     }
     let base = location.trim_end_matches('/');
     let io = |path: &Path| {
@@ -61,7 +82,7 @@ pub fn load_repo(location: &str, scratch: &Path, timeout: Duration) -> Result<Re
     };
     let dir = scratch.join("repodata");
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-    let repomd = fetch(&format!("{base}/repodata/repomd.xml"), timeout)?;
+    let repomd = fetch(&format!("{base}/repodata/repomd.xml"), limits)?;
     std::fs::write(dir.join("repomd.xml"), &repomd).map_err(io(&dir))?;
     // the records read_repo needs; it verifies their checksums
     let records = read_repomd(scratch)?.records;
@@ -75,9 +96,9 @@ pub fn load_repo(location: &str, scratch: &Path, timeout: Duration) -> Result<Re
                 message: format!("repomd.xml names a file outside repodata/: {href}"),
             });
         }
-        let body = fetch(&format!("{base}/{href}"), timeout)?;
+        let body = fetch(&format!("{base}/{href}"), limits)?;
         let dest = scratch.join(href);
         std::fs::write(&dest, body).map_err(io(&dest))?;
     }
-    Ok(read_repo(scratch)?)
+    Ok(read_repo_limited(scratch, limits.max_bytes)?)
 }

@@ -10,8 +10,8 @@ use tracing::instrument;
 
 use super::model::COMPOSE_COLUMNS;
 use super::{
-    ComposeFilter, ComposeRow, ComposeState, NewCompose, OrderBy, Store, StoreError, StoredRpm,
-    Timestamp, db, with_pool,
+    ComposeFilter, ComposeRow, ComposeState, JobKind, NewCompose, OrderBy, Store, StoreError,
+    StoredRpm, Timestamp, db, with_pool,
 };
 
 /// `state_reason` texts of the original (odcs-api.md §5.3).
@@ -59,10 +59,47 @@ macro_rules! finish_reusers {
     }};
 }
 
+/// Queues a job of `kind` for compose `$id` inside a transaction (a new
+/// compose, or one whose live jobs were just ended, so none can conflict).
+macro_rules! queue_job {
+    ($tx:expr, $id:expr, $kind:expr, $now:expr) => {{
+        let kind: JobKind = $kind;
+        let now: Timestamp = $now;
+        sqlx::query(
+            "INSERT INTO jobs (compose_id, kind, state, attempts, time_enqueued) \
+             VALUES ($1, $2, 'queued', 0, $3) \
+             ON CONFLICT (compose_id, kind) WHERE state IN ('queued', 'running') DO NOTHING",
+        )
+        .bind($id)
+        .bind(kind.name())
+        .bind(now)
+        .execute(&mut *$tx)
+        .await
+        .map_err(db("queue job"))?;
+    }};
+}
+
 impl Store {
-    /// Inserts a compose in state `wait`, submitted now.
+    /// Inserts a compose in state `wait`, submitted now (with no job: see
+    /// [`Store::submit_compose`]).
     #[instrument(skip_all, fields(compose.owner = %new.owner), err)]
     pub async fn insert_compose(&self, new: &NewCompose) -> Result<ComposeRow, StoreError> {
+        self.insert_with_job(new, None).await
+    }
+
+    /// Inserts a compose in state `wait` and queues its generate job, in one
+    /// transaction: a compose is never without the job that will finish it
+    /// (the lost-compose check fails one that is).
+    #[instrument(skip_all, fields(compose.owner = %new.owner), err)]
+    pub async fn submit_compose(&self, new: &NewCompose) -> Result<ComposeRow, StoreError> {
+        self.insert_with_job(new, Some(JobKind::Generate)).await
+    }
+
+    async fn insert_with_job(
+        &self,
+        new: &NewCompose,
+        job: Option<JobKind>,
+    ) -> Result<ComposeRow, StoreError> {
         let now = Timestamp::now();
         let sql = format!(
             "INSERT INTO composes (owner, source_type, source, state, time_submitted, \
@@ -78,7 +115,8 @@ impl Store {
              RETURNING {COMPOSE_COLUMNS}"
         );
         with_pool!(self, |pool| {
-            sqlx::query_as::<_, ComposeRow>(&sql)
+            let mut tx = pool.begin().await.map_err(db("begin"))?;
+            let row = sqlx::query_as::<_, ComposeRow>(&sql)
                 .bind(&new.owner)
                 .bind(new.source_type)
                 .bind(&new.source)
@@ -113,9 +151,14 @@ impl Store {
                 .bind(new.base_module_br_stream_version_gte)
                 .bind(&new.fingerprint)
                 .bind(new.replay_of)
-                .fetch_one(pool)
+                .fetch_one(&mut *tx)
                 .await
-                .map_err(db("insert compose"))
+                .map_err(db("insert compose"))?;
+            if let Some(kind) = job {
+                queue_job!(tx, row.id, kind, now);
+            }
+            tx.commit().await.map_err(db("commit"))?;
+            Ok(row)
         })
     }
 
@@ -333,10 +376,16 @@ impl Store {
     /// the link, copies `pungi_compose_id`, gives both the later of their
     /// expiry times, and takes the reused compose's state: `done` at once, or
     /// `generating`, to be finished by the reused compose's own transition.
+    ///
+    /// Only a compose still deciding (`wait`) links, and only to one that
+    /// generates its own tree: `done` or `generating` and reusing nothing,
+    /// checked in the statement that links. A compose decides while `wait`
+    /// and leaves it either by linking or by [`Store::mark_generating`], never
+    /// both, so a compose linked to is never one that then reuses a third
+    /// (whose tree would never exist).
     #[instrument(skip(self), err)]
     pub async fn mark_reused(&self, id: i64, reused_id: i64) -> Result<ComposeRow, StoreError> {
         let now = Timestamp::now();
-        let live = in_states(&[ComposeState::Wait, ComposeState::Generating]);
         let update = format!(
             "UPDATE composes SET reused_id = r.id, pungi_compose_id = r.pungi_compose_id, \
                time_to_expire = CASE WHEN r.time_to_expire > composes.time_to_expire \
@@ -347,8 +396,8 @@ impl Store {
                time_started = COALESCE(composes.time_started, $5), \
                time_done = CASE WHEN r.state = $3 THEN $5 ELSE NULL END \
              FROM (SELECT id, pungi_compose_id, time_to_expire, state, state_reason, koji_event \
-                   FROM composes WHERE id = $2 AND state IN ($3, $4)) AS r \
-             WHERE composes.id = $1 AND composes.{live} \
+                   FROM composes WHERE id = $2 AND state IN ($3, $4) AND reused_id IS NULL) AS r \
+             WHERE composes.id = $1 AND composes.state = $6 \
              RETURNING {}",
             qualified_columns()
         );
@@ -362,6 +411,7 @@ impl Store {
                 .bind(ComposeState::Done)
                 .bind(ComposeState::Generating)
                 .bind(now)
+                .bind(ComposeState::Wait)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db("mark compose reused"))?;
@@ -381,7 +431,7 @@ impl Store {
             None => {
                 // Tell which side is wrong.
                 let this = self.find_compose(id).await?;
-                if !matches!(this.state, ComposeState::Wait | ComposeState::Generating) {
+                if this.state != ComposeState::Wait {
                     return Err(StoreError::InvalidState {
                         id,
                         state: this.state,
@@ -398,15 +448,16 @@ impl Store {
         }
     }
 
-    /// `wait` → `generating` ("Compose thread started"). Also accepted from
-    /// `generating`, so a job taken over after its worker died restarts the
-    /// compose; `time_started` then keeps the first start.
+    /// `wait` → `generating` ("Compose thread started"): the compose builds its
+    /// own tree. Also accepted from `generating` (not reusing), so a job taken
+    /// over after its worker died restarts the compose; `time_started` then
+    /// keeps the first start.
     #[instrument(skip(self), err)]
     pub async fn mark_generating(&self, id: i64) -> Result<ComposeRow, StoreError> {
         let sql = format!(
             "UPDATE composes SET state = $2, state_reason = $3, \
              time_started = COALESCE(time_started, $4) \
-             WHERE id = $1 AND {} RETURNING {COMPOSE_COLUMNS}",
+             WHERE id = $1 AND reused_id IS NULL AND {} RETURNING {COMPOSE_COLUMNS}",
             in_states(&[ComposeState::Wait, ComposeState::Generating])
         );
         let row = with_pool!(self, |pool| {
@@ -511,6 +562,15 @@ impl Store {
     /// this one through reuse fail with it.
     #[instrument(skip(self), err)]
     pub async fn mark_failed(&self, id: i64, reason: &str) -> Result<ComposeRow, StoreError> {
+        self.fail_compose(id, reason, false).await
+    }
+
+    async fn fail_compose(
+        &self,
+        id: i64,
+        reason: &str,
+        cancel_jobs: bool,
+    ) -> Result<ComposeRow, StoreError> {
         let now = Timestamp::now();
         let update = format!(
             "UPDATE composes SET state = $2, state_reason = $3, \
@@ -529,6 +589,17 @@ impl Store {
                 .await
                 .map_err(db("mark compose failed"))?;
             if row.is_some() {
+                if cancel_jobs {
+                    sqlx::query(
+                        "UPDATE jobs SET state = 'cancelled', lease_until_ms = NULL, \
+                         time_finished = $2 WHERE compose_id = $1 AND state IN ('queued', 'running')",
+                    )
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("cancel jobs"))?;
+                }
                 finish_reusers!(tx, id, ComposeState::Failed, reason, now);
             }
             tx.commit().await.map_err(db("commit"))?;
@@ -599,30 +670,88 @@ impl Store {
         self.find_compose(id).await
     }
 
-    /// Admin DELETE of a `done`/`failed` compose: it expires now and records
-    /// who asked; the reaper removes it on its next round (the state stays
-    /// until then). Asking again is accepted again.
+    /// Admin DELETE of a `done`/`failed` compose: it expires now, records
+    /// who asked, and a remove job is queued, in one transaction; the state
+    /// stays until a worker has removed the files. Asking again is accepted
+    /// again.
     #[instrument(skip(self), err)]
     pub async fn request_removal(
         &self,
         id: i64,
         removed_by: &str,
     ) -> Result<ComposeRow, StoreError> {
+        let now = Timestamp::now();
         let sql = format!(
             "UPDATE composes SET time_to_expire = $2, removed_by = $3 \
              WHERE id = $1 AND {} RETURNING {COMPOSE_COLUMNS}",
             in_states(&[ComposeState::Done, ComposeState::Failed])
         );
         let row = with_pool!(self, |pool| {
-            sqlx::query_as::<_, ComposeRow>(&sql)
+            let mut tx = pool.begin().await.map_err(db("begin"))?;
+            let row = sqlx::query_as::<_, ComposeRow>(&sql)
                 .bind(id)
-                .bind(Timestamp::now())
+                .bind(now)
                 .bind(removed_by)
-                .fetch_optional(pool)
+                .fetch_optional(&mut *tx)
                 .await
-                .map_err(db("request compose removal"))
+                .map_err(db("request compose removal"))?;
+            if row.is_some() {
+                queue_job!(tx, id, JobKind::Remove, now);
+            }
+            tx.commit().await.map_err(db("commit"))?;
+            Ok::<_, StoreError>(row)
         })?;
         self.transitioned(id, row, "be removed").await
+    }
+
+    /// Cancels a `wait`/`generating` compose: its live jobs are cancelled and
+    /// it fails with `reason`, in one transaction (a worker running it
+    /// finds out at its next lease renewal).
+    #[instrument(skip(self), err)]
+    pub async fn cancel_compose(&self, id: i64, reason: &str) -> Result<ComposeRow, StoreError> {
+        self.fail_compose(id, reason, true).await
+    }
+
+    /// Composes left `wait`/`generating` with no job that will finish them
+    /// (the original's lost-compose check): no queued or running job, and not
+    /// a reuse of a compose that is itself still live.
+    #[instrument(skip(self), err)]
+    pub async fn lost_composes(&self) -> Result<Vec<ComposeRow>, StoreError> {
+        let live = in_states(&[ComposeState::Wait, ComposeState::Generating]);
+        let sql = format!(
+            "SELECT {COMPOSE_COLUMNS} FROM composes c WHERE c.{live} \
+               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.compose_id = c.id \
+                 AND j.state IN ('queued', 'running')) \
+               AND NOT EXISTS (SELECT 1 FROM composes r WHERE r.id = c.reused_id AND r.{live}) \
+             ORDER BY c.id"
+        );
+        with_pool!(self, |pool| {
+            sqlx::query_as::<_, ComposeRow>(&sql)
+                .fetch_all(pool)
+                .await
+                .map_err(db("find lost composes"))
+        })
+    }
+
+    /// Composes `generating` their own tree since before `started_before`:
+    /// those that ran past the compose timeout.
+    #[instrument(skip(self), err)]
+    pub async fn overdue_composes(
+        &self,
+        started_before: Timestamp,
+    ) -> Result<Vec<ComposeRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COMPOSE_COLUMNS} FROM composes \
+             WHERE state = $1 AND reused_id IS NULL AND time_started < $2 ORDER BY id"
+        );
+        with_pool!(self, |pool| {
+            sqlx::query_as::<_, ComposeRow>(&sql)
+                .bind(ComposeState::Generating)
+                .bind(started_before)
+                .fetch_all(pool)
+                .await
+                .map_err(db("find overdue composes"))
+        })
     }
 
     /// `done` and `failed` composes whose time to expire is not after `now`,

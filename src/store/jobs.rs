@@ -19,8 +19,8 @@ use tracing::instrument;
 
 use super::{Backend, Job, JobKind, JobState, Store, StoreError, Timestamp, db, with_pool};
 
-const JOB_COLUMNS: &str =
-    "id, compose_id, kind, state, attempts, worker, lease_until_ms, time_enqueued, time_finished";
+const JOB_COLUMNS: &str = "id, compose_id, kind, state, attempts, worker, lease_until_ms, \
+     time_enqueued, time_finished, last_error";
 
 /// A job as read, before its names are checked.
 #[derive(sqlx::FromRow)]
@@ -34,6 +34,7 @@ struct JobRecord {
     lease_until_ms: Option<i64>,
     time_enqueued: Timestamp,
     time_finished: Option<Timestamp>,
+    last_error: Option<String>,
 }
 
 impl TryFrom<JobRecord> for Job {
@@ -58,6 +59,7 @@ impl TryFrom<JobRecord> for Job {
             lease_until_ms: r.lease_until_ms,
             time_enqueued: r.time_enqueued,
             time_finished: r.time_finished,
+            last_error: r.last_error,
         })
     }
 }
@@ -145,7 +147,8 @@ impl Store {
             "UPDATE jobs SET state = 'running', worker = $1, lease_until_ms = {now} + $2, \
                attempts = attempts + 1 \
              WHERE id = (SELECT id FROM jobs \
-               WHERE (state = 'queued' OR (state = 'running' AND lease_until_ms < {now})) \
+               WHERE ((state = 'queued' AND (retry_at_ms IS NULL OR retry_at_ms <= {now})) \
+                   OR (state = 'running' AND lease_until_ms < {now})) \
                  AND ($3 < 0 OR compose_id = $3) \
                ORDER BY id LIMIT 1 {lock}) \
              RETURNING {JOB_COLUMNS}"
@@ -230,6 +233,82 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Queues a running job of `worker` again, to be claimed no earlier than
+    /// `delay` from now, keeping `error` as the reason of this attempt: a job
+    /// that failed for a reason other than its compose (the database, a
+    /// panic) is retried after a pause. `false` if it was not `worker`'s.
+    #[instrument(skip(self), err)]
+    pub async fn retry_job_later(
+        &self,
+        job_id: i64,
+        worker: &str,
+        delay: Duration,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE jobs SET state = 'queued', worker = NULL, lease_until_ms = NULL, \
+               retry_at_ms = {} + $3, last_error = $4 \
+             WHERE id = $1 AND worker = $2 AND state = 'running'",
+            self.now_ms_sql()
+        );
+        let done = with_pool!(self, |pool| {
+            sqlx::query(&sql)
+                .bind(job_id)
+                .bind(worker)
+                .bind(lease_ms(delay))
+                .bind(error)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(db("retry job later"))
+        })?;
+        Ok(done == 1)
+    }
+
+    /// Takes the named lease for `holder` until `duration` from now if it is
+    /// free, expired or already `holder`'s: work one process of all does at a
+    /// time (the reaper). `false` if another holder has it.
+    #[instrument(skip(self), err)]
+    pub async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        duration: Duration,
+    ) -> Result<bool, StoreError> {
+        let now = self.now_ms_sql();
+        let sql = format!(
+            "INSERT INTO leases (name, holder, until_ms) VALUES ($1, $2, {now} + $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = $2, until_ms = {now} + $3 \
+             WHERE leases.until_ms < {now} OR leases.holder = $2"
+        );
+        let done = with_pool!(self, |pool| {
+            sqlx::query(&sql)
+                .bind(name)
+                .bind(holder)
+                .bind(lease_ms(duration))
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(db("take lease"))
+        })?;
+        Ok(done == 1)
+    }
+
+    /// Gives the named lease up if `holder` has it.
+    #[instrument(skip(self), err)]
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+                .bind(name)
+                .bind(holder)
+                .execute(pool)
+                .await
+                .map(|_| ())
+                .map_err(db("release lease"))
+        })?;
+        Ok(())
+    }
+
     /// Cancels the queued and running jobs of a compose (DELETE of a waiting
     /// or generating compose). A worker running one finds out when its next
     /// [`Store::renew_lease`] answers `false`. Returns how many were cancelled.
@@ -264,6 +343,22 @@ impl Store {
         record.map(Job::try_from).transpose()
     }
 
+    /// Whether compose `compose_id` has a queued or running job (one that will
+    /// finish it).
+    #[instrument(skip(self), err)]
+    pub async fn has_live_job(&self, compose_id: i64) -> Result<bool, StoreError> {
+        let n = with_pool!(self, |pool| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM jobs WHERE compose_id = $1 AND state IN ('queued', 'running')",
+            )
+            .bind(compose_id)
+            .fetch_one(pool)
+            .await
+            .map_err(db("find live jobs"))
+        })?;
+        Ok(n > 0)
+    }
+
     /// Jobs waiting for a worker or running (the queue length of the metrics).
     #[instrument(skip(self), err)]
     pub async fn live_job_count(&self) -> Result<u64, StoreError> {
@@ -284,7 +379,7 @@ impl Store {
     pub async fn queued_job_counts(&self) -> Result<Vec<(JobKind, u64)>, StoreError> {
         let sql = format!(
             "SELECT kind, COUNT(*) FROM jobs \
-             WHERE state = 'queued' OR (state = 'running' AND lease_until_ms < {}) \
+             WHERE state = 'queued' OR (state = 'running' AND lease_until_ms < {0}) \
              GROUP BY kind",
             self.now_ms_sql()
         );

@@ -91,6 +91,42 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the database is unavailable rather than the request wrong:
+    /// down, unreachable, out of connections, or out of disk or another
+    /// resource. Worth trying again later (the API answers 503).
+    pub fn is_unavailable(&self) -> bool {
+        let source = match self {
+            StoreError::Connect { .. } => return true,
+            StoreError::Database { source, .. } => source,
+            _ => return false,
+        };
+        match source {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(e) => {
+                let code = e.code().unwrap_or_default();
+                match e.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                    // SQLite's primary result codes (the low byte of the
+                    // extended code): BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN
+                    Some(_) => code
+                        .parse::<u32>()
+                        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 7 | 10 | 13 | 14)),
+                    // SQLSTATE classes: connection exception, insufficient
+                    // resources (disk full), operator intervention (shutdown),
+                    // system error
+                    _ => ["08", "53", "57", "58"].iter().any(|c| code.starts_with(c)),
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Wraps a sqlx error with what the store was doing.
 pub(crate) fn db(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Database { action, source }
@@ -155,11 +191,11 @@ impl Store {
     pub async fn connect_with(config: &StoreConfig) -> Result<Store, StoreError> {
         let url = config.url.as_str();
         let bad_url = |source| StoreError::BadUrl {
-            url: url.to_owned(),
+            url: redact_url(url),
             source,
         };
         let connect = |source| StoreError::Connect {
-            url: redact(url),
+            url: redact_url(url),
             source,
         };
         let backend = if url.starts_with("sqlite:") {
@@ -186,7 +222,9 @@ impl Store {
                 .map_err(connect)?;
             Backend::Postgres(pool)
         } else {
-            return Err(StoreError::UnsupportedUrl { url: redact(url) });
+            return Err(StoreError::UnsupportedUrl {
+                url: redact_url(url),
+            });
         };
         Ok(Store { backend })
     }
@@ -224,8 +262,8 @@ impl Store {
     }
 }
 
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
+/// The URL without its password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -245,12 +283,15 @@ mod tests {
     #[test]
     fn passwords_are_redacted_from_urls() {
         assert_eq!(
-            redact("postgres://odcs:secret@db:5432/odcs"),
+            redact_url("postgres://odcs:secret@db:5432/odcs"),
             "postgres://odcs:***@db:5432/odcs"
         );
-        assert_eq!(redact("postgres://odcs@db/odcs"), "postgres://odcs@db/odcs");
         assert_eq!(
-            redact("sqlite:///var/lib/odcs.db"),
+            redact_url("postgres://odcs@db/odcs"),
+            "postgres://odcs@db/odcs"
+        );
+        assert_eq!(
+            redact_url("sqlite:///var/lib/odcs.db"),
             "sqlite:///var/lib/odcs.db"
         );
     }

@@ -546,6 +546,9 @@ pub struct Job {
     pub lease_until_ms: Option<i64>,
     pub time_enqueued: Timestamp,
     pub time_finished: Option<Timestamp>,
+    /// Why the last attempt did not finish (a database error, a worker that
+    /// stopped): given as the reason when the job gives up.
+    pub last_error: Option<String>,
 }
 
 #[cfg(test)]

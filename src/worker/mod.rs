@@ -1,99 +1,87 @@
-//! Workers: claim compose jobs from the database queue, run the compose
-//! engine, record the result; and the reaper that removes expired composes.
+//! Workers: claim jobs from the database queue, decide whether a compose can
+//! be answered by an equal one (`reuse`), run the compose engine, record the
+//! result; and the reaper (`reaper`) that removes expired composes, fails lost
+//! ones and sweeps leftovers.
 //!
 //! Why leases: a worker holds a job only while it keeps renewing its lease
 //! (every third of the lease); if it dies, the lease runs out and another
 //! worker (on any host sharing the database and the target directory) takes
 //! the job up again. A job is safe to run twice: the engine builds into a
 //! temporary directory and renames it into place, and a tree left by a run that
-//! died after the rename but before recording `done` is removed and rebuilt.
+//! died after the rename but before recording `done` is removed and rebuilt
+//! (it is never served meanwhile: only trees of `done` composes are).
+//!
+//! Every job ends with its compose `done` or `failed`, never left
+//! `generating` (issue #12): a compose failure fails it; a panic in the engine
+//! fails it with the panic's message and removes its build directory; any
+//! other error (the database, the disk) queues the job again after a growing
+//! pause, and after `job_attempts` attempts the compose fails with the last
+//! error. A compose that runs past `compose_timeout_seconds` fails. The
+//! reaper fails composes that no job will finish (the original's lost-compose
+//! check) and, as a last resort, those still generating past the timeout.
 //!
 //! A renewal of a removed compose (`replay_of`) is not resolved again: the
 //! engine recreates it from the stored package set (DESIGN.md: every compose
 //! stores its exact package set, so a renewal rebuilds exactly the same
-//! repository).
+//! repository); a compose with no stored package set fails instead of being
+//! silently resolved again.
 
-use std::path::PathBuf;
+mod metrics;
+mod progress;
+mod reaper;
+mod reuse;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api::validate::{FLAGS, MULTILIB};
-use crate::compose::Progress;
 use crate::compose::createrepo::CacheDir;
 use crate::compose::engine::{
     ComposeError, ComposeFlags, ComposeRequest, ComposedRpm, MultilibMethod, SourceType,
     replay_compose, run_compose,
 };
+use crate::domain::{TargetDirs, part_dir};
 use crate::source::PackageSource;
-use crate::store::{
-    ComposeRow, ComposeState, Job, JobKind, Store, StoreError, StoredRpm, Timestamp,
-};
+use crate::source::repo::RepoLimits;
+use crate::store::{ComposeRow, ComposeState, Job, JobKind, Store, StoreError, StoredRpm};
+
+pub use metrics::WorkerMetrics;
+
+use crate::throttle::{Backoff, Throttled};
+use progress::{JobProgress, Stop, StopReason};
 
 /// What every worker shares.
 pub struct WorkerContext {
     pub store: Store,
     pub source: Arc<dyn PackageSource + Send>,
     pub caches: Arc<CacheDir>,
-    pub target_dir: PathBuf,
-    pub target_dir_url: String,
+    pub target_dirs: TargetDirs,
     pub lease: Duration,
     pub jobs_queued: Arc<tokio::sync::Notify>,
     pub metrics: Arc<WorkerMetrics>,
-}
-
-/// What this process's workers did, for `/api/1/metrics/`: time spent per
-/// compose phase, and composes finished and failed.
-#[derive(Default)]
-pub struct WorkerMetrics {
-    phases: std::sync::Mutex<std::collections::BTreeMap<&'static str, (f64, u64)>>,
-    done: std::sync::atomic::AtomicU64,
-    failed: std::sync::atomic::AtomicU64,
-}
-
-impl WorkerMetrics {
-    fn record(&self, timings: &[(&'static str, Duration)]) {
-        if let Ok(mut p) = self.phases.lock() {
-            for (name, d) in timings {
-                let e = p.entry(name).or_insert((0.0, 0));
-                e.0 += d.as_secs_f64();
-                e.1 += 1;
-            }
-        }
-    }
-
-    /// Prometheus text.
-    pub fn render(&self) -> String {
-        use std::sync::atomic::Ordering::Relaxed;
-        let mut out = String::from(
-            "# HELP odcs_compose_phase_seconds Time spent in each compose phase by this process's workers\n# TYPE odcs_compose_phase_seconds summary\n",
-        );
-        if let Ok(p) = self.phases.lock() {
-            for (name, (sum, count)) in p.iter() {
-                out.push_str(&format!(
-                    "odcs_compose_phase_seconds_sum{{phase=\"{name}\"}} {sum:.6}\n"
-                ));
-                out.push_str(&format!(
-                    "odcs_compose_phase_seconds_count{{phase=\"{name}\"}} {count}\n"
-                ));
-            }
-        }
-        out.push_str(&format!(
-            "# HELP odcs_composes_generated_total Composes this process's workers finished\n# TYPE odcs_composes_generated_total counter\nodcs_composes_generated_total {}\n",
-            self.done.load(Relaxed)
-        ));
-        out.push_str(&format!(
-            "# HELP odcs_compose_errors_total Composes this process's workers failed\n# TYPE odcs_compose_errors_total counter\nodcs_compose_errors_total {}\n",
-            self.failed.load(Relaxed)
-        ));
-        out
-    }
+    /// A compose generating longer than this fails.
+    pub compose_timeout: Duration,
+    /// Attempts of a job before its compose fails with the last error.
+    pub job_attempts: i64,
+    /// Names this process in leases shared across processes (the reaper).
+    pub process_id: String,
+    /// What reading a lookaside repository may cost.
+    pub lookaside_limits: RepoLimits,
 }
 
 /// How often an idle worker records that it is alive (for the metrics).
 const HEARTBEAT: Duration = Duration::from_secs(5);
 
-/// `source_type` of tag composes (odcs-api.md §2).
+/// How often a condition that keeps failing is logged again.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// Longest `state_reason` of a failed compose; the whole text is in the
+/// compose's log.
+const MAX_REASON_CHARS: usize = 2000;
+
+/// `source_type` of tag and build composes (odcs-api.md §2).
 const SOURCE_TAG: i64 = 1;
+const SOURCE_BUILD: i64 = 6;
 
 fn flag(c: &ComposeRow, name: &str) -> bool {
     FLAGS
@@ -111,9 +99,13 @@ fn words(s: &Option<String>) -> Vec<String> {
 }
 
 /// The engine request for a stored compose.
-pub fn engine_request(c: &ComposeRow, target_dir_url: &str) -> ComposeRequest {
+pub fn engine_request(
+    c: &ComposeRow,
+    target_dirs: &TargetDirs,
+    lookaside_limits: RepoLimits,
+) -> ComposeRequest {
     let name = format!("odcs-{}", c.id);
-    let (source_type, source) = if c.source_type == 6 {
+    let (source_type, source) = if c.source_type == SOURCE_BUILD {
         let mut nvrs = words(&Some(c.source.clone()));
         nvrs.extend(words(&c.builds));
         (SourceType::Build, nvrs)
@@ -121,7 +113,7 @@ pub fn engine_request(c: &ComposeRow, target_dir_url: &str) -> ComposeRequest {
         (SourceType::Tag, vec![c.source.clone()])
     };
     ComposeRequest {
-        url: format!("{}/{name}", target_dir_url.trim_end_matches('/')),
+        url: target_dirs.tree_url(&c.target_dir, &name),
         name,
         source_type,
         source,
@@ -154,11 +146,40 @@ pub fn engine_request(c: &ComposeRow, target_dir_url: &str) -> ComposeRequest {
             })
             .collect(),
         event: c.koji_event,
+        lookaside_limits,
     }
 }
 
+/// A task aborted when this is dropped (also when the code holding it
+/// panics): a lease renewal must never outlive its job.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The text of a panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+/// The pause before attempt `attempts + 1` of a job: 2 s, doubling, at most
+/// 5 minutes.
+fn retry_delay(attempts: i64) -> Duration {
+    let exp = u32::try_from(attempts.clamp(1, 9) - 1).unwrap_or(0);
+    (Duration::from_secs(2) * 2u32.pow(exp)).min(Duration::from_secs(300))
+}
+
 impl WorkerContext {
-    /// Run one worker until `shutdown` resolves; a job in progress is handed back.
+    /// Run one worker until `shutdown` resolves; a job in progress is handed
+    /// back. While the database fails, the worker pauses longer each time (up
+    /// to 30 s) and reports the failure once a minute.
     pub async fn run(
         self: Arc<Self>,
         id: String,
@@ -166,29 +187,50 @@ impl WorkerContext {
     ) {
         tracing::info!(worker.id = %id, "worker {id} started");
         let mut last_heartbeat: Option<std::time::Instant> = None;
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+        let mut claims = Throttled::new(format!("worker {id}: cannot claim a job"), REPORT_EVERY);
+        let mut beats = Throttled::new(
+            format!("worker {id}: cannot record a heartbeat"),
+            REPORT_EVERY,
+        );
         loop {
             if *shutdown.borrow() {
                 break;
             }
             if last_heartbeat.is_none_or(|t| t.elapsed() >= HEARTBEAT) {
                 match self.store.worker_heartbeat(&id).await {
-                    Ok(()) => last_heartbeat = Some(std::time::Instant::now()),
-                    Err(e) => tracing::warn!("worker {id}: cannot record a heartbeat: {e}"),
+                    Ok(()) => {
+                        beats.succeeded();
+                        last_heartbeat = Some(std::time::Instant::now());
+                    }
+                    Err(e) => beats.failed(&e),
                 }
             }
             match self.store.claim_next_job(&id, self.lease).await {
                 Ok(Some(job)) => {
+                    claims.succeeded();
+                    backoff.reset();
                     let job_id = job.id;
+                    // its own task: a panic ends the job, not this worker
+                    let mut running = tokio::spawn(self.clone().run_job(id.clone(), job));
                     tokio::select! {
-                        _ = self.clone().run_job(&id, job) => {}
+                        r = &mut running => {
+                            if let Err(e) = r {
+                                tracing::error!(job.id = job_id, "job {job_id} ended abnormally: {e}");
+                            }
+                        }
                         _ = shutdown.changed() => {
                             // graceful shutdown: hand the job back for another worker
+                            running.abort();
+                            let _ = running.await;
                             let _ = self.store.release_job(job_id, &id).await;
                             break;
                         }
                     }
                 }
                 Ok(None) => {
+                    claims.succeeded();
+                    backoff.reset();
                     tokio::select! {
                         _ = self.jobs_queued.notified() => {}
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -196,8 +238,11 @@ impl WorkerContext {
                     }
                 }
                 Err(e) => {
-                    tracing::error!("worker {id}: cannot claim a job: {e}");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    claims.failed(&e);
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff.pause()) => {}
+                        _ = shutdown.changed() => {}
+                    }
                 }
             }
         }
@@ -207,536 +252,441 @@ impl WorkerContext {
         tracing::info!(worker.id = %id, "worker {id} stopped");
     }
 
-    #[tracing::instrument(skip_all, fields(worker.id = worker, job.id = job.id, job.kind = job.kind.name(), compose.id = job.compose_id))]
-    async fn run_job(self: Arc<Self>, worker: &str, job: Job) {
-        // keep the lease while the job runs; a refused renewal means the job
-        // is not ours any more (cancelled, or taken over after a stall), so
-        // the compose is told to stop
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let renew = {
-            let (store, worker, lease, job_id) =
-                (self.store.clone(), worker.to_owned(), self.lease, job.id);
-            let stop = stop.clone();
-            let every = (lease / 3).min(Duration::from_secs(2));
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    match store.renew_lease(job_id, &worker, lease).await {
-                        Ok(true) => {
-                            let _ = store.worker_heartbeat(&worker).await;
-                        }
-                        Ok(false) => {
-                            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                            break;
-                        }
-                        Err(e) => tracing::warn!("job {job_id}: cannot renew the lease: {e}"),
-                    }
-                }
-            })
-        };
-        let result = match job.kind {
-            JobKind::Generate => self.clone().generate(worker, job.compose_id, stop).await,
-            JobKind::Remove => self.remove(job.compose_id, None).await,
-        };
-        renew.abort();
-        if let Err(e) = result {
-            tracing::error!(
-                compose.id = job.compose_id,
-                "compose {}: {e:#}",
-                job.compose_id
+    /// Keep the lease of `job` while it runs; a refused renewal means the job
+    /// is not ours any more (cancelled, or taken over after a stall), so the
+    /// compose is told to stop.
+    fn keep_lease(&self, worker: &str, job: &Job, stop: Arc<Stop>) -> AbortOnDrop {
+        let (store, worker, lease, job_id) =
+            (self.store.clone(), worker.to_owned(), self.lease, job.id);
+        let every = (lease / 3).min(Duration::from_secs(2));
+        AbortOnDrop(tokio::spawn(async move {
+            let mut failing = Throttled::new(
+                format!("job {job_id}: cannot renew its lease"),
+                REPORT_EVERY,
             );
+            loop {
+                tokio::time::sleep(every).await;
+                match store.renew_lease(job_id, &worker, lease).await {
+                    Ok(true) => {
+                        failing.succeeded();
+                        let _ = store.worker_heartbeat(&worker).await;
+                    }
+                    Ok(false) => {
+                        stop.set(StopReason::NotOurs);
+                        break;
+                    }
+                    Err(e) => failing.failed(&e),
+                }
+            }
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(worker.id = %worker, job.id = job.id, job.kind = job.kind.name(), compose.id = job.compose_id))]
+    async fn run_job(self: Arc<Self>, worker: String, job: Job) {
+        if job.attempts > self.job_attempts {
+            return self.give_up(&worker, &job).await;
         }
-        if let Err(e) = self.store.finish_job(job.id, worker).await {
-            tracing::error!("job {}: cannot finish: {e}", job.id);
+        let stop = Arc::new(Stop::default());
+        let lease = self.keep_lease(&worker, &job, stop.clone());
+        let result = match job.kind {
+            JobKind::Generate => self.clone().generate(&worker, &job, stop).await,
+            JobKind::Remove => self.remove(job.compose_id).await,
+        };
+        drop(lease);
+        match result {
+            Ok(()) => {
+                if let Err(e) = self.store.finish_job(job.id, &worker).await {
+                    // its lease runs out and the next claim finds the compose finished
+                    tracing::warn!("job {}: cannot record it finished: {e}", job.id);
+                }
+            }
+            Err(e) => {
+                let delay = retry_delay(job.attempts);
+                tracing::warn!(
+                    compose.id = job.compose_id,
+                    "compose {}: attempt {} of its {} job failed, trying again in {} s: {e:#}",
+                    job.compose_id,
+                    job.attempts,
+                    job.kind.name(),
+                    delay.as_secs()
+                );
+                let error = error_text(e.as_ref());
+                if let Err(e) = self
+                    .store
+                    .retry_job_later(job.id, &worker, delay, &error)
+                    .await
+                {
+                    // the lease runs out and the job is claimed again
+                    tracing::warn!("job {}: cannot queue it again: {e}", job.id);
+                }
+            }
         }
     }
 
-    #[tracing::instrument(skip_all, fields(compose.id = id))]
+    /// A job claimed more than `job_attempts` times: its compose fails with
+    /// the last error (or, when its workers kept stopping, says so).
+    async fn give_up(&self, worker: &str, job: &Job) {
+        let id = job.compose_id;
+        let why = job
+            .last_error
+            .clone()
+            .unwrap_or_else(|| "the workers running it stopped before it finished".to_owned());
+        let attempts = job.attempts - 1;
+        let outcome = match job.kind {
+            JobKind::Generate => {
+                let reason = format!(
+                    "Error while generating compose: gave up after {attempts} attempts: {why}"
+                );
+                let reason = self.public_reason(id, &reason);
+                match self.store.mark_failed(id, &reason).await {
+                    Ok(c) => {
+                        self.metrics.failed();
+                        self.remove_unfinished_tree(&c).await;
+                        tracing::warn!(compose.id = id, "compose {id} failed: {reason}");
+                        Ok(())
+                    }
+                    Err(StoreError::InvalidState { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            JobKind::Remove => {
+                tracing::error!(
+                    compose.id = id,
+                    "compose {id}: gave up removing it after {attempts} attempts: {why}"
+                );
+                Ok(())
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                let _ = self.store.finish_job(job.id, worker).await;
+            }
+            Err(e) => {
+                let _ = self
+                    .store
+                    .retry_job_later(job.id, worker, retry_delay(job.attempts), &why)
+                    .await;
+                tracing::warn!("compose {id}: cannot record its failure: {e}");
+            }
+        }
+    }
+
+    /// The tree and build directory of a compose that is not `done`: never
+    /// served, and removed when it ends otherwise.
+    async fn remove_unfinished_tree(&self, c: &ComposeRow) {
+        let Some(target) = self.target_dirs.get(&c.target_dir) else {
+            return;
+        };
+        let name = format!("odcs-{}", c.id);
+        for dir in [target.path.join(&name), part_dir(&target.path, &name)] {
+            match tokio::fs::remove_dir_all(&dir).await {
+                Ok(()) => tracing::info!(compose.id = c.id, "removed {}", dir.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("{}: cannot remove it: {e}", dir.display()),
+            }
+        }
+    }
+
+    /// What a failed compose's `state_reason` says: the error's text with
+    /// paths on this server outside the compose shown relative to what they
+    /// are (`<koji topdir>/packages/…`; the compose's own paths relative to
+    /// the compose, as the original shows them under the target URL), and
+    /// cut short past [`MAX_REASON_CHARS`] (the whole text is in the
+    /// compose's log).
+    fn public_reason(&self, id: i64, text: &str) -> String {
+        let name = format!("odcs-{id}");
+        let mut out = text.to_owned();
+        for target in self.target_dirs.all() {
+            let url = target.url.clone().unwrap_or_else(|| "<target dir>".into());
+            let part = part_dir(&target.path, &name);
+            out = out.replace(&part.display().to_string(), &format!("{url}/{name}"));
+            out = out.replace(&target.path.display().to_string(), &url);
+        }
+        if let Some((root, label)) = self.source.location() {
+            out = out.replace(&root.display().to_string(), label);
+        }
+        cut_short(&out, MAX_REASON_CHARS)
+    }
+
+    /// Fail compose `id` with `reason` (a compose failure, a panic): recorded
+    /// once, its unfinished tree removed. A compose that is not `wait` or
+    /// `generating` any more (cancelled meanwhile) is left as it is.
+    async fn fail(&self, c: &ComposeRow, reason: &str) -> anyhow::Result<()> {
+        let reason = self.public_reason(c.id, reason);
+        match self.store.mark_failed(c.id, &reason).await {
+            Ok(_) => {
+                self.metrics.failed();
+                tracing::warn!(compose.id = c.id, "compose {} failed: {reason}", c.id);
+            }
+            Err(StoreError::InvalidState { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.remove_unfinished_tree(c).await;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(compose.id = job.compose_id))]
     async fn generate(
         self: Arc<Self>,
         worker: &str,
-        id: i64,
-        stop: Arc<std::sync::atomic::AtomicBool>,
+        job: &Job,
+        stop: Arc<Stop>,
     ) -> anyhow::Result<()> {
+        let id = job.compose_id;
         let c = self.store.find_compose(id).await?;
-        match c.state {
+        // one retry budget for all of this compose's calls to the source
+        let source: Arc<dyn PackageSource + Send> = Arc::from(self.source.for_compose());
+        let c = match c.state {
+            // still deciding: reuse an equal compose, or build its own tree
             ComposeState::Wait => {
-                self.store.mark_generating(id).await?;
-            }
-            // a retry after a worker died: start over
-            ComposeState::Generating => {}
-            _ => return Ok(()),
-        }
-        // reuse an equal compose (odcs-api.md §5.5)
-        let other = if flag(&c, "no_reuse") {
-            None
-        } else {
-            self.clone().reusable(worker, &c).await?
-        };
-        if let Some(other) = other {
-            // it may have failed meanwhile: then this compose is generated
-            if let Ok(row) = self.store.mark_reused(id, other.id).await {
-                tracing::info!(compose.id = id, "compose {id} reuses compose {}", other.id);
-                if row.state == ComposeState::Generating {
-                    self.follow(id, other.id).await?;
+                if self.clone().decide(worker, &c, &source).await? {
+                    return Ok(());
                 }
-                return Ok(());
-            }
-        }
-        self.store.set_progress(id, "Compose is generating").await?;
-        // a renewal of a removed compose takes its stored package set
-        let stored: Vec<ComposedRpm> = match c.replay_of {
-            Some(old) => self
-                .store
-                .compose_rpms(old)
-                .await?
-                .iter()
-                .map(StoredRpm::to_composed)
-                .collect(),
-            None => Vec::new(),
-        };
-        let replay = !stored.is_empty();
-        let req = engine_request(&c, &self.target_dir_url);
-        let dir = self.target_dir.join(&req.name);
-        if dir.exists() {
-            // finished by a run that died before recording it: build it again
-            tokio::fs::remove_dir_all(&dir).await?;
-        }
-        let (source, caches, target) = (
-            self.source.clone(),
-            self.caches.clone(),
-            self.target_dir.clone(),
-        );
-        // progress goes to the compose's `progress` field and to a log beside
-        // the tree (`<target>/odcs-<id>.log`, served with the trees)
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let log_path = self.target_dir.join(format!("odcs-{id}.log"));
-        let progress = JobProgress::new(tx, &log_path, stop);
-        let store = self.store.clone();
-        let reporter = tokio::spawn(async move {
-            while let Some(text) = rx.recv().await {
-                if let Err(e) = store.set_progress(id, &text).await {
-                    tracing::warn!("compose {id}: cannot record progress: {e}");
-                }
-            }
-        });
-        let event = c.koji_event.unwrap_or_default();
-        let outcome = tokio::task::spawn_blocking(move || {
-            let r = if replay {
-                progress.log(&format!(
-                    "recreating the {} RPMs of the stored package set",
-                    stored.len()
-                ));
-                replay_compose(&req, &stored, event, caches.caches(), &target, &progress)
-            } else {
-                run_compose(&req, source.as_ref(), caches.caches(), &target, &progress)
-            };
-            match &r {
-                Ok(res) => progress.log(&format!(
-                    "done: {} RPMs at event {}",
-                    res.rpms.len(),
-                    res.event
-                )),
-                Err(e) => progress.log(&format!("failed: {e}")),
-            }
-            r
-        })
-        .await?;
-        let _ = reporter.await;
-        match outcome {
-            Ok(r) => {
-                self.metrics.record(&r.timings);
-                self.metrics
-                    .done
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let rpms: Vec<StoredRpm> = r.rpms.iter().map(StoredRpm::from).collect();
-                let summary = format!("done: {} RPMs at event {}", rpms.len(), r.event);
-                self.store.set_progress(id, &summary).await?;
-                let event = if replay { c.koji_event } else { Some(r.event) };
-                match self.store.mark_done(id, event, &rpms).await {
-                    Ok(_) => {
-                        tracing::info!(compose.id = id, "compose {id} done: {} RPMs", rpms.len())
-                    }
-                    Err(StoreError::InvalidState { state, .. }) => {
-                        // cancelled just as it finished: its tree goes too
-                        tracing::info!(
-                            compose.id = id,
-                            "compose {id} finished but is {}: its tree is removed",
-                            state.name()
-                        );
-                        tokio::fs::remove_dir_all(&r.dir).await?;
-                    }
+                match self.store.mark_generating(id).await {
+                    Ok(c) => c,
+                    // cancelled meanwhile
+                    Err(StoreError::InvalidState { .. }) => return Ok(()),
                     Err(e) => return Err(e.into()),
                 }
             }
-            Err(ComposeError::Cancelled) => {
+            // a reusing compose whose job was run again: it follows its leader
+            ComposeState::Generating if c.reused_id.is_some() => {
+                let leader = c.reused_id.unwrap_or(c.id);
+                return self.follow(id, leader).await;
+            }
+            // a retry of its own build: start over
+            ComposeState::Generating => c,
+            _ => return Ok(()),
+        };
+        self.build(job, c, source, stop).await
+    }
+
+    /// Build compose `c`'s own tree with the engine and record the outcome.
+    async fn build(
+        &self,
+        job: &Job,
+        c: ComposeRow,
+        source: Arc<dyn PackageSource + Send>,
+        stop: Arc<Stop>,
+    ) -> anyhow::Result<()> {
+        let id = c.id;
+        let Some(target) = self.target_dirs.get(&c.target_dir).cloned() else {
+            let reason = format!(
+                "Error while generating compose: its target directory {:?} is not configured on this server",
+                c.target_dir
+            );
+            return self.fail(&c, &reason).await;
+        };
+        if let Err(e) = self.store.set_progress(id, "Compose is generating").await {
+            tracing::warn!(compose.id = id, "compose {id}: cannot record progress: {e}");
+        }
+        // a renewal of a removed compose takes its stored package set
+        let stored: Option<Vec<ComposedRpm>> = match c.replay_of {
+            Some(old) => {
+                let rows = self.store.compose_rpms(old).await?;
+                if rows.is_empty() {
+                    let reason = format!(
+                        "Error while generating compose: compose {old} has no stored package set, so it cannot be recreated with exactly the same RPMs; ask for a new compose instead"
+                    );
+                    return self.fail(&c, &reason).await;
+                }
+                Some(rows.iter().map(StoredRpm::to_composed).collect())
+            }
+            None => None,
+        };
+        let req = engine_request(&c, &self.target_dirs, self.lookaside_limits);
+        // finished by a run that died before recording it: build it again
+        self.remove_unfinished_tree(&c).await;
+        let caches = self.caches.clone();
+        // progress goes to the compose's `progress` field and to a log beside
+        // the tree (`<target>/odcs-<id>.log`, served with the trees)
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let log_path = target.path.join(format!("odcs-{id}.log"));
+        let progress = JobProgress::new(tx, &log_path, stop.clone());
+        progress.log(&format!(
+            "attempt {} of compose {id} ({} {})",
+            job.attempts,
+            if c.source_type == SOURCE_TAG {
+                "tag"
+            } else {
+                "builds"
+            },
+            c.source
+        ));
+        let store = self.store.clone();
+        let _reporter = AbortOnDrop(tokio::spawn(async move {
+            let mut failing = Throttled::new(
+                format!("compose {id}: cannot record progress"),
+                REPORT_EVERY,
+            );
+            while let Some(text) = rx.recv().await {
+                match store.set_progress(id, &text).await {
+                    Ok(()) => failing.succeeded(),
+                    Err(e) => failing.failed(&e),
+                }
+            }
+        }));
+        // the timeout counts from the compose's first start
+        let ran = c
+            .time_started
+            .map(|t| crate::store::Timestamp::now().unix_seconds() - t.unix_seconds())
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs)
+            .unwrap_or_default();
+        let left = self.compose_timeout.saturating_sub(ran);
+        let _timer = {
+            let stop = stop.clone();
+            AbortOnDrop(tokio::spawn(async move {
+                tokio::time::sleep(left).await;
+                stop.set(StopReason::Timeout);
+            }))
+        };
+        let event = c.koji_event.unwrap_or_default();
+        let target_path = target.path.clone();
+        let progress = Arc::new(progress);
+        let engine_progress = progress.clone();
+        let outcome = tokio::task::spawn_blocking(move || match stored {
+            Some(stored) => {
+                engine_progress.log(&format!(
+                    "recreating the {} RPMs of the stored package set",
+                    stored.len()
+                ));
+                replay_compose(
+                    &req,
+                    &stored,
+                    event,
+                    caches.caches(),
+                    &target_path,
+                    engine_progress.as_ref(),
+                )
+            }
+            None => run_compose(
+                &req,
+                source.as_ref(),
+                caches.caches(),
+                &target_path,
+                engine_progress.as_ref(),
+            ),
+        })
+        .await;
+        let r = match outcome {
+            Ok(Ok(r)) => r,
+            Ok(Err(ComposeError::Cancelled)) if stop.reason() == Some(StopReason::Timeout) => {
+                let reason = format!(
+                    "Error while generating compose: it ran longer than the compose timeout ({} seconds)",
+                    self.compose_timeout.as_secs()
+                );
+                progress.log(&reason);
+                return self.fail(&c, &reason).await;
+            }
+            Ok(Err(ComposeError::Cancelled)) => {
                 // the job was cancelled (the compose is already failed) or
                 // taken over by another worker, whose run will record it
+                progress.log(
+                    "stopped: the compose was cancelled, or its job was taken over by another worker",
+                );
                 tracing::info!(
                     compose.id = id,
                     "compose {id}: stopped, its job is not ours any more"
                 );
-            }
-            Err(e) => {
-                self.metrics
-                    .failed
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let reason = format!("Error while generating compose: {e}");
-                self.store.mark_failed(id, &reason).await?;
-                tracing::warn!(compose.id = id, "compose {id} failed: {e}");
-            }
-        }
-        Ok(())
-    }
-
-    /// Finish a reusing compose with the compose it reuses. The store moves
-    /// reusing composes along when the reused one finishes; this covers a link
-    /// made while that transition was being committed.
-    async fn follow(&self, id: i64, leader: i64) -> anyhow::Result<()> {
-        loop {
-            let me = self.store.find_compose(id).await?;
-            if me.state != ComposeState::Generating {
                 return Ok(());
             }
-            let l = self.store.find_compose(leader).await?;
-            match l.state {
-                ComposeState::Done => {
-                    let rpms = self.store.compose_rpms(leader).await?;
-                    self.store.mark_done(id, l.koji_event, &rpms).await?;
-                    return Ok(());
-                }
-                ComposeState::Failed | ComposeState::Removed => {
-                    let reason = l
-                        .state_reason
-                        .unwrap_or_else(|| "the reused compose failed".into());
-                    self.store.mark_failed(id, &reason).await?;
-                    return Ok(());
-                }
-                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            Ok(Err(e)) => {
+                let reason = format!("Error while generating compose: {e}");
+                progress.log(&format!("failed: {e}"));
+                return self.fail(&c, &reason).await;
             }
-        }
-    }
-
-    /// An older compose with the same inputs that answers this one: one being
-    /// generated for the same requested event, or a done one that still holds
-    /// what this one would: for a tag, nothing in the tag or the tags it
-    /// inherits from changed since the done compose's event (Koji's
-    /// `tagChangedSinceEvent`; other changes on the hub do not matter); for
-    /// fixed builds, the fingerprint (which holds a requested event) is enough.
-    async fn reusable(
-        self: Arc<Self>,
-        worker: &str,
-        c: &ComposeRow,
-    ) -> anyhow::Result<Option<ComposeRow>> {
-        let Some(fp) = &c.fingerprint else {
-            return Ok(None);
+            Err(join) if join.is_panic() => {
+                let message = panic_message(join.into_panic().as_ref());
+                let reason =
+                    format!("Error while generating compose: internal error (a bug): {message}");
+                progress.log(&reason);
+                tracing::error!(
+                    compose.id = id,
+                    "compose {id}: the engine panicked: {message}"
+                );
+                return self.fail(&c, &reason).await;
+            }
+            Err(join) => return Err(join.into()),
         };
-        'retry: for _ in 0..300 {
-            let candidates = self.store.find_reusable_composes(fp, c.id, 10).await?;
-            for other in candidates {
-                match other.state {
-                    // an older equal compose still waiting for the same event:
-                    // start it here if its job is free (else another worker
-                    // is starting it), then look again
-                    ComposeState::Wait if other.koji_event == c.koji_event => {
-                        match self
-                            .store
-                            .claim_job_for(worker, self.lease, other.id)
-                            .await?
-                        {
-                            Some(job) => Box::pin(self.clone().run_job(worker, job)).await,
-                            None => tokio::time::sleep(Duration::from_millis(50)).await,
-                        }
-                        continue 'retry;
-                    }
-                    _ => {
-                        if self.answers(c, &other).await? {
-                            return Ok(Some(other));
-                        }
-                    }
-                }
-            }
-            break;
+        let rpms: Vec<StoredRpm> = r.rpms.iter().map(StoredRpm::from).collect();
+        let summary = format!("done: {} RPMs at event {}", rpms.len(), r.event);
+        progress.log(&summary);
+        if let Err(e) = self.store.set_progress(id, &summary).await {
+            tracing::warn!(compose.id = id, "compose {id}: cannot record progress: {e}");
         }
-        Ok(None)
-    }
-
-    /// Whether `other` (done or generating, with the same fingerprint) holds
-    /// what `c` asks for.
-    async fn answers(&self, c: &ComposeRow, other: &ComposeRow) -> anyhow::Result<bool> {
-        Ok(match other.state {
-            ComposeState::Generating => other.koji_event == c.koji_event,
-            ComposeState::Done if c.source_type != SOURCE_TAG => true,
-            ComposeState::Done => match (other.koji_event, c.koji_event) {
-                (None, _) => false,
-                (Some(theirs), Some(mine)) if mine == theirs => true,
-                // a renewal of an older compose must not pick a newer one
-                (Some(theirs), Some(mine)) if mine < theirs => false,
-                (Some(theirs), _) => {
-                    let (source, tag) = (self.source.clone(), c.source.clone());
-                    let inherit = !flag(c, "no_inheritance");
-                    let changed = tokio::task::spawn_blocking(move || {
-                        source.tag_changed_since(&tag, theirs, inherit)
-                    })
-                    .await?;
-                    match changed {
-                        Ok(changed) => !changed,
-                        Err(e) => {
-                            tracing::warn!(
-                                compose.id = c.id,
-                                "compose {}: cannot tell whether tag {} changed since event {theirs}: {e}",
-                                c.id,
-                                c.source
-                            );
-                            false
-                        }
-                    }
-                }
-            },
-            _ => false,
-        })
-    }
-
-    /// Delete an expired compose's files (unless it reuses another) and mark it removed.
-    #[tracing::instrument(skip_all, fields(compose.id = id))]
-    async fn remove(&self, id: i64, _reason: Option<&str>) -> anyhow::Result<()> {
-        let c = self.store.find_compose(id).await?;
-        if c.state == ComposeState::Removed {
-            return Ok(());
-        }
-        if c.reused_id.is_none() {
-            let dir = self.target_dir.join(format!("odcs-{id}"));
-            if dir.exists() {
-                tokio::fs::remove_dir_all(&dir).await?;
-            }
-            let _ = tokio::fs::remove_file(self.target_dir.join(format!("odcs-{id}.log"))).await;
-        }
-        let prev = c.state_reason.clone().unwrap_or_default();
-        let why = match &c.removed_by {
-            Some(by) => format!("Removed by {by}."),
-            None => "Compose is expired.".to_owned(),
-        };
-        let reason = if prev.is_empty() {
-            why
+        let event = if c.replay_of.is_some() {
+            c.koji_event
         } else {
-            format!("{prev}\n{why}")
+            Some(r.event)
         };
-        self.store
-            .mark_removed(id, c.removed_by.as_deref(), &reason)
-            .await?;
-        tracing::info!(compose.id = id, "compose {id} removed");
-        Ok(())
-    }
-
-    /// Remove every expired compose; returns how many.
-    pub async fn reap(&self) -> anyhow::Result<usize> {
-        let expired = self.store.expired_composes(Timestamp::now()).await?;
-        for c in &expired {
-            self.remove(c.id, None).await?;
-        }
-        Ok(expired.len())
-    }
-
-    /// Remove what the target directory holds that no compose accounts for
-    /// (odcs-api.md §5.6): trees and logs of composes that are removed or
-    /// unknown to the database, and build directories (`.odcs-<id>.part`)
-    /// of composes no worker is building any more (a worker that died and
-    /// whose compose was then cancelled leaves one). Returns what it removed.
-    pub async fn sweep(&self) -> anyhow::Result<Vec<PathBuf>> {
-        let mut removed = Vec::new();
-        let mut entries = tokio::fs::read_dir(&self.target_dir).await?;
-        while let Some(entry) = entries.next_entry().await? {
-            let name = entry.file_name();
-            let Some((id, building)) = name.to_str().and_then(compose_entry) else {
-                continue;
-            };
-            let state = match self.store.find_compose(id).await {
-                Ok(c) => Some(c.state),
-                Err(StoreError::NotFound { .. }) => None,
-                Err(e) => return Err(e.into()),
-            };
-            let orphan = match state {
-                None | Some(ComposeState::Removed) => true,
-                Some(ComposeState::Wait | ComposeState::Generating) => false,
-                Some(ComposeState::Done | ComposeState::Failed) => building,
-            };
-            if !orphan {
-                continue;
+        match self.store.mark_done(id, event, &rpms).await {
+            Ok(_) => {
+                self.metrics.record(&r.timings);
+                tracing::info!(compose.id = id, "compose {id} done: {} RPMs", rpms.len());
+                Ok(())
             }
-            let path = entry.path();
-            let gone = if entry.file_type().await?.is_dir() {
-                tokio::fs::remove_dir_all(&path).await
-            } else {
-                tokio::fs::remove_file(&path).await
-            };
-            match gone {
-                Ok(()) => {
-                    tracing::info!(
-                        compose.id = id,
-                        "removed {}: no compose accounts for it",
-                        path.display()
-                    );
-                    removed.push(path);
-                }
-                // removed meanwhile (by the reaper of another host)
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e.into()),
+            Err(StoreError::InvalidState { state, .. }) => {
+                // cancelled just as it finished: its tree goes too
+                tracing::info!(
+                    compose.id = id,
+                    "compose {id} finished but is {}: its tree is removed",
+                    state.name()
+                );
+                self.remove_unfinished_tree(&c).await;
+                Ok(())
             }
-        }
-        Ok(removed)
-    }
-
-    /// The reaper loop.
-    pub async fn reaper(
-        self: Arc<Self>,
-        interval: Duration,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
-    ) {
-        loop {
-            if let Err(e) = self.reap().await {
-                tracing::error!("reaper: {e:#}");
-            }
-            if let Err(e) = self.sweep().await {
-                tracing::error!("reaper: sweeping {}: {e:#}", self.target_dir.display());
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = self.jobs_queued.notified() => {}
-                _ = shutdown.changed() => break,
-            }
+            // the tree stays unserved (the compose is not done) until the
+            // job runs again, which builds it again
+            Err(e) => Err(e.into()),
         }
     }
 }
 
-/// The compose an entry of the target directory belongs to, and whether it is
-/// a build directory: `odcs-12`, `odcs-12.log`, `odcs-12-1-20171005.n.0` →
-/// (12, false); `.odcs-12.part` → (12, true).
-fn compose_entry(name: &str) -> Option<(i64, bool)> {
-    let (rest, building) = match name.strip_prefix(".odcs-") {
-        Some(rest) => (rest.strip_suffix(".part")?, true),
-        None => (name.strip_prefix("odcs-")?, false),
-    };
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    let after = &rest[digits..];
-    let tail_ok = if building {
-        after.is_empty()
-    } else {
-        after.is_empty() || after.starts_with('-') || after == ".log"
-    };
-    if digits == 0 || !tail_ok {
-        return None;
+/// An error and its sources, `: `-separated, leaving out a source whose text
+/// the previous one already shows (a database error repeats its message).
+fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for part in std::iter::successors(Some(e), |e| e.source()).map(ToString::to_string) {
+        if !parts.last().is_some_and(|prev| prev.contains(&part)) {
+            parts.push(part);
+        }
     }
-    Some((rest[..digits].parse().ok()?, building))
+    parts.join(": ")
 }
 
-/// Progress of one compose: phases and counts, sent (at most twice a second)
-/// to be recorded on the compose, and every phase written to its log.
-struct JobProgress {
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    tx: tokio::sync::mpsc::UnboundedSender<String>,
-    state: std::sync::Mutex<ProgressState>,
-    log: std::sync::Mutex<Option<std::fs::File>>,
-}
-
-struct ProgressState {
-    phase: String,
-    total: Option<u64>,
-    done: u64,
-    last_sent: std::time::Instant,
-}
-
-impl JobProgress {
-    fn new(
-        tx: tokio::sync::mpsc::UnboundedSender<String>,
-        log_path: &std::path::Path,
-        stop: Arc<std::sync::atomic::AtomicBool>,
-    ) -> JobProgress {
-        JobProgress {
-            stop,
-            tx,
-            state: std::sync::Mutex::new(ProgressState {
-                phase: String::new(),
-                total: None,
-                done: 0,
-                last_sent: std::time::Instant::now(),
-            }),
-            log: std::sync::Mutex::new(std::fs::File::create(log_path).ok()),
-        }
+/// `text` cut to at most `max` characters, saying how much was left out.
+fn cut_short(text: &str, max: usize) -> String {
+    let total = text.chars().count();
+    if total <= max {
+        return text.to_owned();
     }
-
-    fn log(&self, line: &str) {
-        use std::io::Write;
-        if let Ok(mut guard) = self.log.lock()
-            && let Some(f) = guard.as_mut()
-        {
-            let _ = writeln!(f, "{} {line}", Timestamp::now());
-        }
-    }
-
-    fn send(&self, st: &mut ProgressState, force: bool) {
-        if !force && st.last_sent.elapsed() < Duration::from_millis(500) {
-            return;
-        }
-        st.last_sent = std::time::Instant::now();
-        let text = match st.total {
-            Some(t) if t > 0 => format!("{} {}/{t}", st.phase, st.done),
-            _ => st.phase.clone(),
-        };
-        let _ = self.tx.send(text);
-    }
-}
-
-impl Progress for JobProgress {
-    fn phase(&self, name: &str, total: Option<u64>) {
-        self.log(&match total {
-            Some(t) => format!("{name} ({t})"),
-            None => name.to_owned(),
-        });
-        if let Ok(mut st) = self.state.lock() {
-            st.phase = name.to_owned();
-            st.total = total;
-            st.done = 0;
-            self.send(&mut st, true);
-        }
-    }
-    fn advance(&self, n: u64) {
-        if let Ok(mut st) = self.state.lock() {
-            st.done += n;
-            self.send(&mut st, false);
-        }
-    }
-    fn set(&self, n: u64) {
-        if let Ok(mut st) = self.state.lock() {
-            st.done = n;
-            self.send(&mut st, false);
-        }
-    }
-    fn done(&self) {}
-    fn cancelled(&self) -> bool {
-        self.stop.load(std::sync::atomic::Ordering::Relaxed)
-    }
+    let kept: String = text.chars().take(max).collect();
+    format!(
+        "{kept}… ({} more characters in the compose's log)",
+        total - max
+    )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::compose_entry;
+    use super::*;
 
     #[test]
-    fn target_entries_name_their_compose() {
-        assert_eq!(compose_entry("odcs-12"), Some((12, false)));
-        assert_eq!(compose_entry("odcs-12.log"), Some((12, false)));
-        assert_eq!(compose_entry("odcs-96-1-20171005.n.0"), Some((96, false)));
-        assert_eq!(compose_entry(".odcs-12.part"), Some((12, true)));
-        for other in [
-            "odcs-",
-            "odcs-12abc",
-            "odcs-x",
-            ".odcs-12",
-            "latest",
-            "odcs-12.log.1",
-            ".odcs-1.part.x",
-        ] {
-            assert_eq!(compose_entry(other), None, "{other}");
-        }
+    fn retries_wait_longer_each_time_up_to_five_minutes() {
+        let waits: Vec<u64> = (1..=10).map(|a| retry_delay(a).as_secs()).collect();
+        assert_eq!(waits, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+    }
+
+    #[test]
+    fn long_reasons_are_cut_saying_how_much_is_left_out() {
+        assert_eq!(cut_short("short", 10), "short");
+        let long = "é".repeat(30);
+        let cut = cut_short(&long, 10);
+        assert!(cut.starts_with(&"é".repeat(10)), "{cut}");
+        assert!(
+            cut.ends_with("… (20 more characters in the compose's log)"),
+            "{cut}"
+        );
     }
 }

@@ -157,6 +157,10 @@ pub struct KojiClient {
     url: String,
     agent: ureq::Agent,
     options: ClientOptions,
+    /// Retries left for all calls of this client and its clones, when it
+    /// was made with [`KojiClient::with_retry_budget`]: one compose waits
+    /// out a hub that is down once, not once per call.
+    budget: Option<std::sync::Arc<std::sync::atomic::AtomicU32>>,
 }
 
 /// Why one attempt failed.
@@ -168,10 +172,23 @@ enum Failure {
     Response(XmlRpcError),
 }
 
+/// Whether a transport failure is about TLS (an untrusted or invalid
+/// certificate, a handshake the hub refused): retrying cannot help, so it is
+/// reported at once, as koji's own client does.
+fn is_tls_failure(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Tls(_) | ureq::Error::Pem(_) | ureq::Error::Rustls(_) => true,
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+        _ => false,
+    }
+}
+
 impl Failure {
     fn is_transient(&self) -> bool {
         match self {
-            Failure::Transport(_) => true,
+            Failure::Transport(e) => !is_tls_failure(e),
             Failure::Status(s) => *s >= 500,
             Failure::Fault(f) => f.code == FAULT_SERVER_OFFLINE,
             Failure::Timeout | Failure::Response(_) => false,
@@ -222,11 +239,41 @@ impl KojiClient {
             url,
             agent: config.into(),
             options,
+            budget: None,
+        }
+    }
+
+    /// A client sharing this one's connections whose calls, with those of
+    /// its clones, retry transient failures `retries` times in all (each call
+    /// still at most `max_retries` times): what one compose may spend
+    /// waiting for a hub that is down.
+    pub fn with_retry_budget(&self, retries: u32) -> KojiClient {
+        KojiClient {
+            budget: Some(std::sync::Arc::new(std::sync::atomic::AtomicU32::new(
+                retries,
+            ))),
+            ..self.clone()
+        }
+    }
+
+    /// Takes one retry from the budget, if there is one.
+    fn may_retry(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        match &self.budget {
+            None => true,
+            Some(left) => left
+                .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
+                .is_ok(),
         }
     }
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// How many times one call retries a transient failure.
+    pub fn max_retries(&self) -> u32 {
+        self.options.max_retries
     }
 
     /// Make one call, retrying transient failures; a fault is an error.
@@ -241,7 +288,7 @@ impl KojiClient {
                 Ok(Response::Fault(f)) => Failure::Fault(f),
                 Err(failure) => failure,
             };
-            if failure.is_transient() && attempts <= self.options.max_retries {
+            if failure.is_transient() && attempts <= self.options.max_retries && self.may_retry() {
                 let wait = self.backoff(attempts);
                 warn!(
                     koji.method = %call.method,
@@ -551,12 +598,19 @@ impl KojiClient {
                 status,
                 attempts,
             },
-            Failure::Fault(f) => KojiError::Fault {
-                url,
-                method,
-                code: f.code,
-                message: f.message,
-            },
+            // a hub with `KojiTraceback = extended` sends its traceback
+            // after the message: the first line says what went wrong
+            Failure::Fault(f) => {
+                if f.message.contains('\n') {
+                    debug!(koji.method = %method, "koji fault {}: {}", f.code, f.message);
+                }
+                KojiError::Fault {
+                    url,
+                    method,
+                    code: f.code,
+                    message: f.message.lines().next().unwrap_or_default().to_owned(),
+                }
+            }
             Failure::Response(source) => KojiError::Response {
                 url,
                 method,
@@ -622,6 +676,52 @@ mod tests {
         assert_eq!(params[1].get("event"), Some(&Value::Nil));
         assert_eq!(params[1].get("__starstar"), Some(&Value::Bool(true)));
         assert_eq!(Call::new("getAPIVersion").params(), Vec::<Value>::new());
+    }
+
+    /// #12 §6: a compose waits out a hub that is down once, not once per
+    /// call (a reusable request made a dozen calls, each retried).
+    #[test]
+    fn a_retry_budget_is_shared_by_every_call_of_a_compose() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = KojiClient::new(
+            format!("http://127.0.0.1:{port}/kojihub"),
+            ClientOptions {
+                max_retries: 5,
+                retry_backoff: Duration::from_millis(1),
+                max_backoff: Duration::from_millis(1),
+                ..ClientOptions::default()
+            },
+        );
+        let attempts = |c: &KojiClient| match c.get_api_version().unwrap_err() {
+            KojiError::Transport { attempts, .. } => attempts,
+            other => panic!("{other:?}"),
+        };
+        // without a budget, every call retries fully
+        assert_eq!(attempts(&c), 6);
+        assert_eq!(attempts(&c), 6);
+        let compose = c.with_retry_budget(3);
+        let clone = compose.clone();
+        assert_eq!(attempts(&compose), 4);
+        // the budget is spent, also for clones: one attempt each
+        assert_eq!(attempts(&clone), 1);
+        assert_eq!(attempts(&compose), 1);
+        // another compose has its own
+        assert_eq!(attempts(&c.with_retry_budget(1)), 2);
+    }
+
+    #[test]
+    fn a_fault_says_the_first_line_of_the_hubs_message() {
+        let c = KojiClient::new("http://127.0.0.1:1/kojihub", ClientOptions::default());
+        let traceback = "query returned no rows\nTraceback (most recent call last):\n  File \"/usr/lib/python3/kojihub.py\", line 1\nGenericError: query returned no rows";
+        let err = c.error("getEvent", Failure::Fault(Fault::new(1000, traceback)), 1);
+        assert_eq!(
+            err.to_string(),
+            "koji hub http://127.0.0.1:1/kojihub: getEvent: fault 1000: query returned no rows"
+        );
     }
 
     #[test]

@@ -1,0 +1,130 @@
+//! Domain facts shared by the API and the workers, below both: where composes
+//! live (target directories) and how the entries of a target directory map to
+//! composes. Neither part imports the other for these.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The name of the default target directory, as the API shows it.
+pub const DEFAULT_TARGET_DIR: &str = "default";
+
+/// One directory composes are written to, and the public URL it is served at
+/// (`None`: not served by a URL this service knows).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetDir {
+    pub path: PathBuf,
+    pub url: Option<String>,
+}
+
+/// The default target directory and the extra ones a request may name
+/// (`target_dir`, odcs-api.md §3.2 item 25).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetDirs {
+    pub default: TargetDir,
+    pub extra: BTreeMap<String, TargetDir>,
+}
+
+impl TargetDirs {
+    /// Only the default directory.
+    pub fn single(path: PathBuf, url: String) -> TargetDirs {
+        TargetDirs {
+            default: TargetDir {
+                path,
+                url: Some(url),
+            },
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// The directory a compose's stored `target_dir` names; `None` for a name
+    /// this configuration does not have (removed from it since).
+    pub fn get(&self, name: &str) -> Option<&TargetDir> {
+        if name.is_empty() || name == DEFAULT_TARGET_DIR {
+            Some(&self.default)
+        } else {
+            self.extra.get(name)
+        }
+    }
+
+    /// Every directory, the default first.
+    pub fn all(&self) -> impl Iterator<Item = &TargetDir> {
+        std::iter::once(&self.default).chain(self.extra.values())
+    }
+
+    /// The public URL of the tree `odcs-<id>` in the directory named `name`,
+    /// or `""` when that directory has no URL (the original's answer for
+    /// non-default target directories).
+    pub fn tree_url(&self, name: &str, tree: &str) -> String {
+        match self.get(name).and_then(|d| d.url.as_deref()) {
+            Some(url) => format!("{}/{tree}", url.trim_end_matches('/')),
+            None => String::new(),
+        }
+    }
+}
+
+/// What an entry of a target directory is, by its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetEntry {
+    /// `odcs-12`, or a Pungi compose id `odcs-12-1-20171005.n.0`: a tree.
+    Tree(i64),
+    /// `odcs-12.log`: the compose's log.
+    Log(i64),
+    /// `.odcs-12.part`: a tree being built.
+    Building(i64),
+}
+
+impl TargetEntry {
+    /// The entry `name` names, or `None` for a name that is not ODCS's.
+    pub fn parse(name: &str) -> Option<TargetEntry> {
+        let (rest, building) = match name.strip_prefix(".odcs-") {
+            Some(rest) => (rest.strip_suffix(".part")?, true),
+            None => (name.strip_prefix("odcs-")?, false),
+        };
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let after = &rest[digits..];
+        let id: i64 = rest[..digits].parse().ok()?;
+        match (building, after) {
+            (true, "") => Some(TargetEntry::Building(id)),
+            (false, "") => Some(TargetEntry::Tree(id)),
+            (false, ".log") => Some(TargetEntry::Log(id)),
+            (false, tail) if tail.starts_with('-') => Some(TargetEntry::Tree(id)),
+            _ => None,
+        }
+    }
+
+    pub fn compose_id(self) -> i64 {
+        match self {
+            TargetEntry::Tree(id) | TargetEntry::Log(id) | TargetEntry::Building(id) => id,
+        }
+    }
+}
+
+/// The build directory of tree `name` in `target`.
+pub fn part_dir(target: &Path, name: &str) -> PathBuf {
+    target.join(format!(".{name}.part"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TargetEntry::{self, Building, Log, Tree};
+
+    #[test]
+    fn target_entries_name_their_compose() {
+        assert_eq!(TargetEntry::parse("odcs-12"), Some(Tree(12)));
+        assert_eq!(TargetEntry::parse("odcs-12.log"), Some(Log(12)));
+        assert_eq!(TargetEntry::parse("odcs-96-1-20171005.n.0"), Some(Tree(96)));
+        assert_eq!(TargetEntry::parse(".odcs-12.part"), Some(Building(12)));
+        for other in [
+            "odcs-",
+            "odcs-12abc",
+            "odcs-x",
+            ".odcs-12",
+            "latest",
+            "odcs-12.log.1",
+            ".odcs-1.part.x",
+            "odcs-99999999999999999999",
+        ] {
+            assert_eq!(TargetEntry::parse(other), None, "{other}");
+        }
+    }
+}

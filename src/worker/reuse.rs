@@ -1,0 +1,200 @@
+//! Deciding, while a compose is `wait`, whether an equal compose answers it
+//! (odcs-api.md §5.5), and following the compose it then reuses.
+//!
+//! A compose decides while it is `wait` and leaves that state either by
+//! linking to another ([`Store::mark_reused`], which links only to a compose
+//! that generates its own tree, checked in the linking statement) or by
+//! starting its own build ([`Store::mark_generating`]) — never both. So a
+//! compose another one links to never turns out to reuse a third, and every
+//! link ends at a tree that is built.
+//!
+//! [`Store::mark_reused`]: crate::store::Store::mark_reused
+//! [`Store::mark_generating`]: crate::store::Store::mark_generating
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{SOURCE_TAG, WorkerContext, flag};
+use crate::source::{PackageSource, SourceError};
+use crate::store::{ComposeRow, ComposeState};
+
+impl WorkerContext {
+    /// Decide what answers compose `c` (still `wait`): `true` when it is
+    /// finished here — failed (a requested event the source does not know)
+    /// or answered by an equal compose — and `false` when it must build its
+    /// own tree.
+    pub(super) async fn decide(
+        self: Arc<Self>,
+        worker: &str,
+        c: &ComposeRow,
+        source: &Arc<dyn PackageSource + Send>,
+    ) -> anyhow::Result<bool> {
+        // a requested event must exist before anything answers for it: Koji
+        // answers listings for a future event as "now" (formats.md §1.10)
+        if let (Some(event), None) = (c.koji_event, c.replay_of) {
+            let source = source.clone();
+            let checked = tokio::task::spawn_blocking(move || source.check_event(event)).await?;
+            match checked {
+                Ok(()) => {}
+                Err(e @ SourceError::UnknownEvent { .. }) => {
+                    self.fail(c, &format!("Error while generating compose: {e}"))
+                        .await?;
+                    return Ok(true);
+                }
+                // the source is unreachable: the build says so with its retries
+                Err(e) => tracing::warn!(
+                    compose.id = c.id,
+                    "compose {}: cannot check event {event}: {e}",
+                    c.id
+                ),
+            }
+        }
+        if flag(c, "no_reuse") {
+            return Ok(false);
+        }
+        let Some(other) = self.clone().reusable(worker, c, source).await? else {
+            return Ok(false);
+        };
+        // it may have failed or been cancelled meanwhile: then this compose
+        // is generated (or, cancelled itself, left alone by the caller)
+        match self.store.mark_reused(c.id, other.id).await {
+            Ok(row) => {
+                tracing::info!(
+                    compose.id = c.id,
+                    "compose {} reuses compose {}",
+                    c.id,
+                    other.id
+                );
+                if row.state == ComposeState::Generating {
+                    self.follow(c.id, other.id).await?;
+                }
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::info!(
+                    compose.id = c.id,
+                    "compose {}: cannot reuse compose {}: {e}",
+                    c.id,
+                    other.id
+                );
+                Ok(false)
+            }
+        }
+    }
+
+    /// Finish a reusing compose with the compose it reuses. The store moves
+    /// reusing composes along when the reused one finishes; this covers a link
+    /// made while that transition was being committed.
+    pub(super) async fn follow(&self, id: i64, leader: i64) -> anyhow::Result<()> {
+        loop {
+            let me = self.store.find_compose(id).await?;
+            if me.state != ComposeState::Generating {
+                return Ok(());
+            }
+            let l = self.store.find_compose(leader).await?;
+            match l.state {
+                ComposeState::Done => {
+                    let rpms = self.store.compose_rpms(leader).await?;
+                    self.store.mark_done(id, l.koji_event, &rpms).await?;
+                    return Ok(());
+                }
+                ComposeState::Failed | ComposeState::Removed => {
+                    let reason = l
+                        .state_reason
+                        .unwrap_or_else(|| "the reused compose failed".into());
+                    self.store.mark_failed(id, &reason).await?;
+                    return Ok(());
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// An older compose with the same inputs that answers this one: one being
+    /// generated for the same requested event, or a done one that still holds
+    /// what this one would: for a tag, nothing in the tag or the tags it
+    /// inherits from changed since the done compose's event (Koji's
+    /// `tagChangedSinceEvent`; other changes on the hub do not matter); for
+    /// fixed builds, the fingerprint (which holds a requested event) is enough.
+    async fn reusable(
+        self: Arc<Self>,
+        worker: &str,
+        c: &ComposeRow,
+        source: &Arc<dyn PackageSource + Send>,
+    ) -> anyhow::Result<Option<ComposeRow>> {
+        let Some(fp) = &c.fingerprint else {
+            return Ok(None);
+        };
+        'retry: for _ in 0..300 {
+            let candidates = self.store.find_reusable_composes(fp, c.id, 10).await?;
+            for other in candidates {
+                match other.state {
+                    // an older equal compose still deciding for the same
+                    // event: start it here if its job is free (else another
+                    // worker is deciding it), then look again
+                    ComposeState::Wait if other.koji_event == c.koji_event => {
+                        match self
+                            .store
+                            .claim_job_for(worker, self.lease, other.id)
+                            .await?
+                        {
+                            Some(job) => {
+                                Box::pin(self.clone().run_job(worker.to_owned(), job)).await
+                            }
+                            None => tokio::time::sleep(Duration::from_millis(50)).await,
+                        }
+                        continue 'retry;
+                    }
+                    _ => {
+                        if self.answers(c, &other, source).await? {
+                            return Ok(Some(other));
+                        }
+                    }
+                }
+            }
+            break;
+        }
+        Ok(None)
+    }
+
+    /// Whether `other` (done or generating, with the same fingerprint) holds
+    /// what `c` asks for.
+    async fn answers(
+        &self,
+        c: &ComposeRow,
+        other: &ComposeRow,
+        source: &Arc<dyn PackageSource + Send>,
+    ) -> anyhow::Result<bool> {
+        Ok(match other.state {
+            ComposeState::Generating => other.koji_event == c.koji_event,
+            ComposeState::Done if c.source_type != SOURCE_TAG => true,
+            ComposeState::Done => match (other.koji_event, c.koji_event) {
+                (None, _) => false,
+                (Some(theirs), Some(mine)) if mine == theirs => true,
+                // a renewal of an older compose must not pick a newer one
+                (Some(theirs), Some(mine)) if mine < theirs => false,
+                (Some(theirs), _) => {
+                    let (source, tag) = (source.clone(), c.source.clone());
+                    let inherit = !flag(c, "no_inheritance");
+                    let changed = tokio::task::spawn_blocking(move || {
+                        source.tag_changed_since(&tag, theirs, inherit)
+                    })
+                    .await?;
+                    match changed {
+                        Ok(changed) => !changed,
+                        Err(e) => {
+                            tracing::warn!(
+                                compose.id = c.id,
+                                "compose {}: cannot tell whether tag {} changed since event {theirs}: {e}",
+                                c.id,
+                                c.source
+                            );
+                            false
+                        }
+                    }
+                }
+            },
+            _ => false,
+        })
+    }
+}
