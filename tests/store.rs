@@ -145,6 +145,11 @@ on_both_backends!(
     renew_by_the_wrong_worker_fails,
     released_job_is_claimed_again_at_once,
     cancelled_jobs_are_not_claimed_and_lose_their_lease,
+    a_compose_links_only_to_one_that_builds_its_own_tree,
+    one_holder_has_a_named_lease_at_a_time,
+    a_compose_with_no_live_job_is_lost,
+    a_job_tried_again_later_waits_out_its_pause,
+    a_submitted_compose_always_has_its_job,
 );
 
 fn tag_compose(owner: &str, source: &str) -> NewCompose {
@@ -1095,4 +1100,156 @@ async fn cancelled_jobs_are_not_claimed_and_lose_their_lease(db: TestDb) {
     assert_eq!(next.id, other.id);
     assert_eq!(s.claim_next_job("w2", LEASE).await.unwrap(), None);
     assert_eq!(s.cancel_jobs_for(a).await.unwrap(), 0);
+}
+
+/// #12 §4: a compose could reuse one still deciding that then reused a
+/// third, ending `done` with URLs to a tree that never exists. A compose
+/// decides while `wait` and leaves it by linking or by building, never both;
+/// links go only to a compose building its own tree, checked by the linking
+/// statement.
+async fn a_compose_links_only_to_one_that_builds_its_own_tree(db: TestDb) {
+    let s = &db.store;
+    let a = done_compose(s, &tag_compose("me", "f40")).await;
+    let b = s
+        .insert_compose(&tag_compose("me", "f40"))
+        .await
+        .unwrap()
+        .id;
+    let c = s
+        .insert_compose(&tag_compose("me", "f40"))
+        .await
+        .unwrap()
+        .id;
+    // B is still deciding: nothing may link to it
+    let err = s.mark_reused(c, b).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::InvalidState { id, state: ComposeState::Wait, .. } if id == b),
+        "{err}"
+    );
+    // B decides to reuse A; now C still may not link to B, only to A
+    assert_eq!(s.mark_reused(b, a).await.unwrap().state, ComposeState::Done);
+    assert!(matches!(
+        s.mark_reused(c, b).await,
+        Err(StoreError::InvalidState { .. })
+    ));
+    // D builds its own tree: C may link to it, and D can no longer reuse
+    let d = s
+        .insert_compose(&tag_compose("me", "f40"))
+        .await
+        .unwrap()
+        .id;
+    s.mark_generating(d).await.unwrap();
+    let linked = s.mark_reused(c, d).await.unwrap();
+    assert_eq!(
+        (linked.state, linked.reused_id),
+        (ComposeState::Generating, Some(d))
+    );
+    assert!(matches!(
+        s.mark_reused(d, a).await,
+        Err(StoreError::InvalidState { id, state: ComposeState::Generating, .. }) if id == d
+    ));
+    // a reusing compose never starts a build of its own
+    assert!(matches!(
+        s.mark_generating(c).await,
+        Err(StoreError::InvalidState { .. })
+    ));
+}
+
+/// The reaper runs in one process at a time: a named lease in the database.
+async fn one_holder_has_a_named_lease_at_a_time(db: TestDb) {
+    let s = &db.store;
+    let long = Duration::from_secs(60);
+    assert!(s.take_lease("reaper", "p1", long).await.unwrap());
+    assert!(!s.take_lease("reaper", "p2", long).await.unwrap());
+    // the holder may take it again (renew); other names are free
+    assert!(s.take_lease("reaper", "p1", long).await.unwrap());
+    assert!(s.take_lease("other", "p2", long).await.unwrap());
+    // given back, or run out, it is anyone's
+    s.release_lease("reaper", "p2").await.unwrap();
+    assert!(!s.take_lease("reaper", "p2", long).await.unwrap());
+    s.release_lease("reaper", "p1").await.unwrap();
+    assert!(
+        s.take_lease("reaper", "p2", Duration::from_millis(1))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(s.take_lease("reaper", "p3", long).await.unwrap());
+    assert!(!s.take_lease("reaper", "p2", long).await.unwrap());
+}
+
+/// The lost-compose check: `wait`/`generating` with no queued or running job,
+/// and not a reuse of a compose that is itself live.
+async fn a_compose_with_no_live_job_is_lost(db: TestDb) {
+    let s = &db.store;
+    let lost_ids = || async {
+        s.lost_composes()
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>()
+    };
+    let submitted = s.submit_compose(&tag_compose("me", "a")).await.unwrap().id;
+    let orphan = s.insert_compose(&tag_compose("me", "b")).await.unwrap().id;
+    assert_eq!(lost_ids().await, [orphan]);
+    // running, then queued again for later: still live
+    let job = s.claim_next_job("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(job.compose_id, submitted);
+    s.mark_generating(submitted).await.unwrap();
+    assert!(
+        s.retry_job_later(job.id, "w1", Duration::from_secs(60), "db down")
+            .await
+            .unwrap()
+    );
+    assert_eq!(lost_ids().await, [orphan]);
+    // a reuse of a compose being generated is live while that one is
+    let follower = s.insert_compose(&tag_compose("me", "a")).await.unwrap().id;
+    s.mark_reused(follower, submitted).await.unwrap();
+    assert_eq!(lost_ids().await, [orphan]);
+    // the job ended without finishing the compose: both are lost
+    s.cancel_jobs_for(submitted).await.unwrap();
+    assert_eq!(lost_ids().await, [submitted, orphan]);
+    s.mark_failed(submitted, "x").await.unwrap();
+    // its follower failed with it
+    assert_eq!(
+        s.find_compose(follower).await.unwrap().state,
+        ComposeState::Failed
+    );
+    assert_eq!(lost_ids().await, [orphan]);
+}
+
+/// A job that failed for a reason other than its compose is claimed again
+/// only after its pause, with the error of the attempt kept.
+async fn a_job_tried_again_later_waits_out_its_pause(db: TestDb) {
+    let s = &db.store;
+    let id = s.submit_compose(&tag_compose("me", "a")).await.unwrap().id;
+    let job = s.claim_next_job("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!((job.compose_id, job.attempts), (id, 1));
+    assert!(
+        !s.retry_job_later(job.id, "w2", Duration::from_millis(300), "no")
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.retry_job_later(job.id, "w1", Duration::from_millis(300), "database is full")
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.claim_next_job("w2", LEASE).await.unwrap(), None);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let again = s.claim_next_job("w2", LEASE).await.unwrap().unwrap();
+    assert_eq!(again.id, job.id);
+    assert_eq!(again.attempts, 2);
+    assert_eq!(again.last_error.as_deref(), Some("database is full"));
+}
+
+/// A compose and its job are inserted in one transaction: it is never seen
+/// without the job that will finish it.
+async fn a_submitted_compose_always_has_its_job(db: TestDb) {
+    let s = &db.store;
+    let id = s.submit_compose(&tag_compose("me", "a")).await.unwrap().id;
+    assert!(s.has_live_job(id).await.unwrap());
+    let job = s.claim_next_job("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!((job.compose_id, job.kind), (id, JobKind::Generate));
 }
