@@ -6,6 +6,18 @@
 use std::fmt::Display;
 use std::time::{Duration, Instant};
 
+/// An error and its sources, `: `-separated, leaving out a source whose text
+/// the previous one already shows (a database error repeats its message).
+pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for part in std::iter::successors(Some(e), |e| e.source()).map(ToString::to_string) {
+        if !parts.last().is_some_and(|prev| prev.contains(&part)) {
+            parts.push(part);
+        }
+    }
+    parts.join(": ")
+}
+
 /// An exponential pause: `first`, doubling up to `cap`; [`Backoff::reset`] on
 /// success.
 pub struct Backoff {

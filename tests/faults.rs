@@ -316,3 +316,208 @@ on_both! {
     a_compose_past_its_timeout_fails_saying_so => a_compose_past_its_timeout,
     a_lost_compose_is_failed_by_the_reaper_and_its_tree_never_served => a_lost_compose,
 }
+
+/// A tmpfs mounted for a test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "this test puts the database on a small tmpfs and fills it, which needs root \
+             (mount -t tmpfs); CI runs as root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(dir.to_owned())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+fn http(method: &str, url: &str, body: Option<&Value>) -> (u16, Option<String>, Value) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let resp = match (method, body) {
+        ("POST", Some(b)) => agent.post(url).send(b.to_string().as_bytes()),
+        ("DELETE", _) => agent.delete(url).call(),
+        _ => agent.get(url).call(),
+    }
+    .unwrap();
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = resp.into_body().read_to_string().unwrap_or_default();
+    (
+        status,
+        retry_after,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// #12 §5: with the SQLite database on a disk that fills up, `odcs serve`
+/// answers 503 with `Retry-After` (never 500, and never 202 for a DELETE it
+/// could not record), its workers back off and log the failure a bounded
+/// number of times, and once there is room again everything it accepted
+/// finishes.
+#[test]
+fn a_database_on_a_full_disk_gets_503_and_bounded_logs_and_loses_nothing_accepted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db_dir = tmp.path().join("db");
+    let _fs = Tmpfs::mount(&db_dir, "4m");
+    let data = tmp.path().join("data");
+    let apps = common::server::seed_store(&data.join("store"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = tmp.path().join("odcs.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\ndatabase_url = \"sqlite://{}/odcs.db\"\n\
+             workers = 2\nlease_seconds = 5\nreaper_interval = 1\n",
+            data.display(),
+            db_dir.display()
+        ),
+    )
+    .unwrap();
+    let log = tmp.path().join("serve.log");
+    let mut server = common::odcs()
+        .args(["serve", "--log", "warn", "--config"])
+        .arg(&config)
+        .stderr(std::fs::File::create(&log).unwrap())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let t = Instant::now();
+    while ureq::get(&format!("{base}/api/1/about/")).call().is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "odcs serve did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let compose = |label: &str| {
+        json!({"source": {"type": "tag", "source": "updates", "packages": [apps[0]]},
+               "flags": ["no_reuse"], "label": label})
+    };
+    let state = |id: i64| http("GET", &format!("{base}/api/1/composes/{id}"), None).2;
+    let (status, _, first) = http(
+        "POST",
+        &format!("{base}/api/1/composes/"),
+        Some(&compose("first")),
+    );
+    assert_eq!(status, 200, "{first}");
+    let first = first["id"].as_i64().unwrap();
+    let t = Instant::now();
+    while state(first)["state_name"] != "done" {
+        assert!(t.elapsed() < Duration::from_secs(60), "{}", state(first));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // fill the disk
+    let filler = db_dir.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 << 10];
+        while f.write_all(&block).is_ok() {}
+    }
+    let before = std::fs::read_to_string(&log).unwrap().lines().count();
+    let full_since = Instant::now();
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    let mut delete_recorded = false;
+    while full_since.elapsed() < Duration::from_secs(15) {
+        let (status, retry_after, body) = http(
+            "POST",
+            &format!("{base}/api/1/composes/"),
+            Some(&compose("while full")),
+        );
+        match status {
+            200 => accepted.push(body["id"].as_i64().unwrap()),
+            503 => {
+                refused += 1;
+                assert!(retry_after.is_some(), "503 without Retry-After: {body}");
+                assert!(
+                    body["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("nothing was recorded"),
+                    "{body}"
+                );
+            }
+            other => panic!("POST on a full disk answered {other}: {body}"),
+        }
+        let (status, _, body) = http("DELETE", &format!("{base}/api/1/composes/{first}"), None);
+        match status {
+            202 => delete_recorded = true,
+            503 => {}
+            other => panic!("DELETE on a full disk answered {other}: {body}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(refused > 0, "the full disk never showed: {accepted:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines = text.lines().count() - before;
+    // two workers, the reaper and the API each report a failing condition
+    // once a minute (a worker used to log each retry: 6.7 million lines)
+    assert!(
+        lines <= 40,
+        "{lines} log lines in 15 s of a full disk:\n{text}"
+    );
+
+    // room again: what was accepted finishes, the recorded removal happens
+    std::fs::remove_file(&filler).unwrap();
+    let t = Instant::now();
+    for id in &accepted {
+        loop {
+            let c = state(*id);
+            if matches!(c["state_name"].as_str(), Some("done" | "failed")) {
+                assert_eq!(c["state_name"], "done", "{c}");
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(120),
+                "stuck after the disk had room: {c}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let (status, _, _) = http("DELETE", &format!("{base}/api/1/composes/{first}"), None);
+    assert!(status == 202 || delete_recorded);
+    loop {
+        let c = state(first);
+        if c["state_name"] == "removed" {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "not removed: {c}\n{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}

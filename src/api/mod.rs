@@ -91,7 +91,8 @@ impl From<StoreError> for ApiError {
                     log.failed(&error_chain(&other));
                 }
                 ApiError::Unavailable(format!(
-                    "the database is unavailable ({other}); nothing was recorded, try again later"
+                    "the database is unavailable ({}); nothing was recorded, try again later",
+                    error_chain(&other)
                 ))
             }
             other => {
@@ -103,11 +104,8 @@ impl From<StoreError> for ApiError {
 }
 
 /// An error and its sources, `: `-separated, for the log.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    std::iter::successors(Some(e), |e| e.source())
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::throttle::error_text(e)
 }
 
 impl IntoResponse for ApiError {

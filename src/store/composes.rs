@@ -11,7 +11,7 @@ use tracing::instrument;
 use super::model::COMPOSE_COLUMNS;
 use super::{
     ComposeFilter, ComposeRow, ComposeState, JobKind, NewCompose, OrderBy, Store, StoreError,
-    StoredRpm, Timestamp, db, with_pool,
+    StoredRpm, Timestamp, db, transaction, with_pool,
 };
 
 /// `state_reason` texts of the original (odcs-api.md §5.3).
@@ -82,7 +82,7 @@ macro_rules! queue_job {
 impl Store {
     /// Inserts a compose in state `wait`, submitted now (with no job: see
     /// [`Store::submit_compose`]).
-    #[instrument(skip_all, fields(compose.owner = %new.owner), err)]
+    #[instrument(skip_all, fields(compose.owner = %new.owner), err(level = "debug"))]
     pub async fn insert_compose(&self, new: &NewCompose) -> Result<ComposeRow, StoreError> {
         self.insert_with_job(new, None).await
     }
@@ -90,7 +90,7 @@ impl Store {
     /// Inserts a compose in state `wait` and queues its generate job, in one
     /// transaction: a compose is never without the job that will finish it
     /// (the lost-compose check fails one that is).
-    #[instrument(skip_all, fields(compose.owner = %new.owner), err)]
+    #[instrument(skip_all, fields(compose.owner = %new.owner), err(level = "debug"))]
     pub async fn submit_compose(&self, new: &NewCompose) -> Result<ComposeRow, StoreError> {
         self.insert_with_job(new, Some(JobKind::Generate)).await
     }
@@ -114,8 +114,7 @@ impl Store {
              $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34) \
              RETURNING {COMPOSE_COLUMNS}"
         );
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin().await.map_err(db("begin"))?;
+        transaction!(self, |tx| {
             let row = sqlx::query_as::<_, ComposeRow>(&sql)
                 .bind(&new.owner)
                 .bind(new.source_type)
@@ -157,7 +156,6 @@ impl Store {
             if let Some(kind) = job {
                 queue_job!(tx, row.id, kind, now);
             }
-            tx.commit().await.map_err(db("commit"))?;
             Ok(row)
         })
     }
@@ -179,7 +177,7 @@ impl Store {
 
     /// How many composes there are of each `(source_type, state)` that has any
     /// (the metrics' `composes_total`), in one query.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn count_composes_by_type_and_state(
         &self,
     ) -> Result<Vec<(i64, i64, u64)>, StoreError> {
@@ -199,7 +197,7 @@ impl Store {
 
     /// How many composes there are of `source_type` per `(source, state)`
     /// (the metrics' `raw_config_*`).
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn count_composes_by_source_and_state(
         &self,
         source_type: i64,
@@ -222,7 +220,7 @@ impl Store {
 
     /// One page of the composes matching `filter`, and how many match in all.
     /// `page` counts from 1 (0 is taken as 1); `per_page == 0` gives no rows.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn list_composes(
         &self,
         filter: &ComposeFilter,
@@ -340,7 +338,7 @@ impl Store {
     ///
     /// The caller still applies what the fingerprint cannot know (for `tag`
     /// composes: whether the tag changed since the candidate's Koji event).
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn find_reusable_composes(
         &self,
         fingerprint: &str,
@@ -383,7 +381,7 @@ impl Store {
     /// and leaves it either by linking or by [`Store::mark_generating`], never
     /// both, so a compose linked to is never one that then reuses a third
     /// (whose tree would never exist).
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn mark_reused(&self, id: i64, reused_id: i64) -> Result<ComposeRow, StoreError> {
         let now = Timestamp::now();
         let update = format!(
@@ -403,8 +401,7 @@ impl Store {
         );
         let extend = "UPDATE composes SET time_to_expire = $2 \
                       WHERE id = $1 AND time_to_expire < $2";
-        let row = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await.map_err(db("begin"))?;
+        let row = transaction!(self, |tx| {
             let row = sqlx::query_as::<_, ComposeRow>(&update)
                 .bind(id)
                 .bind(reused_id)
@@ -423,8 +420,7 @@ impl Store {
                     .await
                     .map_err(db("extend reused compose"))?;
             }
-            tx.commit().await.map_err(db("commit"))?;
-            Ok::<_, StoreError>(row)
+            Ok(row)
         })?;
         match row {
             Some(row) => Ok(row),
@@ -452,7 +448,7 @@ impl Store {
     /// own tree. Also accepted from `generating` (not reusing), so a job taken
     /// over after its worker died restarts the compose; `time_started` then
     /// keeps the first start.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn mark_generating(&self, id: i64) -> Result<ComposeRow, StoreError> {
         let sql = format!(
             "UPDATE composes SET state = $2, state_reason = $3, \
@@ -474,7 +470,7 @@ impl Store {
     }
 
     /// Records the phase and progress of a compose being generated.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn set_progress(&self, id: i64, progress: &str) -> Result<(), StoreError> {
         let done = with_pool!(self, |pool| {
             sqlx::query("UPDATE composes SET progress = $2 WHERE id = $1")
@@ -495,7 +491,7 @@ impl Store {
     /// package set (replacing any from an earlier attempt), restarts the
     /// lifetime from now, and finishes the composes waiting on this one
     /// through reuse.
-    #[instrument(skip(self, rpms), fields(rpms = rpms.len()), err)]
+    #[instrument(skip(self, rpms), fields(rpms = rpms.len()), err(level = "debug"))]
     pub async fn mark_done(
         &self,
         id: i64,
@@ -510,8 +506,7 @@ impl Store {
              WHERE id = $1 AND {} RETURNING {COMPOSE_COLUMNS}",
             in_states(&[ComposeState::Generating])
         );
-        let row = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await.map_err(db("begin"))?;
+        let row = transaction!(self, |tx| {
             let row = sqlx::query_as::<_, ComposeRow>(&update)
                 .bind(id)
                 .bind(ComposeState::Done)
@@ -551,8 +546,7 @@ impl Store {
                 }
                 finish_reusers!(tx, id, ComposeState::Done, REASON_DONE, now);
             }
-            tx.commit().await.map_err(db("commit"))?;
-            Ok::<_, StoreError>(row)
+            Ok(row)
         })?;
         self.transitioned(id, row, "be marked done").await
     }
@@ -560,7 +554,7 @@ impl Store {
     /// `wait`/`generating` → `failed` with `reason` (an error, or "Canceled
     /// by <user>"); the lifetime restarts from now, and composes waiting on
     /// this one through reuse fail with it.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn mark_failed(&self, id: i64, reason: &str) -> Result<ComposeRow, StoreError> {
         self.fail_compose(id, reason, false).await
     }
@@ -578,8 +572,7 @@ impl Store {
              WHERE id = $1 AND {} RETURNING {COMPOSE_COLUMNS}",
             in_states(&[ComposeState::Wait, ComposeState::Generating])
         );
-        let row = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await.map_err(db("begin"))?;
+        let row = transaction!(self, |tx| {
             let row = sqlx::query_as::<_, ComposeRow>(&update)
                 .bind(id)
                 .bind(ComposeState::Failed)
@@ -602,15 +595,14 @@ impl Store {
                 }
                 finish_reusers!(tx, id, ComposeState::Failed, reason, now);
             }
-            tx.commit().await.map_err(db("commit"))?;
-            Ok::<_, StoreError>(row)
+            Ok(row)
         })?;
         self.transitioned(id, row, "be marked failed").await
     }
 
     /// `done`/`failed` → `removed` (the reaper, after deleting the files).
     /// `removed_by` is kept from [`Store::request_removal`] when `None`.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn mark_removed(
         &self,
         id: i64,
@@ -640,7 +632,7 @@ impl Store {
     /// Renew of a `done` compose (odcs-api.md §3.4): `time_to_expire` becomes
     /// at least `time_to_expire` — never earlier — on the compose, on the
     /// compose it reuses and on every compose that reuses it.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn extend_expiry(
         &self,
         id: i64,
@@ -674,7 +666,7 @@ impl Store {
     /// who asked, and a remove job is queued, in one transaction; the state
     /// stays until a worker has removed the files. Asking again is accepted
     /// again.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn request_removal(
         &self,
         id: i64,
@@ -686,8 +678,7 @@ impl Store {
              WHERE id = $1 AND {} RETURNING {COMPOSE_COLUMNS}",
             in_states(&[ComposeState::Done, ComposeState::Failed])
         );
-        let row = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await.map_err(db("begin"))?;
+        let row = transaction!(self, |tx| {
             let row = sqlx::query_as::<_, ComposeRow>(&sql)
                 .bind(id)
                 .bind(now)
@@ -698,8 +689,7 @@ impl Store {
             if row.is_some() {
                 queue_job!(tx, id, JobKind::Remove, now);
             }
-            tx.commit().await.map_err(db("commit"))?;
-            Ok::<_, StoreError>(row)
+            Ok(row)
         })?;
         self.transitioned(id, row, "be removed").await
     }
@@ -707,7 +697,7 @@ impl Store {
     /// Cancels a `wait`/`generating` compose: its live jobs are cancelled and
     /// it fails with `reason`, in one transaction (a worker running it
     /// finds out at its next lease renewal).
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn cancel_compose(&self, id: i64, reason: &str) -> Result<ComposeRow, StoreError> {
         self.fail_compose(id, reason, true).await
     }
@@ -715,7 +705,7 @@ impl Store {
     /// Composes left `wait`/`generating` with no job that will finish them
     /// (the original's lost-compose check): no queued or running job, and not
     /// a reuse of a compose that is itself still live.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn lost_composes(&self) -> Result<Vec<ComposeRow>, StoreError> {
         let live = in_states(&[ComposeState::Wait, ComposeState::Generating]);
         let sql = format!(
@@ -735,7 +725,7 @@ impl Store {
 
     /// Composes `generating` their own tree since before `started_before`:
     /// those that ran past the compose timeout.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn overdue_composes(
         &self,
         started_before: Timestamp,
@@ -756,7 +746,7 @@ impl Store {
 
     /// `done` and `failed` composes whose time to expire is not after `now`,
     /// oldest expiry first: the reaper's work.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn expired_composes(&self, now: Timestamp) -> Result<Vec<ComposeRow>, StoreError> {
         let sql = format!(
             "SELECT {COMPOSE_COLUMNS} FROM composes WHERE time_to_expire <= $1 AND {} \
@@ -773,7 +763,7 @@ impl Store {
     }
 
     /// The exact package set of a done compose, in the order it was stored.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn compose_rpms(&self, id: i64) -> Result<Vec<StoredRpm>, StoreError> {
         let rows = with_pool!(self, |pool| {
             sqlx::query_as::<_, StoredRpm>(

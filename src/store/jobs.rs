@@ -72,7 +72,7 @@ impl Store {
     /// Queues a job of `kind` for a compose. If one of that kind is already
     /// queued or running for it, that job is returned instead: enqueueing twice
     /// is harmless.
-    #[instrument(skip(self), fields(job.kind = kind.name()), err)]
+    #[instrument(skip(self), fields(job.kind = kind.name()), err(level = "debug"))]
     pub async fn enqueue_job(&self, compose_id: i64, kind: JobKind) -> Result<Job, StoreError> {
         let insert = format!(
             "INSERT INTO jobs (compose_id, kind, state, attempts, time_enqueued) \
@@ -111,7 +111,7 @@ impl Store {
 
     /// Takes the oldest claimable job for `worker` until `lease` from now, or
     /// `None` if there is nothing to do. Also takes jobs whose lease ran out.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn claim_next_job(
         &self,
         worker: &str,
@@ -122,7 +122,7 @@ impl Store {
 
     /// Takes the claimable job of compose `compose_id`, if there is one: a
     /// worker that would wait for an older equal compose starts it instead.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn claim_job_for(
         &self,
         worker: &str,
@@ -168,7 +168,7 @@ impl Store {
     /// Extends the lease of a running job held by `worker`. `false` if the job
     /// is no longer this worker's: another worker claimed it after the lease
     /// ran out, or it was cancelled or finished. The worker must then stop.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn renew_lease(
         &self,
         job_id: i64,
@@ -195,7 +195,7 @@ impl Store {
 
     /// Marks a job finished. `false` if it was not `worker`'s any more (taken
     /// over or cancelled); its work is then someone else's to record.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn finish_job(&self, job_id: i64, worker: &str) -> Result<bool, StoreError> {
         let done = with_pool!(self, |pool| {
             sqlx::query(
@@ -216,7 +216,7 @@ impl Store {
     /// Hands a running job back to the queue (graceful shutdown): the next
     /// claimer takes it at once, without waiting for the lease. `false` if it
     /// was not `worker`'s.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn release_job(&self, job_id: i64, worker: &str) -> Result<bool, StoreError> {
         let done = with_pool!(self, |pool| {
             sqlx::query(
@@ -237,7 +237,7 @@ impl Store {
     /// `delay` from now, keeping `error` as the reason of this attempt: a job
     /// that failed for a reason other than its compose (the database, a
     /// panic) is retried after a pause. `false` if it was not `worker`'s.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn retry_job_later(
         &self,
         job_id: i64,
@@ -268,7 +268,7 @@ impl Store {
     /// Takes the named lease for `holder` until `duration` from now if it is
     /// free, expired or already `holder`'s: work one process of all does at a
     /// time (the reaper). `false` if another holder has it.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn take_lease(
         &self,
         name: &str,
@@ -295,7 +295,7 @@ impl Store {
     }
 
     /// Gives the named lease up if `holder` has it.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         with_pool!(self, |pool| {
             sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
@@ -312,7 +312,7 @@ impl Store {
     /// Cancels the queued and running jobs of a compose (DELETE of a waiting
     /// or generating compose). A worker running one finds out when its next
     /// [`Store::renew_lease`] answers `false`. Returns how many were cancelled.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn cancel_jobs_for(&self, compose_id: i64) -> Result<u64, StoreError> {
         let done = with_pool!(self, |pool| {
             sqlx::query(
@@ -330,7 +330,7 @@ impl Store {
     }
 
     /// The job with this id, if any.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn find_job(&self, job_id: i64) -> Result<Option<Job>, StoreError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
         let record = with_pool!(self, |pool| {
@@ -345,7 +345,7 @@ impl Store {
 
     /// Whether compose `compose_id` has a queued or running job (one that will
     /// finish it).
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn has_live_job(&self, compose_id: i64) -> Result<bool, StoreError> {
         let n = with_pool!(self, |pool| {
             sqlx::query_scalar::<_, i64>(
@@ -360,7 +360,7 @@ impl Store {
     }
 
     /// Jobs waiting for a worker or running (the queue length of the metrics).
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn live_job_count(&self) -> Result<u64, StoreError> {
         let n = with_pool!(self, |pool| {
             sqlx::query_scalar::<_, i64>(
@@ -375,7 +375,7 @@ impl Store {
 
     /// Jobs waiting for a worker (not yet claimed, or whose lease ran out),
     /// per kind: the queue lengths of the metrics.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn queued_job_counts(&self) -> Result<Vec<(JobKind, u64)>, StoreError> {
         let sql = format!(
             "SELECT kind, COUNT(*) FROM jobs \

@@ -174,6 +174,40 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// Runs `$body` in a transaction on a connection of its own, `$tx` bound to
+/// the transaction, committing when the body returns `Ok`. On any error the
+/// connection is closed instead of going back to the pool: a statement or
+/// `COMMIT` that fails on SQLite (a full disk) can leave its transaction open
+/// while sqlx counts it closed, and the next "transaction" on that
+/// connection is then only a savepoint whose "commit" records nothing (seen:
+/// composes answered 200 that were never stored, and every other connection
+/// locked out, until the connection was closed).
+macro_rules! transaction {
+    ($store:expr, |$tx:ident| $body:block) => {
+        $crate::store::with_pool!($store, |pool| {
+            let mut conn = pool
+                .acquire()
+                .await
+                .map_err($crate::store::db("acquire a connection"))?;
+            let result = async {
+                let mut $tx = sqlx::Connection::begin(&mut *conn)
+                    .await
+                    .map_err($crate::store::db("begin"))?;
+                let out: Result<_, StoreError> = async { $body }.await;
+                let out = out?;
+                $tx.commit().await.map_err($crate::store::db("commit"))?;
+                Ok::<_, StoreError>(out)
+            }
+            .await;
+            if result.is_err() {
+                conn.close_on_drop();
+            }
+            result
+        })
+    };
+}
+pub(crate) use transaction;
+
 /// Persistence and job queue. Cheap to clone (the pools are shared).
 #[derive(Clone, Debug)]
 pub struct Store {

@@ -24,7 +24,7 @@ impl WorkerPresence {
 
 impl Store {
     /// Records that `worker` is alive now (and not stopped).
-    #[instrument(skip(self), err, level = "debug")]
+    #[instrument(skip(self), err(level = "debug"), level = "debug")]
     pub async fn worker_heartbeat(&self, worker: &str) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO workers (name, last_seen_ms, stopped_ms) VALUES ($1, {now}, NULL) \
@@ -36,7 +36,7 @@ impl Store {
     }
 
     /// Records that `worker` stopped cleanly: it is shown offline at once.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn worker_stopped(&self, worker: &str) -> Result<(), StoreError> {
         let sql = format!(
             "UPDATE workers SET stopped_ms = {} WHERE name = $1",
@@ -65,7 +65,7 @@ impl Store {
     /// Workers seen within `forget_ms`; alive when not stopped and seen within
     /// `alive_ms`. Older rows are deleted, so a renamed or retired worker
     /// drops out of the metrics after `forget_ms`.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self), err(level = "debug"))]
     pub async fn worker_presence(
         &self,
         alive_ms: i64,

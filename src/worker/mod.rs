@@ -310,7 +310,7 @@ impl WorkerContext {
                     job.kind.name(),
                     delay.as_secs()
                 );
-                let error = error_text(e.as_ref());
+                let error = crate::throttle::error_text(e.as_ref());
                 if let Err(e) = self
                     .store
                     .retry_job_later(job.id, &worker, delay, &error)
@@ -641,18 +641,6 @@ impl WorkerContext {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-/// An error and its sources, `: `-separated, leaving out a source whose text
-/// the previous one already shows (a database error repeats its message).
-fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for part in std::iter::successors(Some(e), |e| e.source()).map(ToString::to_string) {
-        if !parts.last().is_some_and(|prev| prev.contains(&part)) {
-            parts.push(part);
-        }
-    }
-    parts.join(": ")
 }
 
 /// `text` cut to at most `max` characters, saying how much was left out.

@@ -277,7 +277,7 @@ impl KojiClient {
     }
 
     /// Make one call, retrying transient failures; a fault is an error.
-    #[instrument(skip_all, fields(koji.method = %call.method), err)]
+    #[instrument(skip_all, fields(koji.method = %call.method), err(level = "debug"))]
     pub fn call(&self, call: &Call) -> Result<Value, KojiError> {
         let body = xmlrpc::write_call(&call.method, &call.params());
         let mut attempts = 0;
@@ -307,7 +307,7 @@ impl KojiClient {
 
     /// Several calls in one request (`multiCall`). The outer result fails only
     /// when the request itself does; each call's fault is its own error.
-    #[instrument(skip_all, fields(koji.calls = calls.len()), err)]
+    #[instrument(skip_all, fields(koji.calls = calls.len()), err(level = "debug"))]
     pub fn multicall(&self, calls: &[Call]) -> Result<Vec<Result<Value, KojiError>>, KojiError> {
         let list: Vec<Value> = calls
             .iter()
