@@ -77,7 +77,8 @@ pub struct CreateArgs {
     /// Only these packages (and their dependencies) [default: every package of the tag].
     #[arg(long, num_args = 1.., value_delimiter = ',')]
     packages: Vec<String>,
-    /// Exact builds (N-V-R) added on top of the tag.
+    /// Exact builds (N-V-R, or a draft build's `N-V-R,draft_<id>`) added on
+    /// top of the tag.
     #[arg(long, num_args = 1.., value_delimiter = ',')]
     builds: Vec<String>,
     /// Signing keys, in order of preference; an empty one (`--sigkeys KEY,`)
@@ -120,9 +121,11 @@ impl CreateArgs {
     /// The POST body.
     fn body(&self) -> Value {
         let mut src = json!({"type": self.source_type, "source": self.source});
+        // a draft build's N-V-R holds a comma: `N-V-R,draft_12` is one build
+        let builds = odcs::domain::join_draft_suffixes(self.builds.clone());
         for (key, list) in [
             ("packages", &self.packages),
-            ("builds", &self.builds),
+            ("builds", &builds),
             ("sigkeys", &self.sigkeys),
         ] {
             if !list.is_empty() {
@@ -355,7 +358,7 @@ mod tests {
             "--packages",
             "bash,vim",
             "--builds",
-            "bash-5-1",
+            "bash-5-1,zsh-5.9-2,draft_77",
             "--sigkeys",
             "a15b79cc,",
             "--arches",
@@ -383,7 +386,8 @@ mod tests {
             cli.create.body(),
             json!({
                 "source": {"type": "tag", "source": "f40", "packages": ["bash", "vim"],
-                           "builds": ["bash-5-1"], "sigkeys": ["a15b79cc", ""], "koji_event": 42},
+                           "builds": ["bash-5-1", "zsh-5.9-2,draft_77"],
+                           "sigkeys": ["a15b79cc", ""], "koji_event": 42},
                 "flags": ["no_deps", "no_reuse"],
                 "arches": ["x86_64", "aarch64"],
                 "lookaside_repos": ["http://mirror/repo"],

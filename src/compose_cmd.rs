@@ -17,12 +17,18 @@ use odcs::source::local::LocalStore;
 
 use crate::{Bar, default_cache_dir};
 
+/// Comma-split N-V-Rs with draft suffixes joined back (`N-V-R,draft_12`).
+fn nvrs(items: Vec<String>) -> Vec<String> {
+    odcs::domain::join_draft_suffixes(items)
+}
+
 #[derive(clap::Args)]
 pub struct ComposeArgs {
     /// What `--source` names: a tag, or builds (N-V-Rs).
     #[arg(long, value_parser = ["tag", "build"], default_value = "tag")]
     source_type: String,
-    /// The tag, or the build N-V-Rs (space or comma separated).
+    /// The tag, or the build N-V-Rs (space or comma separated; a draft
+    /// build's `N-V-R,draft_<id>` stays one build).
     #[arg(long, required = true, num_args = 1.., value_delimiter = ',')]
     source: Vec<String>,
     /// Package names to include (with their dependencies); default: every package.
@@ -106,11 +112,12 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
     } else {
         SourceType::Build
     };
-    let source: Vec<String> = a
-        .source
-        .iter()
-        .flat_map(|s| s.split_whitespace().map(str::to_owned))
-        .collect();
+    let source: Vec<String> = nvrs(
+        a.source
+            .iter()
+            .flat_map(|s| s.split_whitespace().map(str::to_owned))
+            .collect(),
+    );
     if source_type == SourceType::Tag && source.len() != 1 {
         bail!(
             "--source: a tag compose takes exactly one tag, got {}",
@@ -129,7 +136,7 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
         source_type,
         source,
         packages: a.packages,
-        builds: a.builds,
+        builds: nvrs(a.builds),
         arches: a.arches,
         sigkeys: a.sigkeys,
         flags: ComposeFlags {

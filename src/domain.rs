@@ -99,6 +99,46 @@ impl TargetEntry {
     }
 }
 
+/// Whether `nvr` is a build's N-V-R as Koji writes it: `name-version-release`,
+/// or a draft build's `name-version-release,draft_<build id>` (Koji ≥ 1.34),
+/// with what Koji accepts in names, versions and releases.
+pub fn is_build_nvr(nvr: &str) -> bool {
+    let plain = match nvr.split_once(",draft_") {
+        Some((plain, id)) => {
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+                return false;
+            }
+            plain
+        }
+        None => nvr,
+    };
+    !plain.is_empty()
+        && !plain.starts_with('.')
+        && plain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._+~^".contains(c))
+}
+
+/// N-V-Rs given on a command line as a comma separated list: a `draft_<id>`
+/// item is the suffix of the draft N-V-R before it, not a build of its own
+/// (`bash-5.2-1,draft_12,zsh-5.9-1` is two builds).
+pub fn join_draft_suffixes(items: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let is_suffix = item
+            .strip_prefix("draft_")
+            .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()));
+        match out.last_mut() {
+            Some(prev) if is_suffix && !prev.contains(",draft_") => {
+                prev.push(',');
+                prev.push_str(&item);
+            }
+            _ => out.push(item),
+        }
+    }
+    out
+}
+
 /// The build directory of tree `name` in `target`.
 pub fn part_dir(target: &Path, name: &str) -> PathBuf {
     target.join(format!(".{name}.part"))
@@ -107,6 +147,37 @@ pub fn part_dir(target: &Path, name: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::TargetEntry::{self, Building, Log, Tree};
+    use super::{is_build_nvr, join_draft_suffixes};
+
+    #[test]
+    fn draft_nvrs_are_builds_and_their_suffix_is_not_split_off() {
+        for ok in [
+            "bash-5.2.26-3.fc40",
+            "bash-5.2.26-3.fc40,draft_12",
+            "gcc-c++-14-1~rc^2",
+        ] {
+            assert!(is_build_nvr(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".hidden-1-1",
+            "a-1-1,draft_",
+            "a-1-1,draft_x",
+            "a-1-1,b-1-1",
+            "a/b-1-1",
+        ] {
+            assert!(!is_build_nvr(bad), "{bad}");
+        }
+        let items = |s: &str| s.split(',').map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            join_draft_suffixes(items("bash-5.2-1,draft_12,zsh-5.9-1,draft_3,vim-9-1")),
+            ["bash-5.2-1,draft_12", "zsh-5.9-1,draft_3", "vim-9-1"]
+        );
+        assert_eq!(
+            join_draft_suffixes(items("draft_1,a-1-1")),
+            ["draft_1", "a-1-1"]
+        );
+    }
 
     #[test]
     fn target_entries_name_their_compose() {

@@ -32,7 +32,9 @@ pub fn package_source(cfg: &Config) -> anyhow::Result<Arc<dyn PackageSource + Se
                 Some(ca) => KojiClient::with_ca_bundle(k.url.clone(), options, ca)?,
                 None => KojiClient::new(k.url.clone(), options),
             };
-            Arc::new(KojiSource::new(client, KojiPaths::new(&k.topdir)))
+            let mut source = KojiSource::new(client, KojiPaths::new(&k.topdir));
+            source.include_draft_builds = k.include_draft_builds;
+            Arc::new(source)
         }
         None => Arc::new(LocalStore::open(&cfg.store_dir())?),
     })

@@ -264,6 +264,13 @@ fn bad_input(postgres: bool) {
             "lookaside_repos: \"http://169.254.169.254/latest\" is not a repository this server may read",
         ),
     ];
+    // a draft build's N-V-R (Koji >= 1.34) is a build like any other (#12 §6)
+    let draft = json!({"source": {"type": "build", "source": "bash-5.2.26-3.fc40,draft_1234",
+                                  "builds": ["zsh-5.9-2.fc40,draft_77"]}});
+    let (status, c) = s.post("/api/1/composes/", &draft);
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["source"], "bash-5.2.26-3.fc40,draft_1234");
+    assert_eq!(c["builds"], "zsh-5.9-2.fc40,draft_77");
     for (body, want_status, want) in cases {
         let (status, err) = s.request("POST", "/api/1/composes/", Some(body));
         assert_eq!(status, want_status, "{want}: {err}");
@@ -273,10 +280,10 @@ fn bad_input(postgres: bool) {
             "want {want:?}, got {err}"
         );
     }
-    // nothing was created, and the service still answers
+    // nothing but the draft compose was created, and the service still answers
     let (status, list) = s.get("/api/1/composes/");
     assert_eq!(status, 200);
-    assert_eq!(list["meta"]["total"], 0);
+    assert_eq!(list["meta"]["total"], 1);
 }
 
 /// `value` as pretty JSON with what differs between runs redacted: times,

@@ -460,3 +460,19 @@ fn a_requested_event_the_store_has_not_reached_fails_the_compose_naming_it() {
     req.event = Some(newest);
     compose(&w, &req).unwrap();
 }
+
+/// #12 §6: failure reasons carry no Rust debug text (`Some("deadbeef")`).
+#[test]
+fn a_store_compose_with_signing_keys_says_so_in_koji_terms() {
+    let w = world();
+    let mut req = request("odcs-1", "updates", &["zeta"]);
+    req.sigkeys = vec!["deadbeef".into()];
+    let err = compose(&w, &req).unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "the local store holds unsigned RPMs only, and the sigkeys ('deadbeef',) do not allow unsigned ones; build "
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("Some("), "{err}");
+}

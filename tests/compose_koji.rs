@@ -392,3 +392,117 @@ fn a_requested_event_the_hub_has_not_reached_fails_the_compose_naming_it() {
     let err = run_compose(&req, &s.source, s.cache.caches(), &target, &NoProgress).unwrap_err();
     assert_eq!(err.to_string(), "unknown tag \"f41\"");
 }
+
+/// #12 §6: draft builds (Koji ≥ 1.34) are named `N-V-R,draft_<id>`; a tag
+/// compose includes them as the hub lists them (files from their
+/// `R,draft_<id>/` directory), `include_draft_builds = false` leaves them
+/// out, and a build compose takes a draft by its N-V-R.
+#[test]
+fn draft_builds_are_composed_as_koji_lists_them_or_left_out() {
+    let mut draft_id = 0;
+    let mut s = setup_with(|m| {
+        m.add_package("f40-updates", "drafty");
+        draft_id = m.import_draft_build("drafty-1.0-1.fc40", &["drafty.x86_64"]);
+        m.tag_build(
+            "f40-updates",
+            &format!("drafty-1.0-1.fc40,draft_{draft_id}"),
+        );
+    });
+    let draft_nvr = format!("drafty-1.0-1.fc40,draft_{draft_id}");
+    let target = s.tmp.path().join("composes");
+    std::fs::create_dir_all(&target).unwrap();
+    let compose = |s: &Setup, req: &ComposeRequest| {
+        run_compose(req, &s.source, s.cache.caches(), &target, &NoProgress)
+    };
+
+    let r = compose(&s, &request("odcs-1", "f40-updates", &["drafty"], &[])).unwrap();
+    let rpm = r
+        .rpms
+        .iter()
+        .find(|x| x.nevra.starts_with("drafty-"))
+        .unwrap();
+    assert_eq!(rpm.build_nvr, draft_nvr);
+    assert!(
+        rpm.source_path.to_string_lossy().contains(&format!(
+            "/packages/drafty/1.0/1.fc40,draft_{draft_id}/x86_64/"
+        )),
+        "{}",
+        rpm.source_path.display()
+    );
+    assert_eq!(
+        names(&target.join("odcs-1/compose/Temporary/x86_64/os")),
+        ["drafty-1.0-1.fc40.x86_64"]
+    );
+
+    let mut by_build = request("odcs-2", "unused", &[], &[]);
+    by_build.source_type = odcs::compose::engine::SourceType::Build;
+    by_build.source = vec![draft_nvr.clone()];
+    let r = compose(&s, &by_build).unwrap();
+    assert!(r.rpms.iter().any(|x| x.build_nvr == draft_nvr));
+    by_build.name = "odcs-3".into();
+    by_build.source = vec!["drafty-1.0-1.fc40".into()];
+    let err = compose(&s, &by_build).unwrap_err();
+    assert_eq!(err.to_string(), "unknown build \"drafty-1.0-1.fc40\"");
+
+    s.source.include_draft_builds = false;
+    let err = compose(&s, &request("odcs-4", "f40-updates", &["drafty"], &[])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "packages not found in tag f40-updates: drafty"
+    );
+    let last = s
+        .hub
+        .calls()
+        .into_iter()
+        .rev()
+        .find(|c| c.method == "listTaggedRPMS")
+        .unwrap();
+    assert_eq!(
+        last.params[1].get("draft"),
+        Some(&odcs::source::koji::Value::Bool(false))
+    );
+}
+
+/// #12 §6: a wrong topdir said only `RPM(s) not found for sigs: (None,)`;
+/// the message now names the files looked for and that the topdir is not a
+/// Koji topdir.
+#[test]
+fn a_wrong_topdir_names_the_files_looked_for_and_the_topdir() {
+    let s = setup();
+    let wrong = s.tmp.path().join("not-the-topdir");
+    std::fs::create_dir_all(&wrong).unwrap();
+    let source = KojiSource::new(
+        KojiClient::new(s.hub.url(), ClientOptions::default()),
+        KojiPaths::new(&wrong),
+    );
+    let target = s.tmp.path().join("composes");
+    std::fs::create_dir_all(&target).unwrap();
+    let err = run_compose(
+        &request("odcs-1", "f40-updates", &["vim"], &[]),
+        &source,
+        s.cache.caches(),
+        &target,
+        &NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with(
+            "RPM(s) not found for sigs: (None,). Check log for details. Unsigned packages:\n"
+        ),
+        "{err}"
+    );
+    let expected = wrong.join("packages/bash/5.2.26/2.fc40/x86_64/bash-5.2.26-2.fc40.x86_64.rpm");
+    assert!(
+        err.contains(&format!("\nLooked for: {}", expected.display())),
+        "{err}"
+    );
+    assert!(err.contains(" more)"), "{err}");
+    assert!(
+        err.ends_with(&format!(
+            "\nThe Koji topdir {} has no packages/ directory: is it mounted on this host, and is the configured topdir right?",
+            wrong.display()
+        )),
+        "{err}"
+    );
+}

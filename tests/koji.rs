@@ -61,7 +61,7 @@ fn tagged(
     latest: bool,
 ) -> (Vec<String>, Vec<String>) {
     let (rpms, builds) = c
-        .list_tagged_rpms(tag, event, inherit, latest, None)
+        .list_tagged_rpms(tag, event, inherit, latest, None, None)
         .unwrap();
     (
         sorted(builds.into_iter().map(|b| b.nvr)),
@@ -101,7 +101,7 @@ fn latest_builds_with_inheritance_are_the_nearest_most_recently_tagged() {
     // Every RPM belongs to a returned build, and each build says where it was found.
     let (rpms, builds) = s
         .client
-        .list_tagged_rpms("f40-updates", None, true, true, None)
+        .list_tagged_rpms("f40-updates", None, true, true, None, None)
         .unwrap();
     let ids: BTreeSet<i64> = builds.iter().map(|b| b.id).collect();
     assert!(rpms.iter().all(|r| ids.contains(&r.build_id)));
@@ -376,7 +376,7 @@ fn an_unknown_tag_is_a_fault_naming_the_tag_the_call_and_the_hub() {
     let before = s.hub.requests();
     let err = s
         .client
-        .list_tagged_rpms("no-such-tag", None, true, true, None)
+        .list_tagged_rpms("no-such-tag", None, true, true, None, None)
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -578,7 +578,14 @@ fn calls_are_retried_after_503s_and_offline_faults() {
 fn our_client_sends_keywords_as_koji_does() {
     let s = setup();
     s.client
-        .list_tagged_rpms("f40", Some(3), true, true, Some(vec!["x86_64".into()]))
+        .list_tagged_rpms(
+            "f40",
+            Some(3),
+            true,
+            true,
+            Some(vec!["x86_64".into()]),
+            None,
+        )
         .unwrap();
     let call = s.hub.calls().pop().unwrap();
     assert_eq!(call.method, "listTaggedRPMS");
@@ -605,6 +612,7 @@ fn the_arch_filter_keeps_only_the_arches_asked_for() {
             true,
             true,
             Some(vec!["x86_64".into(), "noarch".into()]),
+            None,
         )
         .unwrap();
     assert!(!rpms.is_empty());
@@ -621,7 +629,7 @@ fn signed_copies_are_chosen_and_unsigned_rpms_are_listed() {
     let paths = KojiPaths::new(s.topdir.path());
     let (rpms, builds) = s
         .client
-        .list_tagged_rpms("f40-updates", None, true, true, None)
+        .list_tagged_rpms("f40-updates", None, true, true, None, None)
         .unwrap();
     let build_of = |id: i64| builds.iter().find(|b| b.id == id).unwrap();
 
@@ -989,4 +997,56 @@ fn koji_cli_list_tag_inheritance_draws_the_walk() {
     let call = s.hub.calls().pop().unwrap();
     assert_eq!(call.params[0], Value::Int(3));
     assert_eq!(call.params[1].get("reverse"), Some(&Value::Bool(false)));
+}
+
+/// Draft builds (Koji ≥ 1.34), #12 §6: the real koji CLI reads the test
+/// hub's drafts as it reads a real hub's — `getBuild` finds one by its draft
+/// N-V-R only, `list-tagged` lists it — and our client reads the same.
+#[test]
+fn koji_cli_and_our_client_read_draft_builds_alike() {
+    let topdir = tempfile::tempdir().unwrap();
+    let mut fx = fixture::standard(topdir.path());
+    fx.model.add_package("f40-updates", "drafty");
+    let id = fx
+        .model
+        .import_draft_build("drafty-1.0-1.fc40", &["drafty.x86_64"]);
+    let draft_nvr = format!("drafty-1.0-1.fc40,draft_{id}");
+    fx.model.tag_build("f40-updates", &draft_nvr);
+    let hub = KojiHub::start(fx.model);
+    let client = KojiClient::new(hub.url(), quick_options());
+    let dir = tempfile::tempdir().unwrap();
+
+    let lines = koji(&hub, dir.path(), &["list-tagged", "--quiet", "f40-updates"]);
+    let nvrs: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert!(nvrs.contains(&draft_nvr.as_str()), "{lines:?}");
+    let get_build = |nvr: &str| -> serde_json::Value {
+        let out = koji(
+            &hub,
+            dir.path(),
+            &["call", "--json-output", "getBuild", nvr],
+        );
+        serde_json::from_str(&out.join("\n")).unwrap()
+    };
+    let found = get_build(&draft_nvr);
+    assert_eq!(found["nvr"], draft_nvr.as_str(), "{found}");
+    assert_eq!(found["draft"], true, "{found}");
+    // the plain N-V-R is not the draft's
+    assert_eq!(get_build("drafty-1.0-1.fc40"), serde_json::Value::Null);
+
+    let build = client.get_build(draft_nvr.as_str()).unwrap().unwrap();
+    assert!(build.draft);
+    assert_eq!(build.nvr, draft_nvr);
+    assert_eq!(client.get_build("drafty-1.0-1.fc40").unwrap(), None);
+    let (rpms, builds) = client
+        .list_tagged_rpms("f40-updates", None, true, true, None, None)
+        .unwrap();
+    assert!(builds.iter().any(|b| b.nvr == draft_nvr && b.draft));
+    assert!(rpms.iter().any(|r| r.build_id == id));
+    let (_, regular) = client
+        .list_tagged_rpms("f40-updates", None, true, true, None, Some(false))
+        .unwrap();
+    assert!(regular.iter().all(|b| !b.draft) && !regular.is_empty());
 }

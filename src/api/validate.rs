@@ -279,15 +279,11 @@ fn check_package(name: &str) -> Result<(), Invalid> {
     }
 }
 
-/// A build's N-V-R (`bash-5.2.26-3.fc40`): what Koji accepts in names,
-/// versions and releases.
+/// A build's N-V-R (`bash-5.2.26-3.fc40`, or a draft build's
+/// `bash-5.2.26-3.fc40,draft_1234`): what Koji accepts in names, versions and
+/// releases.
 pub fn check_build(nvr: &str) -> Result<(), Invalid> {
-    let ok = !nvr.is_empty()
-        && !nvr.starts_with('.')
-        && nvr
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._+~^".contains(c));
-    if ok {
+    if crate::domain::is_build_nvr(nvr) {
         Ok(())
     } else {
         Err(bad(format!("builds: invalid build N-V-R {nvr:?}")))

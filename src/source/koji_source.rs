@@ -5,13 +5,16 @@
 use std::collections::HashMap;
 
 use super::koji::{
-    KojiBuild, KojiClient, KojiError, KojiPaths, KojiRpm, MissingRpmFile, unsigned_packages_error,
+    KojiBuild, KojiClient, KojiError, KojiPaths, KojiRpm, MissingRpmFile, missing_files_error,
 };
 use super::{PackageSource, SourceError, SourceRpm};
 
 pub struct KojiSource {
     pub client: KojiClient,
     pub paths: KojiPaths,
+    /// Whether tag composes take draft builds (Koji ≥ 1.34) as the hub lists
+    /// them; `false` asks the hub for regular builds only (`draft=False`).
+    pub include_draft_builds: bool,
     /// Whether the hub has `getRPMChecksums` (asked once).
     has_checksums: std::sync::OnceLock<bool>,
 }
@@ -24,6 +27,7 @@ impl KojiSource {
         KojiSource {
             client,
             paths,
+            include_draft_builds: true,
             has_checksums: std::sync::OnceLock::new(),
         }
     }
@@ -73,7 +77,7 @@ impl KojiSource {
             }
         }
         if !missing.is_empty() {
-            return Err(unsigned_packages_error(sigkeys, &missing).into());
+            return Err(missing_files_error(sigkeys, &missing, &self.paths).into());
         }
         Ok(out)
     }
@@ -88,6 +92,7 @@ impl PackageSource for KojiSource {
         Box::new(KojiSource {
             client: self.client.with_retry_budget(self.client.max_retries()),
             paths: self.paths.clone(),
+            include_draft_builds: self.include_draft_builds,
             has_checksums,
         })
     }
@@ -131,9 +136,14 @@ impl PackageSource for KojiSource {
                 },
             });
         }
-        let (rpms, builds) = self
-            .client
-            .list_tagged_rpms(tag, Some(event), inherit, true, None)?;
+        let (rpms, builds) = self.client.list_tagged_rpms(
+            tag,
+            Some(event),
+            inherit,
+            true,
+            None,
+            (!self.include_draft_builds).then_some(false),
+        )?;
         let by_id: HashMap<i64, &KojiBuild> = builds.iter().map(|b| (b.id, b)).collect();
         self.files(&rpms, &by_id, sigkeys)
     }

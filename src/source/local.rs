@@ -471,7 +471,8 @@ impl LocalStore {
             .any(|k| k.as_deref().is_none_or(str::is_empty))
         {
             return Err(SourceError::Unsigned(format!(
-                "the local store holds unsigned RPMs only, and the sigkeys {sigkeys:?} do not allow unsigned ones; build {nvr}"
+                "the local store holds unsigned RPMs only, and the sigkeys {} do not allow unsigned ones; build {nvr}",
+                crate::source::koji::python_tuple(sigkeys)
             )));
         }
         Ok(build

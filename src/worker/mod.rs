@@ -152,11 +152,26 @@ pub fn engine_request(
 
 /// A task aborted when this is dropped (also when the code holding it
 /// panics): a lease renewal must never outlive its job.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl AbortOnDrop {
+    fn new(task: tokio::task::JoinHandle<()>) -> AbortOnDrop {
+        AbortOnDrop(Some(task))
+    }
+
+    /// Wait for the task to end by itself.
+    async fn join(mut self) {
+        if let Some(task) = self.0.take() {
+            let _ = task.await;
+        }
+    }
+}
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }
 
@@ -259,7 +274,7 @@ impl WorkerContext {
         let (store, worker, lease, job_id) =
             (self.store.clone(), worker.to_owned(), self.lease, job.id);
         let every = (lease / 3).min(Duration::from_secs(2));
-        AbortOnDrop(tokio::spawn(async move {
+        AbortOnDrop::new(tokio::spawn(async move {
             let mut failing = Throttled::new(
                 format!("job {job_id}: cannot renew its lease"),
                 REPORT_EVERY,
@@ -514,7 +529,7 @@ impl WorkerContext {
             c.source
         ));
         let store = self.store.clone();
-        let _reporter = AbortOnDrop(tokio::spawn(async move {
+        let reporter = AbortOnDrop::new(tokio::spawn(async move {
             let mut failing = Throttled::new(
                 format!("compose {id}: cannot record progress"),
                 REPORT_EVERY,
@@ -536,7 +551,7 @@ impl WorkerContext {
         let left = self.compose_timeout.saturating_sub(ran);
         let _timer = {
             let stop = stop.clone();
-            AbortOnDrop(tokio::spawn(async move {
+            AbortOnDrop::new(tokio::spawn(async move {
                 tokio::time::sleep(left).await;
                 stop.set(StopReason::Timeout);
             }))
@@ -612,6 +627,9 @@ impl WorkerContext {
         let rpms: Vec<StoredRpm> = r.rpms.iter().map(StoredRpm::from).collect();
         let summary = format!("done: {} RPMs at event {}", rpms.len(), r.event);
         progress.log(&summary);
+        // the last phases are recorded before the summary, not after it
+        drop(progress);
+        reporter.join().await;
         if let Err(e) = self.store.set_progress(id, &summary).await {
             tracing::warn!(compose.id = id, "compose {id}: cannot record progress: {e}");
         }

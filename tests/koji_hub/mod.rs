@@ -9,8 +9,12 @@
 //! with a fault per failing call, and the data semantics in [`model`]: the
 //! inheritance walk, inherited package lists with blocks, "latest" as the most
 //! recently tagged build of the nearest tag, event-pinned queries, COMPLETE
-//! builds only. What is not: authentication, writes, typed (maven/win/image)
-//! builds, draft builds, `reverse` inheritance.
+//! builds only, draft builds (Koji ≥ 1.34: `N-V-R,draft_<id>`, found by that
+//! N-V-R only, files under `R,draft_<id>/`, listed unless `draft=False`), and
+//! the real hub's quirks of formats.md §1.10 (an event above the newest is
+//! "now" for listings; only `getEvent` refuses it). What is not:
+//! authentication, writes, typed (maven/win/image) builds, `reverse`
+//! inheritance.
 //!
 //! Tests can make it slow ([`KojiHub::set_delay`]) or make it answer an HTTP
 //! error a number of times ([`KojiHub::fail_next`]), to exercise the client's
@@ -751,7 +755,7 @@ fn build_times(m: &HubModel, b: &model::BuildRow) -> (f64, f64) {
 }
 
 fn nvr(b: &model::BuildRow) -> String {
-    format!("{}-{}-{}", b.name, b.version, b.release)
+    b.nvr()
 }
 
 /// A build as `getBuild` returns it.
@@ -763,7 +767,7 @@ fn build_value(m: &HubModel, b: &model::BuildRow) -> Value {
         ("version", Value::from(b.version.as_str())),
         ("release", Value::from(b.release.as_str())),
         ("epoch", Value::from(b.epoch)),
-        ("draft", Value::Bool(false)),
+        ("draft", Value::Bool(b.draft)),
         ("state", Value::Int(b.state)),
         ("completion_time", Value::from(model::iso_time(done))),
         ("promotion_time", Value::Nil),
@@ -809,7 +813,7 @@ fn tagged_build_value(m: &HubModel, t: &TaggedBuild) -> Value {
         ("promotion_time", Value::Nil),
         ("start_time", Value::from(model::iso_time(start))),
         ("task_id", Value::from(b.task_id)),
-        ("draft", Value::Bool(false)),
+        ("draft", Value::Bool(b.draft)),
         ("owner_id", Value::Int(1)),
         ("owner_name", Value::from(b.owner.as_str())),
         ("promoter_id", Value::Nil),
@@ -835,7 +839,7 @@ fn tagged_rpm_value(r: &RpmRow, sigkey: Option<&str>) -> Value {
         ("arch", Value::from(r.arch.as_str())),
         ("id", Value::Int(r.id)),
         ("epoch", Value::from(r.epoch)),
-        ("draft", Value::Bool(false)),
+        ("draft", Value::Bool(r.draft)),
         ("payloadhash", Value::from(r.payloadhash.as_str())),
         ("size", Value::Int(r.size)),
         ("buildtime", Value::Int(r.buildtime)),
@@ -863,7 +867,7 @@ fn rpm_value(r: &RpmRow) -> Value {
         ),
         ("arch", Value::from(r.arch.as_str())),
         ("epoch", Value::from(r.epoch)),
-        ("draft", Value::Bool(false)),
+        ("draft", Value::Bool(r.draft)),
         ("payloadhash", Value::from(r.payloadhash.as_str())),
         ("size", Value::Int(r.size)),
         ("buildtime", Value::Int(r.buildtime)),

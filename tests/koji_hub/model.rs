@@ -83,6 +83,30 @@ pub struct BuildRow {
     pub owner: String,
     pub task_id: Option<i64>,
     pub creation_event: i64,
+    /// A draft build (Koji ≥ 1.34): its N-V-R is `N-V-R,draft_<id>` and its
+    /// files live under `packages/N/V/R,draft_<id>/`.
+    pub draft: bool,
+}
+
+impl BuildRow {
+    /// `name-version-release`, with `,draft_<id>` for a draft.
+    pub fn nvr(&self) -> String {
+        let nvr = format!("{}-{}-{}", self.name, self.version, self.release);
+        if self.draft {
+            format!("{nvr},draft_{}", self.id)
+        } else {
+            nvr
+        }
+    }
+
+    /// The release directory of its files.
+    fn release_dir(&self) -> String {
+        if self.draft {
+            format!("{},draft_{}", self.release, self.id)
+        } else {
+            self.release.clone()
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -97,6 +121,8 @@ pub struct RpmRow {
     pub size: i64,
     pub payloadhash: String,
     pub buildtime: i64,
+    /// Whether its build is a draft (the hub's `draft` column of rpminfo).
+    pub draft: bool,
 }
 
 impl RpmRow {
@@ -297,13 +323,23 @@ impl HubModel {
         vol.join("packages")
             .join(&b.name)
             .join(&b.version)
-            .join(&b.release)
+            .join(b.release_dir())
     }
 
     /// Import a COMPLETE build `nvr` with one RPM per `name.arch` in `rpms`
     /// (names may differ from the build's: subpackages), writing real RPM files
     /// under `<build dir>/<arch>/`. Returns the build id.
     pub fn import_build(&mut self, nvr: &str, rpms: &[&str], volume: Option<&str>) -> i64 {
+        self.import(nvr, rpms, volume, false)
+    }
+
+    /// [`HubModel::import_build`] of a draft build; returns its id (its N-V-R
+    /// is `nvr,draft_<id>`).
+    pub fn import_draft_build(&mut self, nvr: &str, rpms: &[&str]) -> i64 {
+        self.import(nvr, rpms, None, true)
+    }
+
+    fn import(&mut self, nvr: &str, rpms: &[&str], volume: Option<&str>, draft: bool) -> i64 {
         let (nv, release) = nvr.rsplit_once('-').expect("N-V-R");
         let (name, version) = nv.rsplit_once('-').expect("N-V-R");
         let package_id = self.package_id(name);
@@ -322,6 +358,7 @@ impl HubModel {
             owner: "packager".to_owned(),
             task_id: Some(1000 + id),
             creation_event: ev,
+            draft,
         };
         let dir = self.build_dir(&build);
         self.builds.push(build);
@@ -348,6 +385,7 @@ impl HubModel {
                 size: bytes.len() as i64,
                 payloadhash: hex::encode(&Sha256::digest(&bytes)[..16]),
                 buildtime: i64::from(pkg.build_time),
+                draft,
             });
             // Koji records the signature of the imported header: none.
             self.sigs.push(SigRow {
@@ -486,10 +524,9 @@ impl HubModel {
                 .any(|r| tag_ids.contains(&r.tag_id) && after(&r.v))
     }
 
+    /// A draft is found by its draft N-V-R only (formats.md §1.10).
     pub fn find_build_by_nvr(&self, nvr: &str) -> Option<&BuildRow> {
-        self.builds
-            .iter()
-            .find(|b| format!("{}-{}-{}", b.name, b.version, b.release) == nvr)
+        self.builds.iter().find(|b| b.nvr() == nvr)
     }
 
     pub fn find_build(&self, info: &Value) -> Option<&BuildRow> {
@@ -708,10 +745,6 @@ impl HubModel {
         let packages = self.package_list(tag_id, event);
         let mut seen: HashMap<i64, i64> = HashMap::new();
         let mut out = Vec::new();
-        // The fixture has no draft builds: draft=True selects nothing.
-        if draft == Some(true) {
-            return out;
-        }
         for t in self.taglist(tag_id, event, inherit) {
             let mut rows: Vec<(&ListingRow, &BuildRow)> = self
                 .listings
@@ -719,6 +752,7 @@ impl HubModel {
                 .filter(|l| l.tag_id == t && l.v.active_at(event))
                 .map(|l| (l, &self.builds[l.build_id as usize - 1]))
                 .filter(|(_, b)| b.state == BUILD_COMPLETE)
+                .filter(|(_, b)| draft.is_none_or(|d| b.draft == d))
                 .filter(|(_, b)| package.is_none_or(|p| b.name == p))
                 .collect();
             rows.sort_by(|(la, ba), (lb, bb)| {

@@ -58,16 +58,24 @@ pub enum KojiError {
         #[source]
         source: XmlRpcError,
     },
-    /// RPMs without a copy the sigkeys allow (Pungi's message, formats.md §1.8).
+    /// RPMs without a copy the sigkeys allow (Pungi's message, formats.md
+    /// §1.8), then the files looked for and, when the topdir itself looks
+    /// wrong, that.
     #[error(
-        "RPM(s) not found for sigs: {}. Check log for details. Unsigned packages:\n{}",
+        "RPM(s) not found for sigs: {}. Check log for details. Unsigned packages:\n{}{}",
         python_tuple(.sigkeys),
-        .nvrs.join("\n")
+        .nvrs.join("\n"),
+        missing_detail(.looked_for, *.more_files, .topdir_problem.as_deref())
     )]
     UnsignedPackages {
         sigkeys: Vec<Option<String>>,
         /// Sorted, unique N-V-Rs.
         nvrs: Vec<String>,
+        /// The first files looked for, and how many more there were.
+        looked_for: Vec<std::path::PathBuf>,
+        more_files: usize,
+        /// A topdir with no `packages/` directory: not a Koji topdir here.
+        topdir_problem: Option<std::path::PathBuf>,
     },
     /// The CA bundle to check the hub's certificate with is unusable.
     #[error("koji CA bundle {path}: {message}")]
@@ -75,6 +83,29 @@ pub enum KojiError {
         path: std::path::PathBuf,
         message: String,
     },
+}
+
+/// What [`KojiError::UnsignedPackages`] adds to Pungi's message.
+fn missing_detail(
+    looked_for: &[std::path::PathBuf],
+    more: usize,
+    topdir: Option<&std::path::Path>,
+) -> String {
+    let mut out = String::new();
+    if !looked_for.is_empty() {
+        let files: Vec<String> = looked_for.iter().map(|p| p.display().to_string()).collect();
+        out.push_str(&format!("\nLooked for: {}", files.join(", ")));
+        if more > 0 {
+            out.push_str(&format!(" (and {more} more)"));
+        }
+    }
+    if let Some(t) = topdir {
+        out.push_str(&format!(
+            "\nThe Koji topdir {} has no packages/ directory: is it mounted on this host, and is the configured topdir right?",
+            t.display()
+        ));
+    }
+    out
 }
 
 impl KojiError {
@@ -485,6 +516,7 @@ impl KojiClient {
         inherit: bool,
         latest: bool,
         arch: Option<Vec<String>>,
+        draft: Option<bool>,
     ) -> Result<(Vec<KojiRpm>, Vec<KojiBuild>), KojiError> {
         let mut call = Call::new("listTaggedRPMS")
             .arg(tag)
@@ -493,6 +525,10 @@ impl KojiClient {
             .kwarg("latest", latest);
         if let Some(arch) = arch {
             call = call.kwarg("arch", arch);
+        }
+        // only hubs with draft builds (Koji >= 1.34) know the keyword
+        if let Some(draft) = draft {
+            call = call.kwarg("draft", draft);
         }
         self.typed(call, |v| match v.as_array() {
             Some([rpms, builds]) => Ok((

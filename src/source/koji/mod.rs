@@ -36,7 +36,10 @@ pub mod xmlrpc;
 
 pub use client::{Call, ClientOptions, KojiClient, KojiError};
 pub use paths::{
-    ChosenFile, KojiPaths, MissingRpmFile, SigkeyList, allows_unsigned, unsigned_packages_error,
+    ChosenFile, KojiPaths, MissingRpmFile, SigkeyList, allows_unsigned, missing_files_error,
+    unsigned_packages_error,
 };
 pub use types::{Event, InheritanceLink, KojiBuild, KojiRpm, RpmSig, Tag, build_state};
 pub use xmlrpc::{Fault, Value, XmlRpcError};
+
+pub(crate) use paths::python_tuple;

@@ -66,13 +66,20 @@ impl KojiPaths {
         }
     }
 
-    /// `<vol>/packages/<name>/<version>/<release>`.
+    /// `<vol>/packages/<name>/<version>/<release>`; a draft build's release
+    /// directory is `<release>,draft_<build id>` (Koji ≥ 1.34), so drafts of
+    /// one N-V-R do not collide.
     pub fn build_dir(&self, build: &KojiBuild) -> PathBuf {
+        let release = if build.draft {
+            format!("{},draft_{}", build.release, build.id)
+        } else {
+            build.release.clone()
+        };
         self.volume_dir(build.volume_name.as_deref())
             .join("packages")
             .join(&build.name)
             .join(&build.version)
-            .join(&build.release)
+            .join(release)
     }
 
     /// The unsigned RPM: `<build dir>/<arch>/<nvra>.rpm` (the directory from
@@ -146,7 +153,37 @@ pub fn unsigned_packages_error(sigkeys: &SigkeyList, missing: &[MissingRpmFile])
     KojiError::UnsignedPackages {
         sigkeys: sigkeys.to_vec(),
         nvrs,
+        looked_for: vec![],
+        more_files: 0,
+        topdir_problem: None,
     }
+}
+
+/// [`unsigned_packages_error`] with what it takes to act on it: the first
+/// files looked for, and, when the topdir has no `packages/` directory (not
+/// mounted, or the wrong directory configured), that.
+pub fn missing_files_error(
+    sigkeys: &SigkeyList,
+    missing: &[MissingRpmFile],
+    paths: &KojiPaths,
+) -> KojiError {
+    const SHOWN: usize = 3;
+    let mut err = unsigned_packages_error(sigkeys, missing);
+    if let KojiError::UnsignedPackages {
+        looked_for,
+        more_files,
+        topdir_problem,
+        ..
+    } = &mut err
+    {
+        let all: Vec<&PathBuf> = missing.iter().flat_map(|m| &m.tried).collect();
+        *looked_for = all.iter().take(SHOWN).map(|p| (*p).clone()).collect();
+        *more_files = all.len().saturating_sub(SHOWN);
+        if !paths.topdir.join("packages").is_dir() {
+            *topdir_problem = Some(paths.topdir.clone());
+        }
+    }
+    err
 }
 
 /// Python's `repr` of a tuple of sigkeys: `('a15b79cc', None)`, `('a15b79cc',)`, `()`.
