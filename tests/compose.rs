@@ -476,3 +476,55 @@ fn a_store_compose_with_signing_keys_says_so_in_koji_terms() {
     );
     assert!(!err.contains("Some("), "{err}");
 }
+
+/// #12 §7: what a lookaside repository may cost is bounded: a metadata file
+/// larger than the limit, downloaded or decompressed, fails the compose
+/// naming the repository and the limit (it used to be fetched up to 1 GiB
+/// and decompressed without bound).
+#[test]
+fn a_lookaside_repository_over_the_size_limit_fails_the_compose() {
+    let w = world();
+    let look = w.root.join("lookaside");
+    std::fs::create_dir_all(&look).unwrap();
+    common::copy_rpms(common::rpmbuild_rpms(), &look);
+    common::odcs_createrepo(&look, &[]);
+    let url = serve_dir(&look);
+    let repomd = std::fs::metadata(look.join("repodata/repomd.xml"))
+        .unwrap()
+        .len();
+    let records = odcs::repodata::read::read_repomd(&look).unwrap().records;
+    let largest_file = records
+        .iter()
+        .filter_map(|r| r.size)
+        .max()
+        .unwrap()
+        .max(repomd);
+    let largest_open = records.iter().filter_map(|r| r.open_size).max().unwrap();
+    assert!(
+        largest_open > largest_file,
+        "{largest_open} <= {largest_file}"
+    );
+    // only repomd.xml fits; then every file downloads but one decompresses
+    // to more than the limit
+    for (name, max) in [("odcs-10", repomd), ("odcs-11", largest_file)] {
+        let mut req = request(name, "base", &["gamma"]);
+        req.lookaside_repos = vec![url.clone()];
+        req.lookaside_limits.max_bytes = max;
+        let err = compose(&w, &req).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("lookaside repository {url}:")),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("larger than the {max} bytes allowed"))
+                || err.contains(&format!("decompresses to more than {max} bytes")),
+            "{err}"
+        );
+        assert!(!w.target.join(name).exists());
+    }
+    // within the limits it is read
+    let mut req = request("odcs-12", "base", &["gamma"]);
+    req.lookaside_repos = vec![url];
+    req.lookaside_limits.max_bytes = 10 << 20;
+    compose(&w, &req).unwrap();
+}

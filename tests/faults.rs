@@ -302,6 +302,69 @@ fn a_lost_compose(postgres: bool) {
     assert_eq!(s.server.get(&path(done)).0, 200);
 }
 
+/// #12 §1 through the service: a compose pinned to an event the source has
+/// not reached fails naming it, before any reuse could answer it; §4: a
+/// renewal whose compose has no stored package set fails instead of being
+/// resolved again; §6: a long failure reason is cut short.
+fn what_a_compose_cannot_be(postgres: bool) {
+    let s = FaultyServer::start(postgres, |_| {});
+    let done = s.create();
+    s.server.wait_for(done, &["done"]);
+    let event = s.server.get(&format!("/api/1/composes/{done}")).1["koji_event"]
+        .as_i64()
+        .unwrap();
+    let future = json!({"source": {"type": "tag", "source": "updates", "packages": [s.apps[0]],
+                                   "koji_event": 99_999}});
+    let (_, c) = s.server.post("/api/1/composes/", &future);
+    let c = s
+        .server
+        .wait_for(c["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(
+        reason(&c),
+        format!(
+            "Error while generating compose: event 99999 does not exist (the newest event is {event})"
+        )
+    );
+
+    let store = s.server.store();
+    let rt = runtime();
+    let failed = rt
+        .block_on(store.insert_compose(&odcs::store::NewCompose::new("t", 1, "updates")))
+        .unwrap()
+        .id;
+    rt.block_on(store.mark_failed(failed, "it failed")).unwrap();
+    let mut renewal = odcs::store::NewCompose::new("t", 1, "updates");
+    renewal.arches = "x86_64".into();
+    renewal.replay_of = Some(failed);
+    let id = rt.block_on(store.submit_compose(&renewal)).unwrap().id;
+    let c = s.server.wait_for(id, &["done", "failed"]);
+    assert_eq!(
+        reason(&c),
+        format!(
+            "Error while generating compose: compose {failed} has no stored package set, so it cannot be recreated with exactly the same RPMs; ask for a new compose instead"
+        )
+    );
+
+    let many: Vec<String> = (0..400)
+        .map(|i| format!("no-such-package-{i:05}"))
+        .collect();
+    let body = json!({"source": {"type": "tag", "source": "updates", "packages": many}});
+    let (_, c) = s.server.post("/api/1/composes/", &body);
+    let c = s
+        .server
+        .wait_for(c["id"].as_i64().unwrap(), &["done", "failed"]);
+    let r = reason(&c);
+    assert!(r.starts_with("Error while generating compose: packages not found in tag updates: no-such-package-00000, "), "{r}");
+    assert!(r.ends_with(" more characters in the compose's log)"), "{r}");
+    assert!(r.chars().count() < 2100, "{} characters", r.chars().count());
+    let log =
+        std::fs::read_to_string(s.composes_dir().join(format!("odcs-{}.log", c["id"]))).unwrap();
+    assert!(
+        log.contains("no-such-package-00399"),
+        "the whole reason is in the log"
+    );
+}
+
 macro_rules! on_both {
     ($($name:ident => $body:ident,)*) => {
         mod sqlite { $( #[test] fn $name() { super::$body(false) } )* }
@@ -315,6 +378,7 @@ on_both! {
     a_store_error_that_persists_fails_the_compose_after_its_attempts => a_persistent_store_error,
     a_compose_past_its_timeout_fails_saying_so => a_compose_past_its_timeout,
     a_lost_compose_is_failed_by_the_reaper_and_its_tree_never_served => a_lost_compose,
+    future_events_renewals_without_a_package_set_and_long_reasons_fail_clearly => what_a_compose_cannot_be,
 }
 
 /// A tmpfs mounted for a test, unmounted when dropped.
