@@ -1,9 +1,195 @@
-//! Domain facts shared by the API and the workers, below both: where composes
-//! live (target directories) and how the entries of a target directory map to
-//! composes. Neither part imports the other for these.
+//! Domain facts shared by the API, the store and the workers, below all
+//! three: the codes of the original ODCS (source types, flags, results,
+//! multilib methods; odcs-api.md §2.1) as one enum each, where composes live
+//! (target directories), how the entries of a target directory map to
+//! composes, and build N-V-Rs. None of those parts imports another for these.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+pub use crate::gather::multilib::MultilibMethod;
+
+/// A compose's source type, stored as its code (odcs-api.md §2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceType {
+    Tag,
+    Module,
+    Repo,
+    Pulp,
+    RawConfig,
+    Build,
+    PungiCompose,
+}
+
+impl SourceType {
+    pub const ALL: [SourceType; 7] = [
+        SourceType::Tag,
+        SourceType::Module,
+        SourceType::Repo,
+        SourceType::Pulp,
+        SourceType::RawConfig,
+        SourceType::Build,
+        SourceType::PungiCompose,
+    ];
+
+    pub fn code(self) -> i64 {
+        match self {
+            SourceType::Tag => 1,
+            SourceType::Module => 2,
+            SourceType::Repo => 3,
+            SourceType::Pulp => 4,
+            SourceType::RawConfig => 5,
+            SourceType::Build => 6,
+            SourceType::PungiCompose => 7,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceType::Tag => "tag",
+            SourceType::Module => "module",
+            SourceType::Repo => "repo",
+            SourceType::Pulp => "pulp",
+            SourceType::RawConfig => "raw_config",
+            SourceType::Build => "build",
+            SourceType::PungiCompose => "pungi_compose",
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<SourceType> {
+        Self::ALL.into_iter().find(|t| t.code() == code)
+    }
+
+    pub fn from_name(name: &str) -> Option<SourceType> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Whether this server generates composes of this type.
+    pub fn supported(self) -> bool {
+        matches!(self, SourceType::Tag | SourceType::Build)
+    }
+}
+
+/// An enum of named bits of a mask field, in the original's table order.
+macro_rules! named_bits {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $bit:literal => $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $($variant,)*
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            pub fn bit(self) -> u32 {
+                match self {
+                    $($name::$variant => $bit,)*
+                }
+            }
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+
+            pub fn from_name(name: &str) -> Option<$name> {
+                Self::ALL.iter().copied().find(|v| v.name() == name)
+            }
+
+            /// Whether this bit is set in a stored mask (never for a zero bit).
+            pub fn is_set(self, mask: i64) -> bool {
+                self.bit() != 0 && (mask as u32) & self.bit() != 0
+            }
+
+            /// The names of the bits set in `mask`, in table order.
+            pub fn names(mask: i64) -> Vec<String> {
+                Self::ALL
+                    .iter()
+                    .filter(|v| v.is_set(mask))
+                    .map(|v| v.name().to_owned())
+                    .collect()
+            }
+
+            /// The mask of `names`; the first unknown one is the error.
+            pub fn mask<'a>(names: impl IntoIterator<Item = &'a String>) -> Result<u32, &'a str> {
+                let mut mask = 0;
+                for n in names {
+                    mask |= Self::from_name(n).ok_or(n.as_str())?.bit();
+                }
+                Ok(mask)
+            }
+        }
+    };
+}
+
+named_bits!(
+    /// A compose flag (`flags`).
+    Flag {
+        NoFlags = 0 => "no_flags",
+        NoDeps = 1 => "no_deps",
+        NoInheritance = 2 => "no_inheritance",
+        IncludeUnpublishedPulpRepos = 4 => "include_unpublished_pulp_repos",
+        CheckDeps = 8 => "check_deps",
+        IncludeDoneModules = 16 => "include_done_modules",
+        IgnoreAbsentPulpRepos = 32 => "ignore_absent_pulp_repos",
+        NoReuse = 64 => "no_reuse",
+        UseOnlyCompatibleArch = 128 => "use_only_compatible_arch",
+        NoLabel = 256 => "no_label",
+    }
+);
+
+named_bits!(
+    /// What a compose produces (`results`).
+    ResultKind {
+        Repository = 1 => "repository",
+        Iso = 2 => "iso",
+        Ostree = 4 => "ostree",
+        BootIso = 8 => "boot.iso",
+    }
+);
+
+/// The API names and stored bits of the multilib methods (`multilib_method`),
+/// for the one enum that names them, the gather part's.
+impl MultilibMethod {
+    pub const ALL: [MultilibMethod; 4] = [
+        MultilibMethod::None,
+        MultilibMethod::Runtime,
+        MultilibMethod::Devel,
+        MultilibMethod::All,
+    ];
+
+    pub fn bit(self) -> u32 {
+        match self {
+            MultilibMethod::None => 0,
+            MultilibMethod::Runtime => 1,
+            MultilibMethod::Devel => 2,
+            MultilibMethod::All => 4,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MultilibMethod::None => "none",
+            MultilibMethod::Runtime => "runtime",
+            MultilibMethod::Devel => "devel",
+            MultilibMethod::All => "all",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<MultilibMethod> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The methods set in a stored mask.
+    pub fn from_mask(mask: i64) -> Vec<MultilibMethod> {
+        Self::ALL
+            .into_iter()
+            .filter(|m| m.bit() != 0 && (mask as u32) & m.bit() != 0)
+            .collect()
+    }
+}
 
 /// The name of the default target directory, as the API shows it.
 pub const DEFAULT_TARGET_DIR: &str = "default";
@@ -147,7 +333,25 @@ pub fn part_dir(target: &Path, name: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::TargetEntry::{self, Building, Log, Tree};
-    use super::{is_build_nvr, join_draft_suffixes};
+    use super::{Flag, MultilibMethod, ResultKind, SourceType, is_build_nvr, join_draft_suffixes};
+
+    #[test]
+    fn codes_are_the_originals() {
+        let types: Vec<(&str, i64)> = SourceType::ALL.iter().map(|t| (t.name(), t.code())).collect();
+        assert_eq!(
+            types,
+            [("tag", 1), ("module", 2), ("repo", 3), ("pulp", 4), ("raw_config", 5), ("build", 6), ("pungi_compose", 7)]
+        );
+        assert_eq!(Flag::names(1 | 8 | 64), ["no_deps", "check_deps", "no_reuse"]);
+        assert_eq!(Flag::mask(&["no_reuse".to_owned(), "no_deps".to_owned()]), Ok(65));
+        assert_eq!(Flag::mask(&["turbo".to_owned()]), Err("turbo"));
+        assert!(!Flag::NoFlags.is_set(0xffff));
+        assert_eq!(ResultKind::names(1 | 8), ["repository", "boot.iso"]);
+        assert_eq!(
+            MultilibMethod::from_mask(1 | 4),
+            [MultilibMethod::Runtime, MultilibMethod::All]
+        );
+    }
 
     #[test]
     fn draft_nvrs_are_builds_and_their_suffix_is_not_split_off() {

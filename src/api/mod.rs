@@ -28,7 +28,8 @@ use crate::store::{
     ComposeFilter, ComposeRow, ComposeState, JobKind, NewCompose, OrderBy, Store, StoreError,
     Timestamp,
 };
-use validate::{FLAGS, Invalid, Lifetime, RESULTS, names_of};
+use crate::domain::{Flag, ResultKind, SourceType};
+use validate::{Invalid, Lifetime};
 
 /// What the handlers share.
 pub struct AppState {
@@ -176,8 +177,8 @@ pub fn compose_json(c: &ComposeRow, target_dirs: &TargetDirs, with_dump: bool) -
     });
     // two halves: one json! of every field exceeds the macro recursion limit
     let more = json!({
-        "flags": names_of(FLAGS, c.flags as u32),
-        "results": names_of(RESULTS, c.results as u32),
+        "flags": Flag::names(c.flags),
+        "results": ResultKind::names(c.results),
         "sigkeys": c.sigkeys.clone().unwrap_or_default(),
         "koji_event": c.koji_event,
         "koji_task_id": c.koji_task_id,
@@ -705,11 +706,12 @@ async fn render_metrics(app: &AppState) -> Result<String, ApiError> {
         "Total number of composes",
     );
     let counts = app.store.count_composes_by_type_and_state().await?;
-    for (type_name, type_code) in validate::SOURCE_TYPES {
+    for source_type in SourceType::ALL {
+        let (type_name, type_code) = (source_type.name(), source_type.code());
         for s in ComposeState::ALL {
             let n = counts
                 .iter()
-                .find(|(t, st, _)| t == type_code && *st == s as i64)
+                .find(|(t, st, _)| *t == type_code && *st == s as i64)
                 .map_or(0, |c| c.2);
             let _ = writeln!(
                 out,
@@ -723,7 +725,7 @@ async fn render_metrics(app: &AppState) -> Result<String, ApiError> {
     // series are what the original exposes)
     let raw = app
         .store
-        .count_composes_by_source_and_state(validate::SOURCE_RAW_CONFIG)
+        .count_composes_by_source_and_state(SourceType::RawConfig.code())
         .await?;
     let mut per_source: std::collections::BTreeMap<&str, u64> = Default::default();
     for (source, _, n) in &raw {

@@ -6,47 +6,7 @@
 
 use serde_json::Value;
 
-/// Flag names and bits (odcs-api.md §2.1), in table order.
-pub const FLAGS: &[(&str, u32)] = &[
-    ("no_flags", 0),
-    ("no_deps", 1),
-    ("no_inheritance", 2),
-    ("include_unpublished_pulp_repos", 4),
-    ("check_deps", 8),
-    ("include_done_modules", 16),
-    ("ignore_absent_pulp_repos", 32),
-    ("no_reuse", 64),
-    ("use_only_compatible_arch", 128),
-    ("no_label", 256),
-];
-pub const RESULTS: &[(&str, u32)] = &[
-    ("repository", 1),
-    ("iso", 2),
-    ("ostree", 4),
-    ("boot.iso", 8),
-];
-pub const MULTILIB: &[(&str, u32)] = &[("none", 0), ("runtime", 1), ("devel", 2), ("all", 4)];
-pub const SOURCE_TYPES: &[(&str, i64)] = &[
-    ("tag", 1),
-    ("module", 2),
-    ("repo", 3),
-    ("pulp", 4),
-    ("raw_config", 5),
-    ("build", 6),
-    ("pungi_compose", 7),
-];
-/// `source_type` of raw_config composes.
-pub const SOURCE_RAW_CONFIG: i64 = 5;
-/// Source types this server can generate.
-pub const SUPPORTED: &[&str] = &["tag", "build"];
-
-pub fn names_of(table: &[(&str, u32)], bits: u32) -> Vec<String> {
-    table
-        .iter()
-        .filter(|(_, b)| *b != 0 && bits & b != 0)
-        .map(|(n, _)| (*n).to_owned())
-        .collect()
-}
+use crate::domain::{Flag, MultilibMethod, ResultKind, SourceType};
 
 /// A 400 with its message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,23 +207,6 @@ pub fn checked_list(
     Ok(list)
 }
 
-fn bits(
-    table: &[(&str, u32)],
-    names: &[String],
-    unknown: impl Fn(&str) -> String,
-) -> Result<u32, Invalid> {
-    let mut out = 0;
-    for n in names {
-        let b = table
-            .iter()
-            .find(|(t, _)| t == n)
-            .ok_or_else(|| bad(unknown(n)))?
-            .1;
-        out |= b;
-    }
-    Ok(out)
-}
-
 /// A package name: what RPM allows in a name, and never a path.
 fn check_package(name: &str) -> Result<(), Invalid> {
     let ok = !name.is_empty()
@@ -346,16 +289,14 @@ pub fn parse_create(
             "Missing type in source configuration, received: {source}"
         ))
     })?;
-    let source_type = SOURCE_TYPES
-        .iter()
-        .find(|(n, _)| *n == type_name)
-        .map(|&(_, t)| t)
+    let source_type = SourceType::from_name(type_name)
         .ok_or_else(|| bad(format!("Unknown source type \"{type_name}\"")))?;
-    if !SUPPORTED.contains(&type_name) {
+    if !source_type.supported() {
         return Err(bad(format!(
             "Source type \"{type_name}\" is not supported by this server (supported: tag, build)"
         )));
     }
+    let source_type = source_type.code();
     // split on single spaces, de-duplicated (order kept here, unlike the original's set)
     let mut tokens: Vec<String> = Vec::new();
     if let Some(s) = source.get("source") {
@@ -388,16 +329,12 @@ pub fn parse_create(
     let koji_event = source
         .get("koji_event")
         .and_then(|e| e.as_i64().or(e.as_bool().map(i64::from)));
-    let flags = bits(
-        FLAGS,
-        &string_list(body.get("flags"), "flags")?.unwrap_or_default(),
-        |n| format!("('Unknown flag %s', '{n}')"),
-    )?;
-    let results = 1 | bits(
-        RESULTS,
+    let flags = Flag::mask(&string_list(body.get("flags"), "flags")?.unwrap_or_default())
+        .map_err(|n| bad(format!("('Unknown flag %s', '{n}')")))?;
+    let results = 1 | ResultKind::mask(
         &string_list(body.get("results"), "results")?.unwrap_or_default(),
-        |n| format!("('Unknown result %s', '{n}')"),
-    )?;
+    )
+    .map_err(|n| bad(format!("('Unknown result %s', '{n}')")))?;
     if results != 1 {
         return Err(bad(
             "results: only \"repository\" is supported by this server",
@@ -418,11 +355,12 @@ pub fn parse_create(
         check_arch("multilib_arches", a)
     })?
     .unwrap_or_default();
-    let multilib_method = bits(
-        MULTILIB,
-        &string_list(body.get("multilib_method"), "multilib_method")?.unwrap_or_default(),
-        |n| format!("Unknown multilib method \"{n}\""),
-    )?;
+    let mut multilib_method = 0;
+    for n in string_list(body.get("multilib_method"), "multilib_method")?.unwrap_or_default() {
+        multilib_method |= MultilibMethod::from_name(&n)
+            .ok_or_else(|| bad(format!("Unknown multilib method \"{n}\"")))?
+            .bit();
+    }
     let lookaside =
         string_list(body.get("lookaside_repos"), "lookaside_repos")?.unwrap_or_default();
     for l in &lookaside {
@@ -547,7 +485,7 @@ mod tests {
         assert_eq!(r.packages.as_deref(), Some("gcc-c++ bash"));
         assert_eq!(r.sigkeys, " abc");
         assert_eq!(r.flags, 9);
-        assert_eq!(names_of(FLAGS, r.flags), ["no_deps", "check_deps"]);
+        assert_eq!(Flag::names(i64::from(r.flags)), ["no_deps", "check_deps"]);
         assert_eq!(r.seconds_to_live, 3600);
         assert_eq!(r.arches, "x86_64");
         assert_eq!(r.compose_type, "test");

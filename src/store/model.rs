@@ -267,10 +267,8 @@ impl NewCompose {
     pub fn reuse_fingerprint(&self) -> Option<String> {
         use sha2::{Digest, Sha256};
 
-        const NO_REUSE: i64 = 64;
-        const RAW_CONFIG: i64 = 5;
-        const TAG: i64 = 1;
-        if self.flags & NO_REUSE != 0 || self.source_type == RAW_CONFIG {
+        use crate::domain::{Flag, SourceType};
+        if Flag::NoReuse.is_set(self.flags) || self.source_type == SourceType::RawConfig.code() {
             return None;
         }
         fn set(list: Option<&str>) -> String {
@@ -279,7 +277,7 @@ impl NewCompose {
             items.dedup();
             items.join(" ")
         }
-        let koji_event = if self.source_type == TAG {
+        let koji_event = if self.source_type == SourceType::Tag.code() {
             None
         } else {
             self.koji_event

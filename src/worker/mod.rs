@@ -34,13 +34,12 @@ mod reuse;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::validate::{FLAGS, MULTILIB};
 use crate::compose::createrepo::CacheDir;
 use crate::compose::engine::{
     ComposeError, ComposeFlags, ComposeRequest, ComposedRpm, MultilibMethod, SourceType,
     replay_compose, run_compose,
 };
-use crate::domain::{TargetDirs, part_dir};
+use crate::domain::{Flag, TargetDirs, part_dir};
 use crate::source::PackageSource;
 use crate::source::repo::RepoLimits;
 use crate::store::{ComposeRow, ComposeState, Job, JobKind, Store, StoreError, StoredRpm};
@@ -79,15 +78,14 @@ const REPORT_EVERY: Duration = Duration::from_secs(60);
 /// compose's log.
 const MAX_REASON_CHARS: usize = 2000;
 
-/// `source_type` of tag and build composes (odcs-api.md §2).
-const SOURCE_TAG: i64 = 1;
-const SOURCE_BUILD: i64 = 6;
+/// Whether compose `c` has `flag`.
+fn flag(c: &ComposeRow, flag: Flag) -> bool {
+    flag.is_set(c.flags)
+}
 
-fn flag(c: &ComposeRow, name: &str) -> bool {
-    FLAGS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .is_some_and(|(_, b)| c.flags as u32 & b != 0)
+/// Whether compose `c` is a tag compose.
+fn is_tag(c: &ComposeRow) -> bool {
+    c.source_type == crate::domain::SourceType::Tag.code()
 }
 
 fn words(s: &Option<String>) -> Vec<String> {
@@ -105,7 +103,7 @@ pub fn engine_request(
     lookaside_limits: RepoLimits,
 ) -> ComposeRequest {
     let name = format!("odcs-{}", c.id);
-    let (source_type, source) = if c.source_type == SOURCE_BUILD {
+    let (source_type, source) = if c.source_type == crate::domain::SourceType::Build.code() {
         let mut nvrs = words(&Some(c.source.clone()));
         nvrs.extend(words(&c.builds));
         (SourceType::Build, nvrs)
@@ -130,21 +128,13 @@ pub fn engine_request(
             Some(s) => s.split(' ').map(str::to_owned).collect(),
         },
         flags: ComposeFlags {
-            no_deps: flag(c, "no_deps"),
-            no_inheritance: flag(c, "no_inheritance"),
-            check_deps: flag(c, "check_deps"),
+            no_deps: flag(c, Flag::NoDeps),
+            no_inheritance: flag(c, Flag::NoInheritance),
+            check_deps: flag(c, Flag::CheckDeps),
         },
         lookaside_repos: words(&c.lookaside_repos),
         multilib_arches: words(&Some(c.multilib_arches.clone())),
-        multilib_methods: MULTILIB
-            .iter()
-            .filter(|(_, b)| *b != 0 && c.multilib_method as u32 & b != 0)
-            .map(|(n, _)| match *n {
-                "runtime" => MultilibMethod::Runtime,
-                "devel" => MultilibMethod::Devel,
-                _ => MultilibMethod::All,
-            })
-            .collect(),
+        multilib_methods: MultilibMethod::from_mask(c.multilib_method),
         event: c.koji_event,
         lookaside_limits,
     }
@@ -521,11 +511,7 @@ impl WorkerContext {
         progress.log(&format!(
             "attempt {} of compose {id} ({} {})",
             job.attempts,
-            if c.source_type == SOURCE_TAG {
-                "tag"
-            } else {
-                "builds"
-            },
+            if is_tag(&c) { "tag" } else { "builds" },
             c.source
         ));
         let store = self.store.clone();

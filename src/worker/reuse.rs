@@ -14,7 +14,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{SOURCE_TAG, WorkerContext, flag};
+use super::{WorkerContext, flag, is_tag};
+use crate::domain::Flag;
 use crate::source::{PackageSource, SourceError};
 use crate::store::{ComposeRow, ComposeState};
 
@@ -49,7 +50,7 @@ impl WorkerContext {
                 ),
             }
         }
-        if flag(c, "no_reuse") {
+        if flag(c, Flag::NoReuse) {
             return Ok(false);
         }
         let Some(other) = self.clone().reusable(worker, c, source).await? else {
@@ -167,7 +168,7 @@ impl WorkerContext {
     ) -> anyhow::Result<bool> {
         Ok(match other.state {
             ComposeState::Generating => other.koji_event == c.koji_event,
-            ComposeState::Done if c.source_type != SOURCE_TAG => true,
+            ComposeState::Done if !is_tag(c) => true,
             ComposeState::Done => match (other.koji_event, c.koji_event) {
                 (None, _) => false,
                 (Some(theirs), Some(mine)) if mine == theirs => true,
@@ -175,7 +176,7 @@ impl WorkerContext {
                 (Some(theirs), Some(mine)) if mine < theirs => false,
                 (Some(theirs), _) => {
                     let (source, tag) = (source.clone(), c.source.clone());
-                    let inherit = !flag(c, "no_inheritance");
+                    let inherit = !flag(c, Flag::NoInheritance);
                     let changed = tokio::task::spawn_blocking(move || {
                         source.tag_changed_since(&tag, theirs, inherit)
                     })
