@@ -337,13 +337,30 @@ mod tests {
 
     #[test]
     fn codes_are_the_originals() {
-        let types: Vec<(&str, i64)> = SourceType::ALL.iter().map(|t| (t.name(), t.code())).collect();
+        let types: Vec<(&str, i64)> = SourceType::ALL
+            .iter()
+            .map(|t| (t.name(), t.code()))
+            .collect();
         assert_eq!(
             types,
-            [("tag", 1), ("module", 2), ("repo", 3), ("pulp", 4), ("raw_config", 5), ("build", 6), ("pungi_compose", 7)]
+            [
+                ("tag", 1),
+                ("module", 2),
+                ("repo", 3),
+                ("pulp", 4),
+                ("raw_config", 5),
+                ("build", 6),
+                ("pungi_compose", 7)
+            ]
         );
-        assert_eq!(Flag::names(1 | 8 | 64), ["no_deps", "check_deps", "no_reuse"]);
-        assert_eq!(Flag::mask(&["no_reuse".to_owned(), "no_deps".to_owned()]), Ok(65));
+        assert_eq!(
+            Flag::names(1 | 8 | 64),
+            ["no_deps", "check_deps", "no_reuse"]
+        );
+        assert_eq!(
+            Flag::mask(&["no_reuse".to_owned(), "no_deps".to_owned()]),
+            Ok(65)
+        );
         assert_eq!(Flag::mask(&["turbo".to_owned()]), Err("turbo"));
         assert!(!Flag::NoFlags.is_set(0xffff));
         assert_eq!(ResultKind::names(1 | 8), ["repository", "boot.iso"]);

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod compose;
 pub mod config;
+pub mod date;
 pub mod domain;
 pub mod gather;
 pub mod repodata;

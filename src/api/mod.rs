@@ -11,25 +11,30 @@
 //! 400, negative lifetimes are 400, and `DELETE` of a waiting or generating
 //! compose cancels it (the original could only do that with Celery).
 
+mod error;
+mod files;
+pub use error::ApiError;
+mod list;
+mod metrics;
 pub mod validate;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::domain::{TargetDirs, TargetEntry};
-use crate::store::{
-    ComposeFilter, ComposeRow, ComposeState, JobKind, NewCompose, OrderBy, Store, StoreError,
-    Timestamp,
-};
-use crate::domain::{Flag, ResultKind, SourceType};
-use validate::{Invalid, Lifetime};
+use crate::domain::{Flag, ResultKind, TargetDirs};
+use crate::store::{ComposeRow, ComposeState, NewCompose, Store, StoreError, Timestamp};
+use error::error_response;
+use files::serve_done_trees;
+use list::list_composes;
+use metrics::metrics;
+use validate::Lifetime;
 
 /// What the handlers share.
 pub struct AppState {
@@ -51,92 +56,6 @@ pub struct AppState {
     pub expected_workers: usize,
     /// The workers' lease: a worker not seen for longer is not alive.
     pub lease: std::time::Duration,
-}
-
-/// The one place HTTP errors are made.
-#[derive(Debug)]
-pub enum ApiError {
-    BadRequest(String),
-    NotFound(String),
-    /// 413: the body is over the configured limit.
-    TooLarge(String),
-    /// 503 with `Retry-After`: the database is down or full; nothing was
-    /// recorded, and the same request can be made again later.
-    Unavailable(String),
-    Internal(String),
-}
-
-/// Seconds a client is asked to wait when the database is unavailable.
-const RETRY_AFTER_SECONDS: u32 = 30;
-
-impl From<Invalid> for ApiError {
-    fn from(e: Invalid) -> Self {
-        ApiError::BadRequest(e.0)
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound { .. } => ApiError::NotFound("No such compose found.".into()),
-            other if other.is_unavailable() => {
-                // under load this would be a line per request: once a minute
-                static LOG: std::sync::LazyLock<std::sync::Mutex<crate::throttle::Throttled>> =
-                    std::sync::LazyLock::new(|| {
-                        std::sync::Mutex::new(crate::throttle::Throttled::new(
-                            "api: the database is unavailable, answering 503",
-                            std::time::Duration::from_secs(60),
-                        ))
-                    });
-                if let Ok(mut log) = LOG.lock() {
-                    log.failed(&error_chain(&other));
-                }
-                ApiError::Unavailable(format!(
-                    "the database is unavailable ({}); nothing was recorded, try again later",
-                    error_chain(&other)
-                ))
-            }
-            other => {
-                tracing::error!("{}", error_chain(&other));
-                ApiError::Internal(other.to_string())
-            }
-        }
-    }
-}
-
-/// An error and its sources, `: `-separated, for the log.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    crate::throttle::error_text(e)
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, message) = match self {
-            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
-            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
-            ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
-            ApiError::Unavailable(m) => {
-                let mut r = error_response(StatusCode::SERVICE_UNAVAILABLE, &m);
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
-                return r;
-            }
-            ApiError::Internal(m) => {
-                tracing::error!("internal server error: {m}");
-                (StatusCode::INTERNAL_SERVER_ERROR, m)
-            }
-        };
-        error_response(status, &message)
-    }
-}
-
-fn error_response(status: StatusCode, message: &str) -> Response {
-    let body = json!({
-        "status": status.as_u16(),
-        "error": status.canonical_reason().unwrap_or(""),
-        "message": message,
-    });
-    (status, Json(body)).into_response()
 }
 
 fn time(t: Option<Timestamp>) -> Value {
@@ -319,137 +238,12 @@ fn compose_id(s: &str) -> Result<i64, ApiError> {
         })
 }
 
-fn cors(mut r: Response) -> Response {
+pub(super) fn cors(mut r: Response) -> Response {
     r.headers_mut().insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         header::HeaderValue::from_static("*"),
     );
     r
-}
-
-async fn list_composes(
-    State(app): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, ApiError> {
-    let first = |k: &str| {
-        params
-            .iter()
-            .find(|(n, v)| n == k && !v.is_empty())
-            .map(|(_, v)| v.clone())
-    };
-    // numeric filters: a non-number matches nothing (odcs-api.md §3.1)
-    let mut impossible = false;
-    let mut int = |k: &str| -> Option<i64> {
-        let v = first(k)?;
-        let parsed = v.parse::<i64>().ok();
-        impossible |= parsed.is_none();
-        parsed
-    };
-    let source_type = int("source_type");
-    let state_code = int("state");
-    let koji_task_id = int("koji_task_id");
-    let state = match state_code {
-        Some(c) => match ComposeState::from_code(c) {
-            Some(s) => Some(s),
-            None => {
-                impossible = true;
-                None
-            }
-        },
-        None => None,
-    };
-    let filter = ComposeFilter {
-        owner: first("owner"),
-        source_type,
-        source: first("source"),
-        state,
-        koji_task_id,
-        pungi_compose_id: first("pungi_compose_id"),
-        compose_type: first("compose_type"),
-        label: first("label"),
-    };
-    let order_text = first("order_by").unwrap_or_else(|| "-id".into());
-    let order = OrderBy::parse(&order_text).ok_or_else(|| {
-        ApiError::BadRequest(
-            "An invalid order_by key was suplied, allowed keys are: ['id', 'owner', 'source_type', 'koji_event', 'state', 'time_to_expire', 'time_submitted', 'time_done', 'time_removed']".into(),
-        )
-    })?;
-    let page = first("page")
-        .and_then(|p| p.parse::<i64>().ok())
-        .unwrap_or(1)
-        .max(1) as u32;
-    let per_page = match first("per_page").and_then(|p| p.parse::<i64>().ok()) {
-        None => 10,
-        Some(n) if n < 0 => 20,
-        Some(n) => n.min(1000) as u32,
-    };
-    let (rows, total) = if impossible || per_page == 0 {
-        let (_, total) = if impossible {
-            (Vec::new(), 0)
-        } else {
-            app.store.list_composes(&filter, order, 1, 1).await?
-        };
-        (Vec::new(), total)
-    } else {
-        app.store
-            .list_composes(&filter, order, page, per_page)
-            .await?
-    };
-    let pages = if per_page == 0 {
-        0
-    } else {
-        total.div_ceil(u64::from(per_page))
-    };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let extra: String = {
-        let mut seen = std::collections::HashSet::new();
-        params
-            .iter()
-            .filter(|(k, _)| {
-                k != "page" && k != "per_page" && k != "endpoint" && !k.starts_with('_')
-            })
-            .filter(|(k, _)| seen.insert(k.clone()))
-            .map(|(k, v)| format!("&{}={}", urlencode(k), urlencode(v)))
-            .collect()
-    };
-    let link = |p: u64| {
-        json!(format!(
-            "http://{host}/api/1/composes/?page={p}&per_page={per_page}{extra}"
-        ))
-    };
-    let page = u64::from(page);
-    let meta = json!({
-        "page": page,
-        "pages": pages,
-        "per_page": per_page,
-        "total": total,
-        "first": link(1),
-        "last": link(pages),
-        "prev": if page > 1 { link(page - 1) } else { Value::Null },
-        "next": if page < pages { link(page + 1) } else { Value::Null },
-    });
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|r| compose_json(r, &app.target_dirs, false))
-        .collect();
-    Ok(cors(
-        Json(json!({"items": items, "meta": meta})).into_response(),
-    ))
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 async fn renew_compose(
@@ -608,200 +402,6 @@ async fn about(State(app): State<Arc<AppState>>) -> Response {
     )
 }
 
-async fn metrics(State(app): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let text = render_metrics(&app).await?;
-    Ok(cors(
-        (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
-    ))
-}
-
-/// The metrics of odcs-api.md §10 under the original's names, so dashboards
-/// and alerts built on them keep working, plus ours (`odcs_*`). The
-/// `celery_*` gauges describe our database queue and workers: a queue per job
-/// kind (`pungi_composes` for generate jobs, `cleanup` for removals, the
-/// original's default queue names), every worker consuming both, and a worker
-/// alive while its heartbeats (each poll and lease renewal) are recent.
-async fn render_metrics(app: &AppState) -> Result<String, ApiError> {
-    use std::fmt::Write;
-    fn head(out: &mut String, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    }
-    let mut out = String::new();
-    // a worker heartbeats at least every third of its lease while working
-    // and every few seconds while idle
-    let alive_ms = i64::try_from(app.lease.as_millis())
-        .unwrap_or(i64::MAX / 2)
-        .max(15_000)
-        + 5_000;
-    let presence = app.store.worker_presence(alive_ms, 86_400_000).await?;
-    head(
-        &mut out,
-        "celery_workers_expected",
-        "gauge",
-        "Number of expected workers",
-    );
-    let _ = writeln!(out, "celery_workers_expected {}", app.expected_workers);
-    head(
-        &mut out,
-        "celery_workers_totals",
-        "gauge",
-        "Number of alive workers",
-    );
-    let _ = writeln!(out, "celery_workers_totals {}", presence.alive());
-    head(
-        &mut out,
-        "celery_workers",
-        "gauge",
-        "Number of alive workers",
-    );
-    for (name, alive) in &presence.workers {
-        let _ = writeln!(
-            out,
-            "celery_workers{{worker_name=\"{}\"}} {}",
-            label_value(name),
-            u8::from(*alive)
-        );
-    }
-    let queued = app.store.queued_job_counts().await?;
-    head(
-        &mut out,
-        "celery_queue_length",
-        "gauge",
-        "Number of tasks in the queue.",
-    );
-    for (kind, n) in &queued {
-        let _ = writeln!(
-            out,
-            "celery_queue_length{{queue_name=\"{}\"}} {n}",
-            queue_name(*kind)
-        );
-    }
-    head(
-        &mut out,
-        "celery_queue_worker",
-        "gauge",
-        "Number of workers consume tasks from the queue.",
-    );
-    for (kind, _) in &queued {
-        let _ = writeln!(
-            out,
-            "celery_queue_worker{{queue_name=\"{}\"}} {}",
-            queue_name(*kind),
-            presence.alive()
-        );
-    }
-
-    // every source type × state, zeros included
-    head(
-        &mut out,
-        "composes_total",
-        "gauge",
-        "Total number of composes",
-    );
-    let counts = app.store.count_composes_by_type_and_state().await?;
-    for source_type in SourceType::ALL {
-        let (type_name, type_code) = (source_type.name(), source_type.code());
-        for s in ComposeState::ALL {
-            let n = counts
-                .iter()
-                .find(|(t, st, _)| *t == type_code && *st == s as i64)
-                .map_or(0, |c| c.2);
-            let _ = writeln!(
-                out,
-                "composes_total{{source_type=\"{type_name}\",state=\"{}\"}} {n}",
-                s.name()
-            );
-        }
-    }
-
-    // raw_config composes per source (none are accepted here yet, but the
-    // series are what the original exposes)
-    let raw = app
-        .store
-        .count_composes_by_source_and_state(SourceType::RawConfig.code())
-        .await?;
-    let mut per_source: std::collections::BTreeMap<&str, u64> = Default::default();
-    for (source, _, n) in &raw {
-        *per_source.entry(source).or_default() += n;
-    }
-    // sources with fewer than 5 composes are summed per config name
-    let mut counted: std::collections::BTreeMap<String, u64> = Default::default();
-    for (source, n) in per_source {
-        let key = if n < 5 {
-            let name = source.split('#').next().unwrap_or(source);
-            format!("{name}#other_commits_or_branches")
-        } else {
-            source.to_owned()
-        };
-        *counted.entry(key).or_default() += n;
-    }
-    head(
-        &mut out,
-        "raw_config_composes_count_total",
-        "counter",
-        "Total number of raw_config composes per source",
-    );
-    for (source, n) in &counted {
-        let _ = writeln!(
-            out,
-            "raw_config_composes_count_total{{source=\"{}\"}} {n}",
-            label_value(source)
-        );
-    }
-    head(
-        &mut out,
-        "raw_config_composes",
-        "gauge",
-        "Count of raw config composes broken down by state. Removed composes are not counted.",
-    );
-    for (source, state, n) in &raw {
-        let Some(s) = ComposeState::ALL.iter().find(|s| **s as i64 == *state) else {
-            continue;
-        };
-        if *s == ComposeState::Removed {
-            continue;
-        }
-        let _ = writeln!(
-            out,
-            "raw_config_composes{{source=\"{}\",state=\"{}\"}} {n}",
-            label_value(source),
-            s.name()
-        );
-    }
-
-    let live = app.store.live_job_count().await?;
-    head(
-        &mut out,
-        "odcs_jobs_queued",
-        "gauge",
-        "Jobs waiting for or held by a worker",
-    );
-    let _ = writeln!(out, "odcs_jobs_queued {live}");
-    out.push_str(&app.worker_metrics.render());
-    Ok(out)
-}
-
-fn queue_name(kind: JobKind) -> &'static str {
-    match kind {
-        JobKind::Generate => "pungi_composes",
-        JobKind::Remove => "cleanup",
-    }
-}
-
-/// A Prometheus label value: backslash, quote and newline escaped.
-fn label_value(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// The OpenAPI document of this API.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
@@ -809,68 +409,11 @@ async fn openapi() -> Response {
     cors(([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response())
 }
 
-async fn not_found() -> Response {
+pub(super) async fn not_found() -> Response {
     error_response(
         StatusCode::NOT_FOUND,
         "The requested URL was not found on the server.",
     )
-}
-
-/// `%XX` escapes of a path segment decoded (as the file service decodes
-/// them), or `None` when they do not decode to UTF-8.
-fn percent_decoded(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = segment
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Only what a `done` compose holds is served under `/odcs/`: the tree of a
-/// compose that is not `done` (being built, left by a worker that died after
-/// renaming it into place, failed, removed) answers 404, so no client ever
-/// reads a tree the database does not vouch for; a compose's log is served
-/// in any state. Composes are built in `.odcs-<id>.part`: a path through any
-/// entry whose name starts with a dot (also percent-encoded) is not served.
-async fn serve_done_trees(
-    State(app): State<Arc<AppState>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let segments: Vec<Option<String>> = req
-        .uri()
-        .path()
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(percent_decoded)
-        .collect();
-    if segments
-        .iter()
-        .any(|s| s.as_deref().is_none_or(|s| s.starts_with('.')))
-    {
-        return not_found().await;
-    }
-    let first = segments.first().cloned().flatten().unwrap_or_default();
-    if let Some(TargetEntry::Tree(id)) = TargetEntry::parse(&first) {
-        match app.store.find_compose(id).await {
-            Ok(c) if c.state == ComposeState::Done => {}
-            Ok(_) | Err(StoreError::NotFound { .. }) => return not_found().await,
-            Err(e) => return ApiError::from(e).into_response(),
-        }
-    }
-    next.run(req).await
 }
 
 /// The router: API v1 and, when `serve_dir` is given, the compose trees under `/odcs/`.

@@ -331,10 +331,9 @@ pub fn parse_create(
         .and_then(|e| e.as_i64().or(e.as_bool().map(i64::from)));
     let flags = Flag::mask(&string_list(body.get("flags"), "flags")?.unwrap_or_default())
         .map_err(|n| bad(format!("('Unknown flag %s', '{n}')")))?;
-    let results = 1 | ResultKind::mask(
-        &string_list(body.get("results"), "results")?.unwrap_or_default(),
-    )
-    .map_err(|n| bad(format!("('Unknown result %s', '{n}')")))?;
+    let results =
+        1 | ResultKind::mask(&string_list(body.get("results"), "results")?.unwrap_or_default())
+            .map_err(|n| bad(format!("('Unknown result %s', '{n}')")))?;
     if results != 1 {
         return Err(bad(
             "results: only \"repository\" is supported by this server",

@@ -24,7 +24,7 @@ use crate::rpm::PackageMeta;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum StoreError {
+pub enum LocalStoreError {
     #[error("store {path}: {source}")]
     Io {
         path: PathBuf,
@@ -126,8 +126,8 @@ fn valid_name(s: &str) -> bool {
 
 impl LocalStore {
     /// Open (creating if needed) the store at `root`.
-    pub fn open(root: &Path) -> Result<LocalStore, StoreError> {
-        std::fs::create_dir_all(root.join("packages")).map_err(|source| StoreError::Io {
+    pub fn open(root: &Path) -> Result<LocalStore, LocalStoreError> {
+        std::fs::create_dir_all(root.join("packages")).map_err(|source| LocalStoreError::Io {
             path: root.to_owned(),
             source,
         })?;
@@ -144,16 +144,16 @@ impl LocalStore {
         self.root.join("tags.json")
     }
 
-    fn io(&self, source: std::io::Error) -> StoreError {
-        StoreError::Io {
+    fn io(&self, source: std::io::Error) -> LocalStoreError {
+        LocalStoreError::Io {
             path: self.root.clone(),
             source,
         }
     }
 
-    pub fn index(&self) -> Result<StoreIndex, StoreError> {
+    pub fn index(&self) -> Result<StoreIndex, LocalStoreError> {
         match std::fs::read(self.index_path()) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| LocalStoreError::Corrupt {
                 path: self.root.clone(),
                 message: e.to_string(),
             }),
@@ -166,15 +166,15 @@ impl LocalStore {
     /// one by rename, so readers see one or the other.
     pub fn update<T>(
         &self,
-        f: impl FnOnce(&mut StoreIndex) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+        f: impl FnOnce(&mut StoreIndex) -> Result<T, LocalStoreError>,
+    ) -> Result<T, LocalStoreError> {
         let lock = File::create(self.root.join(".lock")).map_err(|e| self.io(e))?;
         lock.lock().map_err(|e| self.io(e))?;
         let mut index = self.index()?;
         let out = f(&mut index)?;
         let tmp = self.root.join(format!(".tags.json.{}", std::process::id()));
         let mut file = File::create(&tmp).map_err(|e| self.io(e))?;
-        let json = serde_json::to_vec_pretty(&index).map_err(|e| StoreError::Corrupt {
+        let json = serde_json::to_vec_pretty(&index).map_err(|e| LocalStoreError::Corrupt {
             path: self.root.clone(),
             message: e.to_string(),
         })?;
@@ -200,22 +200,22 @@ impl LocalStore {
         index: &mut StoreIndex,
         tag: &str,
         parents: &[String],
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), LocalStoreError> {
         if !valid_name(tag) {
-            return Err(StoreError::BadTagName {
+            return Err(LocalStoreError::BadTagName {
                 name: tag.to_owned(),
             });
         }
         for p in parents {
             if !index.tags.contains_key(p) {
-                return Err(StoreError::BadParent {
+                return Err(LocalStoreError::BadParent {
                     tag: tag.to_owned(),
                     parent: p.clone(),
                     reason: "no such tag".into(),
                 });
             }
             if p == tag || inheritance(index, p).iter().any(|t| t == tag) {
-                return Err(StoreError::BadParent {
+                return Err(LocalStoreError::BadParent {
                     tag: tag.to_owned(),
                     parent: p.clone(),
                     reason: "that would make an inheritance loop".into(),
@@ -249,7 +249,7 @@ impl LocalStore {
         tag: &str,
         parents: &[String],
         rpms: &[(PathBuf, PackageMeta)],
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<String>, LocalStoreError> {
         self.update(|index| {
             Self::ensure_tag(index, tag, parents)?;
             let mut nvrs = Vec::new();
@@ -274,7 +274,7 @@ impl LocalStore {
                 };
                 match build.rpms.iter().find(|r| r.file_name() == rpm.file_name()) {
                     Some(existing) if existing.sha256 != rpm.sha256 => {
-                        return Err(StoreError::Conflict {
+                        return Err(LocalStoreError::Conflict {
                             rpm: rpm.file_name(),
                         });
                     }
@@ -305,7 +305,7 @@ impl LocalStore {
     }
 
     /// Block packages in a tag (they disappear from it and its children).
-    pub fn block(&self, tag: &str, packages: &[String]) -> Result<(), StoreError> {
+    pub fn block(&self, tag: &str, packages: &[String]) -> Result<(), LocalStoreError> {
         self.update(|index| {
             Self::ensure_tag(index, tag, &[])?;
             index.event += 1;

@@ -61,7 +61,7 @@ pub enum SourceError {
     #[error(transparent)]
     Koji(#[from] koji::KojiError),
     #[error(transparent)]
-    Store(#[from] local::StoreError),
+    Store(#[from] local::LocalStoreError),
 }
 
 /// Where a compose gets its packages.

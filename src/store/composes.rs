@@ -8,7 +8,7 @@
 
 use tracing::instrument;
 
-use super::model::COMPOSE_COLUMNS;
+use super::model::{COMPOSE_COLUMNS, INSERT_COLUMNS};
 use super::{
     ComposeFilter, ComposeRow, ComposeState, JobKind, NewCompose, OrderBy, Store, StoreError,
     StoredRpm, Timestamp, db, transaction, with_pool,
@@ -102,17 +102,8 @@ impl Store {
     ) -> Result<ComposeRow, StoreError> {
         let now = Timestamp::now();
         let sql = format!(
-            "INSERT INTO composes (owner, source_type, source, state, time_submitted, \
-             time_to_expire, seconds_to_live, packages, builds, arches, sigkeys, flags, results, \
-             multilib_arches, multilib_method, lookaside_repos, modular_koji_tags, \
-             module_defaults_url, koji_event, label, compose_type, target_dir, \
-             pungi_config_dump, scratch_modules, scratch_build_tasks, parent_pungi_compose_ids, \
-             modules, respin_of, base_module_br_name, base_module_br_stream, \
-             base_module_br_stream_version_lte, base_module_br_stream_version_gte, fingerprint, \
-             replay_of) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34) \
-             RETURNING {COMPOSE_COLUMNS}"
+            "INSERT INTO composes ({INSERT_COLUMNS}) VALUES ({}) RETURNING {COMPOSE_COLUMNS}",
+            placeholders(INSERT_COLUMNS.split(',').count())
         );
         transaction!(self, |tx| {
             let row = sqlx::query_as::<_, ComposeRow>(&sql)
@@ -801,6 +792,14 @@ impl Store {
             }
         }
     }
+}
+
+/// `$1, $2, …, $n`.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn insert_rpms_sql(rows: usize) -> String {

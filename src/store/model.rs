@@ -33,7 +33,7 @@ impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let days = self.0.div_euclid(86_400);
         let secs = self.0.rem_euclid(86_400);
-        let (y, m, d) = crate::compose::engine::civil_from_days(days);
+        let (y, m, d) = crate::date::civil_from_days(days);
         write!(
             f,
             "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
@@ -162,6 +162,16 @@ impl ComposeRow {
         format!("odcs-{}", self.reused_id.unwrap_or(self.id))
     }
 }
+
+/// The columns a compose is inserted with, in the order `insert_compose`
+/// binds them (the fields of [`NewCompose`], then `state` and the times).
+pub(crate) const INSERT_COLUMNS: &str = "owner, source_type, source, state, time_submitted, \
+    time_to_expire, seconds_to_live, packages, builds, arches, sigkeys, flags, results, \
+    multilib_arches, multilib_method, lookaside_repos, modular_koji_tags, module_defaults_url, \
+    koji_event, label, compose_type, target_dir, pungi_config_dump, scratch_modules, \
+    scratch_build_tasks, parent_pungi_compose_ids, modules, respin_of, base_module_br_name, \
+    base_module_br_stream, base_module_br_stream_version_lte, base_module_br_stream_version_gte, \
+    fingerprint, replay_of";
 
 /// The columns of [`ComposeRow`], in one place for every `SELECT`/`RETURNING`.
 pub(crate) const COMPOSE_COLUMNS: &str = "id, owner, source_type, source, state, state_reason, \
@@ -342,43 +352,6 @@ pub struct StoredRpm {
     pub build_nvr: String,
     /// Where the file was taken from (Koji topdir or local store).
     pub source_path: String,
-}
-
-impl From<&crate::compose::engine::ComposedRpm> for StoredRpm {
-    fn from(rpm: &crate::compose::engine::ComposedRpm) -> StoredRpm {
-        StoredRpm {
-            nevra: rpm.nevra.clone(),
-            srpm_nevra: rpm.srpm_nevra.clone(),
-            arch: rpm.arch.clone(),
-            category: rpm.category.to_owned(),
-            path: rpm.path.clone(),
-            sigkey: rpm.sigkey.clone(),
-            checksum: rpm.checksum.clone(),
-            build_nvr: rpm.build_nvr.clone(),
-            source_path: rpm.source_path.to_string_lossy().into_owned(),
-        }
-    }
-}
-
-impl StoredRpm {
-    /// The engine's record of this RPM, to recreate the compose from.
-    pub fn to_composed(&self) -> crate::compose::engine::ComposedRpm {
-        crate::compose::engine::ComposedRpm {
-            nevra: self.nevra.clone(),
-            srpm_nevra: self.srpm_nevra.clone(),
-            arch: self.arch.clone(),
-            category: match self.category.as_str() {
-                "source" => "source",
-                "debug" => "debug",
-                _ => "binary",
-            },
-            path: self.path.clone(),
-            sigkey: self.sigkey.clone(),
-            checksum: self.checksum.clone(),
-            build_nvr: self.build_nvr.clone(),
-            source_path: self.source_path.clone().into(),
-        }
-    }
 }
 
 /// Filters of `GET /api/1/composes/`: exact equality, all combined with AND.

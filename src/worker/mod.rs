@@ -495,7 +495,7 @@ impl WorkerContext {
                     );
                     return self.fail(&c, &reason).await;
                 }
-                Some(rows.iter().map(StoredRpm::to_composed).collect())
+                Some(rows.iter().map(composed_rpm).collect())
             }
             None => None,
         };
@@ -610,7 +610,7 @@ impl WorkerContext {
             }
             Err(join) => return Err(join.into()),
         };
-        let rpms: Vec<StoredRpm> = r.rpms.iter().map(StoredRpm::from).collect();
+        let rpms: Vec<StoredRpm> = r.rpms.iter().map(stored_rpm).collect();
         let summary = format!("done: {} RPMs at event {}", rpms.len(), r.event);
         progress.log(&summary);
         // the last phases are recorded before the summary, not after it
@@ -644,6 +644,40 @@ impl WorkerContext {
             // job runs again, which builds it again
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// What the store keeps of an RPM of a finished compose.
+fn stored_rpm(rpm: &ComposedRpm) -> StoredRpm {
+    StoredRpm {
+        nevra: rpm.nevra.clone(),
+        srpm_nevra: rpm.srpm_nevra.clone(),
+        arch: rpm.arch.clone(),
+        category: rpm.category.to_owned(),
+        path: rpm.path.clone(),
+        sigkey: rpm.sigkey.clone(),
+        checksum: rpm.checksum.clone(),
+        build_nvr: rpm.build_nvr.clone(),
+        source_path: rpm.source_path.to_string_lossy().into_owned(),
+    }
+}
+
+/// The engine's record of a stored RPM, to recreate its compose from.
+fn composed_rpm(rpm: &StoredRpm) -> ComposedRpm {
+    ComposedRpm {
+        nevra: rpm.nevra.clone(),
+        srpm_nevra: rpm.srpm_nevra.clone(),
+        arch: rpm.arch.clone(),
+        category: match rpm.category.as_str() {
+            "source" => "source",
+            "debug" => "debug",
+            _ => "binary",
+        },
+        path: rpm.path.clone(),
+        sigkey: rpm.sigkey.clone(),
+        checksum: rpm.checksum.clone(),
+        build_nvr: rpm.build_nvr.clone(),
+        source_path: rpm.source_path.clone().into(),
     }
 }
 

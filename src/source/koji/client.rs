@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tracing::{debug, instrument, warn};
 
-use super::paths::python_tuple;
+pub use super::error::KojiError;
 use super::types::{Event, InheritanceLink, KojiBuild, KojiRpm, RpmSig, Tag, list_of};
 use super::xmlrpc::{self, Fault, Response, Value, XmlRpcError};
 
@@ -15,108 +15,6 @@ const FAULT_SERVER_OFFLINE: i64 = 1014;
 /// Largest response body read (a `listTaggedRPMS` of a big tag with
 /// inheritance is tens of megabytes).
 const MAX_RESPONSE_BYTES: u64 = 2 << 30;
-
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum KojiError {
-    /// The hub answered with a fault.
-    #[error("koji hub {url}: {method}: fault {code}: {message}")]
-    Fault {
-        url: String,
-        method: String,
-        code: i64,
-        message: String,
-    },
-    #[error("koji hub {url}: {method}: timed out after {seconds} seconds")]
-    Timeout {
-        url: String,
-        method: String,
-        seconds: f64,
-    },
-    /// An HTTP status other than 200.
-    #[error("koji hub {url}: {method}: HTTP status {status} (after {attempts} attempt(s))")]
-    Http {
-        url: String,
-        method: String,
-        status: u16,
-        attempts: u32,
-    },
-    /// The hub could not be reached, or the connection broke.
-    #[error("koji hub {url}: {method}: {source} (after {attempts} attempt(s))")]
-    Transport {
-        url: String,
-        method: String,
-        attempts: u32,
-        #[source]
-        source: ureq::Error,
-    },
-    /// The answer was not XML-RPC, or not the shape the call returns.
-    #[error("koji hub {url}: {method}: invalid response: {source}")]
-    Response {
-        url: String,
-        method: String,
-        #[source]
-        source: XmlRpcError,
-    },
-    /// RPMs without a copy the sigkeys allow (Pungi's message, formats.md
-    /// §1.8), then the files looked for and, when the topdir itself looks
-    /// wrong, that.
-    #[error(
-        "RPM(s) not found for sigs: {}. Check log for details. Unsigned packages:\n{}{}",
-        python_tuple(.sigkeys),
-        .nvrs.join("\n"),
-        missing_detail(.looked_for, *.more_files, .topdir_problem.as_deref())
-    )]
-    UnsignedPackages {
-        sigkeys: Vec<Option<String>>,
-        /// Sorted, unique N-V-Rs.
-        nvrs: Vec<String>,
-        /// The first files looked for, and how many more there were.
-        looked_for: Vec<std::path::PathBuf>,
-        more_files: usize,
-        /// A topdir with no `packages/` directory: not a Koji topdir here.
-        topdir_problem: Option<std::path::PathBuf>,
-    },
-    /// The CA bundle to check the hub's certificate with is unusable.
-    #[error("koji CA bundle {path}: {message}")]
-    CaBundle {
-        path: std::path::PathBuf,
-        message: String,
-    },
-}
-
-/// What [`KojiError::UnsignedPackages`] adds to Pungi's message.
-fn missing_detail(
-    looked_for: &[std::path::PathBuf],
-    more: usize,
-    topdir: Option<&std::path::Path>,
-) -> String {
-    let mut out = String::new();
-    if !looked_for.is_empty() {
-        let files: Vec<String> = looked_for.iter().map(|p| p.display().to_string()).collect();
-        out.push_str(&format!("\nLooked for: {}", files.join(", ")));
-        if more > 0 {
-            out.push_str(&format!(" (and {more} more)"));
-        }
-    }
-    if let Some(t) = topdir {
-        out.push_str(&format!(
-            "\nThe Koji topdir {} has no packages/ directory: is it mounted on this host, and is the configured topdir right?",
-            t.display()
-        ));
-    }
-    out
-}
-
-impl KojiError {
-    /// The fault code, when the hub answered with a fault.
-    pub fn fault_code(&self) -> Option<i64> {
-        match self {
-            KojiError::Fault { code, .. } => Some(*code),
-            _ => None,
-        }
-    }
-}
 
 /// How calls are made.
 #[derive(Clone, Debug)]

@@ -30,6 +30,7 @@
 //!   field when one it needs is missing.
 
 mod client;
+mod error;
 mod paths;
 mod types;
 pub mod xmlrpc;
@@ -42,4 +43,4 @@ pub use paths::{
 pub use types::{Event, InheritanceLink, KojiBuild, KojiRpm, RpmSig, Tag, build_state};
 pub use xmlrpc::{Fault, Value, XmlRpcError};
 
-pub(crate) use paths::python_tuple;
+pub(crate) use error::python_tuple;

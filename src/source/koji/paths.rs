@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::client::KojiError;
+use super::error::KojiError;
 use super::types::{KojiBuild, KojiRpm};
 
 /// The topdir of a hub (`/mnt/koji`), as mounted here.
@@ -186,48 +186,12 @@ pub fn missing_files_error(
     err
 }
 
-/// Python's `repr` of a tuple of sigkeys: `('a15b79cc', None)`, `('a15b79cc',)`, `()`.
-pub(crate) fn python_tuple(sigkeys: &SigkeyList) -> String {
-    let items: Vec<String> = sigkeys
-        .iter()
-        .map(|k| match k {
-            None => "None".to_owned(),
-            Some(s) => python_str(s),
-        })
-        .collect();
-    match items.as_slice() {
-        [one] => format!("({one},)"),
-        _ => format!("({})", items.join(", ")),
-    }
-}
-
-fn python_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::source::koji::error::python_tuple;
     use crate::source::koji::xmlrpc::Value;
 
     fn build(volume: Option<&str>) -> KojiBuild {

@@ -1,0 +1,138 @@
+//! `GET /api/1/composes/`: filters, ordering and pages as the original
+//! answers them (odcs-api.md §3.1).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState, compose_json, cors};
+use crate::store::{ComposeFilter, ComposeState, OrderBy};
+
+pub(super) async fn list_composes(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let first = |k: &str| {
+        params
+            .iter()
+            .find(|(n, v)| n == k && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    };
+    // numeric filters: a non-number matches nothing (odcs-api.md §3.1)
+    let mut impossible = false;
+    let mut int = |k: &str| -> Option<i64> {
+        let v = first(k)?;
+        let parsed = v.parse::<i64>().ok();
+        impossible |= parsed.is_none();
+        parsed
+    };
+    let source_type = int("source_type");
+    let state_code = int("state");
+    let koji_task_id = int("koji_task_id");
+    let state = match state_code {
+        Some(c) => match ComposeState::from_code(c) {
+            Some(s) => Some(s),
+            None => {
+                impossible = true;
+                None
+            }
+        },
+        None => None,
+    };
+    let filter = ComposeFilter {
+        owner: first("owner"),
+        source_type,
+        source: first("source"),
+        state,
+        koji_task_id,
+        pungi_compose_id: first("pungi_compose_id"),
+        compose_type: first("compose_type"),
+        label: first("label"),
+    };
+    let order_text = first("order_by").unwrap_or_else(|| "-id".into());
+    let order = OrderBy::parse(&order_text).ok_or_else(|| {
+        ApiError::BadRequest(
+            "An invalid order_by key was suplied, allowed keys are: ['id', 'owner', 'source_type', 'koji_event', 'state', 'time_to_expire', 'time_submitted', 'time_done', 'time_removed']".into(),
+        )
+    })?;
+    let page = first("page")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(1)
+        .max(1) as u32;
+    let per_page = match first("per_page").and_then(|p| p.parse::<i64>().ok()) {
+        None => 10,
+        Some(n) if n < 0 => 20,
+        Some(n) => n.min(1000) as u32,
+    };
+    let (rows, total) = if impossible || per_page == 0 {
+        let (_, total) = if impossible {
+            (Vec::new(), 0)
+        } else {
+            app.store.list_composes(&filter, order, 1, 1).await?
+        };
+        (Vec::new(), total)
+    } else {
+        app.store
+            .list_composes(&filter, order, page, per_page)
+            .await?
+    };
+    let pages = if per_page == 0 {
+        0
+    } else {
+        total.div_ceil(u64::from(per_page))
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let extra: String = {
+        let mut seen = std::collections::HashSet::new();
+        params
+            .iter()
+            .filter(|(k, _)| {
+                k != "page" && k != "per_page" && k != "endpoint" && !k.starts_with('_')
+            })
+            .filter(|(k, _)| seen.insert(k.clone()))
+            .map(|(k, v)| format!("&{}={}", urlencode(k), urlencode(v)))
+            .collect()
+    };
+    let link = |p: u64| {
+        json!(format!(
+            "http://{host}/api/1/composes/?page={p}&per_page={per_page}{extra}"
+        ))
+    };
+    let page = u64::from(page);
+    let meta = json!({
+        "page": page,
+        "pages": pages,
+        "per_page": per_page,
+        "total": total,
+        "first": link(1),
+        "last": link(pages),
+        "prev": if page > 1 { link(page - 1) } else { Value::Null },
+        "next": if page < pages { link(page + 1) } else { Value::Null },
+    });
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| compose_json(r, &app.target_dirs, false))
+        .collect();
+    Ok(cors(
+        Json(json!({"items": items, "meta": meta})).into_response(),
+    ))
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
