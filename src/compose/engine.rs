@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use super::Progress;
 use super::createrepo::{Caches, CreaterepoError, CreaterepoOptions, createrepo};
 use super::metadata;
-use crate::gather::{self, ArchSet, GatherOptions, Pool};
+use crate::gather::{self, ArchSet, GatherError, GatherOptions, Pool};
 use crate::rpm::{self, FileKey, PackageMeta, RpmError};
 use crate::source::{PackageSource, SourceError, SourceRpm, local::link_or_copy};
 
@@ -110,6 +110,8 @@ pub enum ComposeError {
     Exists { name: String, target: PathBuf },
     #[error("the compose selected no packages for {arch}")]
     Empty { arch: String },
+    #[error(transparent)]
+    Gather(#[from] GatherError),
     #[error("the compose was cancelled")]
     Cancelled,
     #[error("RPM files differ from the checksums their source records:{}", .lines.iter().map(|l| format!("\n  {l}")).collect::<String>())]
@@ -497,7 +499,16 @@ fn build(
         let multilib = req.multilib_arches.contains(arch) && !req.multilib_methods.is_empty();
         let arches = ArchSet::new(arch, multilib, true);
         let refs: Vec<&PackageMeta> = metas.iter().collect();
-        let pool = Pool::new(&refs, &lookaside_refs, &arches);
+        let pool = Pool::new(&refs, &lookaside_refs, &arches, caches.pools)?;
+        progress.note(&if pool.stats().reused {
+            format!("{arch}: libsolv pool of {} packages reused", pool.len())
+        } else {
+            format!(
+                "{arch}: libsolv pool of {} packages built in {} ms",
+                pool.len(),
+                pool.stats().build.as_millis()
+            )
+        });
         let mut roots = Vec::new();
         if req.packages.is_empty() {
             roots.extend((0..pool.len()).filter(|&i| {
@@ -529,6 +540,7 @@ fn build(
         }
         let opts = GatherOptions {
             deps: !req.flags.no_deps,
+            whole_set: req.packages.is_empty(),
             source: true,
             debuginfo: true,
         };
@@ -552,27 +564,25 @@ fn build(
                 })
                 .collect();
             if !extra.is_empty() {
-                let mut all_roots = g.chosen.clone();
-                all_roots.extend(extra);
-                g = gather::gather(&pool, &all_roots, &opts);
+                // solved as a set of their own: the closure of the requested
+                // packages stays libsolv's answer for them
+                let extra_opts = GatherOptions {
+                    whole_set: false,
+                    ..opts.clone()
+                };
+                g.merge(gather::gather(&pool, &extra, &extra_opts));
             }
         }
-        if req.flags.check_deps && !g.unresolved.is_empty() {
+        let lines = g.problem_lines();
+        if req.flags.check_deps && !lines.is_empty() {
             return Err(ComposeError::Unresolved {
                 arch: arch.clone(),
-                lines: g
-                    .unresolved
-                    .iter()
-                    .map(|u| format!("{} requires {}", u.package, u.requirement))
-                    .collect(),
+                lines,
             });
         }
-        for u in &g.unresolved {
-            tracing::warn!(
-                "{arch}: unresolved dependency {} of {}",
-                u.requirement,
-                u.package
-            );
+        for n in g.notes() {
+            tracing::warn!("{arch}: {n}");
+            progress.note(&format!("{arch}: {n}"));
         }
         if g.chosen.iter().all(|&i| pool.package(i).is_source) && !req.packages.is_empty() {
             continue;

@@ -26,6 +26,12 @@ pub trait Progress: Sync {
     fn cancelled(&self) -> bool {
         false
     }
+    /// A line for the compose's log (how the closure was made, what could
+    /// not be installed). Without a log of its own it goes to the tracing
+    /// log at info level.
+    fn note(&self, line: &str) {
+        tracing::info!("{line}");
+    }
 }
 
 /// Progress that goes nowhere (tests, library use).

@@ -6,6 +6,8 @@
 //! without having checked anything.
 #![allow(dead_code)]
 
+pub mod debian;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
