@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 
 use super::Progress;
-use super::createrepo::{Caches, CreaterepoError, CreaterepoOptions, createrepo};
-use super::metadata;
+use super::createrepo::{Caches, CreaterepoError};
+use super::{metadata, tree};
 use crate::gather::{self, ArchSet, GatherError, GatherOptions, Pool};
 use crate::rpm::{self, FileKey, PackageMeta, RpmError};
 use crate::source::{PackageSource, SourceError, SourceRpm, local::link_or_copy};
@@ -416,21 +416,15 @@ fn rebuild(
     let t = Instant::now();
     progress.phase("linking", Some(stored.len() as u64));
     let compose_dir = top.join("compose");
-    let mut trees: Vec<PathBuf> = Vec::new();
     for r in stored {
         go_on(progress)?;
         let dest = compose_dir.join(&r.path);
         // the tree is what holds Packages/
-        let tree = r
-            .path
+        r.path
             .split_once("/Packages/")
-            .map(|(tree, _)| compose_dir.join(tree))
             .ok_or_else(|| ComposeError::NotReproducible {
                 lines: vec![format!("{}: not under a Packages/ directory", r.path)],
             })?;
-        if !trees.contains(&tree) {
-            trees.push(tree);
-        }
         if !dest.exists() {
             link_or_copy(&r.source_path, &dest).map_err(io_at(&dest))?;
         }
@@ -439,10 +433,7 @@ fn rebuild(
     timings.push(("link", t.elapsed()));
 
     let t = Instant::now();
-    for tree in &trees {
-        go_on(progress)?;
-        createrepo(tree, &CreaterepoOptions::default(), caches, progress)?;
-    }
+    let trees = tree::write_repositories(top, req, caches, progress)?;
     timings.push(("repodata", t.elapsed()));
     go_on(progress)?;
     let t = Instant::now();
@@ -615,7 +606,6 @@ fn build(
     progress.phase("linking", Some(placements.len() as u64));
     let mut rpms = Vec::new();
     let mut linked: HashSet<PathBuf> = HashSet::new();
-    let mut trees: Vec<PathBuf> = Vec::new();
     let srpm_of: HashMap<String, String> = metas
         .iter()
         .filter(|m| m.is_source)
@@ -632,9 +622,6 @@ fn build(
             continue;
         }
         link_or_copy(&cand.path, &dest).map_err(io_at(&dest))?;
-        if !trees.contains(dir) {
-            trees.push(dir.clone());
-        }
         let srpm_nevra = if meta.is_source {
             nevra_with_epoch(meta)
         } else {
@@ -683,11 +670,7 @@ fn build(
     }
 
     let t = Instant::now();
-    for tree in &trees {
-        go_on(progress)?;
-        let opts = CreaterepoOptions::default();
-        createrepo(tree, &opts, caches, progress)?;
-    }
+    let trees = tree::write_repositories(top, req, caches, progress)?;
     timings.push(("repodata", t.elapsed()));
 
     go_on(progress)?;
