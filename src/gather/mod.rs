@@ -38,11 +38,20 @@
 //!   solved; requirements nothing in the pool satisfies are reported
 //!   ([`Gathered::unresolved`]).
 //!
-//! Departure from DESIGN.md: none in what the closure is; the map names this
-//! way ("libsolv itself through FFI"). Multilib packages picked by the
-//! multilib methods are solved as a set of their own and their closure added
-//! (as Pungi's hybrid method re-solves only the new inputs), so that the
-//! closure of the requested packages stays exactly libsolv's.
+//! Multilib packages picked by the multilib methods are solved as a set of
+//! their own and their closure added (as Pungi's hybrid method re-solves only
+//! the new inputs), so that the closure of the requested packages stays
+//! exactly libsolv's.
+//!
+//! Departures: from DESIGN.md none in what the closure is (the map names this
+//! way, "libsolv itself through FFI"), but `gather` is no longer pure Rust: it
+//! links Debian's libsolv (build.rs, `scripts/deps` installs it). From
+//! STYLE.md ("`unsafe` only where a crate requires it"): the FFI needs it;
+//! it is confined to `solv.rs`, each block with its `SAFETY` reason, and the C
+//! side is a shim over libsolv's own headers (no struct layout restated in
+//! Rust, no bindgen). Not a solver of our own: libsolv is the reference the
+//! compose must equal, so using it is equal by construction, and it is as
+//! fast (benches/closure.rs).
 
 pub mod arch;
 pub mod multilib;
@@ -55,7 +64,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::rpm::PackageMeta;
 
 pub use arch::ArchSet;
-pub use solv::{PoolCache, PoolStats};
+pub use solv::{PoolCache, PoolStats, Problem, Solution};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -198,7 +207,8 @@ impl<'a> Pool<'a> {
 
     /// libsolv's answer for installing `roots` (ids) at once on an empty
     /// system, weak dependencies off: the packages, lookaside ones included,
-    /// or its problems. Roots must be binary packages of the pool.
+    /// or its problems (naming the roots taking part). Roots not in libsolv's
+    /// pool (source and debug packages) are left out of the solve.
     pub fn solve(&self, roots: &[usize]) -> Solution {
         let mut solv = self.solver();
         let in_pool: Vec<usize> = roots
@@ -206,34 +216,12 @@ impl<'a> Pool<'a> {
             .copied()
             .filter(|&r| solv.contains(r))
             .collect();
-        let s = solv.solve(&in_pool);
-        Solution {
-            installed: s.installed,
-            problems: s
-                .problems
-                .into_iter()
-                .map(|p| Problem {
-                    roots: p.roots.iter().map(|&j| in_pool[j]).collect(),
-                    lines: p.lines,
-                })
-                .collect(),
+        let mut s = solv.solve(&in_pool);
+        for r in s.problems.iter_mut().flat_map(|p| p.roots.iter_mut()) {
+            *r = in_pool[*r];
         }
+        s
     }
-}
-
-/// One libsolv answer: the packages installed (ids), or the problems found.
-#[derive(Clone, Debug, Default)]
-pub struct Solution {
-    pub installed: Vec<usize>,
-    pub problems: Vec<Problem>,
-}
-
-/// A problem libsolv found: the roots taking part, and its text (a line per
-/// rule, libsolv's words).
-#[derive(Clone, Debug, Default)]
-pub struct Problem {
-    pub roots: Vec<usize>,
-    pub lines: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -100,8 +100,9 @@ enum DepKind {
     Enhances = 7,
 }
 
-/// One problem libsolv found: the jobs (indexes into the roots solved) that
-/// take part in it, and its text, a line per rule.
+/// One problem libsolv found: the roots taking part in it (indexes into the
+/// roots solved, at this level), and its text, a line per rule (libsolv's
+/// words).
 #[derive(Clone, Debug, Default)]
 pub struct Problem {
     pub roots: Vec<usize>,
@@ -109,7 +110,7 @@ pub struct Problem {
 }
 
 /// What one solve gave: the packages to install (indexes given to
-/// [`SolvPool::build`], lookaside ones included) or the problems.
+/// [`SolvPool::build`], lookaside ones included), or the problems.
 #[derive(Clone, Debug, Default)]
 pub struct Solution {
     pub installed: Vec<usize>,
