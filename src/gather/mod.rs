@@ -88,7 +88,10 @@ pub struct Pool<'a> {
     lookaside: Vec<bool>,
     /// position of each package in the list it was given in
     input: Vec<usize>,
-    by_name: HashMap<&'a str, Vec<u32>>,
+    /// the last package of each name, and for each package the one before
+    /// it with the same name (`u32::MAX`: none): no list per name to allocate
+    by_name: HashMap<&'a str, u32>,
+    same_name: Vec<u32>,
     solv: Arc<Mutex<solv::SolvPool>>,
     stats: PoolStats,
 }
@@ -103,19 +106,19 @@ impl<'a> Pool<'a> {
         arches: &ArchSet,
         cache: Option<&PoolCache>,
     ) -> Result<Pool<'a>, GatherError> {
-        let mut pkgs = Vec::new();
-        let mut flags = Vec::new();
-        let mut input = Vec::new();
-        let mut by_name: HashMap<&'a str, Vec<u32>> = HashMap::new();
+        let n = packages.len() + lookaside.len();
+        let mut pkgs = Vec::with_capacity(n);
+        let mut flags = Vec::with_capacity(n);
+        let mut input = Vec::with_capacity(n);
+        let mut same_name = Vec::with_capacity(n);
+        let mut by_name: HashMap<&'a str, u32> = HashMap::with_capacity(n);
         for (list, is_lookaside) in [(lookaside, true), (packages, false)] {
             for (i, &p) in list.iter().enumerate() {
                 if arches.rank(&p.arch).is_none() {
                     continue;
                 }
-                by_name
-                    .entry(p.name.as_str())
-                    .or_default()
-                    .push(pkgs.len() as u32);
+                let id = pkgs.len() as u32;
+                same_name.push(by_name.insert(p.name.as_str(), id).unwrap_or(u32::MAX));
                 pkgs.push(p);
                 flags.push(is_lookaside);
                 input.push(i);
@@ -153,6 +156,7 @@ impl<'a> Pool<'a> {
             lookaside: flags,
             input,
             by_name,
+            same_name,
             solv,
             stats,
         })
@@ -188,15 +192,17 @@ impl<'a> Pool<'a> {
 
     /// Ids of the (non-lookaside, binary) packages with this name.
     pub fn named(&self, name: &str) -> Vec<usize> {
-        self.by_name
-            .get(name)
-            .map(|v| {
-                v.iter()
-                    .map(|&i| i as usize)
-                    .filter(|&i| !self.lookaside[i] && !self.pkgs[i].is_source)
-                    .collect()
-            })
-            .unwrap_or_default()
+        let mut out = Vec::new();
+        let mut at = self.by_name.get(name).copied().unwrap_or(u32::MAX);
+        while at != u32::MAX {
+            let i = at as usize;
+            if !self.lookaside[i] && !self.pkgs[i].is_source {
+                out.push(i);
+            }
+            at = self.same_name[i];
+        }
+        out.reverse();
+        out
     }
 
     fn solver(&self) -> std::sync::MutexGuard<'_, solv::SolvPool> {
