@@ -30,7 +30,51 @@ fn ms(d: Duration) -> String {
 
 const RUNS: usize = 5;
 
+/// The process's resident memory (Linux), to see what a kept pool costs.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// What one pool of `n` generated packages holds in memory (the cache keeps a
+/// few): measured in a child process of this benchmark, where nothing freed
+/// before could be reused by it.
+fn pool_memory(n: usize) -> f64 {
+    let out = Command::new(std::env::current_exe().expect("own path"))
+        .env("ODCS_BENCH_POOL_MEMORY", n.to_string())
+        .output()
+        .expect("run the benchmark again");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(f64::NAN)
+}
+
 fn main() {
+    if let Some(n) = std::env::var("ODCS_BENCH_POOL_MEMORY")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        // the specs stay alive: their memory is not free for the pool to reuse
+        let specs = odcs::rpm::corpus::corpus(n, 11);
+        let metas: Vec<PackageMeta> = specs
+            .iter()
+            .map(|s| s.to_meta().expect("valid spec"))
+            .collect();
+        let refs: Vec<&PackageMeta> = metas.iter().collect();
+        let before = rss_mib();
+        let pool =
+            Pool::new(&refs, &[], &ArchSet::new("x86_64", false, false), None).expect("pool");
+        println!("{:.0}", rss_mib() - before);
+        drop((pool, specs));
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("odcs-bench-closure-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let arches = ArchSet::new("x86_64", false, false);
@@ -46,6 +90,7 @@ fn main() {
             .map(|m| m.name.as_str())
             .collect();
 
+        let pool_mib = pool_memory(n);
         // the pool: built (cold), and taken from the cache (warm)
         let mut builds = Vec::new();
         for _ in 0..RUNS {
@@ -65,7 +110,7 @@ fn main() {
         }
         let pool = Pool::new(&refs, &[], &arches, Some(&cache)).expect("pool");
         println!(
-            "\n{n} generated packages: libsolv pool built in {} (cold compose), taken from the cache in {} (warm compose); median of {RUNS}",
+            "\n{n} generated packages: libsolv pool built in {} (cold compose), taken from the cache in {} (warm compose); median of {RUNS}; one pool about {pool_mib:.0} MiB resident",
             ms(median(builds)),
             ms(median(warm))
         );

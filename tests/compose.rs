@@ -671,3 +671,34 @@ for path in sys.argv[1:]:
         std::fs::read_to_string(os_tree(&w, "odcs-15").join("repodata/repomd.xml")).unwrap();
     assert!(!repomd.contains("type=\"group\""), "{repomd}");
 }
+
+#[test]
+fn a_second_compose_of_the_same_package_set_reuses_the_libsolv_pool() {
+    let w = world();
+    let notes = |name: &str, tag: &str| {
+        let n = Notes::default();
+        run_compose(
+            &request(name, tag, &["gamma"]),
+            &w.store,
+            w.cache.caches(),
+            &w.target,
+            &n,
+        )
+        .unwrap();
+        n.0.into_inner().unwrap().join("\n")
+    };
+    let first = notes("odcs-16", "base");
+    assert!(
+        first.contains("libsolv pool of") && first.contains("built in"),
+        "{first}"
+    );
+    let second = notes("odcs-17", "base");
+    assert!(second.contains("reused"), "{second}");
+    // another package set (updates has a newer zeta) gets a pool of its own
+    let other = notes("odcs-18", "updates");
+    assert!(other.contains("built in"), "{other}");
+    assert_eq!(
+        package_names(&os_tree(&w, "odcs-16")),
+        package_names(&os_tree(&w, "odcs-17"))
+    );
+}

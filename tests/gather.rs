@@ -524,3 +524,78 @@ fn closure_equals_libsolv_on_debian_bookworm_for_10_100_and_1000_roots() {
         );
     }
 }
+
+#[test]
+fn a_compose_of_every_package_reports_requirements_nothing_provides() {
+    let metas = specs(&[
+        ("a-1-1.x86_64", &[], &["(b or missing-one)", "c >= 2"]),
+        (
+            "b-1-1.x86_64",
+            &[],
+            &["(missing-two and c)", "(missing-three if d)"],
+        ),
+        ("c-1-1.x86_64", &[], &["(missing-four if a)"]),
+    ]);
+    let refs: Vec<&PackageMeta> = metas.iter().collect();
+    let pool = Pool::new(&refs, &[], &ArchSet::new("x86_64", false, false), None).unwrap();
+    let all: Vec<usize> = (0..pool.len()).collect();
+    let g = gather(
+        &pool,
+        &all,
+        &GatherOptions {
+            deps: true,
+            whole_set: true,
+            ..Default::default()
+        },
+    );
+    // every package is in it, nothing else is solved
+    assert_eq!(g.chosen.len(), 3);
+    assert!(g.unsolvable.is_empty() && g.solved_alone.is_empty());
+    // libsolv's evaluation with every package present: `c >= 2` has no
+    // provider, `(missing-two and c)` lacks one half, `(missing-four if a)`
+    // holds a condition that is there; `(missing-three if d)` does not apply
+    assert_eq!(
+        g.problem_lines(),
+        [
+            "nothing provides c >= 2 needed by a-1-1.x86_64",
+            "nothing provides (missing-two and c) needed by b-1-1.x86_64",
+            "nothing provides (missing-four if a) needed by c-1-1.x86_64",
+        ]
+    );
+}
+
+#[test]
+fn lookaside_packages_satisfy_dependencies_and_stay_out() {
+    let tag = specs(&[
+        ("app-1-1.x86_64", &[], &["libold", "libnew", "tool"]),
+        ("libold-1-1.x86_64", &[], &[]),
+        ("libnew-2-1.x86_64", &[], &[]),
+        ("tool-1-1.x86_64", &[], &["libtool"]),
+        ("libtool-1-1.x86_64", &[], &[]),
+    ]);
+    let lookaside = specs(&[
+        // the same package as the tag's: the lookaside copy is taken
+        ("libold-1-1.x86_64", &[], &[]),
+        // an older one: libsolv takes the tag's newer libnew
+        ("libnew-1-1.x86_64", &[], &[]),
+        // only in lookaside, with a requirement the tag satisfies
+        ("tool-2-1.x86_64", &[], &["libtool"]),
+    ]);
+    let (t, l): (Vec<&PackageMeta>, Vec<&PackageMeta>) =
+        (tag.iter().collect(), lookaside.iter().collect());
+    let pool = Pool::new(&t, &l, &ArchSet::new("x86_64", false, false), None).unwrap();
+    let g = gather(
+        &pool,
+        &pool.named("app"),
+        &GatherOptions {
+            deps: true,
+            ..Default::default()
+        },
+    );
+    let chosen: BTreeSet<String> = g.chosen.iter().map(|&i| pool.package(i).nevra()).collect();
+    assert_eq!(
+        chosen.into_iter().collect::<Vec<_>>(),
+        ["app-1-1.x86_64", "libnew-2-1.x86_64", "libtool-1-1.x86_64"]
+    );
+    assert!(g.chosen.iter().all(|&i| !pool.is_lookaside(i)));
+}
