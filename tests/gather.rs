@@ -276,36 +276,20 @@ fn conflicting_roots_are_each_solved_alone_and_their_closures_joined() {
 /// provided version.
 #[test]
 fn issue_13_versioned_provides_prefer_the_higher_provided_version() {
-    // afoo provides foo = 1-0 and loses to foo-2
-    let metas = specs(&[
-        ("needs-foo-1-1.x86_64", &[], &["foo"]),
-        ("afoo-1-1.x86_64", &["foo = 1-0"], &[]),
-        ("foo-2-1.x86_64", &[], &[]),
-    ]);
-    assert_eq!(
-        names(&assert_same_closure(&metas, &["needs-foo"])),
-        ["foo", "needs-foo"]
-    );
-    // afoo providing foo = 3-0 wins
-    let metas = specs(&[
-        ("needs-foo-1-1.x86_64", &[], &["foo"]),
-        ("afoo-1-1.x86_64", &["foo = 3-0"], &[]),
-        ("foo-2-1.x86_64", &[], &[]),
-    ]);
-    assert_eq!(
-        names(&assert_same_closure(&metas, &["needs-foo"])),
-        ["afoo", "needs-foo"]
-    );
-    // an unversioned provide wins too
-    let metas = specs(&[
-        ("needs-foo-1-1.x86_64", &[], &["foo"]),
-        ("afoo-1-1.x86_64", &["foo"], &[]),
-        ("foo-2-1.x86_64", &[], &[]),
-    ]);
-    assert_eq!(
-        names(&assert_same_closure(&metas, &["needs-foo"])),
-        ["afoo", "needs-foo"]
-    );
+    // afoo providing foo = 1-0 loses to foo-2; providing foo = 3-0, or an
+    // unversioned foo, it wins
+    for (provide, taken) in [("foo = 1-0", "foo"), ("foo = 3-0", "afoo"), ("foo", "afoo")] {
+        let metas = specs(&[
+            ("needs-foo-1-1.x86_64", &[], &["foo"]),
+            ("afoo-1-1.x86_64", &[provide], &[]),
+            ("foo-2-1.x86_64", &[], &[]),
+        ]);
+        assert_eq!(
+            names(&assert_same_closure(&metas, &["needs-foo"])),
+            [taken, "needs-foo"],
+            "afoo provides {provide}"
+        );
+    }
     // the issue's case: libdbus-1-3 needs libsystemd0; libelogind0 provides
     // an older libsystemd0 and conflicts with it
     let metas = specs(&[
@@ -330,33 +314,23 @@ fn issue_13_versioned_provides_prefer_the_higher_provided_version() {
 /// Shape 2: a provider that another candidate requires is taken alone.
 #[test]
 fn issue_13_a_provider_that_another_candidate_requires_is_taken_alone() {
-    let metas = specs(&[
-        ("x11-common-7.7-23.noarch", &[], &["lsb-base >= 1.3"]),
-        ("lsb-base-11.6-0.noarch", &[], &["sysvinit-utils"]),
-        (
-            "sysvinit-utils-3.06-4.x86_64",
-            &["lsb-base = 11.1.0-0"],
-            &[],
-        ),
-    ]);
-    assert_eq!(
-        names(&assert_same_closure(&metas, &["x11-common"])),
-        ["sysvinit-utils", "x11-common"]
-    );
-    // and lsb-base when it does not require sysvinit-utils
-    let metas = specs(&[
-        ("x11-common-7.7-23.noarch", &[], &["lsb-base >= 1.3"]),
-        ("lsb-base-11.6-0.noarch", &[], &[]),
-        (
-            "sysvinit-utils-3.06-4.x86_64",
-            &["lsb-base = 11.1.0-0"],
-            &[],
-        ),
-    ]);
-    assert_eq!(
-        names(&assert_same_closure(&metas, &["x11-common"])),
-        ["lsb-base", "x11-common"]
-    );
+    // sysvinit-utils alone while lsb-base requires it; lsb-base when not
+    let requires_sysvinit: &[&str] = &["sysvinit-utils"];
+    for (lsb_requires, taken) in [(requires_sysvinit, "sysvinit-utils"), (&[], "lsb-base")] {
+        let metas = specs(&[
+            ("x11-common-7.7-23.noarch", &[], &["lsb-base >= 1.3"]),
+            ("lsb-base-11.6-0.noarch", &[], lsb_requires),
+            (
+                "sysvinit-utils-3.06-4.x86_64",
+                &["lsb-base = 11.1.0-0"],
+                &[],
+            ),
+        ]);
+        assert_eq!(
+            names(&assert_same_closure(&metas, &["x11-common"])),
+            [taken, "x11-common"]
+        );
+    }
 }
 
 /// Shape 3: a branch that ends in a requirement nothing satisfies is

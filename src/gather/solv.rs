@@ -132,7 +132,6 @@ pub struct SolvPool {
     solvable_of: Vec<Id>,
     /// solvable → package index (`usize::MAX` for ids that are not packages)
     index_of: Vec<usize>,
-    packages: usize,
 }
 
 // SAFETY: the pool is owned by this value alone (no pointer to it is kept
@@ -204,7 +203,7 @@ impl SolvPool {
     /// go to a repository of their own whose identical copies libsolv prefers,
     /// as fus gives lookaside repositories a higher subpriority) for the arch
     /// policy `archpolicy` (libsolv's syntax: `x86_64:i686:i586`). Indexes are
-    /// at most `packages`.
+    /// below `packages`.
     pub fn build(
         entries: &[PoolEntry<'_>],
         packages: usize,
@@ -218,7 +217,6 @@ impl SolvPool {
             raw,
             solvable_of: vec![0; packages],
             index_of: Vec::new(),
-            packages,
         };
         // libsolv only indexes the file paths some dependency names
         // (pool_addfileprovides); the rest of a file list is never asked for
@@ -257,16 +255,17 @@ impl SolvPool {
             pool.index_of[slot] = e.index;
             pool.solvable_of[e.index] = p;
             // the implicit `name = EVR` (repo_rpmmd adds it too; duplicates
-            // are dropped by libsolv)
+            // are dropped by libsolv), then the files, so that each list is
+            // added in one run (libsolv moves a list it has to reopen)
             let own = pool.simple_dep(&m.name, REL_EQ, &evr);
             pool.add(p, DepKind::Provides, own);
-            for (kind, d) in all_deps(m) {
-                let id = pool.dependency(d);
-                pool.add(p, kind, id);
-            }
             for f in m.files.iter().filter(|f| wanted.contains(f.path.as_str())) {
                 let id = pool.simple_dep(&f.path, 0, "");
                 pool.add(p, DepKind::Provides, id);
+            }
+            for (kind, d) in all_deps(m) {
+                let id = pool.dependency(d);
+                pool.add(p, kind, id);
             }
         }
         // SAFETY: the pool is valid.
@@ -330,11 +329,6 @@ impl SolvPool {
     /// arch the tree can hold.
     pub fn contains(&self, index: usize) -> bool {
         self.solvable_of.get(index).is_some_and(|&p| p != 0)
-    }
-
-    /// How many package indexes the pool was built for.
-    pub fn packages(&self) -> usize {
-        self.packages
     }
 
     /// Install `roots` (package indexes, each in the pool) on an empty system,
