@@ -534,6 +534,19 @@ fn issue_13_every_root_installs_from_the_compose_wherever_it_installs_from_the_t
         "{notes}"
     );
 
+    // the tag has no source RPMs: the source tree is an empty repository
+    let source = target.join("odcs-13/compose/Temporary/source/tree");
+    let out = common::dnf(
+        &format!("file://{}", source.display()),
+        &tmp.path().join("root"),
+        &["repoquery"],
+    );
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "dnf over the empty source tree:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     let mut from_tag = 0;
     for root in roots {
         let (tag_ok, tag_text) = dnf_can_install(&incoming, root);

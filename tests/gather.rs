@@ -480,7 +480,14 @@ fn bookworm_roots(metas: &[PackageMeta], start: usize, n: usize) -> (Vec<String>
 #[test]
 fn closure_equals_libsolv_on_debian_bookworm_for_10_100_and_1000_roots() {
     let metas = metas_of(debian::bookworm());
-    for (n, start) in [(10, 0), (10, 5_003), (100, 17), (100, 31_337), (1000, 101)] {
+    for (n, start) in [
+        (10, 0),
+        (10, 5_003),
+        (100, 17),
+        (100, 31_337),
+        (1000, 101),
+        (1000, 40_009),
+    ] {
         let t = Instant::now();
         let (roots, dropped) = bookworm_roots(&metas, start, n);
         let refs: Vec<&str> = roots.iter().map(String::as_str).collect();
