@@ -219,8 +219,10 @@ fn check_deps_fails_naming_the_missing_dependency_and_leaves_nothing() {
     let mut req = request("odcs-3", "updates", &["broken"]);
     req.flags.check_deps = true;
     let err = compose(&w, &req).unwrap_err().to_string();
+    // libsolv's problem text (issue #13: the closure is libsolv's answer)
     assert!(
-        err.contains("broken-1-1.x86_64 requires does-not-exist >= 2"),
+        err.contains("broken-1-1.x86_64 cannot be installed:")
+            && err.contains("nothing provides does-not-exist >= 2 needed by broken-1-1.x86_64"),
         "{err}"
     );
     assert_eq!(
@@ -228,9 +230,11 @@ fn check_deps_fails_naming_the_missing_dependency_and_leaves_nothing() {
         0,
         "a failed compose left files"
     );
-    // without check_deps it succeeds, with what could be resolved
+    // without check_deps it succeeds: the package that cannot be installed
+    // enters alone, as fus leaves it, and the compose log names it
     req.flags.check_deps = false;
     compose(&w, &req).unwrap();
+    assert_eq!(package_names(&os_tree(&w, "odcs-3")), ["broken-1-1.x86_64"]);
 }
 
 #[test]
@@ -527,4 +531,287 @@ fn a_lookaside_repository_over_the_size_limit_fails_the_compose() {
     req.lookaside_repos = vec![url];
     req.lookaside_limits.max_bytes = 10 << 20;
     compose(&w, &req).unwrap();
+}
+
+/// Progress that keeps the compose log's notes.
+#[derive(Default)]
+struct Notes(std::sync::Mutex<Vec<String>>);
+
+impl odcs::compose::Progress for Notes {
+    fn phase(&self, _: &str, _: Option<u64>) {}
+    fn advance(&self, _: u64) {}
+    fn set(&self, _: u64) {}
+    fn done(&self) {}
+    fn note(&self, line: &str) {
+        self.0.lock().unwrap().push(line.to_owned());
+    }
+}
+
+/// `dnf install --assumeno` of `pkg` from one repository: whether dnf could
+/// resolve it (it then stops at the confirmation), and what it said.
+fn dnf_can_install(repo: &Path, pkg: &str) -> (bool, String) {
+    let root = tempfile::tempdir().unwrap();
+    let out = Command::new(common::tool("dnf"))
+        .arg(format!("--installroot={}", root.path().display()))
+        .args([
+            "--disablerepo=*",
+            "--setopt=reposdir=/dev/null",
+            "--releasever=1",
+            "--setopt=skip_if_unavailable=False",
+            "--setopt=gpgcheck=0",
+            "--setopt=install_weak_deps=False",
+        ])
+        .arg(format!("--repofrompath=test,file://{}", repo.display()))
+        .args(["--enablerepo=test", "install", "--assumeno", pkg])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // --assumeno ends a resolved transaction with "Operation aborted"
+    let resolved = text.contains("Operation aborted") && !text.contains("Problem");
+    assert!(
+        resolved || text.contains("Problem") || text.contains("No match for argument"),
+        "dnf failed on {} for another reason:\n{text}",
+        repo.display()
+    );
+    (resolved, text)
+}
+
+/// Issue #13: roots from Debian's real graph (the three shapes of the issue,
+/// two mail servers that conflict, one that cannot be installed in RPM
+/// semantics, and everyday ones), real RPMs of every package they can reach,
+/// a local-store tag of them: every root dnf installs from the whole tag, it
+/// installs from the compose alone.
+#[test]
+fn issue_13_every_root_installs_from_the_compose_wherever_it_installs_from_the_tag() {
+    use rayon::prelude::*;
+    let roots = [
+        "libdbus-1-3",
+        "x11-common",
+        "dconf-service",
+        "libelogind0",
+        "postfix",
+        "exim4",
+        "gcc-12",
+        "vim",
+        "git",
+        "python3",
+        "nginx",
+        "openssh-client",
+        "curl",
+        "systemd",
+        "apache2",
+        "mutt",
+    ];
+    let specs = common::debian::reachable(common::debian::bookworm(), &roots);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(&tmp.path().join("store")).unwrap();
+    let incoming = tmp.path().join("tag");
+    std::fs::create_dir_all(&incoming).unwrap();
+    specs
+        .par_iter()
+        .for_each(|s| drop(s.write_to(&incoming).unwrap()));
+    import(&store, &incoming, "bookworm", &[]);
+    // the whole tag as one repository, written by createrepo_c
+    common::createrepo_c(&incoming, &incoming, &[]);
+
+    let cache = CacheDir::open(&tmp.path().join("cache")).unwrap();
+    let target = tmp.path().join("composes");
+    std::fs::create_dir_all(&target).unwrap();
+    let req = request("odcs-13", "bookworm", &roots);
+    let notes = Notes::default();
+    run_compose(&req, &store, cache.caches(), &target, &notes).unwrap();
+    let os = target.join("odcs-13/compose/Temporary/x86_64/os");
+    let notes = notes.0.into_inner().unwrap().join("\n");
+    // the mail servers conflict: each solved alone, and the log says so
+    assert!(
+        notes.contains("each of them was solved alone")
+            && notes.contains("postfix-")
+            && notes.contains("exim4-"),
+        "{notes}"
+    );
+
+    // the tag has no source RPMs: the source tree is an empty repository
+    let source = target.join("odcs-13/compose/Temporary/source/tree");
+    let out = common::dnf(
+        &format!("file://{}", source.display()),
+        &tmp.path().join("root"),
+        &["repoquery"],
+    );
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "dnf over the empty source tree:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut from_tag = 0;
+    for root in roots {
+        let (tag_ok, tag_text) = dnf_can_install(&incoming, root);
+        let (compose_ok, compose_text) = dnf_can_install(&os, root);
+        if tag_ok {
+            from_tag += 1;
+            assert!(
+                compose_ok,
+                "dnf installs {root} from the tag but not from the compose:\n{compose_text}"
+            );
+        } else {
+            println!("{root}: dnf cannot install it from the tag:\n{tag_text}");
+            // what dnf cannot install from the tag is named in the log
+            assert!(
+                notes.contains(&format!("requested package {root}-")),
+                "{root}: dnf cannot install it from the tag ({tag_text}), and the compose log does not say so:\n{notes}"
+            );
+        }
+    }
+    println!(
+        "{from_tag} of {} roots install from the tag ({} packages), every one of them from the compose ({} binary packages)",
+        roots.len(),
+        specs.len(),
+        package_names(&os).len()
+    );
+    assert!(
+        from_tag >= roots.len() - 2,
+        "only {from_tag} of {} roots install from the tag",
+        roots.len()
+    );
+}
+
+/// Issue #13: the tree is laid out as Pungi's, so tools that read Pungi
+/// composes read ours: productmd loads every `.treeinfo` (and writes it back
+/// byte for byte), `media.repo` and `.discinfo` are there, the debug and
+/// source trees are repositories dnf reads even when empty, and the os
+/// repodata carries the `odcs-group` comps group dnf lists.
+#[test]
+fn the_tree_is_laid_out_as_pungis_with_treeinfo_empty_trees_and_the_odcs_group() {
+    let w = world();
+    // gamma's build has no debuginfo: the debug tree is empty
+    compose(&w, &request("odcs-14", "base", &["gamma", "alpha"])).unwrap();
+    let variant = w.target.join("odcs-14/compose/Temporary");
+    let os = variant.join("x86_64/os");
+    let debug = variant.join("x86_64/debug/tree");
+    let source = variant.join("source/tree");
+
+    let script = r#"
+import io, sys, productmd.treeinfo
+for path in sys.argv[1:]:
+    ti = productmd.treeinfo.TreeInfo()
+    ti.load(path)
+    assert ti.variants["Temporary"].paths.packages == "Packages", path
+    out = io.StringIO()
+    ti.dump(out, main_variant="Temporary")
+    if out.getvalue() != open(path).read():
+        sys.exit("productmd writes %s differently:\n%s" % (path, out.getvalue()))
+    print(ti.tree.arch)
+"#;
+    let out = common::run(
+        Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(os.join(".treeinfo"))
+            .arg(source.join(".treeinfo")),
+    );
+    assert!(
+        out.status.success(),
+        "productmd could not load our .treeinfo (scripts/test installs productmd):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "x86_64\nsrc\n");
+    for tree in [&os, &source] {
+        let media = std::fs::read_to_string(tree.join("media.repo")).unwrap();
+        assert!(
+            media.starts_with("[InstallMedia]\nname=odcs-14 1\nmediaid="),
+            "{media}"
+        );
+        let disc = std::fs::read_to_string(tree.join(".discinfo")).unwrap();
+        assert_eq!(disc.lines().nth(1), Some("odcs-14 1"), "{disc}");
+    }
+
+    // the empty debug tree and the source tree are repositories dnf reads
+    assert!(package_names(&debug).is_empty());
+    let root = w.root.join("installroot");
+    for (tree, want) in [(&debug, 0), (&source, 3)] {
+        let out = common::dnf(
+            &format!("file://{}", tree.display()),
+            &root,
+            &["repoquery", "--arch=src,x86_64,noarch"],
+        );
+        assert!(
+            out.status.success(),
+            "dnf cannot read {}:\n{}",
+            tree.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).lines().count(),
+            want,
+            "{}: {}",
+            tree.display(),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    // and composeinfo names it
+    let info = std::fs::read_to_string(w.target.join("odcs-14/compose/metadata/composeinfo.json"))
+        .unwrap();
+    assert!(
+        info.contains("\"debug_repository\"") && info.contains("Temporary/x86_64/debug/tree"),
+        "{info}"
+    );
+
+    // dnf lists the odcs-group of the requested packages
+    let os_url = format!("file://{}", os.display());
+    let out = common::dnf(&os_url, &root, &["group", "list", "--hidden"]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && listed.contains("odcs-group"),
+        "dnf group list:\n{listed}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = common::dnf(&os_url, &root, &["group", "info", "odcs-group"]);
+    let info = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        info.contains("ODCS compose default group")
+            && info.contains("gamma")
+            && info.contains("alpha"),
+        "dnf group info odcs-group:\n{info}"
+    );
+
+    // a compose of every package has no group
+    compose(&w, &request("odcs-15", "base", &[])).unwrap();
+    let repomd =
+        std::fs::read_to_string(os_tree(&w, "odcs-15").join("repodata/repomd.xml")).unwrap();
+    assert!(!repomd.contains("type=\"group\""), "{repomd}");
+}
+
+#[test]
+fn a_second_compose_of_the_same_package_set_reuses_the_libsolv_pool() {
+    let w = world();
+    let notes = |name: &str, tag: &str| {
+        let n = Notes::default();
+        run_compose(
+            &request(name, tag, &["gamma"]),
+            &w.store,
+            w.cache.caches(),
+            &w.target,
+            &n,
+        )
+        .unwrap();
+        n.0.into_inner().unwrap().join("\n")
+    };
+    let first = notes("odcs-16", "base");
+    assert!(
+        first.contains("libsolv pool of") && first.contains("built in"),
+        "{first}"
+    );
+    let second = notes("odcs-17", "base");
+    assert!(second.contains("reused"), "{second}");
+    // another package set (updates has a newer zeta) gets a pool of its own
+    let other = notes("odcs-18", "updates");
+    assert!(other.contains("built in"), "{other}");
+    assert_eq!(
+        package_names(&os_tree(&w, "odcs-16")),
+        package_names(&os_tree(&w, "odcs-17"))
+    );
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
+use crate::gather::PoolCache;
 use crate::repodata::chunks::{self, ChunkKey, ChunkStore, DirChunkStore, RenderedChunk};
 use crate::repodata::{self, ChunkInput, RepoEntry, RepodataError, RepodataOptions, WriteStats};
 use crate::rpm::{self, CacheError, FileKey, HeaderCache, LogCache, PackageMeta, RpmError};
@@ -160,19 +161,27 @@ fn scan(dir: &Path) -> Result<Vec<Found>, CreaterepoError> {
     Ok(out)
 }
 
-/// The caches a run may use: header records by file identity, and rendered
-/// chunks of repodata.
+/// The caches a run may use: header records by file identity, rendered
+/// chunks of repodata, and libsolv pools of package sets seen before.
 #[derive(Clone, Copy, Default)]
 pub struct Caches<'a> {
     pub headers: Option<&'a dyn HeaderCache>,
     pub chunks: Option<&'a dyn ChunkStore>,
+    pub pools: Option<&'a PoolCache>,
 }
 
-/// Both caches in one directory: `headers-v*.log` and `chunks-v*/`.
+/// Both on-disk caches in one directory (`headers-v*.log` and `chunks-v*/`),
+/// and the solver pools in memory (as long as this value lives: the service
+/// holds it for its workers).
 pub struct CacheDir {
     pub headers: LogCache,
     pub chunks: DirChunkStore,
+    pub pools: PoolCache,
 }
+
+/// Solver pools kept in memory: a few package sets (tree arches of recent
+/// tags) at once.
+const POOLS_KEPT: usize = 4;
 
 impl CacheDir {
     pub fn open(dir: &Path) -> Result<CacheDir, CacheError> {
@@ -182,6 +191,7 @@ impl CacheDir {
                 path: dir.to_owned(),
                 source,
             })?,
+            pools: PoolCache::new(POOLS_KEPT),
         })
     }
 
@@ -189,6 +199,7 @@ impl CacheDir {
         Caches {
             headers: Some(&self.headers),
             chunks: Some(&self.chunks),
+            pools: Some(&self.pools),
         }
     }
 }

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use super::Progress;
-use super::createrepo::{Caches, CreaterepoError, CreaterepoOptions, createrepo};
-use super::metadata;
-use crate::gather::{self, ArchSet, GatherOptions, Pool};
+use super::createrepo::{Caches, CreaterepoError};
+use super::{metadata, tree};
+use crate::gather::{self, ArchSet, GatherError, GatherOptions, Pool};
 use crate::rpm::{self, FileKey, PackageMeta, RpmError};
 use crate::source::repo::RepoLimits;
 use crate::source::{PackageSource, SourceError, SourceRpm, local::link_or_copy};
@@ -114,6 +114,8 @@ pub enum ComposeError {
     Exists { name: String, target: PathBuf },
     #[error("the compose selected no packages for {arch}")]
     Empty { arch: String },
+    #[error(transparent)]
+    Gather(#[from] GatherError),
     #[error("the compose was cancelled")]
     Cancelled,
     #[error("RPM files differ from the checksums their source records:{}", .lines.iter().map(|l| format!("\n  {l}")).collect::<String>())]
@@ -426,21 +428,15 @@ fn rebuild(
     let t = Instant::now();
     progress.phase("linking", Some(stored.len() as u64));
     let compose_dir = top.join("compose");
-    let mut trees: Vec<PathBuf> = Vec::new();
     for r in stored {
         go_on(progress)?;
         let dest = compose_dir.join(&r.path);
         // the tree is what holds Packages/
-        let tree = r
-            .path
+        r.path
             .split_once("/Packages/")
-            .map(|(tree, _)| compose_dir.join(tree))
             .ok_or_else(|| ComposeError::NotReproducible {
                 lines: vec![format!("{}: not under a Packages/ directory", r.path)],
             })?;
-        if !trees.contains(&tree) {
-            trees.push(tree);
-        }
         if !dest.exists() {
             link_or_copy(&r.source_path, &dest).map_err(io_at(&dest))?;
         }
@@ -449,10 +445,7 @@ fn rebuild(
     timings.push(("link", t.elapsed()));
 
     let t = Instant::now();
-    for tree in &trees {
-        go_on(progress)?;
-        createrepo(tree, &CreaterepoOptions::default(), caches, progress)?;
-    }
+    let trees = tree::write_repositories(top, req, caches, progress)?;
     timings.push(("repodata", t.elapsed()));
     go_on(progress)?;
     let t = Instant::now();
@@ -513,7 +506,16 @@ fn build(
         let multilib = req.multilib_arches.contains(arch) && !req.multilib_methods.is_empty();
         let arches = ArchSet::new(arch, multilib, true);
         let refs: Vec<&PackageMeta> = metas.iter().collect();
-        let pool = Pool::new(&refs, &lookaside_refs, &arches);
+        let pool = Pool::new(&refs, &lookaside_refs, &arches, caches.pools)?;
+        progress.note(&if pool.stats().reused {
+            format!("{arch}: libsolv pool of {} packages reused", pool.len())
+        } else {
+            format!(
+                "{arch}: libsolv pool of {} packages built in {} ms",
+                pool.len(),
+                pool.stats().build.as_millis()
+            )
+        });
         let mut roots = Vec::new();
         if req.packages.is_empty() {
             roots.extend((0..pool.len()).filter(|&i| {
@@ -545,6 +547,7 @@ fn build(
         }
         let opts = GatherOptions {
             deps: !req.flags.no_deps,
+            whole_set: req.packages.is_empty(),
             source: true,
             debuginfo: true,
         };
@@ -568,27 +571,25 @@ fn build(
                 })
                 .collect();
             if !extra.is_empty() {
-                let mut all_roots = g.chosen.clone();
-                all_roots.extend(extra);
-                g = gather::gather(&pool, &all_roots, &opts);
+                // solved as a set of their own: the closure of the requested
+                // packages stays libsolv's answer for them
+                let extra_opts = GatherOptions {
+                    whole_set: false,
+                    ..opts.clone()
+                };
+                g.merge(gather::gather(&pool, &extra, &extra_opts));
             }
         }
-        if req.flags.check_deps && !g.unresolved.is_empty() {
+        let lines = g.problem_lines();
+        if req.flags.check_deps && !lines.is_empty() {
             return Err(ComposeError::Unresolved {
                 arch: arch.clone(),
-                lines: g
-                    .unresolved
-                    .iter()
-                    .map(|u| format!("{} requires {}", u.package, u.requirement))
-                    .collect(),
+                lines,
             });
         }
-        for u in &g.unresolved {
-            tracing::warn!(
-                "{arch}: unresolved dependency {} of {}",
-                u.requirement,
-                u.package
-            );
+        for n in g.notes() {
+            tracing::warn!("{arch}: {n}");
+            progress.note(&format!("{arch}: {n}"));
         }
         if g.chosen.iter().all(|&i| pool.package(i).is_source) && !req.packages.is_empty() {
             continue;
@@ -621,7 +622,6 @@ fn build(
     progress.phase("linking", Some(placements.len() as u64));
     let mut rpms = Vec::new();
     let mut linked: HashSet<PathBuf> = HashSet::new();
-    let mut trees: Vec<PathBuf> = Vec::new();
     let srpm_of: HashMap<String, String> = metas
         .iter()
         .filter(|m| m.is_source)
@@ -638,9 +638,6 @@ fn build(
             continue;
         }
         link_or_copy(&cand.path, &dest).map_err(io_at(&dest))?;
-        if !trees.contains(dir) {
-            trees.push(dir.clone());
-        }
         let srpm_nevra = if meta.is_source {
             nevra_with_epoch(meta)
         } else {
@@ -689,11 +686,7 @@ fn build(
     }
 
     let t = Instant::now();
-    for tree in &trees {
-        go_on(progress)?;
-        let opts = CreaterepoOptions::default();
-        createrepo(tree, &opts, caches, progress)?;
-    }
+    let trees = tree::write_repositories(top, req, caches, progress)?;
     timings.push(("repodata", t.elapsed()));
 
     go_on(progress)?;

@@ -2,12 +2,15 @@
 //!
 //! `createrepo` writes repodata for a directory of RPMs through the caches;
 //! `engine` runs a whole compose (resolve → headers → gather → link → repodata →
-//! metadata); `metadata` writes what a compose says about itself. Long work
-//! reports through the [`Progress`] interface.
+//! metadata); `tree` lays the trees out as Pungi does (every tree with
+//! repodata, comps, `.treeinfo`, `media.repo`); `metadata` writes what a
+//! compose says about itself. Long work reports through the [`Progress`]
+//! interface.
 
 pub mod createrepo;
 pub mod engine;
 pub mod metadata;
+pub mod tree;
 
 /// How long work reports progress. The CLI draws a bar; the service (#4) will
 /// record it on the compose.
@@ -25,6 +28,12 @@ pub trait Progress: Sync {
     /// [`engine::ComposeError::Cancelled`], leaving nothing behind.
     fn cancelled(&self) -> bool {
         false
+    }
+    /// A line for the compose's log (how the closure was made, what could
+    /// not be installed). Without a log of its own it goes to the tracing
+    /// log at info level.
+    fn note(&self, line: &str) {
+        tracing::info!("{line}");
     }
 }
 

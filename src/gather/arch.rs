@@ -67,6 +67,18 @@ impl ArchSet {
         }
     }
 
+    /// libsolv's arch policy for the tree (`pool_setarchpolicy`): the
+    /// arches, best first, each its own class (`:`), as libsolv's built-in
+    /// policies for x86_64 (`x86_64:i686:i586:i486:i386`) and the others are;
+    /// the multilib arches only when the tree takes them.
+    pub fn policy(&self) -> String {
+        self.ranked
+            .iter()
+            .map(|(a, _)| a.as_str())
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+
     pub fn is_multilib(&self, arch: &str) -> bool {
         self.rank(arch)
             .is_some_and(|r| r != NOARCH_RANK && r != SRC_RANK && r >> 16 == 1)
@@ -97,5 +109,7 @@ mod tests {
             ml.rank("i686").unwrap()
         ));
         assert!(ml.rank("src").is_some());
+        assert_eq!(plain.policy(), "x86_64");
+        assert_eq!(ml.policy(), "x86_64:athlon:i686:i586:i486:i386");
     }
 }

@@ -1,20 +1,24 @@
 //! A universe as a libsolv testcase (`testsolv`'s input), so tests and
-//! benchmarks can ask libsolv for its answer on exactly our data: rpm
-//! semantics, weak dependencies ignored (Pungi's gather ignores them), file
-//! provides written out, rich operators in the testcase spelling.
+//! benchmarks can ask libsolv's own tool for its answer on exactly our data:
+//! rpm semantics, dnf's pool flag for multilib, every dependency list (weak
+//! ones order libsolv's choices even when they are not installed), weak
+//! dependencies not installed (`ignorerecommended`, dnf's
+//! `install_weak_deps=False`), file provides written out, rich operators in
+//! the testcase spelling.
 
 use std::fmt::Write as _;
 
 use crate::rpm::{Dependency, PackageMeta};
 
-/// libsolv's testcase spelling of a dependency: rich operators are written `|`,
-/// `<IF>`, `<UNLESS>`, `<ELSE>`, `+` (with), `-` (without).
+/// libsolv's testcase spelling of a dependency: rich operators are written `&`,
+/// `|`, `<IF>`, `<UNLESS>`, `<ELSE>`, `+` (with), `-` (without).
 fn dep(d: &Dependency) -> String {
     if d.is_rich() {
         return d
             .name
             .split(' ')
             .map(|w| match w {
+                "and" => "&",
                 "or" => "|",
                 "if" => "<IF>",
                 "unless" => "<UNLESS>",
@@ -42,8 +46,7 @@ fn dep(d: &Dependency) -> String {
 }
 
 /// The testcase installing `roots` (by name) from `metas` on an empty x86_64
-/// rpm system. `and` inside rich dependencies has no testcase spelling; a
-/// top-level `and` should be written as separate requirements instead.
+/// rpm system.
 pub fn testcase(metas: &[PackageMeta], roots: &[&str]) -> String {
     let mut t = String::from("repo system 0 testtags <inline>\nrepo test 0 testtags <inline>\n");
     for m in metas {
@@ -58,11 +61,23 @@ pub fn testcase(metas: &[PackageMeta], roots: &[&str]) -> String {
         for f in &m.files {
             let _ = writeln!(t, "#>=Prv: {}", f.path);
         }
-        for r in &m.requires {
-            let _ = writeln!(t, "#>=Req: {}", dep(r));
+        for (tag, list) in [
+            ("Req", &m.requires),
+            ("Con", &m.conflicts),
+            ("Obs", &m.obsoletes),
+            ("Rec", &m.recommends),
+            ("Sug", &m.suggests),
+            ("Sup", &m.supplements),
+            ("Enh", &m.enhances),
+        ] {
+            for d in list {
+                let _ = writeln!(t, "#>={tag}: {}", dep(d));
+            }
         }
     }
-    t.push_str("system x86_64 rpm system\nsolverflags ignorerecommended\n");
+    t.push_str(
+        "system x86_64 rpm system\npoolflags implicitobsoleteusescolors\nsolverflags ignorerecommended\n",
+    );
     for r in roots {
         let _ = writeln!(t, "job install name {r}");
     }

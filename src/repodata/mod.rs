@@ -1,5 +1,6 @@
 //! Writing (and reading back) RPM repository metadata: primary.xml,
-//! filelists.xml, other.xml and repomd.xml, as dnf and libsolv read them.
+//! filelists.xml, other.xml and repomd.xml, as dnf and libsolv read them, and
+//! comps (the `group` record) when a groupfile is given.
 //!
 //! How it is written, and why:
 //! - **Chunks of independent frames.** Packages are rendered in chunks (a few
@@ -25,6 +26,7 @@
 
 pub mod chunks;
 mod compress;
+pub mod comps;
 pub mod read;
 mod write;
 pub mod xml;

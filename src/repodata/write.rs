@@ -45,6 +45,9 @@ pub struct RepodataOptions {
     pub revision: Option<String>,
     /// Packages per compressed chunk.
     pub chunk_packages: usize,
+    /// comps.xml to add as the `group` record (createrepo_c's `--groupfile`,
+    /// compressed as createrepo_c ≥ 1.0 writes it: one `group` record).
+    pub groupfile: Option<String>,
 }
 
 impl Default for RepodataOptions {
@@ -56,6 +59,7 @@ impl Default for RepodataOptions {
             changelog_limit: Some(10),
             revision: None,
             chunk_packages: 256,
+            groupfile: None,
         }
     }
 }
@@ -89,6 +93,8 @@ pub struct WriteStats {
 /// compressed and the open content are hashed and counted on the way.
 struct Stream {
     kind: &'static str,
+    /// the file name's base (`primary`, `comps`)
+    base: &'static str,
     tmp_path: PathBuf,
     out: BufWriter<File>,
     sha: Sha256,
@@ -101,12 +107,14 @@ impl Stream {
     fn create(
         dir: &Path,
         kind: &'static str,
+        base: &'static str,
         compression: Compression,
     ) -> Result<Stream, RepodataError> {
-        let tmp_path = dir.join(format!("{kind}.xml{}.part", compression.suffix()));
+        let tmp_path = dir.join(format!("{base}.xml{}.part", compression.suffix()));
         let file = File::create(&tmp_path).map_err(io_at(&tmp_path))?;
         Ok(Stream {
             kind,
+            base,
             tmp_path,
             out: BufWriter::with_capacity(1 << 20, file),
             sha: Sha256::new(),
@@ -138,7 +146,7 @@ impl Stream {
         })?;
         file.sync_all().map_err(io_at(&self.tmp_path))?;
         let checksum = hex::encode(self.sha.finalize());
-        let name = format!("{checksum}-{}.xml{}", self.kind, compression.suffix());
+        let name = format!("{checksum}-{}.xml{}", self.base, compression.suffix());
         let final_path = self.tmp_path.with_file_name(&name);
         fs::rename(&self.tmp_path, &final_path).map_err(io_at(&final_path))?;
         Ok(RepomdRecord {
@@ -322,9 +330,9 @@ pub fn write_repodata(
     let c = opts.compression;
     let n: usize = chunks.iter().map(ChunkInput::packages).sum();
     let mut streams = [
-        Stream::create(&tmp, "primary", c)?,
-        Stream::create(&tmp, "filelists", c)?,
-        Stream::create(&tmp, "other", c)?,
+        Stream::create(&tmp, "primary", "primary", c)?,
+        Stream::create(&tmp, "filelists", "filelists", c)?,
+        Stream::create(&tmp, "other", "other", c)?,
     ];
     let heads = [
         format!(
@@ -375,6 +383,14 @@ pub fn write_repodata(
             .compress_chunk(tail.as_bytes())
             .map_err(io_at(&s.tmp_path))?;
         s.push(tail.as_bytes(), &z)?;
+        records.push(s.finish(c, now)?);
+    }
+    if let Some(comps) = &opts.groupfile {
+        let mut s = Stream::create(&tmp, "group", "comps", c)?;
+        let z = c
+            .compress_chunk(comps.as_bytes())
+            .map_err(io_at(&s.tmp_path))?;
+        s.push(comps.as_bytes(), &z)?;
         records.push(s.finish(c, now)?);
     }
 

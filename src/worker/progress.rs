@@ -105,6 +105,9 @@ impl JobProgress {
 }
 
 impl Progress for JobProgress {
+    fn note(&self, line: &str) {
+        self.log(line);
+    }
     fn phase(&self, name: &str, total: Option<u64>) {
         self.log(&match total {
             Some(t) => format!("{name} ({t})"),

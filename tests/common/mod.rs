@@ -6,6 +6,7 @@
 //! without having checked anything.
 #![allow(dead_code)]
 
+pub mod debian;
 pub mod server;
 
 use std::path::{Path, PathBuf};
