@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::write::RepodataOptions;
+use super::options::RepodataOptions;
 
 pub type ChunkKey = [u8; 32];
 

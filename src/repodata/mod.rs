@@ -27,13 +27,14 @@
 pub mod chunks;
 mod compress;
 pub mod comps;
+mod options;
 pub mod read;
 mod write;
 pub mod xml;
 
 pub use chunks::{ChunkKey, ChunkStore, DirChunkStore, RenderedChunk};
 pub use compress::Compression;
+pub use options::RepodataOptions;
 pub use write::{
-    ChunkInput, RepoEntry, RepodataError, RepodataOptions, RepomdRecord, WriteStats, chunks_of,
-    write_repodata,
+    ChunkInput, RepoEntry, RepodataError, RepomdRecord, WriteStats, chunks_of, write_repodata,
 };

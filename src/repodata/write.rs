@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::chunks::{ChunkKey, ChunkStore, RenderedChunk};
 use super::compress::{Compression, decompress_all};
+use super::options::RepodataOptions;
 use super::xml::{self, Location};
 use crate::rpm::PackageMeta;
 
@@ -29,38 +30,6 @@ fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> RepodataError + '_ {
     move |source| RepodataError::Io {
         path: path.to_owned(),
         source,
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct RepodataOptions {
-    pub compression: Compression,
-    /// Prepended to every `location href` (createrepo_c's `--location-prefix`).
-    pub location_prefix: Option<String>,
-    /// `xml:base` of every `location` (createrepo_c's `--baseurl`).
-    pub baseurl: Option<String>,
-    /// Newest changelog entries kept per package; `None` keeps all.
-    pub changelog_limit: Option<usize>,
-    /// `<revision>`; default: the current time in seconds.
-    pub revision: Option<String>,
-    /// Packages per compressed chunk.
-    pub chunk_packages: usize,
-    /// comps.xml to add as the `group` record (createrepo_c's `--groupfile`,
-    /// compressed as createrepo_c ≥ 1.0 writes it: one `group` record).
-    pub groupfile: Option<String>,
-}
-
-impl Default for RepodataOptions {
-    fn default() -> Self {
-        RepodataOptions {
-            compression: Compression::default(),
-            location_prefix: None,
-            baseurl: None,
-            changelog_limit: Some(10),
-            revision: None,
-            chunk_packages: 256,
-            groupfile: None,
-        }
     }
 }
 
