@@ -391,7 +391,13 @@ fn rebuild(
     for p in paths.iter().filter(|p| !p.is_file()) {
         lines.push(format!("{}: gone", p.display()));
     }
-    let metas = read_headers(&present, caches, progress)?;
+    // a file that no longer reads (its digests fail) is not the one recorded
+    let metas = read_headers(&present, caches, progress).map_err(|e| match e {
+        ComposeError::Read(e) => ComposeError::NotReproducible {
+            lines: vec![e.to_string()],
+        },
+        e => e,
+    })?;
     let by_path: HashMap<&Path, &PackageMeta> = present.iter().copied().zip(&metas).collect();
     for r in stored {
         if let Some(meta) = by_path.get(r.source_path.as_path())
