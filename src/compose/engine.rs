@@ -255,6 +255,17 @@ fn read_headers(
     Ok(metas)
 }
 
+/// Linking a file moves its ctime, which is part of its cache key: move the
+/// records of the files we linked along (`rpm::link_tracked`), so the tree's
+/// repodata, and the next compose, find them.
+fn keep_records(caches: Caches<'_>, moved: &[(FileKey, FileKey)]) {
+    if let Some(c) = caches.headers
+        && let Err(e) = c.rekey(moved)
+    {
+        tracing::warn!("{e}");
+    }
+}
+
 /// Resolve the request to candidate RPMs at an event.
 fn resolve(
     req: &ComposeRequest,
@@ -421,6 +432,7 @@ fn rebuild(
     progress.phase("linking", Some(stored.len() as u64));
     let compose_dir = top.join("compose");
     let mut trees: Vec<PathBuf> = Vec::new();
+    let mut moved = Vec::new();
     for r in stored {
         go_on(progress)?;
         let dest = compose_dir.join(&r.path);
@@ -436,10 +448,13 @@ fn rebuild(
             trees.push(tree);
         }
         if !dest.exists() {
-            link_or_copy(&r.source_path, &dest).map_err(io_at(&dest))?;
+            moved.extend(
+                rpm::link_tracked(&r.source_path, &dest, link_or_copy).map_err(io_at(&dest))?,
+            );
         }
         progress.advance(1);
     }
+    keep_records(caches, &moved);
     timings.push(("link", t.elapsed()));
 
     let t = Instant::now();
@@ -612,6 +627,7 @@ fn build(
     let mut rpms = Vec::new();
     let mut linked: HashSet<PathBuf> = HashSet::new();
     let mut trees: Vec<PathBuf> = Vec::new();
+    let mut moved = Vec::new();
     let srpm_of: HashMap<String, String> = metas
         .iter()
         .filter(|m| m.is_source)
@@ -627,7 +643,7 @@ fn build(
             // a source RPM chosen for several arches lives once in the source tree
             continue;
         }
-        link_or_copy(&cand.path, &dest).map_err(io_at(&dest))?;
+        moved.extend(rpm::link_tracked(&cand.path, &dest, link_or_copy).map_err(io_at(&dest))?);
         if !trees.contains(dir) {
             trees.push(dir.clone());
         }
@@ -671,6 +687,7 @@ fn build(
         });
         progress.advance(1);
     }
+    keep_records(caches, &moved);
     timings.push(("link", t.elapsed()));
     if rpms.is_empty() {
         return Err(ComposeError::Empty {
