@@ -20,6 +20,16 @@ fn corpus(dir: &Path, n: usize) {
     }
 }
 
+/// The first RPM directly in `dir`, by name.
+fn first_rpm(dir: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rpm"))
+        .min()
+        .unwrap()
+}
+
 fn run(dir: &Path, caches: Caches<'_>) -> CreaterepoReport {
     let opts = CreaterepoOptions {
         repodata: odcs::repodata::RepodataOptions {
@@ -66,11 +76,7 @@ fn warm_run_opens_no_rpm_and_writes_the_same_metadata() {
     }
 
     // A changed mtime is a different file: it is read again (once).
-    let victim = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "rpm"))
-        .unwrap();
+    let victim = first_rpm(&dir);
     let mtime = std::fs::metadata(&victim).unwrap().modified().unwrap();
     File::options()
         .write(true)
@@ -130,11 +136,7 @@ fn hardlinked_copies_in_another_tree_hit_the_cache() {
     assert_eq!(read_repo(&b).unwrap().packages.len(), 20);
 
     // a link made by hand: that file is read again, once
-    let one = std::fs::read_dir(&a)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "rpm"))
-        .unwrap();
+    let one = first_rpm(&a);
     std::fs::hard_link(&one, tmp.path().join("by-hand.rpm")).unwrap();
     assert_eq!(run(&a, cache.caches()).headers_read, 1);
     assert_eq!(run(&a, cache.caches()).headers_read, 0);
@@ -245,12 +247,7 @@ fn a_same_size_rewrite_with_mtime_put_back_is_read_again() {
     corpus(&dir, 20);
     let cache = CacheDir::open(&tmp.path().join("cache")).unwrap();
     assert_eq!(run(&dir, cache.caches()).headers_read, 20);
-    let victim = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rpm"))
-        .min()
-        .unwrap();
+    let victim = first_rpm(&dir);
     let len = std::fs::metadata(&victim).unwrap().len() as usize;
     rewrite_keeping_mtime(&victim, &vec![0u8; len]);
     let err = createrepo(

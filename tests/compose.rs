@@ -516,25 +516,21 @@ fn the_files_a_compose_links_keep_their_cache_records() {
             .misses
             .swap(0, std::sync::atomic::Ordering::Relaxed)
     };
-    let first = run_compose(
-        &request("odcs-1", "updates", &refs),
-        &w.store,
-        caches,
-        &w.target,
-        &NoProgress,
-    )
-    .unwrap();
+    let compose_as = |name: &str| {
+        run_compose(
+            &request(name, "updates", &refs),
+            &w.store,
+            caches,
+            &w.target,
+            &NoProgress,
+        )
+        .unwrap()
+    };
+    let first = compose_as("odcs-1");
     let candidates = misses();
     assert!(candidates > first.rpms.len(), "{candidates} misses");
     // the second compose links the same files again, into another tree
-    let second = run_compose(
-        &request("odcs-2", "updates", &refs),
-        &w.store,
-        caches,
-        &w.target,
-        &NoProgress,
-    )
-    .unwrap();
+    let second = compose_as("odcs-2");
     assert_eq!(second.rpms.len(), first.rpms.len());
     assert_eq!(misses(), 0, "RPMs read again although only we linked them");
 }
