@@ -495,9 +495,10 @@ impl odcs::rpm::HeaderCache for CountingCache<'_> {
     }
 }
 
-/// Hardlinking an RPM into a compose tree moves its ctime, which is part of
-/// its cache key: the records follow the files the compose links, so neither
-/// the tree's repodata nor the next compose reads those RPMs again.
+/// Hardlinking an RPM into a compose tree, or removing it from one, moves its
+/// ctime, which is part of its cache key: the records follow the files the
+/// compose links and `remove_tree` unlinks, so neither the tree's repodata nor
+/// the next compose reads those RPMs again.
 #[test]
 fn the_files_a_compose_links_keep_their_cache_records() {
     let w = world();
@@ -533,4 +534,17 @@ fn the_files_a_compose_links_keep_their_cache_records() {
     let second = compose_as("odcs-2");
     assert_eq!(second.rpms.len(), first.rpms.len());
     assert_eq!(misses(), 0, "RPMs read again although only we linked them");
+
+    // removing a tree (as the reaper does) unlinks the files: the records
+    // follow that too
+    odcs::compose::tree::remove_tree(&w.target.join("odcs-1"), caches).unwrap();
+    assert!(!w.target.join("odcs-1").exists());
+    compose_as("odcs-3");
+    assert_eq!(misses(), 0, "RPMs read again after a tree was removed");
+    // a tree removed by other means: its RPMs are read again, once
+    std::fs::remove_dir_all(w.target.join("odcs-2")).unwrap();
+    compose_as("odcs-4");
+    assert_eq!(misses(), first.rpms.len());
+    compose_as("odcs-5");
+    assert_eq!(misses(), 0);
 }

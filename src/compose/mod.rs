@@ -2,12 +2,14 @@
 //!
 //! `createrepo` writes repodata for a directory of RPMs through the caches;
 //! `engine` runs a whole compose (resolve → headers → gather → link → repodata →
-//! metadata); `metadata` writes what a compose says about itself. Long work
+//! metadata); `metadata` writes what a compose says about itself; `tree`
+//! removes a compose tree, keeping the cache records of its RPMs. Long work
 //! reports through the [`Progress`] interface.
 
 pub mod createrepo;
 pub mod engine;
 pub mod metadata;
+pub mod tree;
 
 /// How long work reports progress. The CLI draws a bar; the service (#4) will
 /// record it on the compose.

@@ -15,9 +15,11 @@
 //! mode, links) and no user can set it back. The cost: making or removing a hard
 //! link also moves it. Links we make ourselves keep the record: [`link_tracked`]
 //! stats the file around the link and [`HeaderCache::rekey`] moves the record to
-//! the new key when nothing but the ctime and one more link changed. A link made
-//! or removed by anything else (the reaper removing an expired compose, `cp -l`
-//! by hand) makes the next reader read that RPM once more, and record it again.
+//! the new key when nothing but the ctime and one more link changed; removing a
+//! compose tree does the same for each name it removes ([`unlink_tracked`],
+//! `compose::tree::remove_tree`). A link made or removed by anything else
+//! (`rm -r` or `cp -l` by hand) makes the next reader read that RPM once more,
+//! and record it again.
 //! Like mtime, ctime has the filesystem's timestamp granularity (nanoseconds on
 //! ext4, xfs and tmpfs with current kernels).
 //!
@@ -155,17 +157,39 @@ pub fn link_tracked(
     let before = std::fs::metadata(from)?;
     link(from, to)?;
     let after = std::fs::metadata(to)?;
+    Ok(moved_by_one_link(&before, &after, 1))
+}
+
+/// Remove the name `path` of a file and say how the file's key moved, as
+/// [`link_tracked`] does for a link: `(before, after)` when other names of the
+/// file remain, only its ctime moved and its link count went down by exactly
+/// one. The file is held open across the unlink to see it afterwards.
+pub fn unlink_tracked(path: &Path) -> std::io::Result<Option<(FileKey, FileKey)>> {
+    let file = File::open(path)?;
+    let before = file.metadata()?;
+    std::fs::remove_file(path)?;
+    let after = file.metadata()?;
+    Ok(moved_by_one_link(&before, &after, -1).filter(|_| after.nlink() > 0))
+}
+
+/// `(before, after)` keys of a file whose ctime moved and whose link count
+/// moved by `links`, nothing else changed.
+fn moved_by_one_link(
+    before: &std::fs::Metadata,
+    after: &std::fs::Metadata,
+    links: i64,
+) -> Option<(FileKey, FileKey)> {
     let (b, a) = (
-        FileKey::from_metadata(&before),
-        FileKey::from_metadata(&after),
+        FileKey::from_metadata(before),
+        FileKey::from_metadata(after),
     );
-    let only_linked = FileKey {
+    let only_ctime = FileKey {
         ctime: b.ctime,
         ctime_nsec: b.ctime_nsec,
         ..a
-    } == b
-        && after.nlink() == before.nlink() + 1;
-    Ok((only_linked && a != b).then_some((b, a)))
+    } == b;
+    let counted = after.nlink() as i64 - before.nlink() as i64 == links;
+    (only_ctime && counted && a != b).then_some((b, a))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -848,6 +872,14 @@ mod tests {
         .unwrap();
         cache.rekey(&[(before, after), (after, again)]).unwrap();
         assert_eq!(cache.get(&again).unwrap().name, "a");
+        // and a name we remove
+        let (gone_from, gone_to) = unlink_tracked(&dir.path().join("c.rpm"))
+            .unwrap()
+            .expect("only the unlink changed the file");
+        assert_eq!(gone_from, again);
+        cache.rekey(&[(gone_from, gone_to)]).unwrap();
+        assert_eq!(cache.get(&gone_to).unwrap().name, "a");
+        let again = gone_to;
 
         // a link made by anything else moves the ctime without the record
         std::fs::hard_link(&file, dir.path().join("d.rpm")).unwrap();

@@ -23,7 +23,9 @@ use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-pub use cache::{COMPACT_MIN_BYTES, CacheError, FileKey, HeaderCache, LogCache, link_tracked};
+pub use cache::{
+    COMPACT_MIN_BYTES, CacheError, FileKey, HeaderCache, LogCache, link_tracked, unlink_tracked,
+};
 pub use digest::{DigestKind, DigestMismatch, HashAlgo};
 pub use evr::{Evr, EvrError, rpmvercmp};
 pub use header::{RpmError, header_text};

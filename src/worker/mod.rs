@@ -507,7 +507,11 @@ impl WorkerContext {
         if c.reused_id.is_none() {
             let dir = self.target_dir.join(format!("odcs-{id}"));
             if dir.exists() {
-                tokio::fs::remove_dir_all(&dir).await?;
+                let caches = self.caches.clone();
+                tokio::task::spawn_blocking(move || {
+                    crate::compose::tree::remove_tree(&dir, caches.caches())
+                })
+                .await??;
             }
             let _ = tokio::fs::remove_file(self.target_dir.join(format!("odcs-{id}.log"))).await;
         }
