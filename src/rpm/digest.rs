@@ -9,7 +9,7 @@
 //! | Header SHA1 digest | `RPMSIGTAG_SHA1` 269, hex string | signature header | main header |
 //! | Header SHA256 digest | `RPMSIGTAG_SHA256` 273, hex string | signature header | main header |
 //! | MD5 digest | `RPMSIGTAG_MD5` 1004, 16 bytes | signature header | main header and payload |
-//! | Payload SHA256 digest | `RPMTAG_PAYLOADDIGEST` 5092 (hex, string array), algorithm `RPMTAG_PAYLOADDIGESTALGO` 5093 (OpenPGP number: 8 SHA256, 2 SHA1, ...; absent: SHA256) | main header | the payload as stored (compressed) |
+//! | Payload SHA256 digest | `RPMTAG_PAYLOADDIGEST` 5092 (hex, string array), algorithm `RPMTAG_PAYLOADDIGESTALGO` 5093 (OpenPGP number: 8 SHA256, 2 SHA1, ...; rpm writes the two together, and a digest without its algorithm is taken as SHA256, rpm's default) | main header | the payload as stored (compressed) |
 //!
 //! Not checked: `RPMTAG_PAYLOADDIGESTALT` 5097, the digest of the
 //! *uncompressed* payload (it would need decompressing; rpm takes it as an
@@ -26,7 +26,9 @@
 //! file order: the whole block goes into the file's sha256 (the package id in
 //! repodata), the part of it inside the main header into the header digests and
 //! MD5, the part after the main header into the payload digest and MD5. Nothing
-//! is read twice and nothing is kept beyond the block being hashed.
+//! is read twice and nothing is kept beyond the block being hashed. A payload
+//! digest in an algorithm we do not have (not MD5, SHA1 or SHA2) is not
+//! checked; MD5, when present, still covers the payload.
 //!
 //! **Verdict.** Every digest the package carries must match; a package with a
 //! mismatch is refused, naming the file and each digest as `rpm -Kv` names it

@@ -366,7 +366,7 @@ pub(crate) fn parse_headers(data: &[u8], path: &Path) -> Result<(PackageMeta, Ex
     let payload_digest = h
         .strings(tag::PAYLOADDIGEST)
         .and_then(|v| v.first().map(|d| hex_text(d)));
-    // rpm writes the algorithm beside the digest; without it, its default
+    // rpm writes the algorithm beside the digest; without it, rpm's default
     let payload_algo = h.number(tag::PAYLOADDIGESTALGO).unwrap_or(8);
     let expected = Expected {
         header_sha1: sig.string(tag::SIG_SHA1).map(hex_text),
