@@ -20,6 +20,16 @@ fn corpus(dir: &Path, n: usize) {
     }
 }
 
+/// The first RPM directly in `dir`, by name.
+fn first_rpm(dir: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rpm"))
+        .min()
+        .unwrap()
+}
+
 fn run(dir: &Path, caches: Caches<'_>) -> CreaterepoReport {
     let opts = CreaterepoOptions {
         repodata: odcs::repodata::RepodataOptions {
@@ -65,52 +75,27 @@ fn warm_run_opens_no_rpm_and_writes_the_same_metadata() {
         );
     }
 
-    // Proof that a warm run does not open the RPM: overwrite one in place with
-    // garbage of the same size and put its mtime back. The cache still answers
-    // with the old record (old checksum), so the file was never read.
-    let victim = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "rpm"))
-        .unwrap();
-    let md = std::fs::metadata(&victim).unwrap();
-    let mtime = md.modified().unwrap();
-    let mut f = OpenOptions::new().write(true).open(&victim).unwrap();
-    f.write_all(&vec![0u8; md.len() as usize]).unwrap();
-    f.set_times(FileTimes::new().set_modified(mtime)).unwrap();
-    drop(f);
-    let again = run(&dir, cache.caches());
-    assert_eq!(again.headers_read, 0);
-    assert_eq!(
-        read_repo(&dir)
-            .unwrap()
-            .record("primary")
-            .unwrap()
-            .open_checksum,
-        cold_repo.record("primary").unwrap().open_checksum
-    );
-
-    // A changed mtime is a different file: it is read (and now found bad).
+    // A changed mtime is a different file: it is read again (once).
+    let victim = first_rpm(&dir);
+    let mtime = std::fs::metadata(&victim).unwrap().modified().unwrap();
     File::options()
         .write(true)
         .open(&victim)
         .unwrap()
         .set_times(FileTimes::new().set_modified(mtime + std::time::Duration::from_secs(5)))
         .unwrap();
-    let err = createrepo(
-        &dir,
-        &CreaterepoOptions::default(),
-        cache.caches(),
-        &NoProgress,
-    )
-    .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains(&*victim.file_name().unwrap().to_string_lossy()),
-        "{err}"
-    );
+    let cache = CacheDir::open(&tmp.path().join("cache")).unwrap();
+    let records_only = Caches {
+        chunks: None,
+        ..cache.caches()
+    };
+    assert_eq!(run(&dir, records_only).headers_read, 1);
+    assert_eq!(run(&dir, records_only).headers_read, 0);
 }
 
+/// Hard links we make ourselves (as a compose links RPMs into its tree) keep
+/// the records: linking moves only the file's ctime, and the record follows.
+/// A link made by anything else makes the file be read once more.
 #[test]
 fn hardlinked_copies_in_another_tree_hit_the_cache() {
     let tmp = tempfile::tempdir().unwrap();
@@ -119,35 +104,42 @@ fn hardlinked_copies_in_another_tree_hit_the_cache() {
     let cache = CacheDir::open(&tmp.path().join("cache")).unwrap();
     assert_eq!(run(&a, cache.caches()).headers_read, 20);
 
+    let link_all = |from: &Path, to: &Path| {
+        std::fs::create_dir_all(to).unwrap();
+        let mut moved = Vec::new();
+        for e in std::fs::read_dir(from).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "rpm") {
+                let dest = to.join(p.file_name().unwrap());
+                moved.extend(
+                    odcs::rpm::link_tracked(&p, &dest, |f, t| std::fs::hard_link(f, t)).unwrap(),
+                );
+            }
+        }
+        assert_eq!(moved.len(), 20);
+        odcs::rpm::HeaderCache::rekey(&cache.headers, &moved).unwrap();
+    };
     let b = tmp.path().join("compose/Packages");
-    std::fs::create_dir_all(&b).unwrap();
-    for e in std::fs::read_dir(&a).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "rpm") {
-            std::fs::hard_link(&p, b.join(p.file_name().unwrap())).unwrap();
-        }
-    }
-    // same files under the same hrefs: even the rendered chunks are reused
+    link_all(&a, &b);
+    // the same records under other hrefs: the chunks differ, the records hit
     let report = run(&b, cache.caches());
-    assert_eq!(
-        (report.headers_read, report.chunks_reused),
-        (0, report.chunks)
-    );
-    // under other hrefs the chunks differ, and the records come from the cache
-    let c = tmp.path().join("compose2/Packages/sub");
-    std::fs::create_dir_all(&c).unwrap();
-    for e in std::fs::read_dir(&b).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "rpm") {
-            std::fs::hard_link(&p, c.join(p.file_name().unwrap())).unwrap();
-        }
-    }
-    let report = run(c.parent().unwrap(), cache.caches());
     assert_eq!(
         (report.headers_read, report.cache_hits, report.chunks_reused),
         (0, 20, 0)
     );
+    let c = tmp.path().join("compose2/Packages/sub");
+    link_all(&b, &c);
+    let report = run(c.parent().unwrap(), cache.caches());
+    assert_eq!((report.headers_read, report.cache_hits), (0, 20));
+    // the original paths are the same files: they hit too
+    assert_eq!(run(&a, cache.caches()).headers_read, 0);
     assert_eq!(read_repo(&b).unwrap().packages.len(), 20);
+
+    // a link made by hand: that file is read again, once
+    let one = first_rpm(&a);
+    std::fs::hard_link(&one, tmp.path().join("by-hand.rpm")).unwrap();
+    assert_eq!(run(&a, cache.caches()).headers_read, 1);
+    assert_eq!(run(&a, cache.caches()).headers_read, 0);
 }
 
 #[test]
@@ -226,4 +218,47 @@ fn a_new_package_rerenders_only_its_chunk_and_the_output_equals_a_cold_run() {
         );
     }
     assert_eq!(assembled.packages.len(), 701);
+}
+
+/// Rewrite `path` in place (same inode) with `bytes` of the same length and
+/// put its mtime back, as `rsync --inplace --times` or a careless tool does.
+fn rewrite_keeping_mtime(path: &Path, bytes: &[u8]) {
+    let md = std::fs::metadata(path).unwrap();
+    assert_eq!(md.len(), bytes.len() as u64);
+    let mut f = OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all(bytes).unwrap();
+    f.set_times(FileTimes::new().set_modified(md.modified().unwrap()))
+        .unwrap();
+    drop(f);
+    let after = std::fs::metadata(path).unwrap();
+    assert_eq!(
+        (after.len(), after.modified().unwrap()),
+        (md.len(), md.modified().unwrap())
+    );
+}
+
+/// A same-size rewrite with the mtime put back is not answered from the
+/// cache: the file's ctime (which no user can set back) moved, so it is read
+/// again and the run fails naming it (issue #12).
+#[test]
+fn a_same_size_rewrite_with_mtime_put_back_is_read_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    corpus(&dir, 20);
+    let cache = CacheDir::open(&tmp.path().join("cache")).unwrap();
+    assert_eq!(run(&dir, cache.caches()).headers_read, 20);
+    let victim = first_rpm(&dir);
+    let len = std::fs::metadata(&victim).unwrap().len() as usize;
+    rewrite_keeping_mtime(&victim, &vec![0u8; len]);
+    let err = createrepo(
+        &dir,
+        &CreaterepoOptions::default(),
+        cache.caches(),
+        &NoProgress,
+    )
+    .expect_err("the rewritten file was answered from the cache");
+    assert!(
+        err.to_string().contains(&victim.display().to_string()),
+        "{err}"
+    );
 }

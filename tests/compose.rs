@@ -815,3 +815,124 @@ fn a_second_compose_of_the_same_package_set_reuses_the_libsolv_pool() {
         package_names(&os_tree(&w, "odcs-17"))
     );
 }
+
+/// Renewing (replaying a stored package set) reads a file again when it was
+/// rewritten in place with the same size and its mtime put back: the header
+/// cache does not answer for it, so the renewal fails naming the file rather
+/// than ship bytes that differ from the recorded checksum (issue #12).
+#[test]
+fn renewal_catches_a_same_size_rewrite_with_mtime_put_back() {
+    use std::io::Write;
+    let w = world();
+    let apps = corpus_apps(1);
+    let first = compose(&w, &request("odcs-1", "updates", &[apps[0].as_str()])).unwrap();
+    let victim = first
+        .rpms
+        .iter()
+        .find(|r| r.nevra.starts_with(&format!("{}-", apps[0])) && r.category == "binary")
+        .map(|r| r.source_path.clone())
+        .unwrap();
+    let damaged = common::damaged(&victim, common::Damage::FlipPayloadByte);
+    let md = std::fs::metadata(&victim).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&victim)
+        .unwrap();
+    f.write_all(&damaged).unwrap();
+    f.set_times(std::fs::FileTimes::new().set_modified(md.modified().unwrap()))
+        .unwrap();
+    drop(f);
+
+    let err = odcs::compose::engine::replay_compose(
+        &request("odcs-2", "updates", &[apps[0].as_str()]),
+        &first.rpms,
+        first.event,
+        w.cache.caches(),
+        &w.target,
+        &NoProgress,
+    )
+    .expect_err("the renewal shipped a rewritten file");
+    assert!(
+        err.to_string().contains(&victim.display().to_string()),
+        "{err}"
+    );
+    assert!(!w.target.join("odcs-2").exists());
+}
+
+/// A header cache that counts the lookups it could not answer.
+struct CountingCache<'a> {
+    inner: &'a dyn odcs::rpm::HeaderCache,
+    misses: std::sync::atomic::AtomicUsize,
+}
+
+impl odcs::rpm::HeaderCache for CountingCache<'_> {
+    fn get(&self, key: &odcs::rpm::FileKey) -> Option<odcs::rpm::PackageMeta> {
+        let hit = self.inner.get(key);
+        if hit.is_none() {
+            self.misses
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        hit
+    }
+    fn put_many(
+        &self,
+        records: &[(odcs::rpm::FileKey, &odcs::rpm::PackageMeta)],
+    ) -> Result<(), odcs::rpm::CacheError> {
+        self.inner.put_many(records)
+    }
+}
+
+/// Hardlinking an RPM into a compose tree, or removing it from one, moves its
+/// ctime, which is part of its cache key: the records follow the files the
+/// compose links and `remove_tree` unlinks, so neither the tree's repodata nor
+/// the next compose reads those RPMs again.
+#[test]
+fn the_files_a_compose_links_keep_their_cache_records() {
+    let w = world();
+    let apps = corpus_apps(3);
+    let refs: Vec<&str> = apps.iter().map(String::as_str).collect();
+    let counting = CountingCache {
+        inner: &w.cache.headers,
+        misses: Default::default(),
+    };
+    let caches = odcs::compose::createrepo::Caches {
+        headers: Some(&counting),
+        chunks: None,
+        pools: None,
+    };
+    let misses = || {
+        counting
+            .misses
+            .swap(0, std::sync::atomic::Ordering::Relaxed)
+    };
+    let compose_as = |name: &str| {
+        run_compose(
+            &request(name, "updates", &refs),
+            &w.store,
+            caches,
+            &w.target,
+            &NoProgress,
+        )
+        .unwrap()
+    };
+    let first = compose_as("odcs-1");
+    let candidates = misses();
+    assert!(candidates > first.rpms.len(), "{candidates} misses");
+    // the second compose links the same files again, into another tree
+    let second = compose_as("odcs-2");
+    assert_eq!(second.rpms.len(), first.rpms.len());
+    assert_eq!(misses(), 0, "RPMs read again although only we linked them");
+
+    // removing a tree (as the reaper does) unlinks the files: the records
+    // follow that too
+    odcs::compose::tree::remove_tree(&w.target.join("odcs-1"), caches).unwrap();
+    assert!(!w.target.join("odcs-1").exists());
+    compose_as("odcs-3");
+    assert_eq!(misses(), 0, "RPMs read again after a tree was removed");
+    // a tree removed by other means: its RPMs are read again, once
+    std::fs::remove_dir_all(w.target.join("odcs-2")).unwrap();
+    compose_as("odcs-4");
+    assert_eq!(misses(), first.rpms.len());
+    compose_as("odcs-5");
+    assert_eq!(misses(), 0);
+}

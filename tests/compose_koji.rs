@@ -141,10 +141,13 @@ fn a_tag_changed_since_an_event_when_it_or_an_inherited_tag_did() {
 }
 
 /// A compose preferring signed copies (other packages of the tag have only
-/// unsigned ones), then the same after the signed copy of bash
-/// was damaged on the volume (a few bytes appended, which leaves its headers
-/// readable): the second fails naming the file, unless the hub is one without
-/// `getRPMChecksums` (then nothing is checked, as with Pungi before 4.4).
+/// unsigned ones), then the same after the signed copy of bash was changed
+/// where none of its own digests look — as re-signing it without Koji knowing
+/// changes only the part before the main header (here a letter of the lead's
+/// name; `rpm -K` still says OK): the second fails naming the file, unless the
+/// hub is one without `getRPMChecksums` (then nothing is checked, as with
+/// Pungi before 4.4). Damage that the RPM's digests catch is refused before
+/// Koji is asked (below).
 fn signed_copy_checks(hub_has_checksums: bool) -> Result<(), String> {
     let s = setup_with(|m| {
         if !hub_has_checksums {
@@ -176,13 +179,10 @@ fn signed_copy_checks(hub_has_checksums: bool) -> Result<(), String> {
         .any(|c| format!("{:?}", c.params).contains("getRPMChecksums"));
     assert_eq!(asked, hub_has_checksums);
     assert!(s.hub.methods().iter().any(|m| m == "system.listMethods"));
-    use std::io::Write;
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&signed)
-        .unwrap()
-        .write_all(b"damage")
-        .unwrap();
+    let mut bytes = std::fs::read(&signed).unwrap();
+    bytes[10] ^= 0x20; // the lead's name: bash → Bash
+    std::fs::write(&signed, &bytes).unwrap();
+    assert_eq!(common::rpm_k_bad(&signed), (vec![], false));
     let second = run_compose(
         &request("odcs-2", "f40-updates", &["bash"], &[key, ""]),
         &s.source,
@@ -505,4 +505,55 @@ fn a_wrong_topdir_names_the_files_looked_for_and_the_topdir() {
         )),
         "{err}"
     );
+}
+
+/// A signed copy damaged on the volume before the hub recorded its checksum:
+/// `getRPMChecksums` computes the checksum from the damaged file and so
+/// agrees with it; only the RPM's own digests (`rpm -K`: DIGESTS NOT OK)
+/// catch it, and the compose fails naming the file and the digest
+/// (formats.md §1.10, issue #12).
+#[test]
+fn a_damaged_signed_copy_is_refused_although_the_hubs_checksum_matches_it() {
+    use sha2::Digest;
+    let key = koji_hub::fixture::SIGKEY;
+    let s = setup_with(|m| m.forget_checksums(key));
+    let m = s.hub.model();
+    let rpm = m
+        .find_rpm(&odcs::source::koji::Value::from(
+            "bash-5.2.26-2.fc40.x86_64",
+        ))
+        .unwrap()
+        .clone();
+    let signed = m.copy_path(&rpm, key);
+    let damaged = common::damaged(&signed, common::Damage::FlipPayloadByte);
+    // in place, as a bad disk or a bad copy leaves it
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&signed)
+            .unwrap();
+        f.write_all(&damaged).unwrap();
+    }
+    let (bad, not_ok) = common::rpm_k_bad(&signed);
+    assert!(not_ok && !bad.is_empty(), "rpm -K accepts the damaged copy");
+    // what the hub answers for it now: the checksum of the damaged file
+    let sha = hex::encode(sha2::Sha256::digest(&damaged));
+    let hub_sums = m.rpm_checksums(rpm.id, false);
+    assert!(hub_sums.contains(&(key.to_owned(), sha)), "{hub_sums:?}");
+
+    let target = s.tmp.path().join("composes");
+    std::fs::create_dir_all(&target).unwrap();
+    let err = run_compose(
+        &request("odcs-1", "f40-updates", &["bash"], &[key, ""]),
+        &s.source,
+        s.cache.caches(),
+        &target,
+        &NoProgress,
+    )
+    .expect_err("a damaged signed copy was composed")
+    .to_string();
+    assert!(err.contains(&signed.display().to_string()), "{err}");
+    assert!(err.contains("Payload SHA256 digest"), "{err}");
+    assert!(!target.join("odcs-1").exists());
 }

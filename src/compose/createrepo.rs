@@ -3,8 +3,8 @@
 //!
 //! The directory is scanned and every RPM stat'ed; records come from the cache
 //! where the file identity matches, the rest are read in parallel (each once:
-//! headers parsed and the whole file hashed from one memory map) and added to the
-//! cache; then repodata is written and swapped in. Bad packages are reported all
+//! headers parsed, the whole file hashed and its own digests checked in one
+//! sequential read) and added to the cache; then repodata is written and swapped in. Bad packages are reported all
 //! at once, each naming its file, and nothing is written unless `skip_bad` asks to
 //! leave them out.
 

@@ -261,6 +261,17 @@ fn read_headers(
     Ok(metas)
 }
 
+/// Linking a file moves its ctime, which is part of its cache key: move the
+/// records of the files we linked along (`rpm::link_tracked`), so the tree's
+/// repodata, and the next compose, find them.
+fn keep_records(caches: Caches<'_>, moved: &[(FileKey, FileKey)]) {
+    if let Some(c) = caches.headers
+        && let Err(e) = c.rekey(moved)
+    {
+        tracing::warn!("{e}");
+    }
+}
+
 /// Resolve the request to candidate RPMs at an event.
 fn resolve(
     req: &ComposeRequest,
@@ -405,7 +416,13 @@ fn rebuild(
     for p in paths.iter().filter(|p| !p.is_file()) {
         lines.push(format!("{}: gone", p.display()));
     }
-    let metas = read_headers(&present, caches, progress)?;
+    // a file that no longer reads (its digests fail) is not the one recorded
+    let metas = read_headers(&present, caches, progress).map_err(|e| match e {
+        ComposeError::Read(e) => ComposeError::NotReproducible {
+            lines: vec![e.to_string()],
+        },
+        e => e,
+    })?;
     let by_path: HashMap<&Path, &PackageMeta> = present.iter().copied().zip(&metas).collect();
     for r in stored {
         if let Some(meta) = by_path.get(r.source_path.as_path())
@@ -428,6 +445,7 @@ fn rebuild(
     let t = Instant::now();
     progress.phase("linking", Some(stored.len() as u64));
     let compose_dir = top.join("compose");
+    let mut moved = Vec::new();
     for r in stored {
         go_on(progress)?;
         let dest = compose_dir.join(&r.path);
@@ -438,10 +456,13 @@ fn rebuild(
                 lines: vec![format!("{}: not under a Packages/ directory", r.path)],
             })?;
         if !dest.exists() {
-            link_or_copy(&r.source_path, &dest).map_err(io_at(&dest))?;
+            moved.extend(
+                rpm::link_tracked(&r.source_path, &dest, link_or_copy).map_err(io_at(&dest))?,
+            );
         }
         progress.advance(1);
     }
+    keep_records(caches, &moved);
     timings.push(("link", t.elapsed()));
 
     let t = Instant::now();
@@ -622,6 +643,7 @@ fn build(
     progress.phase("linking", Some(placements.len() as u64));
     let mut rpms = Vec::new();
     let mut linked: HashSet<PathBuf> = HashSet::new();
+    let mut moved = Vec::new();
     let srpm_of: HashMap<String, String> = metas
         .iter()
         .filter(|m| m.is_source)
@@ -637,7 +659,7 @@ fn build(
             // a source RPM chosen for several arches lives once in the source tree
             continue;
         }
-        link_or_copy(&cand.path, &dest).map_err(io_at(&dest))?;
+        moved.extend(rpm::link_tracked(&cand.path, &dest, link_or_copy).map_err(io_at(&dest))?);
         let srpm_nevra = if meta.is_source {
             nevra_with_epoch(meta)
         } else {
@@ -678,6 +700,7 @@ fn build(
         });
         progress.advance(1);
     }
+    keep_records(caches, &moved);
     timings.push(("link", t.elapsed()));
     if rpms.is_empty() {
         return Err(ComposeError::Empty {

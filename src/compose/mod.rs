@@ -3,9 +3,9 @@
 //! `createrepo` writes repodata for a directory of RPMs through the caches;
 //! `engine` runs a whole compose (resolve → headers → gather → link → repodata →
 //! metadata); `tree` lays the trees out as Pungi does (every tree with
-//! repodata, comps, `.treeinfo`, `media.repo`); `metadata` writes what a
-//! compose says about itself. Long work reports through the [`Progress`]
-//! interface.
+//! repodata, comps, `.treeinfo`, `media.repo`) and removes a compose tree
+//! keeping the cache records of its RPMs; `metadata` writes what a compose
+//! says about itself. Long work reports through the [`Progress`] interface.
 
 pub mod createrepo;
 pub mod engine;

@@ -3,35 +3,79 @@
 //!
 //! Why by identity and not by path: a compose hardlinks RPMs from the Koji topdir
 //! into its tree, so the same file (same device and inode) shows up under many
-//! paths; keyed by (device, inode, size, mtime) every one of them hits. A file
-//! replaced in place gets a new inode or mtime and so misses. The record also keeps
-//! the header's sigmd5, so a caller that wants to be paranoid can compare it with
-//! the first few KiB of the file without hashing the payload.
+//! paths, and every one of them should hit.
 //!
-//! [`LogCache`] stores records in one append-only log file, because a warm run
-//! must not open thousands of small files: it maps the log once, indexes the
-//! record headers, and decodes only the records asked for. Every record carries a
-//! CRC, so a torn write at the end (a crash mid-append) is detected and cut off by
-//! the next writer; writers serialise on an advisory lock of the log file, readers
-//! never block. The interface is the [`HeaderCache`] trait, which `store`
-//! implements for the service (#4).
+//! **The key** is (device, inode, size, mtime, ctime), both times to the
+//! nanosecond. mtime alone is not enough: a file rewritten in place with the same
+//! size and its mtime put back (`rsync --inplace --times`, `touch -d`) would be
+//! answered from the cache with the old record — the old checksum, for bytes
+//! that are no longer there — and the renewal check "each file against its
+//! recorded sha256" would compare with the cache instead of the file. ctime
+//! catches that: the kernel sets it on every change to the file (data, times,
+//! mode, links) and no user can set it back. The cost: making or removing a hard
+//! link also moves it. Links we make ourselves keep the record: [`link_tracked`]
+//! stats the file around the link and [`HeaderCache::rekey`] moves the record to
+//! the new key when nothing but the ctime and one more link changed; removing a
+//! compose tree does the same for each name it removes ([`unlink_tracked`],
+//! `compose::tree::remove_tree`). A link made or removed by anything else
+//! (`rm -r` or `cp -l` by hand) makes the next reader read that RPM once more,
+//! and record it again.
+//! Like mtime, ctime has the filesystem's timestamp granularity (nanoseconds on
+//! ext4, xfs and tmpfs with current kernels).
+//!
+//! **The log.** [`LogCache`] stores records in one append-only log file, because a
+//! warm run must not open thousands of small files: it maps the log once, indexes
+//! the record headers, and decodes only the records asked for. Every record
+//! carries a CRC, so a torn write at the end (a crash mid-append) is detected and
+//! cut off by the next writer. Writers serialise on an advisory lock of a lock
+//! file beside the log; readers take it shared only while they index bytes
+//! (never while answering), so a cut or a replacement cannot happen under their
+//! scan. Each process indexes every byte of the log once: a write, or a miss
+//! more than a second after the last look, scans only the records other
+//! processes appended since (`indexed_end`), then appends its own.
+//!
+//! **Compaction.** The index keeps one record per file (device, inode): the one
+//! with the latest ctime, since a file's ctime never goes back and so an older
+//! record for it can never hit again; a repeated key keeps the last record. The
+//! others are dead bytes in the log. After a write, when dead bytes make up
+//! more than half of the log and the log is at least [`COMPACT_MIN_BYTES`], the
+//! writer (holding the lock) writes the live records to a temporary file, fsyncs
+//! it and renames it over the log, then fsyncs the directory. A process that
+//! had the old log mapped keeps reading it (the old inode lives while mapped,
+//! and nobody writes to it again); at its next look it sees another inode at
+//! the log's path and indexes the new file from the start. Records of files
+//! that no longer exist are not dropped: nothing says so without a path to
+//! stat.
+//!
+//! The interface is the [`HeaderCache`] trait, which `store` implements for the
+//! service (#4).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use super::package::PackageMeta;
 
 /// Bump when [`PackageMeta`] or the record layout changes: the log file name
-/// carries it, so an old log is simply not read.
-const FORMAT_VERSION: u32 = 1;
+/// carries it, so an old log is simply not read. 2: ctime in the key, and
+/// records only of packages whose digests were verified.
+const FORMAT_VERSION: u32 = 2;
 const RECORD_MAGIC: [u8; 4] = *b"ODCR";
-/// magic, payload length, crc32 of the key and payload, key (dev, ino, size, mtime s, mtime ns).
+/// magic, payload length, crc32 of the key and payload, key.
 const RECORD_HEADER: usize = 4 + 4 + 4 + KEY_SIZE;
-const KEY_SIZE: usize = 8 + 8 + 8 + 8 + 4;
+/// dev, ino, size, mtime s, mtime ns, ctime s, ctime ns.
+const KEY_SIZE: usize = 8 + 8 + 8 + 8 + 4 + 8 + 4;
+/// A log smaller than this is not compacted, however much of it is dead.
+pub const COMPACT_MIN_BYTES: u64 = 4 << 20;
+/// How long after its last look at the log a miss looks again for records
+/// other processes appended.
+const LOOK_AGAIN: Duration = Duration::from_secs(1);
 
 /// What identifies an RPM file on disk for the cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -41,6 +85,10 @@ pub struct FileKey {
     pub size: u64,
     pub mtime: i64,
     pub mtime_nsec: u32,
+    /// The inode change time, which the kernel sets on every change to the
+    /// file and nobody can set back.
+    pub ctime: i64,
+    pub ctime_nsec: u32,
 }
 
 impl FileKey {
@@ -51,6 +99,8 @@ impl FileKey {
             size: md.len(),
             mtime: md.mtime(),
             mtime_nsec: md.mtime_nsec() as u32,
+            ctime: md.ctime(),
+            ctime_nsec: md.ctime_nsec() as u32,
         }
     }
 
@@ -62,19 +112,84 @@ impl FileKey {
         out[16..24].copy_from_slice(&self.size.to_le_bytes());
         out[24..32].copy_from_slice(&self.mtime.to_le_bytes());
         out[32..36].copy_from_slice(&self.mtime_nsec.to_le_bytes());
+        out[36..44].copy_from_slice(&self.ctime.to_le_bytes());
+        out[44..48].copy_from_slice(&self.ctime_nsec.to_le_bytes());
         out
     }
 
     fn decode(b: &[u8]) -> FileKey {
         let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
         FileKey {
             dev: u64_at(0),
             ino: u64_at(8),
             size: u64_at(16),
             mtime: u64_at(24) as i64,
-            mtime_nsec: u32::from_le_bytes(b[32..36].try_into().expect("4 bytes")),
+            mtime_nsec: u32_at(32),
+            ctime: u64_at(36) as i64,
+            ctime_nsec: u32_at(44),
         }
     }
+
+    /// The file, whatever its state: device and inode.
+    fn inode(&self) -> (u64, u64) {
+        (self.dev, self.ino)
+    }
+
+    fn changed(&self) -> (i64, u32) {
+        (self.ctime, self.ctime_nsec)
+    }
+}
+
+/// Make a hard link of `from` at `to` with `link`, and say how the file's key
+/// moved: `(before, after)` when only its ctime moved and its link count went
+/// up by exactly one — nothing but this link touched it — so a record stored
+/// under `before` may follow it ([`HeaderCache::rekey`]). `None` when `link`
+/// made a copy or found `to` already there, or when anything else changed the
+/// file meanwhile; the next reader then reads the file again. (What is not
+/// caught: a rewrite with mtime put back in the microseconds between the two
+/// stats.)
+pub fn link_tracked(
+    from: &Path,
+    to: &Path,
+    link: impl FnOnce(&Path, &Path) -> std::io::Result<()>,
+) -> std::io::Result<Option<(FileKey, FileKey)>> {
+    let before = std::fs::metadata(from)?;
+    link(from, to)?;
+    let after = std::fs::metadata(to)?;
+    Ok(moved_by_one_link(&before, &after, 1))
+}
+
+/// Remove the name `path` of a file and say how the file's key moved, as
+/// [`link_tracked`] does for a link: `(before, after)` when other names of the
+/// file remain, only its ctime moved and its link count went down by exactly
+/// one. The file is held open across the unlink to see it afterwards.
+pub fn unlink_tracked(path: &Path) -> std::io::Result<Option<(FileKey, FileKey)>> {
+    let file = File::open(path)?;
+    let before = file.metadata()?;
+    std::fs::remove_file(path)?;
+    let after = file.metadata()?;
+    Ok(moved_by_one_link(&before, &after, -1).filter(|_| after.nlink() > 0))
+}
+
+/// `(before, after)` keys of a file whose ctime moved and whose link count
+/// moved by `links`, nothing else changed.
+fn moved_by_one_link(
+    before: &std::fs::Metadata,
+    after: &std::fs::Metadata,
+    links: i64,
+) -> Option<(FileKey, FileKey)> {
+    let (b, a) = (
+        FileKey::from_metadata(before),
+        FileKey::from_metadata(after),
+    );
+    let only_ctime = FileKey {
+        ctime: b.ctime,
+        ctime_nsec: b.ctime_nsec,
+        ..a
+    } == b;
+    let counted = after.nlink() as i64 - before.nlink() as i64 == links;
+    (only_ctime && counted && a != b).then_some((b, a))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,18 +215,87 @@ pub trait HeaderCache: Send + Sync {
     fn get(&self, key: &FileKey) -> Option<PackageMeta>;
     /// Store records (one batch: one lock, one write).
     fn put_many(&self, records: &[(FileKey, &PackageMeta)]) -> Result<(), CacheError>;
+    /// Move records to new keys, `(old, new)` in the order the files' keys
+    /// moved (a file linked twice moves twice); for files whose identity moved
+    /// only because we linked them ([`link_tracked`]). Moves whose old key has
+    /// no record are skipped.
+    fn rekey(&self, moves: &[(FileKey, FileKey)]) -> Result<(), CacheError> {
+        let mut moved: HashMap<FileKey, PackageMeta> = HashMap::new();
+        for (old, new) in moves {
+            if let Some(meta) = moved.remove(old).or_else(|| self.get(old)) {
+                moved.insert(*new, meta);
+            }
+        }
+        let records: Vec<(FileKey, &PackageMeta)> = moved.iter().map(|(k, m)| (*k, m)).collect();
+        self.put_many(&records)
+    }
 }
 
 /// A [`HeaderCache`] in one append-only log file under a directory.
 pub struct LogCache {
+    dir: PathBuf,
     path: PathBuf,
+    lock_path: PathBuf,
     state: RwLock<State>,
+    /// When this process last looked at the log, in ms since `epoch`.
+    last_look_ms: AtomicU64,
+    epoch: Instant,
+    /// Bytes of the log indexed by this process (each once, unless the file
+    /// was replaced).
+    scanned: AtomicU64,
+    compact_min_bytes: u64,
 }
 
+/// A record in the log: its key and where its payload lies.
+#[derive(Clone, Copy)]
+struct Slot {
+    key: FileKey,
+    at: usize,
+    len: usize,
+}
+
+impl Slot {
+    fn record(&self) -> std::ops::Range<usize> {
+        self.at - RECORD_HEADER..self.at + self.len
+    }
+}
+
+#[derive(Default)]
 struct State {
     map: Option<memmap2::Mmap>,
-    /// key → (payload offset, payload length) in `map`
-    index: HashMap<FileKey, (usize, usize)>,
+    /// Device and inode of the log file `map` and `index` are of.
+    file: Option<(u64, u64)>,
+    /// The end of the last valid record indexed.
+    indexed_end: usize,
+    /// The live record of each file, by (device, inode).
+    index: HashMap<(u64, u64), Slot>,
+    /// Bytes of records that can no longer hit.
+    dead_bytes: u64,
+}
+
+impl State {
+    /// Index a record found at the end of what was indexed.
+    fn insert(&mut self, slot: Slot) {
+        let size = (RECORD_HEADER + slot.len) as u64;
+        match self.index.entry(slot.key.inode()) {
+            Entry::Vacant(e) => {
+                e.insert(slot);
+            }
+            Entry::Occupied(mut e) => {
+                if slot.key.changed() >= e.get().key.changed() {
+                    self.dead_bytes += (RECORD_HEADER + e.get().len) as u64;
+                    e.insert(slot);
+                } else {
+                    self.dead_bytes += size;
+                }
+            }
+        }
+    }
+
+    fn get(&self, key: &FileKey) -> Option<&[u8]> {
+        let slot = self.index.get(&key.inode()).filter(|s| s.key == *key)?;
+        self.map.as_ref()?.get(slot.at..slot.at + slot.len)
+    }
 }
 
 impl LogCache {
@@ -122,15 +306,17 @@ impl LogCache {
             source,
         };
         std::fs::create_dir_all(dir).map_err(io)?;
-        let path = dir.join(format!("headers-v{FORMAT_VERSION}.log"));
         let cache = LogCache {
-            path,
-            state: RwLock::new(State {
-                map: None,
-                index: HashMap::new(),
-            }),
+            dir: dir.to_owned(),
+            path: dir.join(format!("headers-v{FORMAT_VERSION}.log")),
+            lock_path: dir.join(format!("headers-v{FORMAT_VERSION}.lock")),
+            state: RwLock::new(State::default()),
+            last_look_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            scanned: AtomicU64::new(0),
+            compact_min_bytes: COMPACT_MIN_BYTES,
         };
-        cache.reload()?;
+        cache.refresh()?;
         Ok(cache)
     }
 
@@ -138,13 +324,26 @@ impl LogCache {
         &self.path
     }
 
-    /// How many records the index holds.
+    /// How many records the index holds (one per file).
     pub fn len(&self) -> usize {
-        self.state.read().expect("cache lock poisoned").index.len()
+        self.read_state().index.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Bytes of the log this handle has indexed since it was opened.
+    pub fn bytes_scanned(&self) -> u64 {
+        self.scanned.load(Ordering::Relaxed)
+    }
+
+    fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().expect("cache lock poisoned")
+    }
+
+    fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().expect("cache lock poisoned")
     }
 
     fn io_err(&self, source: std::io::Error) -> CacheError {
@@ -154,41 +353,191 @@ impl LogCache {
         }
     }
 
-    /// Map the log and index every valid record in it.
-    fn reload(&self) -> Result<(), CacheError> {
+    /// The writers' lock, held until the returned file is dropped: exclusive
+    /// for writing (append, cut, compact), shared for indexing. A reader of a
+    /// cache directory it cannot write goes without it when no writer ever
+    /// made the lock file (then nobody writes the log either).
+    fn lock(&self, exclusive: bool) -> Result<Option<File>, CacheError> {
+        let file = match OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock_path)
+        {
+            Ok(f) => f,
+            Err(_) if !exclusive => match File::open(&self.lock_path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(self.io_err(e)),
+            },
+            Err(e) => return Err(self.io_err(e)),
+        };
+        if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        }
+        .map_err(|e| self.io_err(e))?;
+        Ok(Some(file))
+    }
+
+    /// Index what other processes appended to the log (or the whole of a log
+    /// that replaced the one indexed) since this handle last looked.
+    pub fn refresh(&self) -> Result<(), CacheError> {
+        let _lock = self.lock(false)?;
         let file = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(self.io_err(e)),
         };
-        let len = file.metadata().map_err(|e| self.io_err(e))?.len();
-        if len == 0 {
+        let mut st = self.write_state();
+        self.catch_up(&mut st, &file)
+    }
+
+    /// Bring `st` up to `file`, the log as it is now (the lock held, shared or
+    /// exclusive, so nobody cuts or replaces it meanwhile).
+    fn catch_up(&self, st: &mut State, file: &File) -> Result<(), CacheError> {
+        self.last_look_ms
+            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        let md = file.metadata().map_err(|e| self.io_err(e))?;
+        let id = (md.dev(), md.ino());
+        let len = md.len() as usize;
+        if st.file != Some(id) || len < st.indexed_end {
+            // a new log (compacted by another process), or one cut below what
+            // was indexed (by hand): index it from the start
+            *st = State {
+                file: Some(id),
+                ..State::default()
+            };
+        }
+        if len == st.indexed_end {
             return Ok(());
         }
-        // SAFETY: the log is only ever appended to (under the lock) or cut back to
-        // a record boundary past the bytes other processes have indexed; bytes a
-        // reader has indexed are never rewritten.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| self.io_err(e))?;
-        let mut index = HashMap::new();
-        let valid_end = scan(&map, 0, &mut index);
-        if valid_end < map.len() {
+        // SAFETY: bytes of the log are never rewritten in place: it is only
+        // appended to, cut back past its last valid record (bytes nobody
+        // indexed), or replaced by rename (the old inode is not written
+        // again). Nobody appends or cuts while we hold the lock here, and
+        // later we read only indexed records, which stay.
+        let map = unsafe { memmap2::Mmap::map(file) }.map_err(|e| self.io_err(e))?;
+        let from = st.indexed_end;
+        let end = scan(&map, from, |slot| st.insert(slot));
+        self.scanned
+            .fetch_add((end - from) as u64, Ordering::Relaxed);
+        if end < map.len() {
             tracing::warn!(
                 cache.path = %self.path.display(),
-                "header cache {}: ignoring {} bytes of incomplete or corrupt records after offset {valid_end}",
+                "header cache {}: ignoring {} bytes of incomplete or corrupt records after offset {end}",
                 self.path.display(),
-                map.len() - valid_end
+                map.len() - end
             );
         }
-        *self.state.write().expect("cache lock poisoned") = State {
-            map: Some(map),
-            index,
-        };
+        st.indexed_end = end;
+        st.map = Some(map);
         Ok(())
+    }
+
+    /// Rewrite the log with its live records only (see the module doc), if
+    /// `force` or if dead records make up more than half of a log of at least
+    /// the minimum size. Call with the exclusive lock held. Returns whether it
+    /// compacted.
+    fn compact_locked(&self, st: &mut State, force: bool) -> Result<bool, CacheError> {
+        let size = st.indexed_end as u64;
+        if !force && (size < self.compact_min_bytes || st.dead_bytes * 2 <= size) {
+            return Ok(false);
+        }
+        let Some(map) = st.map.as_ref() else {
+            return Ok(false);
+        };
+        let mut slots: Vec<Slot> = st.index.values().copied().collect();
+        slots.sort_unstable_by_key(|s| s.at);
+        let tmp = self.dir.join(format!(
+            "headers-v{FORMAT_VERSION}.log.compact-{}",
+            std::process::id()
+        ));
+        let io = |e| self.io_err(e);
+        let out = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&tmp)
+            .map_err(io)?;
+        let mut out = std::io::BufWriter::new(out);
+        let mut new_slots = Vec::with_capacity(slots.len());
+        let mut at = 0;
+        for slot in &slots {
+            let record = &map[slot.record()];
+            out.write_all(record).map_err(io)?;
+            new_slots.push(Slot {
+                at: at + RECORD_HEADER,
+                ..*slot
+            });
+            at += record.len();
+        }
+        let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, &self.path).map_err(io)?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+        let md = file.metadata().map_err(io)?;
+        // SAFETY: as in `catch_up`; this file was written completely above.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        tracing::info!(
+            cache.path = %self.path.display(),
+            "header cache {}: compacted from {size} to {at} bytes ({} records)",
+            self.path.display(),
+            new_slots.len()
+        );
+        *st = State {
+            map: Some(map),
+            file: Some((md.dev(), md.ino())),
+            indexed_end: at,
+            index: new_slots.into_iter().map(|s| (s.key.inode(), s)).collect(),
+            dead_bytes: 0,
+        };
+        Ok(true)
+    }
+
+    /// Compact the log now, whatever its size and dead share; returns whether
+    /// there was a log to compact.
+    pub fn compact(&self) -> Result<bool, CacheError> {
+        let _lock = self.lock(true)?;
+        let file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(self.io_err(e)),
+        };
+        let mut st = self.write_state();
+        self.catch_up(&mut st, &file)?;
+        self.compact_locked(&mut st, true)
+    }
+
+    /// Whether a miss should look at the log again (at most once a second).
+    fn look_again_due(&self) -> bool {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        let last = self.last_look_ms.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= LOOK_AGAIN.as_millis() as u64
+            && self
+                .last_look_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    fn decode(&self, payload: &[u8]) -> Option<PackageMeta> {
+        match postcard::from_bytes::<PackageMeta>(payload) {
+            Ok(meta) => Some(meta),
+            Err(e) => {
+                tracing::warn!(cache.path = %self.path.display(), "header cache {}: undecodable record ({e}), reading the RPM again", self.path.display());
+                None
+            }
+        }
     }
 }
 
-/// Index records from `from` on; returns the end of the last valid record.
-fn scan(data: &[u8], mut at: usize, index: &mut HashMap<FileKey, (usize, usize)>) -> usize {
+/// Index records from `at` on, handing each to `found`; returns the end of the
+/// last valid record.
+fn scan(data: &[u8], mut at: usize, mut found: impl FnMut(Slot)) -> usize {
     while let Some(head) = data.get(at..at + RECORD_HEADER) {
         if head[..4] != RECORD_MAGIC {
             break;
@@ -205,7 +554,11 @@ fn scan(data: &[u8], mut at: usize, index: &mut HashMap<FileKey, (usize, usize)>
         if h.finalize() != crc {
             break;
         }
-        index.insert(FileKey::decode(&head[12..]), (payload_at, len));
+        found(Slot {
+            key: FileKey::decode(&head[12..]),
+            at: payload_at,
+            len,
+        });
         at = payload_at + len;
     }
     at
@@ -230,16 +583,19 @@ fn encode_record(key: &FileKey, meta: &PackageMeta, out: &mut Vec<u8>) -> Result
 
 impl HeaderCache for LogCache {
     fn get(&self, key: &FileKey) -> Option<PackageMeta> {
-        let st = self.state.read().expect("cache lock poisoned");
-        let &(at, len) = st.index.get(key)?;
-        let payload = st.map.as_ref()?.get(at..at + len)?;
-        match postcard::from_bytes::<PackageMeta>(payload) {
-            Ok(meta) => Some(meta),
-            Err(e) => {
-                tracing::warn!(cache.path = %self.path.display(), "header cache {}: undecodable record ({e}), reading the RPM again", self.path.display());
-                None
-            }
+        if let Some(payload) = self.read_state().get(key) {
+            return self.decode(payload);
         }
+        // another process may have recorded it since we last looked
+        if !self.look_again_due() {
+            return None;
+        }
+        if let Err(e) = self.refresh() {
+            tracing::warn!("{e}");
+            return None;
+        }
+        let st = self.read_state();
+        st.get(key).and_then(|p| self.decode(p))
     }
 
     fn put_many(&self, records: &[(FileKey, &PackageMeta)]) -> Result<(), CacheError> {
@@ -250,37 +606,32 @@ impl HeaderCache for LogCache {
         for (key, meta) in records {
             encode_record(key, meta, &mut buf)?;
         }
-        let mut file = OpenOptions::new()
+        let _lock = self.lock(true)?;
+        let file = OpenOptions::new()
             .create(true)
+            .truncate(false)
             .read(true)
-            .append(true)
+            .write(true)
             .open(&self.path)
             .map_err(|e| self.io_err(e))?;
-        file.lock().map_err(|e| self.io_err(e))?;
-        // Under the lock: cut off a torn tail left by a writer that crashed, so
-        // our records start on a record boundary and stay reachable.
+        let mut st = self.write_state();
+        // only what others appended since our last look is scanned
+        self.catch_up(&mut st, &file)?;
         let len = file.metadata().map_err(|e| self.io_err(e))?.len() as usize;
-        let valid = scan_end(&file).map_err(|e| self.io_err(e))?;
-        if valid < len {
-            tracing::warn!(cache.path = %self.path.display(), "header cache {}: cutting {} bytes of a torn record", self.path.display(), len - valid);
-            file.set_len(valid as u64).map_err(|e| self.io_err(e))?;
+        if st.indexed_end < len {
+            // a writer crashed mid-record: cut the torn tail, so our records
+            // start on a record boundary and stay reachable
+            tracing::warn!(cache.path = %self.path.display(), "header cache {}: cutting {} bytes of a torn record", self.path.display(), len - st.indexed_end);
+            file.set_len(st.indexed_end as u64)
+                .map_err(|e| self.io_err(e))?;
         }
-        file.write_all(&buf).map_err(|e| self.io_err(e))?;
+        file.write_all_at(&buf, st.indexed_end as u64)
+            .map_err(|e| self.io_err(e))?;
         file.sync_data().map_err(|e| self.io_err(e))?;
-        file.unlock().map_err(|e| self.io_err(e))?;
-        drop(file);
-        self.reload()
+        self.catch_up(&mut st, &file)?;
+        self.compact_locked(&mut st, false)?;
+        Ok(())
     }
-}
-
-/// The end of the last valid record of the log (call with the writer lock held).
-fn scan_end(file: &File) -> std::io::Result<usize> {
-    if file.metadata()?.len() == 0 {
-        return Ok(0);
-    }
-    // SAFETY: the caller holds the writer lock, so nobody appends or cuts meanwhile.
-    let map = unsafe { memmap2::Mmap::map(file) }?;
-    Ok(scan(&map, 0, &mut HashMap::new()))
 }
 
 #[cfg(test)]
@@ -333,7 +684,13 @@ mod tests {
             size: 10,
             mtime: 2,
             mtime_nsec: 3,
+            ctime: 4,
+            ctime_nsec: 5,
         }
+    }
+
+    fn at_ctime(k: FileKey, ctime: i64) -> FileKey {
+        FileKey { ctime, ..k }
     }
 
     #[test]
@@ -346,6 +703,8 @@ mod tests {
         assert_eq!(cache.get(&key(1)), Some(a));
         assert_eq!(cache.get(&key(2)), Some(b));
         assert_eq!(cache.get(&FileKey { mtime: 9, ..key(1) }), None);
+        // the same size and mtime, but the file changed since: its ctime moved
+        assert_eq!(cache.get(&at_ctime(key(1), 99)), None);
     }
 
     #[test]
@@ -367,5 +726,171 @@ mod tests {
         assert_eq!(cache.len(), 2, "the record after the torn one is reachable");
         assert_eq!(cache.get(&key(3)).unwrap().name, "c");
         assert_eq!(cache.get(&key(2)), None);
+    }
+
+    #[test]
+    fn the_record_with_the_latest_ctime_is_the_files_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LogCache::open(dir.path()).unwrap();
+        // written out of order, as two processes reading the file around a
+        // change may append them
+        cache
+            .put_many(&[(at_ctime(key(1), 20), &meta("new"))])
+            .unwrap();
+        cache
+            .put_many(&[(at_ctime(key(1), 10), &meta("old"))])
+            .unwrap();
+        for c in [&cache, &LogCache::open(dir.path()).unwrap()] {
+            assert_eq!(c.len(), 1);
+            assert_eq!(c.get(&at_ctime(key(1), 20)).unwrap().name, "new");
+            assert_eq!(c.get(&at_ctime(key(1), 10)), None);
+        }
+    }
+
+    /// Every byte of the log is indexed once per handle: a write scans only
+    /// what other handles (processes) appended since its last look.
+    #[test]
+    fn writes_scan_only_what_others_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = LogCache::open(dir.path()).unwrap();
+        let b = LogCache::open(dir.path()).unwrap();
+        for i in 0..20u64 {
+            let (writer, name) = if i % 3 == 0 { (&b, "b") } else { (&a, "a") };
+            writer.put_many(&[(key(i), &meta(name))]).unwrap();
+        }
+        let log = std::fs::metadata(a.path()).unwrap().len();
+        b.refresh().unwrap();
+        a.refresh().unwrap();
+        assert_eq!((a.bytes_scanned(), b.bytes_scanned()), (log, log));
+        assert_eq!((a.len(), b.len()), (20, 20));
+        assert_eq!(a.get(&key(3)).unwrap().name, "b");
+        assert_eq!(b.get(&key(4)).unwrap().name, "a");
+    }
+
+    #[test]
+    fn compaction_keeps_the_live_records_and_other_handles_follow_the_new_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = LogCache::open(dir.path()).unwrap();
+        a.compact_min_bytes = 1;
+        let other = LogCache::open(dir.path()).unwrap();
+        let first: Vec<(FileKey, PackageMeta)> = (0..50)
+            .map(|i| (at_ctime(key(i), 1), meta(&format!("p{i}"))))
+            .collect();
+        let refs: Vec<(FileKey, &PackageMeta)> = first.iter().map(|(k, m)| (*k, m)).collect();
+        a.put_many(&refs).unwrap();
+        other.refresh().unwrap();
+        assert_eq!(other.len(), 50);
+        let old_ino = std::fs::metadata(a.path()).unwrap().ino();
+        let full = std::fs::metadata(a.path()).unwrap().len();
+
+        // every file changed (linked, say) and was recorded again: half of
+        // the log is dead, not more, so it stays
+        let moved: Vec<(FileKey, FileKey)> = (0..50)
+            .map(|i| (at_ctime(key(i), 1), at_ctime(key(i), 2)))
+            .collect();
+        a.rekey(&moved).unwrap();
+        assert_eq!(std::fs::metadata(a.path()).unwrap().ino(), old_ino);
+        // ten changed again: now more than half is dead, and this write compacts
+        let moved: Vec<(FileKey, FileKey)> = (0..10)
+            .map(|i| (at_ctime(key(i), 2), at_ctime(key(i), 3)))
+            .collect();
+        a.rekey(&moved).unwrap();
+        let md = std::fs::metadata(a.path()).unwrap();
+        assert_ne!(md.ino(), old_ino, "the log was not replaced");
+        assert_eq!(md.len(), full, "50 live records, as before");
+        assert_eq!(a.len(), 50);
+        assert!(
+            !dir.path().read_dir().unwrap().any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("compact"))
+        );
+
+        // the other handle still answers from the old log it has mapped ...
+        assert_eq!(other.get(&at_ctime(key(40), 1)).unwrap().name, "p40");
+        // ... and finds the new one at its next look, or its next write
+        other.put_many(&[(key(100), &meta("late"))]).unwrap();
+        assert_eq!(other.get(&at_ctime(key(5), 3)).unwrap().name, "p5");
+        assert_eq!(other.get(&at_ctime(key(15), 2)).unwrap().name, "p15");
+        assert_eq!(other.get(&at_ctime(key(5), 1)), None);
+        let fresh = LogCache::open(dir.path()).unwrap();
+        assert_eq!(fresh.len(), 51);
+        assert_eq!(fresh.get(&key(100)).unwrap().name, "late");
+        assert_eq!(fresh.get(&at_ctime(key(49), 2)).unwrap().name, "p49");
+
+        // a torn tail after a compaction is cut by the next writer as before
+        let mut rec = Vec::new();
+        encode_record(&key(200), &meta("torn"), &mut rec).unwrap();
+        let mut f = OpenOptions::new().append(true).open(a.path()).unwrap();
+        f.write_all(&rec[..rec.len() - 1]).unwrap();
+        drop(f);
+        a.put_many(&[(key(201), &meta("after"))]).unwrap();
+        let fresh = LogCache::open(dir.path()).unwrap();
+        assert_eq!(fresh.len(), 52);
+        assert_eq!(fresh.get(&key(201)).unwrap().name, "after");
+        assert_eq!(fresh.get(&key(200)), None);
+    }
+
+    #[test]
+    fn a_small_or_mostly_live_log_is_not_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LogCache::open(dir.path()).unwrap();
+        cache
+            .put_many(&[(at_ctime(key(1), 1), &meta("a"))])
+            .unwrap();
+        let ino = std::fs::metadata(cache.path()).unwrap().ino();
+        // all dead but one, yet far below the minimum size
+        cache
+            .put_many(&[(at_ctime(key(1), 2), &meta("a"))])
+            .unwrap();
+        assert_eq!(std::fs::metadata(cache.path()).unwrap().ino(), ino);
+        assert!(cache.compact().unwrap());
+        assert_ne!(std::fs::metadata(cache.path()).unwrap().ino(), ino);
+        assert_eq!(cache.get(&at_ctime(key(1), 2)).unwrap().name, "a");
+    }
+
+    #[test]
+    fn a_record_follows_a_link_we_make_but_not_other_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LogCache::open(&dir.path().join("cache")).unwrap();
+        let file = dir.path().join("a.rpm");
+        std::fs::write(&file, b"rpm").unwrap();
+        let k0 = FileKey::from_metadata(&std::fs::metadata(&file).unwrap());
+        cache.put_many(&[(k0, &meta("a"))]).unwrap();
+
+        let (before, after) = link_tracked(&file, &dir.path().join("b.rpm"), |f, t| {
+            std::fs::hard_link(f, t)
+        })
+        .unwrap()
+        .expect("only the link changed the file");
+        assert_eq!(before, k0);
+        let (_, again) = link_tracked(&file, &dir.path().join("c.rpm"), |f, t| {
+            std::fs::hard_link(f, t)
+        })
+        .unwrap()
+        .unwrap();
+        cache.rekey(&[(before, after), (after, again)]).unwrap();
+        assert_eq!(cache.get(&again).unwrap().name, "a");
+        // and a name we remove
+        let (gone_from, gone_to) = unlink_tracked(&dir.path().join("c.rpm"))
+            .unwrap()
+            .expect("only the unlink changed the file");
+        assert_eq!(gone_from, again);
+        cache.rekey(&[(gone_from, gone_to)]).unwrap();
+        assert_eq!(cache.get(&gone_to).unwrap().name, "a");
+        let again = gone_to;
+
+        // a link made by anything else moves the ctime without the record
+        std::fs::hard_link(&file, dir.path().join("d.rpm")).unwrap();
+        let now = FileKey::from_metadata(&std::fs::metadata(&file).unwrap());
+        assert_ne!(now, again);
+        assert_eq!(cache.get(&now), None);
+        // and a "link" that copies is not followed
+        let copied = link_tracked(&file, &dir.path().join("e.rpm"), |f, t| {
+            std::fs::copy(f, t).map(|_| ())
+        })
+        .unwrap();
+        assert_eq!(copied, None);
     }
 }

@@ -19,6 +19,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use super::digest::{BadDigestsText, DigestMismatch, Expected, HashAlgo};
 use super::evr::Evr;
 use super::package::{
     Changelog, Dependency, FileEntry, FileKind, PackageMeta, is_primary_file, sense,
@@ -45,6 +46,17 @@ pub enum RpmError {
     },
     #[error("{path}: RPM header has no {tag} tag")]
     MissingTag { path: PathBuf, tag: &'static str },
+    /// The file differs from what its own digests record (`rpm -K`: DIGESTS
+    /// NOT OK): damaged, truncated or extended.
+    #[error("{path}: {}", BadDigestsText::new(.failed, .file_size, .recorded_size))]
+    BadDigests {
+        path: PathBuf,
+        /// Every digest that differs, in `rpm -Kv`'s order.
+        failed: Vec<DigestMismatch>,
+        file_size: u64,
+        /// The file size the signature header's SIZE/LONGSIZE implies.
+        recorded_size: Option<u64>,
+    },
 }
 
 const LEAD_SIZE: usize = 96;
@@ -107,8 +119,14 @@ mod tag {
     pub const ENHANCENAME: u32 = 5055;
     pub const ENHANCEVERSION: u32 = 5056;
     pub const ENHANCEFLAGS: u32 = 5057;
+    pub const PAYLOADDIGEST: u32 = 5092;
+    pub const PAYLOADDIGESTALGO: u32 = 5093;
     // signature header
+    pub const SIG_SHA1: u32 = 269;
+    pub const SIG_LONGSIZE: u32 = 270;
     pub const SIG_LONGARCHIVESIZE: u32 = 271;
+    pub const SIG_SHA256: u32 = 273;
+    pub const SIG_SIZE: u32 = 1000;
     pub const SIG_MD5: u32 = 1004;
     pub const SIG_PAYLOADSIZE: u32 = 1007;
 }
@@ -284,9 +302,10 @@ fn text(h: &Header<'_>, tag: u32) -> String {
 }
 
 /// Parse the lead and both headers of an RPM whose bytes (at least up to the end
-/// of the main header) are `data`. `checksum`, `file_size` and `file_mtime` are
-/// left empty for the caller to fill in.
-pub(crate) fn parse_headers(data: &[u8], path: &Path) -> Result<PackageMeta, RpmError> {
+/// of the main header) are `data`: the record, with `checksum`, `file_size` and
+/// `file_mtime` left empty for the caller to fill in, and the digests the
+/// package records for itself.
+pub(crate) fn parse_headers(data: &[u8], path: &Path) -> Result<(PackageMeta, Expected), RpmError> {
     if data.len() < 4 || data[..4] != LEAD_MAGIC {
         return Err(RpmError::NotAnRpm {
             path: path.to_owned(),
@@ -343,7 +362,28 @@ pub(crate) fn parse_headers(data: &[u8], path: &Path) -> Result<PackageMeta, Rpm
         .or_else(|| h.number(tag::SIG_LONGARCHIVESIZE))
         .unwrap_or(0);
 
-    Ok(PackageMeta {
+    let hex_text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_ascii_lowercase();
+    let payload_digest = h
+        .strings(tag::PAYLOADDIGEST)
+        .and_then(|v| v.first().map(|d| hex_text(d)));
+    // rpm writes the algorithm beside the digest; without it, rpm's default
+    let payload_algo = h.number(tag::PAYLOADDIGESTALGO).unwrap_or(8);
+    let expected = Expected {
+        header_sha1: sig.string(tag::SIG_SHA1).map(hex_text),
+        header_sha256: sig.string(tag::SIG_SHA256).map(hex_text),
+        md5: sig.bin(tag::SIG_MD5).map(hex::encode),
+        payload: payload_digest
+            .clone()
+            .and_then(|d| Some((HashAlgo::from_pgp(payload_algo)?, d))),
+        payload_algo_unknown: payload_digest
+            .filter(|_| HashAlgo::from_pgp(payload_algo).is_none())
+            .map(|_| payload_algo),
+        signed_size: sig
+            .number(tag::SIG_LONGSIZE)
+            .or_else(|| sig.number(tag::SIG_SIZE)),
+    };
+
+    let meta = PackageMeta {
         name: header_text(name).into_owned(),
         epoch: h.number(tag::EPOCH),
         version: header_text(version).into_owned(),
@@ -389,7 +429,8 @@ pub(crate) fn parse_headers(data: &[u8], path: &Path) -> Result<PackageMeta, Rpm
         recommends,
         changelogs: read_changelogs(&h),
         files,
-    })
+    };
+    Ok((meta, expected))
 }
 
 fn read_files(h: &Header<'_>) -> Vec<FileEntry> {

@@ -3,14 +3,18 @@
 //! record and its cache.
 //!
 //! A package is read once: [`read_package`] reads the file sequentially, parses
-//! the headers from its first block and hashes every byte on the way, producing a [`PackageMeta`]
-//! that holds everything repodata needs. The record is then kept in a
-//! [`HeaderCache`] keyed by the file's identity, so later runs (and every compose
-//! that hardlinks the same file) never open the RPM again.
+//! the headers from its first block and hashes every byte on the way — the
+//! file's sha256 and, in the same pass, the digests the package records for
+//! itself (what `rpm -K` checks: `digest` says which and how) — producing a
+//! [`PackageMeta`] that holds everything repodata needs. A package whose
+//! digests do not match is refused ([`RpmError::BadDigests`]). The record is
+//! then kept in a [`HeaderCache`] keyed by the file's identity, so later runs
+//! (and every compose that hardlinks the same file) never open the RPM again.
 
 pub mod build;
 mod cache;
 pub mod corpus;
+mod digest;
 mod evr;
 mod header;
 mod package;
@@ -19,16 +23,18 @@ use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
-pub use cache::{CacheError, FileKey, HeaderCache, LogCache};
+pub use cache::{
+    COMPACT_MIN_BYTES, CacheError, FileKey, HeaderCache, LogCache, link_tracked, unlink_tracked,
+};
+pub use digest::{DigestKind, DigestMismatch, HashAlgo};
 pub use evr::{Evr, EvrError, rpmvercmp};
 pub use header::{RpmError, header_text};
 pub use package::{
     Changelog, Dependency, FileEntry, FileKind, PackageMeta, is_primary_file, sense,
 };
 
-/// Read one RPM file: its headers and the sha256 of the whole file.
+/// Read one RPM file: its headers and the sha256 of the whole file, its own
+/// digests checked on the way.
 pub fn read_package(path: &Path) -> Result<PackageMeta, RpmError> {
     let io = |source| RpmError::Io {
         path: path.to_owned(),
@@ -42,8 +48,9 @@ pub fn read_package(path: &Path) -> Result<PackageMeta, RpmError> {
 /// [`read_package`] for a file the caller has already opened and stat'ed.
 ///
 /// The file is read sequentially, once: the first block is parsed for the
-/// headers (more is read while they extend past it) and every byte goes through
-/// the hash on the way. Departure from the "computed from a memory map":
+/// headers (more is read while they extend past it), which gives the ranges
+/// the package's digests cover, then every byte goes through the hashes on
+/// the way (`digest::Hashing`). Departure from the "computed from a memory map":
 /// measured on the benchmark corpus, mapping and unmapping thousands of files
 /// from two threads spends more time in the kernel (page faults, and TLB
 /// shootdowns on every munmap) than hashing takes; plain reads into a reused
@@ -67,11 +74,10 @@ pub fn read_open_package(
     }
     BUF.with_borrow_mut(|buf| {
         let mut reader = file;
-        let mut hasher = Sha256::new();
         buf.clear();
         let mut eof = false;
         // read until the headers parse, or the file ends
-        let mut meta = loop {
+        let (mut meta, expected) = loop {
             if !eof {
                 let want = buf.len() + BLOCK.max(buf.len());
                 let got = reader
@@ -86,8 +92,8 @@ pub fn read_open_package(
                 other => break other?,
             }
         };
-        hasher.update(&buf[..]);
-        let mut total = buf.len() as u64;
+        let mut hashing = digest::Hashing::new(&expected, meta.header_start..meta.header_end);
+        hashing.update(&buf[..]);
         if !eof {
             buf.resize(BLOCK, 0);
             loop {
@@ -97,16 +103,15 @@ pub fn read_open_package(
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(io(e)),
                 };
-                hasher.update(&buf[..n]);
-                total += n as u64;
+                hashing.update(&buf[..n]);
             }
         }
         if buf.capacity() > 4 * BLOCK {
             // a package with huge headers: do not keep its buffer per thread
             *buf = Vec::new();
         }
-        meta.checksum = hex::encode(hasher.finalize());
-        meta.file_size = total;
+        meta.file_size = hashing.len();
+        meta.checksum = hashing.finish(path, &expected)?;
         meta.file_mtime = md.mtime();
         Ok(meta)
     })

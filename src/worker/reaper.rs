@@ -29,7 +29,12 @@ impl WorkerContext {
         {
             let dir = target.path.join(format!("odcs-{id}"));
             if dir.exists() {
-                tokio::fs::remove_dir_all(&dir).await?;
+                // the cache records of its RPMs follow them (unlinking moves ctime)
+                let caches = self.caches.clone();
+                tokio::task::spawn_blocking(move || {
+                    crate::compose::tree::remove_tree(&dir, caches.caches())
+                })
+                .await??;
             }
             let _ = tokio::fs::remove_file(target.path.join(format!("odcs-{id}.log"))).await;
         }

@@ -266,3 +266,89 @@ pub fn dnf(repo_url: &str, installroot: &Path, args: &[&str]) -> Output {
         .arg("--enablerepo=test")
         .args(args))
 }
+
+/// Ways an RPM is damaged on a volume, for the digest tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Damage {
+    /// The file ends half-way through its payload.
+    TruncatePayload,
+    /// One byte in the middle of the payload flipped.
+    FlipPayloadByte,
+    /// One letter of a text in the main header changed case (the headers
+    /// still parse).
+    FlipHeaderByte,
+    /// A few bytes appended after the payload.
+    Append,
+}
+
+pub const DAMAGES: [Damage; 4] = [
+    Damage::TruncatePayload,
+    Damage::FlipPayloadByte,
+    Damage::FlipHeaderByte,
+    Damage::Append,
+];
+
+/// The bytes of the good RPM `good` damaged as `how` says.
+pub fn damaged(good: &Path, how: Damage) -> Vec<u8> {
+    let mut bytes = std::fs::read(good).unwrap();
+    let (start, end) = header_range(&bytes);
+    let payload = bytes.len() - end;
+    assert!(payload > 1, "{}: no payload to damage", good.display());
+    match how {
+        Damage::TruncatePayload => bytes.truncate(end + payload / 2),
+        Damage::FlipPayloadByte => bytes[end + payload / 2] ^= 0xff,
+        Damage::FlipHeaderByte => {
+            // the first two-letter lowercase word in the header's data store
+            // (the name, usually)
+            let header = &bytes[start..end];
+            let store_at = 16 + 16 * u32::from_be_bytes(header[8..12].try_into().unwrap()) as usize;
+            let at = (store_at..header.len())
+                .find(|&i| header[i].is_ascii_lowercase() && header[i + 1].is_ascii_lowercase())
+                .expect("a letter in the header store");
+            bytes[start + at] ^= 0x20;
+        }
+        Damage::Append => bytes.extend_from_slice(b"damage"),
+    }
+    bytes
+}
+
+/// (start, end) of the main header, from the RPM's own sizes.
+fn header_range(b: &[u8]) -> (usize, usize) {
+    let be32 = |at: usize| u32::from_be_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    let sig_end = 96 + 16 + 16 * be32(96 + 8) + be32(96 + 12);
+    let start = sig_end.div_ceil(8) * 8;
+    (start, start + 16 + 16 * be32(start + 8) + be32(start + 12))
+}
+
+/// The digests `rpm -Kv` reports BAD for `path` (the payload's ALT digest,
+/// which needs decompression, left out), and whether it says NOT OK.
+pub fn rpm_k_bad(path: &Path) -> (Vec<String>, bool) {
+    let out = run(Command::new(tool("rpm")).arg("-Kv").arg(path));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut bad: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().split_once(": "))
+        .filter(|(label, verdict)| verdict.starts_with("BAD") && !label.contains(" ALT "))
+        .map(|(label, _)| label.to_owned())
+        .collect();
+    bad.sort();
+    (bad, !out.status.success())
+}
+
+/// Every `*.rpm` under `dir`, recursively.
+pub fn rpm_files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rpm") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}

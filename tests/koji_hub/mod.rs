@@ -637,9 +637,12 @@ fn dispatch(m: &HubModel, call: MethodCall, in_multicall: bool) -> Result<Value,
                     "Checksum type {t} is not supported by the test hub"
                 )));
             }
-            Ok(Value::structure(m.rpm_checksums(rpm.id).into_iter().map(
-                |(key, sha)| (key, Value::structure([("sha256", Value::from(sha))])),
-            )))
+            let cacheonly = matches!(a.get("cacheonly"), Value::Bool(true) | Value::Int(1));
+            Ok(Value::structure(
+                m.rpm_checksums(rpm.id, cacheonly)
+                    .into_iter()
+                    .map(|(key, sha)| (key, Value::structure([("sha256", Value::from(sha))]))),
+            ))
         }
         "multiCall" | "system.multicall" => {
             if in_multicall {

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use odcs::rpm::build::PackageSpec;
 use odcs::source::koji::Value;
@@ -140,8 +141,10 @@ struct SigRow {
     sigkey: String,
     sighash: String,
     /// sha256 of the copy with this signature (`getRPMChecksums`); for the
-    /// `""` row, the unsigned file.
-    sha256: String,
+    /// `""` row, the unsigned file. Unset: not recorded, so the hub computes
+    /// it from the file on disk when first asked, and keeps it (formats.md
+    /// §1.10).
+    sha256: OnceLock<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -392,7 +395,7 @@ impl HubModel {
                 rpm_id,
                 sigkey: String::new(),
                 sighash: hex::encode(&Sha256::digest(nvra.as_bytes())[..16]),
-                sha256: hex::encode(Sha256::digest(&bytes)),
+                sha256: OnceLock::from(hex::encode(Sha256::digest(&bytes))),
             });
         }
         id
@@ -426,8 +429,32 @@ impl HubModel {
                 rpm_id: r.id,
                 sigkey: key.clone(),
                 sighash: hex::encode(&Sha256::digest(format!("{key}{file}"))[..16]),
-                sha256: hex::encode(Sha256::digest(&bytes)),
+                sha256: OnceLock::from(hex::encode(Sha256::digest(&bytes))),
             });
+        }
+    }
+
+    /// Forget the checksums recorded for copies signed with `sigkey`, as for
+    /// copies written before Koji recorded them: `getRPMChecksums` computes
+    /// them from the files when first asked.
+    pub fn forget_checksums(&mut self, sigkey: &str) {
+        let key = sigkey.to_lowercase();
+        for s in self.sigs.iter_mut().filter(|s| s.sigkey == key) {
+            s.sha256 = OnceLock::new();
+        }
+    }
+
+    /// Where the copy of `rpm` with `sigkey` lies (`""`: the unsigned file).
+    pub fn copy_path(&self, rpm: &RpmRow, sigkey: &str) -> PathBuf {
+        let dir = self.build_dir(&self.builds[rpm.build_id as usize - 1]);
+        let file = format!("{}.rpm", rpm.nvra());
+        if sigkey.is_empty() {
+            dir.join(&rpm.arch).join(file)
+        } else {
+            dir.join("data/signed")
+                .join(sigkey.to_lowercase())
+                .join(&rpm.arch)
+                .join(file)
         }
     }
 
@@ -568,12 +595,29 @@ impl HubModel {
     }
 
     /// `getRPMChecksums`: (sigkey, sha256) of every copy of the RPM (`""`:
-    /// the unsigned file).
-    pub fn rpm_checksums(&self, rpm_id: i64) -> Vec<(String, String)> {
+    /// the unsigned file). A checksum not recorded is computed from the copy
+    /// on disk and recorded, unless `cacheonly` (then that copy is left out),
+    /// as the real hub does: a copy damaged before that matches.
+    pub fn rpm_checksums(&self, rpm_id: i64, cacheonly: bool) -> Vec<(String, String)> {
+        let Some(rpm) = self.rpms.iter().find(|r| r.id == rpm_id) else {
+            return Vec::new();
+        };
         self.sigs
             .iter()
             .filter(|s| s.rpm_id == rpm_id)
-            .map(|s| (s.sigkey.clone(), s.sha256.clone()))
+            .filter_map(|s| {
+                let sha = match s.sha256.get() {
+                    Some(sha) => sha.clone(),
+                    None if cacheonly => return None,
+                    None => {
+                        let bytes = std::fs::read(self.copy_path(rpm, &s.sigkey)).ok()?;
+                        s.sha256
+                            .get_or_init(|| hex::encode(Sha256::digest(&bytes)))
+                            .clone()
+                    }
+                };
+                Some((s.sigkey.clone(), sha))
+            })
             .collect()
     }
 
