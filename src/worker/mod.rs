@@ -338,22 +338,16 @@ impl WorkerContext {
             .unwrap_or_else(|| "the workers running it stopped before it finished".to_owned());
         let attempts = job.attempts - 1;
         let outcome = match job.kind {
-            JobKind::Generate => {
-                let reason = format!(
-                    "Error while generating compose: gave up after {attempts} attempts: {why}"
-                );
-                let reason = self.public_reason(id, &reason);
-                match self.store.mark_failed(id, &reason).await {
-                    Ok(c) => {
-                        self.metrics.failed();
-                        self.remove_unfinished_tree(&c).await;
-                        tracing::warn!(compose.id = id, "compose {id} failed: {reason}");
-                        Ok(())
-                    }
-                    Err(StoreError::InvalidState { .. }) => Ok(()),
-                    Err(e) => Err(e),
+            JobKind::Generate => match self.store.find_compose(id).await {
+                Ok(c) if matches!(c.state, ComposeState::Wait | ComposeState::Generating) => {
+                    let reason = format!(
+                        "Error while generating compose: gave up after {attempts} attempts: {why}"
+                    );
+                    self.fail(&c, &reason).await
                 }
-            }
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.into()),
+            },
             JobKind::Remove => {
                 tracing::error!(
                     compose.id = id,
@@ -384,9 +378,19 @@ impl WorkerContext {
         };
         let name = format!("odcs-{}", c.id);
         for dir in [target.path.join(&name), part_dir(&target.path, &name)] {
-            match tokio::fs::remove_dir_all(&dir).await {
-                Ok(()) => tracing::info!(compose.id = c.id, "removed {}", dir.display()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            if !dir.exists() {
+                continue;
+            }
+            // the cache records of its RPMs follow them (unlinking moves ctime)
+            let (caches, path) = (self.caches.clone(), dir.clone());
+            let removed = tokio::task::spawn_blocking(move || {
+                crate::compose::tree::remove_tree(&path, caches.caches())
+            })
+            .await;
+            match removed {
+                Ok(Ok(())) => tracing::info!(compose.id = c.id, "removed {}", dir.display()),
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Ok(Err(e)) => tracing::warn!("{}: cannot remove it: {e}", dir.display()),
                 Err(e) => tracing::warn!("{}: cannot remove it: {e}", dir.display()),
             }
         }
@@ -417,6 +421,8 @@ impl WorkerContext {
     /// once, its unfinished tree removed. A compose that is not `wait` or
     /// `generating` any more (cancelled meanwhile) is left as it is.
     async fn fail(&self, c: &ComposeRow, reason: &str) -> anyhow::Result<()> {
+        // first the tree: once the compose says failed, nothing of it is left
+        self.remove_unfinished_tree(c).await;
         let reason = self.public_reason(c.id, reason);
         match self.store.mark_failed(c.id, &reason).await {
             Ok(_) => {
@@ -426,7 +432,6 @@ impl WorkerContext {
             Err(StoreError::InvalidState { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        self.remove_unfinished_tree(c).await;
         Ok(())
     }
 

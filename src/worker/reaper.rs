@@ -165,7 +165,12 @@ impl WorkerContext {
                 }
                 let path = entry.path();
                 let gone = if entry.file_type().await?.is_dir() {
-                    tokio::fs::remove_dir_all(&path).await
+                    // the cache records of its RPMs follow them (unlinking moves ctime)
+                    let (caches, dir) = (self.caches.clone(), path.clone());
+                    tokio::task::spawn_blocking(move || {
+                        crate::compose::tree::remove_tree(&dir, caches.caches())
+                    })
+                    .await?
                 } else {
                     tokio::fs::remove_file(&path).await
                 };
