@@ -232,12 +232,57 @@ fn run(
     progress.phase("scanning", None);
     let found = scan(dir)?;
 
-    // Chunks of packages, identified by what identifies their files: a chunk
-    // rendered by an earlier run over the same files is reused as it is.
+    // The sha256 of each file whose record is cached, from the cache's index
+    // (no record decoded); files without one are read now, as they must be
+    // whatever the chunks say.
+    let known: Vec<Option<[u8; 32]>> = match caches.headers {
+        Some(c) => found.par_iter().map(|f| c.sha256(&f.key)).collect(),
+        None => found.iter().map(|_| None).collect(),
+    };
+    let unknown: Vec<usize> = (0..found.len()).filter(|&i| known[i].is_none()).collect();
+    let scan_time = t0.elapsed();
+
+    let t1 = Instant::now();
+    progress.phase("reading headers", Some(unknown.len() as u64));
+    // records by index into `found`; None for a package not read (yet) or
+    // that could not be read
+    let mut metas: Vec<Option<PackageMeta>> = found.iter().map(|_| None).collect();
+    let mut fresh = Vec::new();
+    let mut bad = Vec::new();
+    let read: Vec<Result<PackageMeta, RpmError>> = unknown
+        .par_iter()
+        .map(|&i| {
+            let r = rpm::read_package(&found[i].path);
+            progress.advance(1);
+            r
+        })
+        .collect();
+    for (&i, r) in unknown.iter().zip(read) {
+        match r {
+            Ok(m) => {
+                fresh.push(i);
+                metas[i] = Some(m);
+            }
+            Err(e) => bad.push(e),
+        }
+    }
+
+    // Chunks of packages, identified by the packages' content and where they
+    // lie: a chunk rendered by an earlier run over the same packages is
+    // reused as it is, also when the files' identity moved (a hardlink moves
+    // a file's ctime).
     let digests: Vec<[u8; 32]> = found
         .iter()
-        .map(|f| {
-            let mut id = f.key.encode().to_vec();
+        .enumerate()
+        .map(|(i, f)| {
+            let mut id = match (known[i], &metas[i]) {
+                (Some(sha), _) => sha.to_vec(),
+                (None, Some(m)) => rpm::sha256_bytes(&m.checksum)
+                    .map(|s| s.to_vec())
+                    .unwrap_or_else(|| f.key.encode().to_vec()),
+                // unreadable: its chunk is never kept (below)
+                (None, None) => f.key.encode().to_vec(),
+            };
             id.extend_from_slice(f.href.as_bytes());
             chunks::package_digest(&id)
         })
@@ -252,53 +297,40 @@ fn run(
         None => keys.iter().map(|_| None).collect(),
     };
     let chunks_reused = reused.iter().filter(|c| c.is_some()).count();
+    // the records the chunks to render need, decoded from the cache (a
+    // record gone since its sha256 was looked up is read from the file)
     let needed: Vec<usize> = ranges
         .iter()
         .zip(&reused)
         .filter(|(_, hit)| hit.is_none())
         .flat_map(|(r, _)| r.clone())
+        .filter(|&i| known[i].is_some())
         .collect();
-    let scan_time = t0.elapsed();
-
-    let t1 = Instant::now();
-    progress.phase("reading headers", Some(needed.len() as u64));
-    let cached: Vec<Option<PackageMeta>> = match caches.headers {
-        Some(c) => needed.par_iter().map(|&i| c.get(&found[i].key)).collect(),
-        None => needed.iter().map(|_| None).collect(),
-    };
-    let cache_hits = cached.iter().filter(|c| c.is_some()).count();
-    progress.advance(cache_hits as u64);
-
-    // (record, read from the RPM just now)
-    let results: Vec<(Result<PackageMeta, RpmError>, bool)> = needed
+    let decoded: Vec<(Option<PackageMeta>, bool)> = needed
         .par_iter()
-        .zip(cached.into_par_iter())
-        .map(|(&i, hit)| match hit {
-            Some(meta) => (Ok(meta), false),
-            None => {
-                let r = rpm::read_package(&found[i].path);
-                progress.advance(1);
-                (r, true)
-            }
-        })
+        .map(
+            |&i| match caches.headers.and_then(|c| c.get(&found[i].key)) {
+                Some(m) => (Some(m), false),
+                None => (None, true),
+            },
+        )
         .collect();
-    let headers_read = needed.len() - cache_hits;
-
-    // records by index into `found`; None for a package that could not be read
-    let mut metas: Vec<Option<PackageMeta>> = found.iter().map(|_| None).collect();
-    let mut fresh = Vec::new();
-    let mut bad = Vec::new();
-    for (&i, (r, is_fresh)) in needed.iter().zip(results) {
-        match r {
-            Ok(m) => {
-                if is_fresh {
+    let mut cache_hits = 0;
+    for (&i, (hit, gone)) in needed.iter().zip(decoded) {
+        if let Some(m) = hit {
+            cache_hits += 1;
+            metas[i] = Some(m);
+        } else if gone {
+            match rpm::read_package(&found[i].path) {
+                Ok(m) => {
                     fresh.push(i);
+                    metas[i] = Some(m);
                 }
-                metas[i] = Some(m);
+                Err(e) => bad.push(e),
             }
-            Err(e) => bad.push(e),
         }
     }
+    let headers_read = fresh.len() + bad.len();
     if !bad.is_empty() && !opts.skip_bad {
         return Err(CreaterepoError::BadPackages(bad));
     }

@@ -64,11 +64,14 @@ use super::package::PackageMeta;
 
 /// Bump when [`PackageMeta`] or the record layout changes: the log file name
 /// carries it, so an old log is simply not read. 2: ctime in the key, and
-/// records only of packages whose digests were verified.
-const FORMAT_VERSION: u32 = 2;
+/// records only of packages whose digests were verified. 3: the file's
+/// sha256 in the record header.
+const FORMAT_VERSION: u32 = 3;
 const RECORD_MAGIC: [u8; 4] = *b"ODCR";
-/// magic, payload length, crc32 of the key and payload, key.
-const RECORD_HEADER: usize = 4 + 4 + 4 + KEY_SIZE;
+/// magic, payload length, crc32 of what follows it (key, sha256 and
+/// payload), key, the file's sha256 (so it is known without decoding the
+/// record: repodata chunks are keyed by it).
+const RECORD_HEADER: usize = 4 + 4 + 4 + KEY_SIZE + 32;
 /// dev, ino, size, mtime s, mtime ns, ctime s, ctime ns.
 const KEY_SIZE: usize = 8 + 8 + 8 + 8 + 4 + 8 + 4;
 /// A log smaller than this is not compacted, however much of it is dead.
@@ -215,6 +218,11 @@ pub trait HeaderCache: Send + Sync {
     fn get(&self, key: &FileKey) -> Option<PackageMeta>;
     /// Store records (one batch: one lock, one write).
     fn put_many(&self, records: &[(FileKey, &PackageMeta)]) -> Result<(), CacheError>;
+    /// The sha256 of the file, if its record is stored: what repodata chunks
+    /// are keyed by, so they survive a file's identity moving (a link).
+    fn sha256(&self, key: &FileKey) -> Option<[u8; 32]> {
+        self.get(key).and_then(|m| sha256_bytes(&m.checksum))
+    }
     /// Move records to new keys, `(old, new)` in the order the files' keys
     /// moved (a file linked twice moves twice); for files whose identity moved
     /// only because we linked them ([`link_tracked`]). Moves whose old key has
@@ -250,6 +258,8 @@ pub struct LogCache {
 #[derive(Clone, Copy)]
 struct Slot {
     key: FileKey,
+    /// The file's sha256 (the record's `checksum`).
+    sha256: [u8; 32],
     at: usize,
     len: usize,
 }
@@ -293,8 +303,12 @@ impl State {
     }
 
     fn get(&self, key: &FileKey) -> Option<&[u8]> {
-        let slot = self.index.get(&key.inode()).filter(|s| s.key == *key)?;
+        let slot = self.slot(key)?;
         self.map.as_ref()?.get(slot.at..slot.at + slot.len)
+    }
+
+    fn slot(&self, key: &FileKey) -> Option<&Slot> {
+        self.index.get(&key.inode()).filter(|s| s.key == *key)
     }
 }
 
@@ -556,6 +570,9 @@ fn scan(data: &[u8], mut at: usize, mut found: impl FnMut(Slot)) -> usize {
         }
         found(Slot {
             key: FileKey::decode(&head[12..]),
+            sha256: head[12 + KEY_SIZE..RECORD_HEADER]
+                .try_into()
+                .expect("32 bytes"),
             at: payload_at,
             len,
         });
@@ -570,18 +587,43 @@ fn encode_record(key: &FileKey, meta: &PackageMeta, out: &mut Vec<u8>) -> Result
         source,
     })?;
     let key = key.encode();
+    let sha256 = sha256_bytes(&meta.checksum).unwrap_or([0; 32]);
     let mut h = crc32fast::Hasher::new();
     h.update(&key);
+    h.update(&sha256);
     h.update(&payload);
     out.extend_from_slice(&RECORD_MAGIC);
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&h.finalize().to_le_bytes());
     out.extend_from_slice(&key);
+    out.extend_from_slice(&sha256);
     out.extend_from_slice(&payload);
     Ok(())
 }
 
+/// The 32 bytes of a hex sha256, or `None` if it is not one.
+pub fn sha256_bytes(hex_text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_text, &mut out).ok()?;
+    Some(out)
+}
+
 impl HeaderCache for LogCache {
+    /// From the index, without decoding the record.
+    fn sha256(&self, key: &FileKey) -> Option<[u8; 32]> {
+        if let Some(slot) = self.read_state().slot(key) {
+            return Some(slot.sha256);
+        }
+        if !self.look_again_due() {
+            return None;
+        }
+        if let Err(e) = self.refresh() {
+            tracing::warn!("{e}");
+            return None;
+        }
+        self.read_state().slot(key).map(|s| s.sha256)
+    }
+
     fn get(&self, key: &FileKey) -> Option<PackageMeta> {
         if let Some(payload) = self.read_state().get(key) {
             return self.decode(payload);

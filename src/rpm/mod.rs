@@ -24,7 +24,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 pub use cache::{
-    COMPACT_MIN_BYTES, CacheError, FileKey, HeaderCache, LogCache, link_tracked, unlink_tracked,
+    COMPACT_MIN_BYTES, CacheError, FileKey, HeaderCache, LogCache, link_tracked, sha256_bytes,
+    unlink_tracked,
 };
 pub use digest::{DigestKind, DigestMismatch, HashAlgo};
 pub use evr::{Evr, EvrError, rpmvercmp};
