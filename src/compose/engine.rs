@@ -7,173 +7,29 @@
 //! `<target>/<name>/` by one rename at the end; a failure removes the partial
 //! directory, so no half-built compose is ever visible.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rayon::prelude::*;
 
 use super::Progress;
-use super::createrepo::{Caches, CreaterepoError};
+use super::createrepo::Caches;
+use super::plan::{Placement, plan};
+use super::request::{go_on, io_at};
 use super::{metadata, tree};
-use crate::gather::{self, ArchSet, GatherError, GatherOptions, Pool};
+use crate::gather;
 use crate::rpm::{self, FileKey, PackageMeta, RpmError};
 use crate::source::repo::RepoLimits;
-use crate::source::{PackageSource, SourceError, SourceRpm, local::link_or_copy};
+use crate::source::{PackageSource, SourceRpm, local::link_or_copy};
 
-/// The variant name Pungi uses for ODCS composes.
-pub const VARIANT: &str = "Temporary";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SourceType {
-    Tag,
-    Build,
-}
-
-pub use crate::gather::multilib::MultilibMethod;
-
-#[derive(Clone, Debug, Default)]
-pub struct ComposeFlags {
-    pub no_deps: bool,
-    pub no_inheritance: bool,
-    pub check_deps: bool,
-}
-
-/// A checked compose request (what the API and the CLI turn their input into).
-#[derive(Clone, Debug)]
-pub struct ComposeRequest {
-    /// Directory name of the compose (`odcs-5`).
-    pub name: String,
-    pub source_type: SourceType,
-    /// Tag name, or build N-V-Rs for `SourceType::Build`.
-    pub source: Vec<String>,
-    pub packages: Vec<String>,
-    pub builds: Vec<String>,
-    pub arches: Vec<String>,
-    /// Empty: unsigned copies only (ODCS's `[None]`).
-    pub sigkeys: Vec<String>,
-    pub flags: ComposeFlags,
-    /// Existing repositories (directories, `file://` or `http(s)://` URLs)
-    /// whose packages satisfy dependencies and are not pulled in.
-    pub lookaside_repos: Vec<String>,
-    pub multilib_arches: Vec<String>,
-    pub multilib_methods: Vec<MultilibMethod>,
-    pub event: Option<i64>,
-    /// Public URL of the compose directory, for the `.repo` file.
-    pub url: String,
-    /// What reading a lookaside repository may cost (download time, sizes).
-    pub lookaside_limits: RepoLimits,
-}
-
-impl ComposeRequest {
-    /// A compose of every package of `tag` for x86_64 with the request
-    /// defaults (unsigned copies, no flags, no lookaside, no multilib, the
-    /// newest event); `url` is the public URL of the compose directory.
-    pub fn tag(name: &str, tag: &str, url: &str) -> ComposeRequest {
-        ComposeRequest {
-            name: name.to_owned(),
-            source_type: SourceType::Tag,
-            source: vec![tag.to_owned()],
-            packages: vec![],
-            builds: vec![],
-            arches: vec!["x86_64".to_owned()],
-            sigkeys: vec![],
-            flags: ComposeFlags::default(),
-            lookaside_repos: vec![],
-            multilib_arches: vec![],
-            multilib_methods: vec![],
-            event: None,
-            url: url.to_owned(),
-            lookaside_limits: RepoLimits::default(),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ComposeError {
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    #[error("{0}")]
-    Read(#[from] RpmError),
-    #[error("packages not found in {origin}: {}", .names.join(", "))]
-    MissingPackages { origin: String, names: Vec<String> },
-    #[error("unresolved dependencies in {arch} (check_deps):{}", .lines.iter().map(|l| format!("\n  {l}")).collect::<String>())]
-    Unresolved { arch: String, lines: Vec<String> },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("lookaside repository {location}: {message}")]
-    Lookaside { location: String, message: String },
-    #[error(transparent)]
-    Repodata(#[from] CreaterepoError),
-    #[error("compose {name} already exists in {target}")]
-    Exists { name: String, target: PathBuf },
-    #[error("the compose selected no packages for {arch}")]
-    Empty { arch: String },
-    #[error(transparent)]
-    Gather(#[from] GatherError),
-    #[error("the compose was cancelled")]
-    Cancelled,
-    #[error("RPM files differ from the checksums their source records:{}", .lines.iter().map(|l| format!("\n  {l}")).collect::<String>())]
-    ChecksumMismatch { lines: Vec<String> },
-    #[error("the compose cannot be recreated with exactly the same RPMs:{}", .lines.iter().map(|l| format!("\n  {l}")).collect::<String>())]
-    NotReproducible { lines: Vec<String> },
-}
-
-fn go_on(progress: &dyn Progress) -> Result<(), ComposeError> {
-    if progress.cancelled() {
-        Err(ComposeError::Cancelled)
-    } else {
-        Ok(())
-    }
-}
-
-fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> ComposeError + '_ {
-    move |source| ComposeError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
-/// One RPM in the finished compose, as the manifest records it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ComposedRpm {
-    pub nevra: String,
-    pub srpm_nevra: String,
-    pub arch: String,
-    pub category: &'static str,
-    /// Relative to `compose/`.
-    pub path: String,
-    pub sigkey: Option<String>,
-    pub checksum: String,
-    pub build_nvr: String,
-    /// Where the file came from.
-    pub source_path: PathBuf,
-}
-
-#[derive(Debug)]
-pub struct ComposeResult {
-    pub dir: PathBuf,
-    pub event: i64,
-    pub rpms: Vec<ComposedRpm>,
-    pub timings: Vec<(&'static str, Duration)>,
-}
-
-/// `name-epoch:version-release.arch`, epoch always present (productmd's form).
-pub fn nevra_with_epoch(p: &PackageMeta) -> String {
-    format!(
-        "{}-{}:{}-{}.{}",
-        p.name,
-        p.epoch.unwrap_or(0),
-        p.version,
-        p.release,
-        p.arch
-    )
-}
+// The request and result types live in `request`; their old paths stay.
+pub use super::replay::replay_compose;
+pub use super::request::{
+    ComposeError, ComposeFlags, ComposeRequest, ComposeResult, ComposedRpm, Manifest,
+    MultilibMethod, SourceType, VARIANT, manifest, nevra_with_epoch,
+};
+pub use crate::date::{civil_from_days, today};
 
 fn hashed_dir(file_name: &str) -> String {
     file_name
@@ -183,10 +39,6 @@ fn hashed_dir(file_name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn is_debug(name: &str) -> bool {
-    name.ends_with("-debuginfo") || name.contains("-debuginfo-") || name.ends_with("-debugsource")
-}
-
 /// The files going into the compose against the checksums their source
 /// records (Koji's for signed copies): a file that differs (damaged on the
 /// volume, re-signed without Koji knowing) fails the compose, naming it.
@@ -194,9 +46,9 @@ fn verify_files(
     source: &dyn PackageSource,
     candidates: &[SourceRpm],
     metas: &[PackageMeta],
-    placements: &[(usize, PathBuf, &'static str, String)],
+    placements: &[Placement],
 ) -> Result<(), ComposeError> {
-    let mut chosen: Vec<usize> = placements.iter().map(|p| p.0).collect();
+    let mut chosen: Vec<usize> = placements.iter().map(|p| p.index).collect();
     chosen.sort_unstable();
     chosen.dedup();
     let rpms: Vec<&SourceRpm> = chosen.iter().map(|&i| &candidates[i]).collect();
@@ -221,7 +73,7 @@ fn verify_files(
 }
 
 /// Read the candidates' headers (the cache answers for files seen before).
-fn read_headers(
+pub(super) fn read_headers(
     paths: &[&Path],
     caches: Caches<'_>,
     progress: &dyn Progress,
@@ -264,7 +116,7 @@ fn read_headers(
 /// Linking a file moves its ctime, which is part of its cache key: move the
 /// records of the files we linked along (`rpm::link_tracked`), so the tree's
 /// repodata, and the next compose, find them.
-fn keep_records(caches: Caches<'_>, moved: &[(FileKey, FileKey)]) {
+pub(super) fn keep_records(caches: Caches<'_>, moved: &[(FileKey, FileKey)]) {
     if let Some(c) = caches.headers
         && let Err(e) = c.rekey(moved)
     {
@@ -300,6 +152,11 @@ fn resolve(
                 v.extend(source.build_rpms(nvr, &sigkeys)?);
             }
             v
+        }
+        other => {
+            return Err(ComposeError::Unsupported {
+                source_type: other.name(),
+            });
         }
     };
     // extra builds replace the tag's packages of the same name
@@ -351,26 +208,9 @@ pub fn run_compose(
     })
 }
 
-/// Recreate a compose into `target/<name>` from a stored package set: the
-/// same files (each checked against its recorded sha256) at the same places,
-/// then repodata and metadata; nothing is resolved or gathered again. A file
-/// that is gone or differs fails it, naming every such file.
-pub fn replay_compose(
-    req: &ComposeRequest,
-    stored: &[ComposedRpm],
-    event: i64,
-    caches: Caches<'_>,
-    target: &Path,
-    progress: &dyn Progress,
-) -> Result<ComposeResult, ComposeError> {
-    in_part_dir(req, target, |part| {
-        rebuild(stored, event, caches, part, req, progress)
-    })
-}
-
 /// Build into `target/.<name>.part` with `f`, then rename into place; a
 /// failure leaves nothing.
-fn in_part_dir(
+pub(super) fn in_part_dir(
     req: &ComposeRequest,
     target: &Path,
     f: impl FnOnce(&Path) -> Result<ComposeResult, ComposeError>,
@@ -398,88 +238,6 @@ fn in_part_dir(
             Err(e)
         }
     }
-}
-
-fn rebuild(
-    stored: &[ComposedRpm],
-    event: i64,
-    caches: Caches<'_>,
-    top: &Path,
-    req: &ComposeRequest,
-    progress: &dyn Progress,
-) -> Result<ComposeResult, ComposeError> {
-    let mut timings = Vec::new();
-    let t = Instant::now();
-    let paths: Vec<&Path> = stored.iter().map(|r| r.source_path.as_path()).collect();
-    let mut lines = Vec::new();
-    let present: Vec<&Path> = paths.iter().copied().filter(|p| p.is_file()).collect();
-    for p in paths.iter().filter(|p| !p.is_file()) {
-        lines.push(format!("{}: gone", p.display()));
-    }
-    // a file that no longer reads (its digests fail) is not the one recorded
-    let metas = read_headers(&present, caches, progress).map_err(|e| match e {
-        ComposeError::Read(e) => ComposeError::NotReproducible {
-            lines: vec![e.to_string()],
-        },
-        e => e,
-    })?;
-    let by_path: HashMap<&Path, &PackageMeta> = present.iter().copied().zip(&metas).collect();
-    for r in stored {
-        if let Some(meta) = by_path.get(r.source_path.as_path())
-            && !meta.checksum.eq_ignore_ascii_case(&r.checksum)
-        {
-            lines.push(format!(
-                "{}: sha256 {} on disk, {} recorded",
-                r.source_path.display(),
-                meta.checksum,
-                r.checksum
-            ));
-        }
-    }
-    if !lines.is_empty() {
-        return Err(ComposeError::NotReproducible { lines });
-    }
-    timings.push(("headers", t.elapsed()));
-    go_on(progress)?;
-
-    let t = Instant::now();
-    progress.phase("linking", Some(stored.len() as u64));
-    let compose_dir = top.join("compose");
-    let mut moved = Vec::new();
-    for r in stored {
-        go_on(progress)?;
-        let dest = compose_dir.join(&r.path);
-        // the tree is what holds Packages/
-        r.path
-            .split_once("/Packages/")
-            .ok_or_else(|| ComposeError::NotReproducible {
-                lines: vec![format!("{}: not under a Packages/ directory", r.path)],
-            })?;
-        if !dest.exists() {
-            moved.extend(
-                rpm::link_tracked(&r.source_path, &dest, link_or_copy).map_err(io_at(&dest))?,
-            );
-        }
-        progress.advance(1);
-    }
-    keep_records(caches, &moved);
-    timings.push(("link", t.elapsed()));
-
-    let t = Instant::now();
-    let trees = tree::write_repositories(top, req, caches, progress)?;
-    timings.push(("repodata", t.elapsed()));
-    go_on(progress)?;
-    let t = Instant::now();
-    progress.phase("metadata", None);
-    metadata::write_all(top, req, stored, &trees).map_err(io_at(top))?;
-    timings.push(("metadata", t.elapsed()));
-    progress.done();
-    Ok(ComposeResult {
-        dir: top.to_owned(),
-        event,
-        rpms: stored.to_vec(),
-        timings,
-    })
 }
 
 fn build(
@@ -513,128 +271,7 @@ fn build(
     go_on(progress)?;
 
     let t = Instant::now();
-    progress.phase("gathering", Some(req.arches.len() as u64));
-    let variant_dir = top.join("compose").join(VARIANT);
-    let source_label = match req.source_type {
-        SourceType::Tag => format!("tag {}", req.source.join(" ")),
-        SourceType::Build => format!("builds {}", req.source.join(" ")),
-    };
-    // (candidate index, tree dir, category, arch for the manifest)
-    let mut placements: Vec<(usize, PathBuf, &'static str, String)> = Vec::new();
-    let lookaside_refs: Vec<&PackageMeta> = lookaside.iter().collect();
-    let mut missing_all: Vec<String> = Vec::new();
-    for arch in &req.arches {
-        let multilib = req.multilib_arches.contains(arch) && !req.multilib_methods.is_empty();
-        let arches = ArchSet::new(arch, multilib, true);
-        let refs: Vec<&PackageMeta> = metas.iter().collect();
-        let pool = Pool::new(&refs, &lookaside_refs, &arches, caches.pools)?;
-        progress.note(&if pool.stats().reused {
-            format!("{arch}: libsolv pool of {} packages reused", pool.len())
-        } else {
-            format!(
-                "{arch}: libsolv pool of {} packages built in {} ms",
-                pool.len(),
-                pool.stats().build.as_millis()
-            )
-        });
-        let mut roots = Vec::new();
-        if req.packages.is_empty() {
-            roots.extend((0..pool.len()).filter(|&i| {
-                let p = pool.package(i);
-                !pool.is_lookaside(i)
-                    && !p.is_source
-                    && !is_debug(&p.name)
-                    && !arches.is_multilib(&p.arch)
-            }));
-        } else {
-            for name in &req.packages {
-                let named: Vec<usize> = pool
-                    .named(name)
-                    .into_iter()
-                    .filter(|&i| !arches.is_multilib(&pool.package(i).arch))
-                    .collect();
-                match named
-                    .iter()
-                    .max_by(|&&a, &&b| pool.package(a).evr().cmp_package(&pool.package(b).evr()))
-                {
-                    Some(&best) => roots.push(best),
-                    None => {
-                        if !missing_all.contains(name) {
-                            missing_all.push(name.clone());
-                        }
-                    }
-                }
-            }
-        }
-        let opts = GatherOptions {
-            deps: !req.flags.no_deps,
-            whole_set: req.packages.is_empty(),
-            source: true,
-            debuginfo: true,
-        };
-        let mut g = gather::gather(&pool, &roots, &opts);
-        if multilib {
-            // same-N-V-R packages of the multilib arches, when a method wants them
-            let chosen: HashSet<(String, String, String)> = g
-                .chosen
-                .iter()
-                .map(|&i| pool.package(i))
-                .filter(|p| !p.is_source)
-                .map(|p| (p.name.clone(), p.version.clone(), p.release.clone()))
-                .collect();
-            let extra: Vec<usize> = (0..pool.len())
-                .filter(|&i| {
-                    let p = pool.package(i);
-                    !pool.is_lookaside(i)
-                        && arches.is_multilib(&p.arch)
-                        && chosen.contains(&(p.name.clone(), p.version.clone(), p.release.clone()))
-                        && crate::gather::multilib::wanted(p, &req.multilib_methods)
-                })
-                .collect();
-            if !extra.is_empty() {
-                // solved as a set of their own: the closure of the requested
-                // packages stays libsolv's answer for them
-                let extra_opts = GatherOptions {
-                    whole_set: false,
-                    ..opts.clone()
-                };
-                g.merge(gather::gather(&pool, &extra, &extra_opts));
-            }
-        }
-        let lines = g.problem_lines();
-        if req.flags.check_deps && !lines.is_empty() {
-            return Err(ComposeError::Unresolved {
-                arch: arch.clone(),
-                lines,
-            });
-        }
-        for n in g.notes() {
-            tracing::warn!("{arch}: {n}");
-            progress.note(&format!("{arch}: {n}"));
-        }
-        if g.chosen.iter().all(|&i| pool.package(i).is_source) && !req.packages.is_empty() {
-            continue;
-        }
-        for &i in &g.chosen {
-            let p = pool.package(i);
-            let idx = pool.input_index(i);
-            let (dir, category) = if p.is_source {
-                (variant_dir.join("source/tree"), "source")
-            } else if is_debug(&p.name) {
-                (variant_dir.join(arch).join("debug/tree"), "debug")
-            } else {
-                (variant_dir.join(arch).join("os"), "binary")
-            };
-            placements.push((idx, dir, category, arch.clone()));
-        }
-        progress.advance(1);
-    }
-    if !missing_all.is_empty() {
-        return Err(ComposeError::MissingPackages {
-            origin: source_label,
-            names: missing_all,
-        });
-    }
+    let placements = plan(req, &metas, &lookaside, caches, top, progress)?;
     timings.push(("gather", t.elapsed()));
     go_on(progress)?;
     verify_files(source, &candidates, &metas, &placements)?;
@@ -649,9 +286,15 @@ fn build(
         .filter(|m| m.is_source)
         .map(|m| (gather::source_file_name(m), nevra_with_epoch(m)))
         .collect();
-    for (idx, dir, category, arch) in &placements {
+    for Placement {
+        index,
+        dir,
+        category,
+        arch,
+    } in &placements
+    {
         go_on(progress)?;
-        let (cand, meta) = (&candidates[*idx], &metas[*idx]);
+        let (cand, meta) = (&candidates[*index], &metas[*index]);
         let file = cand.file_name();
         let rel = Path::new("Packages").join(hashed_dir(&file)).join(&file);
         let dest = dir.join(&rel);
@@ -725,30 +368,4 @@ fn build(
         rpms,
         timings,
     })
-}
-
-pub use crate::date::{civil_from_days, today};
-
-/// The manifest grouped as productmd's rpms.json wants it.
-pub type Manifest<'a> = BTreeMap<String, BTreeMap<String, BTreeMap<String, &'a ComposedRpm>>>;
-
-/// arch → SRPM NEVRA → RPM NEVRA → entry.
-pub fn manifest<'a>(rpms: &'a [ComposedRpm], arches: &[String]) -> Manifest<'a> {
-    let mut out = Manifest::new();
-    for r in rpms {
-        // SRPMs are recorded under every tree arch
-        let under: Vec<&String> = if r.category == "source" {
-            arches.iter().collect()
-        } else {
-            vec![&r.arch]
-        };
-        for a in under {
-            out.entry(a.clone())
-                .or_default()
-                .entry(r.srpm_nevra.clone())
-                .or_default()
-                .insert(r.nevra.clone(), r);
-        }
-    }
-    out
 }

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::engine::{ComposeRequest, ComposedRpm, VARIANT, manifest, today};
+use super::request::{ComposeRequest, ComposedRpm, VARIANT, manifest};
+use crate::date::today;
 
 /// Write JSON as productmd does.
 fn write_json(path: &Path, v: &Value) -> std::io::Result<()> {

@@ -1,8 +1,9 @@
 //! The compose engine: plan → materialize → repodata → metadata.
 //!
 //! `createrepo` writes repodata for a directory of RPMs through the caches;
-//! `engine` runs a whole compose (resolve → headers → gather → link → repodata →
-//! metadata); `tree` lays the trees out as Pungi does (every tree with
+//! `request` holds what a compose is asked and answers; `engine` runs a whole
+//! compose (resolve → headers → `plan`, the per-arch gather → link → repodata
+//! → metadata), `replay` recreates one from its stored package set; `tree` lays the trees out as Pungi does (every tree with
 //! repodata, comps, `.treeinfo`, `media.repo`) and removes a compose tree
 //! keeping the cache records of its RPMs; `metadata` writes what a compose
 //! says about itself. Long work reports through the [`Progress`] interface.
@@ -10,6 +11,9 @@
 pub mod createrepo;
 pub mod engine;
 pub mod metadata;
+mod plan;
+mod replay;
+pub mod request;
 pub mod tree;
 
 /// How long work reports progress. The CLI draws a bar; the service (#4) will

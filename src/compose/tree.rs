@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::Progress;
 use super::createrepo::{Caches, CreaterepoOptions, createrepo};
-use super::engine::{ComposeError, ComposeRequest, VARIANT};
+use super::request::{ComposeError, ComposeRequest, VARIANT};
 use crate::repodata::comps::{CompsGroup, comps_xml};
 use crate::rpm::{self, FileKey};
 
