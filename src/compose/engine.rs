@@ -351,17 +351,29 @@ fn build(
         });
     }
 
+    finish(top, req, rpms, event, caches, progress, timings)
+}
+
+/// The end of a compose whose RPMs are linked: repodata of every tree, then
+/// the metadata.
+pub(super) fn finish(
+    top: &Path,
+    req: &ComposeRequest,
+    rpms: Vec<ComposedRpm>,
+    event: i64,
+    caches: Caches<'_>,
+    progress: &dyn Progress,
+    mut timings: Vec<(&'static str, std::time::Duration)>,
+) -> Result<ComposeResult, ComposeError> {
     let t = Instant::now();
     let trees = tree::write_repositories(top, req, caches, progress)?;
     timings.push(("repodata", t.elapsed()));
-
     go_on(progress)?;
     let t = Instant::now();
     progress.phase("metadata", None);
     metadata::write_all(top, req, &rpms, &trees).map_err(io_at(top))?;
     timings.push(("metadata", t.elapsed()));
     progress.done();
-
     Ok(ComposeResult {
         dir: top.to_owned(),
         event,

@@ -8,9 +8,8 @@ use std::time::Instant;
 
 use super::Progress;
 use super::createrepo::Caches;
-use super::engine::{in_part_dir, keep_records, read_headers};
+use super::engine::{finish, in_part_dir, keep_records, read_headers};
 use super::request::{ComposeError, ComposeRequest, ComposeResult, ComposedRpm, go_on, io_at};
-use super::{metadata, tree};
 use crate::rpm::{self, PackageMeta};
 use crate::source::local::link_or_copy;
 
@@ -96,19 +95,5 @@ fn rebuild(
     keep_records(caches, &moved);
     timings.push(("link", t.elapsed()));
 
-    let t = Instant::now();
-    let trees = tree::write_repositories(top, req, caches, progress)?;
-    timings.push(("repodata", t.elapsed()));
-    go_on(progress)?;
-    let t = Instant::now();
-    progress.phase("metadata", None);
-    metadata::write_all(top, req, stored, &trees).map_err(io_at(top))?;
-    timings.push(("metadata", t.elapsed()));
-    progress.done();
-    Ok(ComposeResult {
-        dir: top.to_owned(),
-        event,
-        rpms: stored.to_vec(),
-        timings,
-    })
+    finish(top, req, stored.to_vec(), event, caches, progress, timings)
 }
