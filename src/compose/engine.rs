@@ -24,7 +24,6 @@ use crate::source::repo::RepoLimits;
 use crate::source::{PackageSource, SourceRpm, local::link_or_copy};
 
 // The request and result types live in `request`; their old paths stay.
-pub use super::replay::replay_compose;
 pub use super::request::{
     ComposeError, ComposeFlags, ComposeRequest, ComposeResult, ComposedRpm, Manifest,
     MultilibMethod, SourceType, VARIANT, manifest, nevra_with_epoch,

@@ -12,7 +12,7 @@ pub mod createrepo;
 pub mod engine;
 pub mod metadata;
 mod plan;
-mod replay;
+pub mod replay;
 pub mod request;
 pub mod tree;
 

@@ -37,8 +37,9 @@ use std::time::Duration;
 use crate::compose::createrepo::CacheDir;
 use crate::compose::engine::{
     ComposeError, ComposeFlags, ComposeRequest, ComposedRpm, MultilibMethod, SourceType,
-    replay_compose, run_compose,
+    run_compose,
 };
+use crate::compose::replay::replay_compose;
 use crate::domain::{Flag, TargetDirs, part_dir};
 use crate::source::PackageSource;
 use crate::source::repo::RepoLimits;
