@@ -64,6 +64,12 @@ impl TryFrom<JobRecord> for Job {
     }
 }
 
+/// A value bound to a job update.
+enum Param<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
 fn lease_ms(lease: Duration) -> i64 {
     i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
 }
@@ -165,6 +171,35 @@ impl Store {
         record.map(Job::try_from).transpose()
     }
 
+    /// Runs `UPDATE jobs SET <set>` on job `job_id` if `worker` holds it
+    /// (running): `$1` is the job, `$2` the worker, `$3`… the `extra` values.
+    /// `false` if the job is not `worker`'s any more.
+    async fn update_held_job(
+        &self,
+        job_id: i64,
+        worker: &str,
+        set: &str,
+        extra: &[Param<'_>],
+        action: &'static str,
+    ) -> Result<bool, StoreError> {
+        let sql =
+            format!("UPDATE jobs SET {set} WHERE id = $1 AND worker = $2 AND state = 'running'");
+        let done = with_pool!(self, |pool| {
+            let mut q = sqlx::query(&sql).bind(job_id).bind(worker);
+            for p in extra {
+                q = match p {
+                    Param::Int(v) => q.bind(*v),
+                    Param::Text(v) => q.bind(*v),
+                };
+            }
+            q.execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(db(action))
+        })?;
+        Ok(done == 1)
+    }
+
     /// Extends the lease of a running job held by `worker`. `false` if the job
     /// is no longer this worker's: another worker claimed it after the lease
     /// ran out, or it was cancelled or finished. The worker must then stop.
@@ -175,42 +210,20 @@ impl Store {
         worker: &str,
         lease: Duration,
     ) -> Result<bool, StoreError> {
-        let sql = format!(
-            "UPDATE jobs SET lease_until_ms = {} + $3 \
-             WHERE id = $1 AND worker = $2 AND state = 'running'",
-            self.now_ms_sql()
-        );
-        let done = with_pool!(self, |pool| {
-            sqlx::query(&sql)
-                .bind(job_id)
-                .bind(worker)
-                .bind(lease_ms(lease))
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-                .map_err(db("renew lease"))
-        })?;
-        Ok(done == 1)
+        let set = format!("lease_until_ms = {} + $3", self.now_ms_sql());
+        let extra = [Param::Int(lease_ms(lease))];
+        self.update_held_job(job_id, worker, &set, &extra, "renew lease")
+            .await
     }
 
     /// Marks a job finished. `false` if it was not `worker`'s any more (taken
     /// over or cancelled); its work is then someone else's to record.
     #[instrument(skip(self), err(level = "debug"))]
     pub async fn finish_job(&self, job_id: i64, worker: &str) -> Result<bool, StoreError> {
-        let done = with_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE jobs SET state = 'finished', lease_until_ms = NULL, time_finished = $3 \
-                 WHERE id = $1 AND worker = $2 AND state = 'running'",
-            )
-            .bind(job_id)
-            .bind(worker)
-            .bind(Timestamp::now())
-            .execute(pool)
+        let set = "state = 'finished', lease_until_ms = NULL, time_finished = $3";
+        let extra = [Param::Int(Timestamp::now().unix_seconds())];
+        self.update_held_job(job_id, worker, set, &extra, "finish job")
             .await
-            .map(|r| r.rows_affected())
-            .map_err(db("finish job"))
-        })?;
-        Ok(done == 1)
     }
 
     /// Hands a running job back to the queue (graceful shutdown): the next
@@ -218,19 +231,9 @@ impl Store {
     /// was not `worker`'s.
     #[instrument(skip(self), err(level = "debug"))]
     pub async fn release_job(&self, job_id: i64, worker: &str) -> Result<bool, StoreError> {
-        let done = with_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE jobs SET state = 'queued', worker = NULL, lease_until_ms = NULL \
-                 WHERE id = $1 AND worker = $2 AND state = 'running'",
-            )
-            .bind(job_id)
-            .bind(worker)
-            .execute(pool)
+        let set = "state = 'queued', worker = NULL, lease_until_ms = NULL";
+        self.update_held_job(job_id, worker, set, &[], "release job")
             .await
-            .map(|r| r.rows_affected())
-            .map_err(db("release job"))
-        })?;
-        Ok(done == 1)
     }
 
     /// Queues a running job of `worker` again, to be claimed no earlier than
@@ -245,24 +248,14 @@ impl Store {
         delay: Duration,
         error: &str,
     ) -> Result<bool, StoreError> {
-        let sql = format!(
-            "UPDATE jobs SET state = 'queued', worker = NULL, lease_until_ms = NULL, \
-               retry_at_ms = {} + $3, last_error = $4 \
-             WHERE id = $1 AND worker = $2 AND state = 'running'",
+        let set = format!(
+            "state = 'queued', worker = NULL, lease_until_ms = NULL, \
+             retry_at_ms = {} + $3, last_error = $4",
             self.now_ms_sql()
         );
-        let done = with_pool!(self, |pool| {
-            sqlx::query(&sql)
-                .bind(job_id)
-                .bind(worker)
-                .bind(lease_ms(delay))
-                .bind(error)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-                .map_err(db("retry job later"))
-        })?;
-        Ok(done == 1)
+        let extra = [Param::Int(lease_ms(delay)), Param::Text(error)];
+        self.update_held_job(job_id, worker, &set, &extra, "retry job later")
+            .await
     }
 
     /// Takes the named lease for `holder` until `duration` from now if it is
