@@ -11,6 +11,18 @@ pub struct ClientArgs {
     /// The ODCS server.
     #[arg(long, default_value = "http://127.0.0.1:5005", global = true)]
     server: String,
+    /// Bearer token for create, renew and delete: an OIDC access token or
+    /// an API token from `odcs token create` (not needed with noauth).
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        conflicts_with = "token_file"
+    )]
+    token: Option<String>,
+    /// Read the bearer token from this file (keeps it out of `ps`).
+    #[arg(long, global = true, value_name = "PATH")]
+    token_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: ClientCommand,
 }
@@ -223,13 +235,27 @@ fn wait(server: &str, id: u64, timeout: u64) -> anyhow::Result<Value> {
 
 pub fn run(a: ClientArgs) -> anyhow::Result<()> {
     let server = a.server.trim_end_matches('/').to_owned();
+    let token = match (&a.token, &a.token_file) {
+        (Some(t), _) => Some(t.trim().to_owned()),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the token file {}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    let authorization = token.map(|t| format!("Bearer {t}"));
+    let signed = |req: ureq::RequestBuilder<ureq::typestate::WithBody>| match &authorization {
+        Some(a) => req.header("Authorization", a),
+        None => req,
+    };
     match a.command {
         ClientCommand::Create(args) => {
             let body = args.body();
             let w = args.wait;
             let c = answer(
-                agent()
-                    .post(&format!("{server}/api/1/composes/"))
+                signed(agent().post(&format!("{server}/api/1/composes/")))
                     .header("Content-Type", "application/json")
                     .send(body.to_string().as_bytes()),
                 "create",
@@ -313,19 +339,20 @@ pub fn run(a: ClientArgs) -> anyhow::Result<()> {
                 None => json!({}),
             };
             print(&answer(
-                agent()
-                    .patch(&format!("{server}/api/1/composes/{id}"))
+                signed(agent().patch(&format!("{server}/api/1/composes/{id}")))
                     .header("Content-Type", "application/json")
                     .send(body.to_string().as_bytes()),
                 "renew",
             )?)?;
         }
-        ClientCommand::Delete { id } => print(&answer(
-            agent()
-                .delete(&format!("{server}/api/1/composes/{id}"))
-                .call(),
-            "delete",
-        )?)?,
+        ClientCommand::Delete { id } => {
+            let req = agent().delete(&format!("{server}/api/1/composes/{id}"));
+            let req = match &authorization {
+                Some(a) => req.header("Authorization", a),
+                None => req,
+            };
+            print(&answer(req.call(), "delete")?)?
+        }
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! yet; they arrive with the issues that need them (#3, #4).
 
 pub mod api;
+pub mod auth;
 pub mod compose;
 pub mod config;
 pub mod date;

@@ -13,6 +13,7 @@ use odcs::repodata::{Compression, RepodataOptions};
 mod client_cmd;
 mod compose_cmd;
 mod corpus;
+mod token_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -110,6 +111,9 @@ enum Command {
     Config,
     /// Talk to an ODCS server: create, wait, show, list, renew, delete composes.
     Client(client_cmd::ClientArgs),
+    /// API tokens for service accounts (`[auth] backends` with "token").
+    #[command(subcommand)]
+    Token(token_cmd::TokenCommand),
 }
 
 #[derive(clap::Args)]
@@ -308,6 +312,7 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Command::Client(args) => client_cmd::run(args),
+        Command::Token(cmd) => run_async(token_cmd::run(cmd)),
         Command::Config => {
             print!("{}", odcs::config::EXAMPLE);
             Ok(())

@@ -142,6 +142,14 @@ pub async fn serve_with(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let listen = listener.local_addr()?.to_string();
+    cfg.auth
+        .check(&listen)
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let auth = Arc::new(
+        crate::auth::Authenticator::new(&cfg.auth)
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?,
+    );
     let store = open_store(&cfg).await?;
     let notify = Arc::new(tokio::sync::Notify::new());
     let ctx = worker_context(&cfg, store.clone(), source, notify.clone()).await?;
@@ -160,6 +168,8 @@ pub async fn serve_with(
         worker_metrics: ctx.metrics.clone(),
         expected_workers: cfg.expected_workers,
         lease: ctx.lease,
+        auth,
+        allowed_clients: serde_json::to_value(&cfg.auth.allowed_clients)?,
     });
     // the trees are served here when the target URL is this server's /odcs
     let local_url = format!("http://{}/odcs", listener.local_addr()?);
@@ -168,15 +178,107 @@ pub async fn serve_with(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let handles = spawn_workers(&ctx, cfg.workers, cfg.reaper_interval, &stop_rx);
     tracing::info!("odcs serving on http://{}", listener.local_addr()?);
-    axum::serve(listener, router(app, serve_dir))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    tracing::info!("auth: {}", app.auth.backend_names());
+    let routes = router(app, serve_dir);
+    let tls = match cfg.auth.cert.as_ref().filter(|_| {
+        cfg.auth
+            .backends
+            .contains(&crate::config::auth::Backend::Cert)
+    }) {
+        Some(c) => {
+            let tls = crate::auth::cert::server_config(c)
+                .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+            let tls_listener = tokio::net::TcpListener::bind(&c.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} ([auth.cert] listen)", c.listen))?;
+            tracing::info!(
+                "odcs serving on https://{} (client certificates)",
+                tls_listener.local_addr()?
+            );
+            Some(tokio::spawn(serve_tls(
+                tls_listener,
+                tokio_rustls::TlsAcceptor::from(tls),
+                routes.clone(),
+                stop_rx.clone(),
+            )))
+        }
+        None => None,
+    };
+    axum::serve(
+        listener,
+        routes.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    if let Some(t) = tls {
+        t.abort();
+    }
     let _ = stop_tx.send(true);
     for h in handles {
         let _ = h.await;
     }
     store.close().await;
     Ok(())
+}
+
+/// The router on TLS connections, each request carrying its peer address
+/// and the subject CN of a verified client certificate, until `stop`.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    routes: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use axum::extract::ConnectInfo;
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!("tls: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let (acceptor, routes) = (acceptor.clone(), routes.clone());
+        tokio::spawn(async move {
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::info!("tls: handshake with {peer} failed: {e}");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            let cn = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|leaf| crate::auth::cert::subject_cn(leaf));
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    if let Some(cn) = &cn {
+                        req.extensions_mut()
+                            .insert(crate::api::ClientCn(cn.clone()));
+                    }
+                    let mut routes = routes.clone();
+                    async move { tower::Service::call(&mut routes, req).await }
+                },
+            );
+            let io = hyper_util::rt::TokioIo::new(tls);
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await
+            {
+                tracing::debug!("tls: connection from {peer}: {e}");
+            }
+        });
+    }
 }
 
 /// Workers only (no API), for more hosts sharing one database and target dir.

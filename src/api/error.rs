@@ -14,6 +14,13 @@ use crate::store::StoreError;
 #[derive(Debug)]
 pub enum ApiError {
     BadRequest(String),
+    /// 401 with a `WWW-Authenticate` header per accepted scheme.
+    Unauthorized {
+        message: String,
+        challenges: Vec<String>,
+    },
+    /// 403: the caller may not do this; the message says which constraint.
+    Forbidden(String),
     NotFound(String),
     /// 413: the body is over the configured limit.
     TooLarge(String),
@@ -70,6 +77,19 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Unauthorized {
+                message,
+                challenges,
+            } => {
+                let mut r = error_response(StatusCode::UNAUTHORIZED, &message);
+                for c in challenges {
+                    if let Ok(v) = header::HeaderValue::from_str(&c) {
+                        r.headers_mut().append(header::WWW_AUTHENTICATE, v);
+                    }
+                }
+                return r;
+            }
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
             ApiError::Unavailable(m) => {

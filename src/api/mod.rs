@@ -11,8 +11,10 @@
 //! 400, negative lifetimes are 400, and `DELETE` of a waiting or generating
 //! compose cancels it (the original could only do that with Celery).
 
+mod caller;
 mod error;
 mod files;
+pub use caller::ClientCn;
 pub use error::ApiError;
 mod list;
 mod metrics;
@@ -56,6 +58,10 @@ pub struct AppState {
     pub expected_workers: usize,
     /// The workers' lease: a worker not seen for longer is not alive.
     pub lease: std::time::Duration,
+    /// Who may change composes.
+    pub auth: Arc<crate::auth::Authenticator>,
+    /// `allowed_clients` as `/api/1/about/` shows it.
+    pub allowed_clients: Value,
 }
 
 fn time(t: Option<Timestamp>) -> Value {
@@ -133,8 +139,8 @@ pub fn compose_json(c: &ComposeRow, target_dirs: &TargetDirs, with_dump: bool) -
     v
 }
 
-fn new_compose(req: &validate::CreateRequest) -> NewCompose {
-    let mut n = NewCompose::new("unknown", req.source_type, &req.source);
+fn new_compose(req: &validate::CreateRequest, owner: &str) -> NewCompose {
+    let mut n = NewCompose::new(owner, req.source_type, &req.source);
     n.seconds_to_live = req.seconds_to_live;
     n.packages = req.packages.clone();
     n.builds = req.builds.clone();
@@ -192,8 +198,10 @@ async fn read_body(app: &AppState, body: axum::body::Body) -> Result<axum::body:
 
 async fn create_compose(
     State(app): State<Arc<AppState>>,
+    caller: caller::Caller,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
+    let who = caller.authenticate(&app, "new-compose").await?;
     let body = read_body(&app, body).await?;
     let data = parse_body(&body)?;
     let req = validate::parse_create(&data, &app.arches, &app.sigkeys, app.lifetime)?;
@@ -206,16 +214,25 @@ async fn create_compose(
     for repo in req.lookaside_repos.split_whitespace() {
         validate::check_lookaside_allowed(repo, &app.lookaside_allowed)?;
     }
-    let row = app.store.submit_compose(&new_compose(&req)).await?;
+    let grant = app
+        .auth
+        .policy
+        .check_create(&who.identity, &caller::subject_of_request(&req))?;
+    caller::check_active_limit(&app, &who.identity, grant.max_active).await?;
+    let row = app
+        .store
+        .submit_compose(&new_compose(&req, &who.identity.user))
+        .await?;
     app.jobs_queued.notify_waiters();
     tracing::info!(
         compose.id = row.id,
-        "compose {} submitted: {} {}",
+        "compose {} submitted by {}: {} {}",
         row.id,
+        row.owner,
         req.source_type_name,
         row.source
     );
-    Ok(Json(compose_json(&row, &app.target_dirs, false)).into_response())
+    Ok(who.finish(Json(compose_json(&row, &app.target_dirs, false)).into_response()))
 }
 
 async fn find_compose(
@@ -249,9 +266,11 @@ pub(super) fn cors(mut r: Response) -> Response {
 async fn renew_compose(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
+    caller: caller::Caller,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let id = compose_id(&id)?;
+    let who = caller.authenticate(&app, "renew-compose").await?;
     let body = read_body(&app, body).await?;
     let data = if body.is_empty() {
         json!({})
@@ -281,6 +300,11 @@ async fn renew_compose(
         Err(e) => return Err(e.into()),
     };
     let seconds = validate::seconds_to_live(&data, app.lifetime)?;
+    let grant = app.auth.policy.check_renew(
+        &who.identity,
+        &old.owner,
+        &caller::subject_of(&old, seconds),
+    )?;
     let sigkeys = validate::checked_list(data.get("sigkeys"), "sigkeys", validate::check_sigkey)?
         .map(|keys| keys.join(" "))
         .or(old.sigkeys.clone());
@@ -305,11 +329,12 @@ async fn renew_compose(
         if let Some(reused) = old.reused_id {
             app.store.extend_expiry(reused, until).await?;
         }
-        return Ok(Json(compose_json(&row, &app.target_dirs, false)).into_response());
+        return Ok(who.finish(Json(compose_json(&row, &app.target_dirs, false)).into_response()));
     }
+    caller::check_active_limit(&app, &who.identity, grant.max_active).await?;
     // a new compose with the same inputs, pinned to the same event, so it
     // holds the same builds
-    let mut n = NewCompose::new("unknown", old.source_type, &old.source);
+    let mut n = NewCompose::new(&who.identity.user, old.source_type, &old.source);
     // unless the content is asked to change, recreate exactly the same RPMs
     // from the stored package set (of the compose it reused, if it did); a
     // failed compose has none and is made again at the same event
@@ -335,27 +360,31 @@ async fn renew_compose(
     n.fingerprint = n.reuse_fingerprint();
     let row = app.store.submit_compose(&n).await?;
     app.jobs_queued.notify_waiters();
-    Ok(Json(compose_json(&row, &app.target_dirs, false)).into_response())
+    Ok(who.finish(Json(compose_json(&row, &app.target_dirs, false)).into_response()))
 }
 
 async fn delete_compose(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
+    caller: caller::Caller,
 ) -> Result<Response, ApiError> {
     let id = compose_id(&id)?;
+    let who = caller.authenticate(&app, "delete-compose").await?;
+    let cancel_reason = format!("Canceled by {}", who.name());
     // a worker may move the compose on between the read and the write: then
     // the write is refused and the compose is looked at again
     let mut message = None;
     for _ in 0..5 {
         let c = app.store.find_compose(id).await?;
+        app.auth.policy.check_delete(&who.identity, &c.owner)?;
         let written = match c.state {
             ComposeState::Wait | ComposeState::Generating => app
                 .store
-                .cancel_compose(id, "Canceled by anonymous")
+                .cancel_compose(id, &cancel_reason)
                 .await
                 .map(|_| format!("Compose (id={id}) has been canceled")),
             ComposeState::Done | ComposeState::Failed => {
-                app.store.request_removal(id, "anonymous").await.map(|_| {
+                app.store.request_removal(id, who.name()).await.map(|_| {
                     app.jobs_queued.notify_waiters();
                     format!(
                         "The delete request for compose (id={id}) has been accepted and will be processed by backend later."
@@ -382,19 +411,21 @@ async fn delete_compose(
             "compose {id} kept changing state while being deleted; try again"
         ))
     })?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"status": 202, "message": message})),
-    )
-        .into_response())
+    Ok(who.finish(
+        (
+            StatusCode::ACCEPTED,
+            Json(json!({"status": 202, "message": message})),
+        )
+            .into_response(),
+    ))
 }
 
 async fn about(State(app): State<Arc<AppState>>) -> Response {
     cors(
         Json(json!({
             "version": env!("CARGO_PKG_VERSION"),
-            "auth_backend": "noauth",
-            "allowed_clients": {},
+            "auth_backend": app.auth.backend_names(),
+            "allowed_clients": app.allowed_clients,
             "raw_config_urls": {},
             "sigkeys": app.sigkeys,
         }))

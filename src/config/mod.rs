@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub mod auth;
+pub use auth::AuthConfig;
+
 /// The commented example file, every key with its default (`odcs config --example`).
 pub const EXAMPLE: &str = include_str!("odcs.example.toml");
 
@@ -79,6 +82,8 @@ pub struct Config {
     /// repodata file once decompressed, in bytes.
     pub lookaside_max_bytes: u64,
     pub koji: Option<KojiConfig>,
+    /// Who may create, renew and delete composes.
+    pub auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -106,6 +111,7 @@ impl Default for Config {
             lookaside_allowed: vec![],
             lookaside_max_bytes: 1 << 30,
             koji: None,
+            auth: AuthConfig::default(),
         }
     }
 }

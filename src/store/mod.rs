@@ -34,6 +34,7 @@
 mod composes;
 mod jobs;
 mod model;
+mod tokens;
 mod workers;
 
 use std::str::FromStr;
@@ -46,6 +47,7 @@ pub use model::{
     ComposeFilter, ComposeRow, ComposeState, Job, JobKind, JobState, NewCompose, OrderBy,
     OrderColumn, StoredRpm, Timestamp,
 };
+pub use tokens::TokenRow;
 pub use workers::WorkerPresence;
 
 /// Everything that can go wrong in the store.

@@ -7,6 +7,8 @@
 #![allow(dead_code)]
 
 pub mod debian;
+pub mod kdc;
+pub mod ldap;
 pub mod server;
 
 use std::path::{Path, PathBuf};

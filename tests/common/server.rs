@@ -12,6 +12,20 @@ use std::time::{Duration, Instant};
 use odcs::source::PackageSource;
 use serde_json::Value;
 
+/// What [`Server::call`] got back.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub json: Value,
+    pub challenges: Vec<String>,
+}
+
+impl Reply {
+    pub fn message(&self) -> &str {
+        self.json["message"].as_str().unwrap_or_default()
+    }
+}
+
 pub struct Server {
     pub url: String,
     _tmp: tempfile::TempDir,
@@ -179,6 +193,44 @@ impl Server {
     }
     pub fn get(&self, path: &str) -> (u16, Value) {
         self.request("GET", path, None)
+    }
+
+    /// A request with extra headers (credentials); the status, the JSON
+    /// answer and the `WWW-Authenticate` headers.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let url = format!("{}{path}", self.url);
+        let mut req = axum::http::Request::builder().method(method).uri(&url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        if !body.is_empty() {
+            req = req.header("Content-Type", "application/json");
+        }
+        let resp = agent.run(req.body(body).unwrap()).unwrap();
+        let status = resp.status().as_u16();
+        let challenges = resp
+            .headers()
+            .get_all("WWW-Authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
+            .collect();
+        let text = resp.into_body().read_to_string().unwrap_or_default();
+        Reply {
+            status,
+            json: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            challenges,
+        }
     }
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         self.request("POST", path, Some(body.to_string().into_bytes()))
