@@ -2,8 +2,9 @@
 //! - time from POST to `done` of a warm compose of 100 packages (plus their
 //!   closure) from a 2,000-package tag of the local store (`no_reuse`, so each
 //!   run really generates);
-//! - requests per second of `GET /api/1/composes/?page=…` with 10,000 composes
-//!   in the database, from 4 client threads for 5 seconds.
+//! - requests per second of `GET /api/1/composes/?page=…` (list) and of
+//!   `GET /api/1/composes/<id>` (detail) with 10,000 composes in the database,
+//!   from 4 client threads for 5 seconds each.
 //!
 //!     cargo bench --bench api
 
@@ -33,6 +34,30 @@ fn get(url: &str) -> Value {
     .expect("json")
 }
 
+/// Requests per second of GETs of `path(thread, i)` from 4 client threads
+/// for 5 seconds.
+fn requests_per_second(base: &str, path: impl Fn(u64, u64) -> String + Sync) -> f64 {
+    let count = AtomicU64::new(0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let (count, path) = (&count, &path);
+            s.spawn(move || {
+                let a = agent();
+                let mut i = 0;
+                while Instant::now() < deadline {
+                    let r = a.get(&format!("{base}{}", path(t, i))).call().expect("GET");
+                    assert_eq!(r.status(), 200);
+                    let _ = r.into_body().read_to_string();
+                    count.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+            });
+        }
+    });
+    count.load(Ordering::Relaxed) as f64 / 5.0
+}
+
 fn main() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let store_dir = tmp.path().join("store");
@@ -54,9 +79,9 @@ fn main() {
         .collect();
 
     println!(
-        "| backend | POST → done, warm 100-package compose (median of 5) | GET list rps, 10,000 composes |"
+        "| backend | POST → done, warm 100-package compose (median of 5) | GET list rps, 10,000 composes | GET detail rps |"
     );
-    println!("|---|---|---|");
+    println!("|---|---|---|---|");
     for backend in ["sqlite", "postgres"] {
         let data = tmp.path().join(format!("data-{backend}"));
         let db_name = format!("odcs_bench_{}", std::process::id());
@@ -156,29 +181,17 @@ fn main() {
             }
             store.close().await;
         });
-        let count = AtomicU64::new(0);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        std::thread::scope(|s| {
-            for t in 0..4u64 {
-                let (count, base) = (&count, &base);
-                s.spawn(move || {
-                    let a = agent();
-                    let mut page = 1 + t * 250;
-                    while Instant::now() < deadline {
-                        let r = a
-                            .get(&format!("{base}/api/1/composes/?page={page}&per_page=10"))
-                            .call()
-                            .expect("list");
-                        let _ = r.into_body().read_to_string();
-                        count.fetch_add(1, Ordering::Relaxed);
-                        page = page % 1000 + 1;
-                    }
-                });
-            }
+        let list = requests_per_second(&base, |t, i| {
+            format!(
+                "/api/1/composes/?page={}&per_page=10",
+                (t * 250 + i) % 1000 + 1
+            )
         });
-        let rps = count.load(Ordering::Relaxed) as f64 / 5.0;
+        let detail = requests_per_second(&base, |t, i| {
+            format!("/api/1/composes/{}", (t * 2500 + i) % 10_000 + 1)
+        });
         println!(
-            "| {backend} | {:.0} ms | {rps:.0} |",
+            "| {backend} | {:.0} ms | {list:.0} | {detail:.0} |",
             post_done.as_secs_f64() * 1e3
         );
 

@@ -25,10 +25,15 @@ enum Key {
 }
 
 struct Provider {
-    keys: Vec<(String, Key)>,
+    keys: Arc<Vec<(String, Key)>>,
     /// The JWKS the endpoint serves.
     jwks: Arc<Mutex<String>>,
     fetches: Arc<AtomicUsize>,
+    /// Tokens the introspection endpoint says are no longer active.
+    revoked: Arc<Mutex<Vec<String>>>,
+    /// `http://127.0.0.1:PORT/`: `jwks`, `token` (client credentials of
+    /// `svc-bot`/`s3cret`) and `introspect` (for client `odcs-server`).
+    base: String,
     url: String,
 }
 
@@ -96,22 +101,102 @@ impl Provider {
         let jwks = Arc::new(Mutex::new(
             json!({"keys": [jwk("k1", &keys[0].1)]}).to_string(),
         ));
-        let fetches = Arc::new(AtomicUsize::new(0));
         let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/jwks", server.server_addr().to_ip().unwrap());
-        let (served, count) = (jwks.clone(), fetches.clone());
+        let base = format!("http://{}/", server.server_addr().to_ip().unwrap());
+        let provider = Provider {
+            keys: Arc::new(keys),
+            jwks,
+            fetches: Arc::new(AtomicUsize::new(0)),
+            revoked: Arc::new(Mutex::new(Vec::new())),
+            url: format!("{base}jwks"),
+            base,
+        };
+        let endpoint = provider.clone_handles();
         std::thread::spawn(move || {
-            for req in server.incoming_requests() {
-                count.fetch_add(1, Ordering::SeqCst);
-                let body = served.lock().unwrap().clone();
-                let _ = req.respond(tiny_http::Response::from_string(body));
+            for mut req in server.incoming_requests() {
+                let mut body = String::new();
+                let _ = req.as_reader().read_to_string(&mut body);
+                let (status, answer) = endpoint.answer(&req, &body);
+                let json =
+                    tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap();
+                let _ = req.respond(
+                    tiny_http::Response::from_string(answer)
+                        .with_status_code(status)
+                        .with_header(json),
+                );
             }
         });
+        provider
+    }
+
+    fn clone_handles(&self) -> Provider {
         Provider {
-            keys,
-            jwks,
-            fetches,
-            url,
+            keys: self.keys.clone(),
+            jwks: self.jwks.clone(),
+            fetches: self.fetches.clone(),
+            revoked: self.revoked.clone(),
+            base: self.base.clone(),
+            url: self.url.clone(),
+        }
+    }
+
+    /// The provider's endpoints, as an OIDC provider (Keycloak) answers them.
+    fn answer(&self, req: &tiny_http::Request, body: &str) -> (u16, String) {
+        let form: std::collections::HashMap<String, String> = body
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), percent_decode(v)))
+            .collect();
+        let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+        match (req.method(), req.url()) {
+            (tiny_http::Method::Get, "/jwks") => {
+                self.fetches.fetch_add(1, Ordering::SeqCst);
+                (200, self.jwks.lock().unwrap().clone())
+            }
+            // RFC 6749 §4.4: client credentials in the form
+            (tiny_http::Method::Post, "/token") => {
+                if field("grant_type") != "client_credentials"
+                    || (field("client_id"), field("client_secret")) != ("svc-bot", "s3cret")
+                {
+                    return (401, json!({"error": "invalid_client"}).to_string());
+                }
+                let mut c = claims("service-account-svc-bot", &["bots"]);
+                c["azp"] = json!("svc-bot");
+                let token = self.sign("k1", "k1", c);
+                (200, json!({"access_token": token, "expires_in": 600, "token_type": "Bearer", "scope": "openid"}).to_string())
+            }
+            // RFC 7662: the resource server authenticates with HTTP Basic
+            (tiny_http::Method::Post, "/introspect") => {
+                let basic = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD
+                        .encode("odcs-server:introspect-secret")
+                );
+                let authorized = req
+                    .headers()
+                    .iter()
+                    .any(|h| h.field.equiv("Authorization") && h.value.as_str() == basic);
+                if !authorized {
+                    return (401, json!({"error": "invalid_client"}).to_string());
+                }
+                let token = field("token");
+                let claims = token
+                    .split('.')
+                    .nth(1)
+                    .and_then(|c| URL_SAFE_NO_PAD.decode(c).ok())
+                    .and_then(|c| serde_json::from_slice::<Value>(&c).ok());
+                match claims {
+                    Some(mut c)
+                        if c["exp"].as_i64().unwrap_or(0) > now()
+                            && !self.revoked.lock().unwrap().iter().any(|r| r == token) =>
+                    {
+                        c["active"] = json!(true);
+                        (200, c.to_string())
+                    }
+                    _ => (200, json!({"active": false}).to_string()),
+                }
+            }
+            _ => (404, json!({"error": "not found"}).to_string()),
         }
     }
 
@@ -174,6 +259,26 @@ impl Provider {
             jwks_refetch_seconds: 0,
         }
     }
+}
+
+fn percent_decode(v: &str) -> String {
+    let v = v.replace('+', " ");
+    let mut out = Vec::new();
+    let b = v.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(x) = u8::from_str_radix(&v[i + 1..i + 3], 16)
+        {
+            out.push(x);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn claims(user: &str, groups: &[&str]) -> Value {
@@ -720,6 +825,18 @@ fn noauth_is_refused_off_loopback() {
     );
 }
 
+/// The compose JSON the odcs CLI prints (`indent=4`) after its progress lines.
+fn cli_json(stdout: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(stdout);
+    let start = text
+        .find("\n{")
+        .map(|i| i + 1)
+        .or(text.starts_with('{').then_some(0));
+    start
+        .and_then(|i| serde_json::from_str(&text[i..]).ok())
+        .unwrap_or_else(|| panic!("no JSON object in the CLI's output:\n{text}"))
+}
+
 /// A server whose API is reached as `http://localhost:PORT`, the host name
 /// the Kerberos clients build the service principal `HTTP@localhost` from.
 fn localhost(s: &Server) -> String {
@@ -772,7 +889,10 @@ fn kerberos_tickets_from_a_real_kdc_authenticate_curl_and_the_python_client() {
     let kdc = kdc();
     kdc.add_user("alice", "alice-pw").unwrap();
     kdc.add_user("mallory", "mallory-pw").unwrap();
-    let keytab = kdc.add_service_keytab("HTTP/localhost").unwrap();
+    // clients name the service after the host in the URL
+    let keytab = kdc
+        .add_services_keytab(&["HTTP/localhost", "HTTP/127.0.0.1"])
+        .unwrap();
     let (s, apps) = Server::start_with(
         false,
         |cfg| {
@@ -873,6 +993,47 @@ print(c["id"])
     );
     let id: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     assert_eq!(s.wait_for(id, &["removed"])["removed_by"], "alice");
+
+    // the odcs CLI: for a URL without "localhost" it tries OIDC, then
+    // Kerberos (HTTP@127.0.0.1); a home of its own keeps its token cache
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".config")).unwrap();
+    std::fs::write(
+        home.path().join(".config/odcs.toml"),
+        "[redhat.prod]\nurl = \"http://unused.invalid\"\nid_provider = \"http://127.0.0.1:9/\"\noidc_authz_code_client_id = \"odcs\"\n",
+    )
+    .unwrap();
+    let cli = |args: &[&str]| {
+        let mut cmd = Command::new("odcs");
+        cmd.args(["--server", &s.url])
+            .args(args)
+            .env("HOME", home.path())
+            .env("NO_OIDC_AUTHZ_CODE", "1");
+        cmd.envs(alice.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null());
+        let out = common::run(&mut cmd);
+        assert!(
+            out.status.success(),
+            "odcs {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        cli_json(&out.stdout)
+    };
+    let c = cli(&["create-tag", "updates", &apps[2]]);
+    assert_eq!(
+        (c["owner"].as_str(), c["state_name"].as_str()),
+        (Some("alice"), Some("done")),
+        "{c}"
+    );
+    let id = c["id"].to_string();
+    let r = cli(&["renew", &id, "--seconds-to-live", "1800"]);
+    assert_eq!(r["id"], c["id"], "{r}");
+    cli(&["delete", &id]);
+    assert_eq!(
+        s.wait_for(c["id"].as_i64().unwrap(), &["removed"])["removed_by"],
+        "alice"
+    );
 }
 
 /// Groups from a real OpenLDAP: a user allowed only through an LDAP group;
@@ -1151,4 +1312,112 @@ print(c["id"])
         .and_then(|l| l.trim().parse().ok())
         .unwrap();
     assert_eq!(s.wait_for(id, &["removed"])["removed_by"], "frank");
+}
+
+/// The odcs CLI's OIDC: the client credentials flow against the provider's
+/// token endpoint (`OIDC_CLIENT_ID`/`OIDC_CLIENT_SECRET`), its access token
+/// sent as a bearer token; the service account owns what it makes.
+#[test]
+fn the_odcs_cli_gets_an_oidc_token_by_client_credentials() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idp = Provider::start(tmp.path());
+    let oidc = idp.oidc_config();
+    let (s, apps) = Server::start_with(
+        false,
+        |cfg| {
+            cfg.auth.backends = vec![Backend::Oidc];
+            cfg.auth.oidc = Some(oidc);
+            cfg.auth
+                .allowed_clients
+                .groups
+                .insert("bots".into(), Constraints::default());
+        },
+        None,
+    );
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join(".config")).unwrap();
+    std::fs::write(
+        home.join(".config/odcs.toml"),
+        format!("[redhat.prod]\nurl = \"http://unused.invalid\"\nid_provider = \"{}\"\noidc_authz_code_client_id = \"odcs\"\n", idp.base),
+    )
+    .unwrap();
+    let cli = |args: &[&str], secret: &str| {
+        let mut cmd = Command::new("odcs");
+        cmd.args(["--server", &s.url]).args(args).env("HOME", &home);
+        cmd.env("OIDC_CLIENT_ID", "svc-bot")
+            .env("OIDC_CLIENT_SECRET", secret)
+            .env("NO_OIDC_AUTHZ_CODE", "1");
+        common::run(cmd.stdin(std::process::Stdio::null()))
+    };
+    let out = cli(&["create-tag", "updates", &apps[2]], "s3cret");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = cli_json(&out.stdout);
+    assert_eq!(
+        (c["owner"].as_str(), c["state_name"].as_str()),
+        (Some("service-account-svc-bot"), Some("done")),
+        "{c}"
+    );
+    let id = c["id"].to_string();
+    assert!(cli(&["renew", &id], "s3cret").status.success());
+    assert!(cli(&["delete", &id], "s3cret").status.success());
+    assert_eq!(
+        s.wait_for(c["id"].as_i64().unwrap(), &["removed"])["removed_by"],
+        "service-account-svc-bot"
+    );
+}
+
+/// Token introspection (RFC 7662): the provider is asked per request with
+/// the service's client credentials; an inactive token is a 401, and
+/// credentials the provider refuses are the operator's problem (503, saying so).
+#[test]
+fn oidc_token_introspection_asks_the_provider() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idp = Provider::start(tmp.path());
+    let config = |secret: &str| {
+        let mut oidc = idp.oidc_config();
+        oidc.jwks_url = None;
+        oidc.introspection_url = Some(format!("{}introspect", idp.base));
+        oidc.client_id = Some("odcs-server".into());
+        oidc.client_secret = Some(secret.into());
+        move |cfg: &mut odcs::config::Config| {
+            cfg.workers = 0;
+            cfg.auth.backends = vec![Backend::Oidc];
+            cfg.auth.oidc = Some(oidc);
+            policy(cfg);
+        }
+    };
+    let (s, apps) = Server::start_with(false, config("introspect-secret"), None);
+    let token = idp.token("dave", &["qa"]);
+    let post = |s: &Server, token: &str| {
+        s.call(
+            "POST",
+            "/api/1/composes/",
+            Some(&tag_compose(&apps[0])),
+            &[("Authorization", &bearer(token))],
+        )
+    };
+    let r = post(&s, &token);
+    assert_eq!(
+        (r.status, r.json["owner"].as_str()),
+        (200, Some("dave")),
+        "{r:?}"
+    );
+    idp.revoked.lock().unwrap().push(token.clone());
+    let r = post(&s, &token);
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(r.message().contains("not active"), "{r:?}");
+    drop(s);
+
+    let (s, _) = Server::start_with(false, config("wrong"), None);
+    let r = post(&s, &idp.token("dave", &["qa"]));
+    assert_eq!(r.status, 503, "{r:?}");
+    assert!(
+        r.message().contains("introspection") && r.message().contains("HTTP 401"),
+        "{r:?}"
+    );
 }

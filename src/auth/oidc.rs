@@ -245,3 +245,86 @@ impl Oidc {
 fn invalid(e: JwtError) -> AuthError {
     AuthError::InvalidToken(e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use ring::rand::SystemRandom;
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    use serde_json::json;
+
+    fn key() -> (EcdsaKeyPair, String) {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        let p = pair.public_key().as_ref();
+        let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k",
+            "x": URL_SAFE_NO_PAD.encode(&p[1..33]), "y": URL_SAFE_NO_PAD.encode(&p[33..])}]});
+        (pair, jwks.to_string())
+    }
+
+    fn token(pair: &EcdsaKeyPair, claims: Value) -> String {
+        let signed = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(json!({"alg": "ES256", "kid": "k"}).to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let sig = pair.sign(&SystemRandom::new(), signed.as_bytes()).unwrap();
+        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+    }
+
+    /// A keys file is read again when it changes (the provider's keys
+    /// rotated by whoever writes it); groups and scopes come from the claims.
+    #[test]
+    fn a_keys_file_is_read_again_when_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("jwks.json");
+        let (old, old_jwks) = key();
+        let (new, new_jwks) = key();
+        std::fs::write(&file, &old_jwks).unwrap();
+        let oidc = Oidc::new(&OidcConfig {
+            issuer: "https://id".into(),
+            audience: "odcs".into(),
+            jwks_url: None,
+            jwks_file: Some(file.clone()),
+            introspection_url: None,
+            client_id: None,
+            client_secret: None,
+            user_claim: "sub".into(),
+            groups_claim: "groups".into(),
+            require_scopes: false,
+            scope_namespace: String::new(),
+            leeway_seconds: 0,
+            timeout_seconds: 1,
+            jwks_refetch_seconds: 10,
+        });
+        let exp = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 60;
+        let claims = json!({"iss": "https://id", "aud": "odcs", "exp": exp, "sub": "bob",
+            "groups": ["qa", "dev"], "scope": "openid new-compose"});
+        let id = oidc.identify(&token(&old, claims.clone())).unwrap();
+        assert_eq!(id.user, "bob");
+        assert_eq!(id.groups.iter().collect::<Vec<_>>(), ["dev", "qa"]);
+        assert!(id.scopes.as_ref().unwrap().contains("new-compose"));
+        assert!(matches!(
+            oidc.identify(&token(&new, claims.clone())),
+            Err(AuthError::InvalidToken(_))
+        ));
+        let before = std::fs::metadata(&file).unwrap().modified().unwrap();
+        while std::fs::metadata(&file).unwrap().modified().unwrap() == before {
+            std::thread::sleep(Duration::from_millis(5));
+            std::fs::write(&file, &new_jwks).unwrap();
+        }
+        assert_eq!(
+            oidc.identify(&token(&new, claims.clone())).unwrap().user,
+            "bob"
+        );
+        assert!(oidc.identify(&token(&old, claims)).is_err());
+    }
+}

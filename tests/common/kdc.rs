@@ -116,6 +116,24 @@ impl Kdc {
     /// Adds the service principal `service` (e.g. `HTTP/localhost`) with a
     /// random key and writes its keys to a new keytab file, whose path it
     /// returns.
+    /// Adds several service principals (`HTTP/localhost`, `HTTP/127.0.0.1`)
+    /// into one keytab, as a host known by several names has; its path.
+    pub fn add_services_keytab(&self, services: &[&str]) -> Result<PathBuf, String> {
+        let keytab = self.dir.join("services.keytab");
+        for service in services {
+            let princ = self.principal(service);
+            self.kadmin(
+                &format!("addprinc -randkey {princ}"),
+                &format!("Principal \"{princ}\" created."),
+            )?;
+            self.kadmin(
+                &format!("ktadd -k \"{}\" {princ}", keytab.display()),
+                &format!("Entry for principal {princ} with kvno"),
+            )?;
+        }
+        Ok(keytab)
+    }
+
     pub fn add_service_keytab(&self, service: &str) -> Result<PathBuf, String> {
         let princ = self.principal(service);
         self.kadmin(
