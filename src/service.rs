@@ -147,7 +147,7 @@ pub async fn serve_with(
         .check(&listen)
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let auth = Arc::new(
-        crate::auth::Authenticator::new(&cfg.auth)
+        crate::auth::Authenticator::new(&cfg.auth, &cfg.cache_dir())
             .map_err(|e| anyhow::anyhow!("configuration: {e}"))?,
     );
     let store = open_store(&cfg).await?;

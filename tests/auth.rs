@@ -959,6 +959,8 @@ fn kerberos_tickets_from_a_real_kdc_authenticate_curl_and_the_python_client() {
     assert_eq!(code, 200, "{c}");
     let (code, c) = curl_negotiate(&alice, "DELETE", &path, None);
     assert_eq!(code, 202, "{c}");
+    // the replay cache is in the service's cache directory
+    assert!(s.data.join("cache/kerberos.rcache").is_file());
     assert_eq!(s.wait_for(id, &["removed"])["removed_by"], "alice");
 
     // the Python client's default mech (requests-gssapi, which sends its

@@ -73,8 +73,8 @@ static char *odcs_status_message(const char *what, OM_uint32 major, OM_uint32 mi
   return odcs_strndup(buf, strlen(buf));
 }
 
-int odcs_gss_accept(const char *keytab, const unsigned char *in, size_t in_len,
-                    unsigned char **out_token, size_t *out_len,
+int odcs_gss_accept(const char *keytab, const char *rcache, const unsigned char *in,
+                    size_t in_len, unsigned char **out_token, size_t *out_len,
                     char **principal, char **error)
 {
   OM_uint32 major, minor = 0, ignored;
@@ -84,8 +84,8 @@ int odcs_gss_accept(const char *keytab, const unsigned char *in, size_t in_len,
     {6, (void *)"\x2b\x06\x01\x05\x05\x02"},                 /* SPNEGO, 1.3.6.1.5.5.2 */
   };
   gss_OID_set_desc mechs = {2, mech_elems};
-  gss_key_value_element_desc store_elem = {"keytab", keytab};
-  gss_key_value_set_desc store = {1, &store_elem};
+  gss_key_value_element_desc store_elems[2];
+  gss_key_value_set_desc store = {0, store_elems};
   gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
   gss_ctx_id_t ctx = GSS_C_NO_CONTEXT;
   gss_name_t source = GSS_C_NO_NAME;
@@ -104,9 +104,17 @@ int odcs_gss_accept(const char *keytab, const unsigned char *in, size_t in_len,
     *error = odcs_strndup("empty Negotiate token", 21);
     return 1;
   }
+  if (keytab) {
+    store_elems[store.count].key = "keytab";
+    store_elems[store.count++].value = keytab;
+  }
+  if (rcache) {
+    store_elems[store.count].key = "rcache";
+    store_elems[store.count++].value = rcache;
+  }
 
   major = gss_acquire_cred_from(&minor, GSS_C_NO_NAME, GSS_C_INDEFINITE, &mechs,
-                                GSS_C_ACCEPT, keytab ? &store : GSS_C_NO_CRED_STORE,
+                                GSS_C_ACCEPT, store.count ? &store : GSS_C_NO_CRED_STORE,
                                 &cred, NULL, NULL);
   if (GSS_ERROR(major)) {
     *error = odcs_status_message("cannot use the acceptor keytab", major, minor, GSS_C_NO_OID);

@@ -17,6 +17,9 @@
  * default keytab (KRB5_KTNAME, else the profile's default_keytab_name). Any
  * key in it is accepted, whatever host name the client asked for.
  *
+ * rcache: the replay cache ("file2:/path", MIT >= 1.18; "none" for none);
+ * NULL for the default (KRB5RCACHEDIR, else /var/tmp).
+ *
  * On success returns 0 and sets *principal (e.g. "alice@ODCS.TEST") and
  * *out_token / *out_len: the reply token, to be sent back as
  * `WWW-Authenticate: Negotiate <base64>`; it may be empty, and then
@@ -31,8 +34,8 @@
  * Everything returned is malloc'd: free it with odcs_gss_free. Thread-safe:
  * no state is kept between calls.
  */
-int odcs_gss_accept(const char *keytab, const unsigned char *in, size_t in_len,
-                    unsigned char **out_token, size_t *out_len,
+int odcs_gss_accept(const char *keytab, const char *rcache, const unsigned char *in,
+                    size_t in_len, unsigned char **out_token, size_t *out_len,
                     char **principal, char **error);
 
 /* Frees what odcs_gss_accept returned (NULL is fine). */

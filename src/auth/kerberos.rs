@@ -5,7 +5,9 @@
 //! answer may carry a mutual-authentication token.
 //!
 //! The user is the principal's name before `@REALM`, as in the original;
-//! `realms`, when set, limits the realms accepted.
+//! `realms`, when set, limits the realms accepted. The replay cache (which
+//! refuses a ticket's authenticator seen before) is a file in the service's
+//! cache directory, not MIT's default /var/tmp.
 
 use std::ffi::{CStr, CString, c_char, c_int, c_uchar, c_void};
 
@@ -18,6 +20,7 @@ use crate::config::auth::KerberosConfig;
 unsafe extern "C" {
     fn odcs_gss_accept(
         keytab: *const c_char,
+        rcache: *const c_char,
         input: *const c_uchar,
         in_len: usize,
         out_token: *mut *mut c_uchar,
@@ -30,17 +33,27 @@ unsafe extern "C" {
 
 pub struct Kerberos {
     keytab: CString,
+    /// `file2:<cache_dir>/kerberos.rcache`: the replay cache stays in the
+    /// service's directories (MIT's default is /var/tmp).
+    rcache: CString,
     realms: Vec<String>,
 }
 
 impl Kerberos {
-    pub fn new(cfg: &KerberosConfig) -> Result<Kerberos, String> {
+    pub fn new(cfg: &KerberosConfig, cache_dir: &std::path::Path) -> Result<Kerberos, String> {
         let path = cfg.keytab.to_string_lossy().into_owned();
+        std::fs::create_dir_all(cache_dir)
+            .map_err(|e| format!("creating {}: {e}", cache_dir.display()))?;
         std::fs::File::open(&cfg.keytab)
             .map_err(|e| format!("[auth.kerberos] keytab {path}: {e}"))?;
         Ok(Kerberos {
             keytab: CString::new(path.clone())
                 .map_err(|_| format!("[auth.kerberos] keytab {path:?} has a NUL byte"))?,
+            rcache: CString::new(format!(
+                "file2:{}",
+                cache_dir.join("kerberos.rcache").display()
+            ))
+            .map_err(|_| format!("cache_dir {cache_dir:?} has a NUL byte"))?,
             realms: cfg.realms.clone(),
         })
     }
@@ -51,7 +64,7 @@ impl Kerberos {
         let token = STANDARD
             .decode(token_b64.trim())
             .map_err(|_| AuthError::Unauthenticated("the Negotiate token is not base64".into()))?;
-        let (principal, reply) = gss_accept(&self.keytab, &token).map_err(|e| {
+        let (principal, reply) = gss_accept(&self.keytab, &self.rcache, &token).map_err(|e| {
             AuthError::Unauthenticated(format!("the Kerberos ticket was not accepted: {e}"))
         })?;
         let (user, realm) = principal.rsplit_once('@').ok_or_else(|| {
@@ -74,7 +87,7 @@ impl Kerberos {
 }
 
 /// One call of the shim: the principal and the reply token.
-fn gss_accept(keytab: &CStr, token: &[u8]) -> Result<(String, Vec<u8>), String> {
+fn gss_accept(keytab: &CStr, rcache: &CStr, token: &[u8]) -> Result<(String, Vec<u8>), String> {
     let mut out: *mut c_uchar = std::ptr::null_mut();
     let mut out_len = 0usize;
     let mut principal: *mut c_char = std::ptr::null_mut();
@@ -84,6 +97,7 @@ fn gss_accept(keytab: &CStr, token: &[u8]) -> Result<(String, Vec<u8>), String> 
     let rc = unsafe {
         odcs_gss_accept(
             keytab.as_ptr(),
+            rcache.as_ptr(),
             token.as_ptr(),
             token.len(),
             &mut out,

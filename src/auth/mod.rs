@@ -113,7 +113,8 @@ pub struct Authenticated {
 }
 
 impl Authenticator {
-    pub fn new(cfg: &AuthConfig) -> Result<Authenticator, String> {
+    /// `cache_dir` holds the Kerberos replay cache.
+    pub fn new(cfg: &AuthConfig, cache_dir: &std::path::Path) -> Result<Authenticator, String> {
         let on = |b| cfg.backends.contains(&b);
         Ok(Authenticator {
             backends: cfg.backends.clone(),
@@ -123,7 +124,7 @@ impl Authenticator {
                 .filter(|_| on(Backend::Oidc))
                 .map(|c| Arc::new(oidc::Oidc::new(c))),
             kerberos: match cfg.kerberos.as_ref().filter(|_| on(Backend::Kerberos)) {
-                Some(c) => Some(Arc::new(kerberos::Kerberos::new(c)?)),
+                Some(c) => Some(Arc::new(kerberos::Kerberos::new(c, cache_dir)?)),
                 None => None,
             },
             proxy: match cfg
