@@ -24,8 +24,10 @@ fn nvrs(items: Vec<String>) -> Vec<String> {
 
 #[derive(clap::Args)]
 pub struct ComposeArgs {
-    /// What `--source` names: a tag, or builds (N-V-Rs).
-    #[arg(long, value_parser = ["tag", "build"], default_value = "tag")]
+    /// What `--source` names: a tag, builds (N-V-Rs) or modules
+    /// (`N:S`, `N:S:V`, `N:S:V:C`; with the modules they require unless
+    /// `--flag no_deps`).
+    #[arg(long, value_parser = ["tag", "build", "module"], default_value = "tag")]
     source_type: String,
     /// The tag, or the build N-V-Rs (space or comma separated; a draft
     /// build's `N-V-R,draft_<id>` stays one build).
@@ -107,10 +109,10 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
             a.name
         );
     }
-    let source_type = if a.source_type == "tag" {
-        SourceType::Tag
-    } else {
-        SourceType::Build
+    let source_type = match a.source_type.as_str() {
+        "tag" => SourceType::Tag,
+        "module" => SourceType::Module,
+        _ => SourceType::Build,
     };
     let source: Vec<String> = nvrs(
         a.source
@@ -237,6 +239,21 @@ pub enum StoreCommand {
         #[arg(long, default_value_t = 300)]
         packages: usize,
     },
+    /// Put a module build into the store: its modulemd (one modulemd v2
+    /// stream, as MBS writes `modulemd.txt`) and its RPMs, tagged into the
+    /// content tag `module-<name>-<stream>-<version>-<context>`; module
+    /// composes of the local store find it from then on.
+    ImportModule {
+        /// The modulemd YAML file.
+        #[arg(long)]
+        modulemd: PathBuf,
+        /// Directory of the module's RPMs (searched recursively); artifacts
+        /// the modulemd leaves out are these RPMs.
+        dir: PathBuf,
+        /// The local package store.
+        #[arg(long, default_value = "odcs-data/store")]
+        store: PathBuf,
+    },
     /// List tags and their latest builds.
     List {
         /// The local package store to list.
@@ -251,6 +268,13 @@ fn import_dir(
     tag: &str,
     parents: &[String],
 ) -> anyhow::Result<usize> {
+    let metas = read_dir_rpms(dir)?;
+    let nvrs = store.import(tag, parents, &metas)?;
+    Ok(nvrs.len())
+}
+
+/// Every RPM under `dir`, read (through the header cache).
+fn read_dir_rpms(dir: &std::path::Path) -> anyhow::Result<Vec<(PathBuf, odcs::rpm::PackageMeta)>> {
     use rayon::prelude::*;
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -283,8 +307,7 @@ fn import_dir(
             Ok((p.clone(), meta))
         })
         .collect::<anyhow::Result<_>>()?;
-    let nvrs = store.import(tag, parents, &metas)?;
-    Ok(nvrs.len())
+    Ok(metas)
 }
 
 pub fn run_store(cmd: StoreCommand) -> anyhow::Result<()> {
@@ -301,6 +324,19 @@ pub fn run_store(cmd: StoreCommand) -> anyhow::Result<()> {
         }
         StoreCommand::Demo { store, packages } => {
             seed_demo_n(&store, packages)?;
+        }
+        StoreCommand::ImportModule {
+            modulemd,
+            dir,
+            store,
+        } => {
+            let store = LocalStore::open(&store)?;
+            let text = std::fs::read_to_string(&modulemd)
+                .with_context(|| format!("reading {}", modulemd.display()))?;
+            let nsvc = store
+                .import_module(&text, &read_dir_rpms(&dir)?)
+                .with_context(|| modulemd.display().to_string())?;
+            eprintln!("module {nsvc} imported into {}", store.root().display());
         }
         StoreCommand::List { store } => {
             list_store(&store)?;
@@ -336,12 +372,106 @@ fn seed_demo_n(root: &std::path::Path, packages: usize) -> anyhow::Result<()> {
     }
     let nb = import_dir(&store, &base, "demo-base", &[])?;
     let nu = import_dir(&store, &updates, "demo-updates", &["demo-base".to_owned()])?;
+    let needed = specs
+        .iter()
+        .find(|s| s.files.iter().any(|(p, _)| p.starts_with("/usr/lib")))
+        .unwrap_or(&specs[0])
+        .name
+        .clone();
+    let modules = seed_demo_modules(&store, &incoming, &needed)?;
     std::fs::remove_dir_all(&incoming)?;
     eprintln!(
-        "demo store in {}: {nb} builds in demo-base, {nu} newer ones in demo-updates (inherits demo-base)",
-        store.root().display()
+        "demo store in {}: {nb} builds in demo-base, {nu} newer ones in demo-updates (inherits demo-base), modules {}",
+        store.root().display(),
+        modules.join(", ")
     );
     Ok(())
+}
+
+/// The demo modules: `demo:1` (profile `default`: demo-tool, which needs
+/// `needed` from demo-base and demo-lib of the module) and `demo-app:2`,
+/// which requires `demo:1`.
+fn seed_demo_modules(
+    store: &LocalStore,
+    incoming: &std::path::Path,
+    needed: &str,
+) -> anyhow::Result<Vec<String>> {
+    use odcs::modulemd::ModuleStream;
+    use odcs::rpm::build::{FileContent, PackageSpec};
+    let rpm = |nevra: &str, requires: &[&str], file: &str| -> anyhow::Result<PackageSpec> {
+        let mut s = PackageSpec::parse(nevra)?;
+        s.summary = format!("{} (demo module package)", s.name);
+        s.requires = requires.iter().map(|r| r.to_string()).collect();
+        s.files = vec![(
+            file.to_owned(),
+            FileContent::Regular(format!("{nevra}\n").into_bytes()),
+        )];
+        Ok(s)
+    };
+    let modules = [
+        (
+            "demo",
+            "1",
+            vec![
+                rpm(
+                    "demo-tool-1.0-1.module_demo1.x86_64",
+                    &["demo-lib", needed],
+                    "/usr/bin/demo-tool",
+                )?,
+                rpm(
+                    "demo-lib-1.0-1.module_demo1.x86_64",
+                    &[],
+                    "/usr/lib64/libdemo.so.1",
+                )?,
+            ],
+            vec![("default", vec!["demo-tool"])],
+            vec![("platform", vec!["f40"])],
+        ),
+        (
+            "demo-app",
+            "2",
+            vec![rpm(
+                "demo-app-2.0-1.module_demoapp2.x86_64",
+                &["demo-tool"],
+                "/usr/bin/demo-app",
+            )?],
+            vec![("default", vec!["demo-app"])],
+            vec![("platform", vec!["f40"]), ("demo", vec!["1"])],
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, stream, rpms, profiles, requires) in modules {
+        let dir = incoming.join(format!("module-{name}"));
+        std::fs::create_dir_all(&dir)?;
+        for r in &rpms {
+            r.write_to(&dir)?;
+        }
+        let m = ModuleStream {
+            name: name.into(),
+            stream: stream.into(),
+            version: 20261129000000,
+            context: "d3m0c0de".into(),
+            summary: format!("The {name} demo module"),
+            description: format!("The {name}:{stream} module of the demo store."),
+            license_module: vec!["MIT".into()],
+            requires: requires
+                .into_iter()
+                .map(|(n, s)| (n.to_owned(), s.into_iter().map(str::to_owned).collect()))
+                .collect(),
+            profiles: profiles
+                .into_iter()
+                .map(|(p, r)| {
+                    (
+                        p.to_owned(),
+                        (None, r.into_iter().map(str::to_owned).collect()),
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        };
+        out.push(store.import_module(&m.to_yaml(), &read_dir_rpms(&dir)?)?);
+    }
+    Ok(out)
 }
 
 fn list_store(root: &std::path::Path) -> anyhow::Result<()> {

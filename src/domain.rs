@@ -66,7 +66,10 @@ impl SourceType {
 
     /// Whether this server generates composes of this type.
     pub fn supported(self) -> bool {
-        matches!(self, SourceType::Tag | SourceType::Build)
+        matches!(
+            self,
+            SourceType::Tag | SourceType::Build | SourceType::Module
+        )
     }
 }
 

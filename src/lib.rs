@@ -13,6 +13,7 @@ pub mod config;
 pub mod date;
 pub mod domain;
 pub mod gather;
+pub mod modulemd;
 pub mod repodata;
 pub mod rpm;
 pub mod service;

@@ -177,6 +177,33 @@ pub struct CreateRequest {
     pub target_dir: String,
 }
 
+/// A module of a module compose: `n:s`, `n:s:v` or `n:s:v:c` (the
+/// original's message), never a base module.
+fn check_module(token: &str) -> Result<(), Invalid> {
+    let parts: Vec<&str> = token.split(':').collect();
+    let well_formed = (2..=4).contains(&parts.len())
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+        })
+        && parts
+            .get(2)
+            .is_none_or(|v| v.chars().all(|c| c.is_ascii_digit()));
+    if !well_formed {
+        return Err(bad(format!(
+            "Module definition must be in \"n:s\", \"n:s:v\" or \"n:s:v:c\" format, but got {token}"
+        )));
+    }
+    if crate::compose::modules::BASE_MODULES.contains(&parts[0]) {
+        return Err(bad(format!(
+            "ODCS currently cannot create compose with base modules, but {} was requested.",
+            parts[0]
+        )));
+    }
+    Ok(())
+}
+
 fn string_list(v: Option<&Value>, key: &str) -> Result<Option<Vec<String>>, Invalid> {
     match v {
         None => Ok(None),
@@ -293,7 +320,7 @@ pub fn parse_create(
         .ok_or_else(|| bad(format!("Unknown source type \"{type_name}\"")))?;
     if !source_type.supported() {
         return Err(bad(format!(
-            "Source type \"{type_name}\" is not supported by this server (supported: tag, build)"
+            "Source type \"{type_name}\" is not supported by this server (supported: tag, build, module)"
         )));
     }
     let source_type = source_type.code();
@@ -312,6 +339,11 @@ pub fn parse_create(
     }
     if type_name == "tag" && tokens.len() != 1 {
         return Err(bad("source: a tag compose takes exactly one tag"));
+    }
+    if type_name == "module" {
+        for t in &tokens {
+            check_module(t)?;
+        }
     }
     let seconds_to_live = seconds_to_live(body, life)?;
     let packages = string_list(source.get("packages"), "packages")?;
@@ -551,7 +583,7 @@ mod tests {
                 "Unknown multilib method \"most\"",
             ),
             (
-                json!({"source": {"type": "module", "source": "x:y"}}),
+                json!({"source": {"type": "pulp", "source": "x"}}),
                 "not supported by this server",
             ),
             (

@@ -23,6 +23,8 @@ use crate::rpm::{self, FileKey, PackageMeta, RpmError};
 use crate::source::repo::RepoLimits;
 use crate::source::{PackageSource, SourceRpm, local::link_or_copy};
 
+use crate::modulemd::ModuleStream;
+
 // The request and result types live in `request`; their old paths stay.
 pub use super::request::{
     ComposeError, ComposeFlags, ComposeRequest, ComposeResult, ComposedRpm, Manifest,
@@ -127,7 +129,7 @@ pub(super) fn keep_records(caches: Caches<'_>, moved: &[(FileKey, FileKey)]) {
 fn resolve(
     req: &ComposeRequest,
     source: &dyn PackageSource,
-) -> Result<(i64, Vec<SourceRpm>), ComposeError> {
+) -> Result<(i64, Vec<SourceRpm>, Vec<ModuleStream>), ComposeError> {
     let sigkeys: Vec<Option<String>> = if req.sigkeys.is_empty() {
         vec![None]
     } else {
@@ -140,7 +142,17 @@ fn resolve(
         }
         None => source.current_event()?,
     };
+    let mut modules = Vec::new();
     let mut rpms = match req.source_type {
+        SourceType::Module => {
+            modules =
+                super::modules::resolve_modules(&req.source, event, source, !req.flags.no_deps)?;
+            let mut v = Vec::new();
+            for m in &modules {
+                v.extend(source.module_rpms(m, &sigkeys)?);
+            }
+            v
+        }
         SourceType::Tag => {
             let tag = req.source.first().map(String::as_str).unwrap_or_default();
             source.tag_rpms(tag, event, !req.flags.no_inheritance, &sigkeys)?
@@ -166,7 +178,7 @@ fn resolve(
     let replaced: HashSet<&str> = extra.iter().map(|r| r.name.as_str()).collect();
     rpms.retain(|r| !replaced.contains(r.name.as_str()));
     rpms.extend(extra);
-    Ok((event, rpms))
+    Ok((event, rpms, modules))
 }
 
 /// Packages of the lookaside repositories, from their repodata (downloaded
@@ -249,7 +261,17 @@ fn build(
     let mut timings = Vec::new();
     let t = Instant::now();
     progress.phase("resolving", None);
-    let (event, candidates) = resolve(req, source)?;
+    let (event, candidates, modules) = resolve(req, source)?;
+    if !modules.is_empty() {
+        progress.note(&format!(
+            "modules: {}",
+            modules
+                .iter()
+                .map(ModuleStream::nsvc)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     timings.push(("resolve", t.elapsed()));
     go_on(progress)?;
 
@@ -350,7 +372,21 @@ fn build(
         });
     }
 
-    finish(top, req, rpms, event, caches, progress, timings)
+    let content = Content {
+        rpms,
+        modules,
+        event,
+    };
+    finish(top, req, content, caches, progress, timings)
+}
+
+/// What a compose holds once its RPMs are linked.
+pub(super) struct Content {
+    pub rpms: Vec<ComposedRpm>,
+    /// The module builds of a module compose.
+    pub modules: Vec<ModuleStream>,
+    /// The event it was resolved at.
+    pub event: i64,
 }
 
 /// The end of a compose whose RPMs are linked: repodata of every tree, then
@@ -358,14 +394,18 @@ fn build(
 pub(super) fn finish(
     top: &Path,
     req: &ComposeRequest,
-    rpms: Vec<ComposedRpm>,
-    event: i64,
+    content: Content,
     caches: Caches<'_>,
     progress: &dyn Progress,
     mut timings: Vec<(&'static str, std::time::Duration)>,
 ) -> Result<ComposeResult, ComposeError> {
+    let Content {
+        rpms,
+        modules,
+        event,
+    } = content;
     let t = Instant::now();
-    let trees = tree::write_repositories(top, req, caches, progress)?;
+    let trees = tree::write_repositories(top, req, &modules, caches, progress)?;
     timings.push(("repodata", t.elapsed()));
     go_on(progress)?;
     let t = Instant::now();
@@ -377,6 +417,7 @@ pub(super) fn finish(
         dir: top.to_owned(),
         event,
         rpms,
+        modules: modules.iter().map(ModuleStream::nsvc).collect(),
         timings,
     })
 }

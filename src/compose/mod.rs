@@ -11,6 +11,7 @@
 pub mod createrepo;
 pub mod engine;
 pub mod metadata;
+pub mod modules;
 mod plan;
 pub mod replay;
 pub mod request;

@@ -38,6 +38,7 @@ pub(super) fn plan(
     let variant_dir = top.join("compose").join(VARIANT);
     let source_label = match req.source_type {
         SourceType::Tag => format!("tag {}", req.source.join(" ")),
+        SourceType::Module => format!("modules {}", req.source.join(" ")),
         _ => format!("builds {}", req.source.join(" ")),
     };
     let mut placements: Vec<Placement> = Vec::new();
@@ -87,7 +88,8 @@ pub(super) fn plan(
             }
         }
         let opts = GatherOptions {
-            deps: !req.flags.no_deps,
+            // a module is exactly its artifacts (Pungi's `nodeps` for modules)
+            deps: !req.flags.no_deps && req.source_type != SourceType::Module,
             whole_set: req.packages.is_empty(),
             source: true,
             debuginfo: true,

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::Progress;
 use super::createrepo::Caches;
-use super::engine::{finish, in_part_dir, keep_records, read_headers};
+use super::engine::{Content, finish, in_part_dir, keep_records, read_headers};
 use super::request::{ComposeError, ComposeRequest, ComposeResult, ComposedRpm, go_on, io_at};
 use crate::rpm::{self, PackageMeta};
 use crate::source::local::link_or_copy;
@@ -20,18 +20,20 @@ use crate::source::local::link_or_copy;
 pub fn replay_compose(
     req: &ComposeRequest,
     stored: &[ComposedRpm],
+    modules: &[crate::modulemd::ModuleStream],
     event: i64,
     caches: Caches<'_>,
     target: &Path,
     progress: &dyn Progress,
 ) -> Result<ComposeResult, ComposeError> {
     in_part_dir(req, target, |part| {
-        rebuild(stored, event, caches, part, req, progress)
+        rebuild(stored, modules, event, caches, part, req, progress)
     })
 }
 
 fn rebuild(
     stored: &[ComposedRpm],
+    modules: &[crate::modulemd::ModuleStream],
     event: i64,
     caches: Caches<'_>,
     top: &Path,
@@ -95,5 +97,10 @@ fn rebuild(
     keep_records(caches, &moved);
     timings.push(("link", t.elapsed()));
 
-    finish(top, req, stored.to_vec(), event, caches, progress, timings)
+    let content = Content {
+        rpms: stored.to_vec(),
+        modules: modules.to_vec(),
+        event,
+    };
+    finish(top, req, content, caches, progress, timings)
 }

@@ -107,6 +107,8 @@ pub enum ComposeError {
     Gather(#[from] GatherError),
     #[error("the compose was cancelled")]
     Cancelled,
+    #[error("{0}")]
+    Modules(String),
     #[error("source type {source_type:?} is not supported by this engine")]
     Unsupported { source_type: &'static str },
     #[error("RPM files differ from the checksums their source records:{}", .lines.iter().map(|l| format!("\n  {l}")).collect::<String>())]
@@ -152,6 +154,9 @@ pub struct ComposeResult {
     pub dir: PathBuf,
     pub event: i64,
     pub rpms: Vec<ComposedRpm>,
+    /// The N:S:V:C of every module build of a module compose (requested
+    /// and required ones).
+    pub modules: Vec<String>,
     pub timings: Vec<(&'static str, Duration)>,
 }
 

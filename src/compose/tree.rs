@@ -59,6 +59,7 @@ fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> ComposeError + '_ {
 pub fn write_repositories(
     top: &Path,
     req: &ComposeRequest,
+    modules: &[crate::modulemd::ModuleStream],
     caches: Caches<'_>,
     progress: &dyn Progress,
 ) -> Result<Vec<PathBuf>, ComposeError> {
@@ -76,6 +77,9 @@ pub fn write_repositories(
         let mut opts = CreaterepoOptions::default();
         if kind == Kind::Os && !req.packages.is_empty() {
             opts.repodata.groupfile = Some(comps_xml(&[CompsGroup::odcs(&req.packages)]));
+        }
+        if kind == Kind::Os {
+            opts.repodata.modules = super::modules::modules_yaml_for(modules, &[], &arch);
         }
         createrepo(&dir, &opts, caches, progress)?;
         if kind != Kind::Debug {

@@ -21,6 +21,9 @@ pub struct RepodataOptions {
     /// comps.xml to add as the `group` record (createrepo_c's `--groupfile`,
     /// compressed as createrepo_c ≥ 1.0 writes it: one `group` record).
     pub groupfile: Option<String>,
+    /// modules.yaml to add as the `modules` record (as `modifyrepo_c
+    /// --mdtype=modules` adds it: formats.md §4.3).
+    pub modules: Option<String>,
 }
 
 impl Default for RepodataOptions {
@@ -33,6 +36,7 @@ impl Default for RepodataOptions {
             revision: None,
             chunk_packages: 256,
             groupfile: None,
+            modules: None,
         }
     }
 }

@@ -79,7 +79,11 @@ impl Stream {
         base: &'static str,
         compression: Compression,
     ) -> Result<Stream, RepodataError> {
-        let tmp_path = dir.join(format!("{base}.xml{}.part", compression.suffix()));
+        let tmp_path = dir.join(format!(
+            "{base}.{}{}.part",
+            extension(kind),
+            compression.suffix()
+        ));
         let file = File::create(&tmp_path).map_err(io_at(&tmp_path))?;
         Ok(Stream {
             kind,
@@ -115,7 +119,12 @@ impl Stream {
         })?;
         file.sync_all().map_err(io_at(&self.tmp_path))?;
         let checksum = hex::encode(self.sha.finalize());
-        let name = format!("{checksum}-{}.xml{}", self.base, compression.suffix());
+        let name = format!(
+            "{checksum}-{}.{}{}",
+            self.base,
+            extension(self.kind),
+            compression.suffix()
+        );
         let final_path = self.tmp_path.with_file_name(&name);
         fs::rename(&self.tmp_path, &final_path).map_err(io_at(&final_path))?;
         Ok(RepomdRecord {
@@ -354,6 +363,14 @@ pub fn write_repodata(
         s.push(tail.as_bytes(), &z)?;
         records.push(s.finish(c, now)?);
     }
+    if let Some(yaml) = &opts.modules {
+        let mut s = Stream::create(&tmp, "modules", "modules", c)?;
+        let z = c
+            .compress_chunk(yaml.as_bytes())
+            .map_err(io_at(&s.tmp_path))?;
+        s.push(yaml.as_bytes(), &z)?;
+        records.push(s.finish(c, now)?);
+    }
     if let Some(comps) = &opts.groupfile {
         let mut s = Stream::create(&tmp, "group", "comps", c)?;
         let z = c
@@ -376,6 +393,11 @@ pub fn write_repodata(
         packages: n,
         records,
     })
+}
+
+/// `modules` is YAML (`modules.yaml.gz`), every other record XML.
+fn extension(kind: &str) -> &'static str {
+    if kind == "modules" { "yaml" } else { "xml" }
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), RepodataError> {

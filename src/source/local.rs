@@ -17,6 +17,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::modulemd::ModuleStream;
 use serde::{Deserialize, Serialize};
 
 use super::{PackageSource, SourceError, SourceRpm};
@@ -43,6 +44,8 @@ pub enum LocalStoreError {
     },
     #[error("{rpm} is already in the store with different content (same N-V-R.A, other sha256)")]
     Conflict { rpm: String },
+    #[error("module: {message}")]
+    BadModule { message: String },
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -102,6 +105,29 @@ fn is_zero(n: &i64) -> bool {
     *n == 0
 }
 
+/// A module build of the store: its modulemd (the stream's document, with
+/// its artifacts, arch left to the compose) and the tag holding its RPMs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredModule {
+    pub name: String,
+    pub stream: String,
+    pub version: u64,
+    pub context: String,
+    pub content_tag: String,
+    /// The event that made it ready.
+    pub event: i64,
+    pub modulemd: String,
+}
+
+impl StoredModule {
+    pub fn nsvc(&self) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.name, self.stream, self.version, self.context
+        )
+    }
+}
+
 /// The content of `tags.json`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StoreIndex {
@@ -109,6 +135,9 @@ pub struct StoreIndex {
     pub event: i64,
     pub tags: BTreeMap<String, StoredTag>,
     pub builds: BTreeMap<String, StoredBuild>,
+    /// Module builds in ready state, as MBS would list them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<StoredModule>,
 }
 
 /// A local package store.
@@ -302,6 +331,79 @@ impl LocalStore {
             }
             Ok(nvrs)
         })
+    }
+
+    /// Import a module build: `modulemd` (one modulemd v2 stream, as MBS
+    /// writes `modulemd.txt`) and its RPMs, tagged into its content tag
+    /// `module-<name>-<stream>-<version>-<context>`. Artifacts left out of
+    /// the document are the RPMs given. Returns the N:S:V:C.
+    pub fn import_module(
+        &self,
+        modulemd: &str,
+        rpms: &[(PathBuf, PackageMeta)],
+    ) -> Result<String, LocalStoreError> {
+        let bad = |message: String| LocalStoreError::BadModule { message };
+        let index = crate::modulemd::parse(modulemd).map_err(bad)?;
+        let [stream] = index.streams.as_slice() else {
+            return Err(bad(format!(
+                "the document holds {} module streams, not one",
+                index.streams.len()
+            )));
+        };
+        let mut stream = stream.clone();
+        for part in [&stream.name, &stream.stream, &stream.context] {
+            if !valid_name(part) {
+                return Err(bad(format!(
+                    "{:?} is not a valid module name, stream or context",
+                    part
+                )));
+            }
+        }
+        if stream.version == 0 {
+            return Err(bad("the module has no version".into()));
+        }
+        if stream.artifacts.is_empty() {
+            stream.artifacts = rpms
+                .iter()
+                .map(|(_, m)| {
+                    format!(
+                        "{}-{}:{}-{}.{}",
+                        m.name,
+                        m.epoch.unwrap_or(0),
+                        m.version,
+                        m.release,
+                        m.arch
+                    )
+                })
+                .collect();
+            stream.artifacts.sort();
+            stream.artifacts.dedup();
+        }
+        let nsvc = stream.nsvc();
+        if self.index()?.modules.iter().any(|m| m.nsvc() == nsvc) {
+            return Err(bad(format!("module {nsvc} is already in the store")));
+        }
+        let content_tag = format!(
+            "module-{}-{}-{}-{}",
+            stream.name, stream.stream, stream.version, stream.context
+        );
+        self.import(&content_tag, &[], rpms)?;
+        stream.arch = String::new();
+        let yaml = stream.to_yaml();
+        self.update(|index| {
+            index.event += 1;
+            index.modules.push(StoredModule {
+                name: stream.name.clone(),
+                stream: stream.stream.clone(),
+                version: stream.version,
+                context: stream.context.clone(),
+                content_tag: content_tag.clone(),
+                event: index.event,
+                modulemd: yaml,
+            });
+            Ok(())
+        })?;
+        Ok(nsvc)
     }
 
     /// Block packages in a tag (they disappear from it and its children).
@@ -498,6 +600,88 @@ impl PackageSource for LocalStore {
         Box::new(self.clone())
     }
 
+    fn module_builds(&self, spec: &str, event: i64) -> Result<Vec<ModuleStream>, SourceError> {
+        let index = self.index()?;
+        let parts: Vec<&str> = spec.split(':').collect();
+        let matching: Vec<&StoredModule> = index
+            .modules
+            .iter()
+            .filter(|m| m.event <= event)
+            .filter(|m| {
+                let have = [
+                    m.name.clone(),
+                    m.stream.clone(),
+                    m.version.to_string(),
+                    m.context.clone(),
+                ];
+                parts.iter().zip(&have).all(|(want, have)| want == have)
+            })
+            .collect();
+        // without a version: the newest version of each stream
+        let mut newest: BTreeMap<&str, u64> = BTreeMap::new();
+        for m in &matching {
+            let v = newest.entry(m.stream.as_str()).or_insert(m.version);
+            *v = (*v).max(m.version);
+        }
+        let chosen: Vec<&StoredModule> = if parts.len() >= 3 {
+            matching
+        } else {
+            matching
+                .into_iter()
+                .filter(|m| newest.get(m.stream.as_str()) == Some(&m.version))
+                .collect()
+        };
+        if chosen.is_empty() {
+            return Err(SourceError::UnknownModule {
+                spec: spec.to_owned(),
+            });
+        }
+        chosen
+            .iter()
+            .map(|m| {
+                crate::modulemd::parse(&m.modulemd)
+                    .ok()
+                    .and_then(|i| i.streams.into_iter().next())
+                    .ok_or_else(|| {
+                        SourceError::Store(LocalStoreError::BadModule {
+                            message: format!("the stored modulemd of {} cannot be read", m.nsvc()),
+                        })
+                    })
+            })
+            .collect()
+    }
+
+    fn module_rpms(
+        &self,
+        module: &ModuleStream,
+        sigkeys: &[Option<String>],
+    ) -> Result<Vec<SourceRpm>, SourceError> {
+        let index = self.index()?;
+        let stored = index
+            .modules
+            .iter()
+            .find(|m| m.nsvc() == module.nsvc())
+            .ok_or_else(|| SourceError::UnknownModule {
+                spec: module.nsvc(),
+            })?;
+        let artifacts: HashSet<&str> = module.artifacts.iter().map(String::as_str).collect();
+        let rpms = self.tag_rpms(&stored.content_tag, index.event, false, sigkeys)?;
+        Ok(rpms
+            .into_iter()
+            .filter(|r| {
+                let nevra = format!(
+                    "{}-{}:{}-{}.{}",
+                    r.name,
+                    r.epoch.unwrap_or(0),
+                    r.version,
+                    r.release,
+                    r.arch
+                );
+                artifacts.contains(nevra.as_str())
+            })
+            .collect())
+    }
+
     fn location(&self) -> Option<(PathBuf, &'static str)> {
         Some((self.root.clone(), "<store>"))
     }
@@ -572,6 +756,7 @@ mod tests {
         };
         StoreIndex {
             event: 10,
+            modules: vec![],
             builds: ["a-1-1", "a-2-1", "b-1-1", "b-3-1", "c-1-1", "d-1-1"]
                 .into_iter()
                 .map(build)

@@ -56,6 +56,11 @@ pub enum SourceError {
     UnknownEvent { event: i64, newest: Option<i64> },
     #[error("unknown build {nvr:?}")]
     UnknownBuild { nvr: String },
+    /// No module build in ready state matches (the original's text).
+    #[error("Failed to find module {spec} in ready state.")]
+    UnknownModule { spec: String },
+    #[error("{0}")]
+    Unsupported(String),
     #[error("{0}")]
     Unsigned(String),
     #[error(transparent)]
@@ -101,6 +106,32 @@ pub trait PackageSource: Sync {
     /// engine checks the files it puts in a compose against them.
     fn expected_sha256(&self, rpms: &[&SourceRpm]) -> Result<Vec<Option<String>>, SourceError> {
         Ok(vec![None; rpms.len()])
+    }
+    /// Module builds ready at `event` that match `spec` (`N`, `N:S`,
+    /// `N:S:V`, `N:S:V:C`): without a version, every context of the highest
+    /// version of each stream.
+    fn module_builds(
+        &self,
+        spec: &str,
+        event: i64,
+    ) -> Result<Vec<crate::modulemd::ModuleStream>, SourceError> {
+        let _ = event;
+        Err(SourceError::Unsupported(format!(
+            "module composes are not supported by this package source yet (module {spec})"
+        )))
+    }
+    /// The RPMs of a module build: those of its content tag listed in its
+    /// artifacts.
+    fn module_rpms(
+        &self,
+        module: &crate::modulemd::ModuleStream,
+        sigkeys: &[Option<String>],
+    ) -> Result<Vec<SourceRpm>, SourceError> {
+        let _ = sigkeys;
+        Err(SourceError::Unsupported(format!(
+            "module composes are not supported by this package source yet (module {})",
+            module.nsvc()
+        )))
     }
     /// Every RPM of the build `nvr`.
     fn build_rpms(

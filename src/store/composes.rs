@@ -828,3 +828,32 @@ fn qualified_columns() -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+impl Store {
+    /// Replaces the `source` of a generating compose (a module compose's
+    /// requested modules by the exact builds it resolved).
+    pub async fn set_source(&self, id: i64, source: &str) -> Result<(), StoreError> {
+        let sql = "UPDATE composes SET source = $2 WHERE id = $1 AND state = 1";
+        with_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(id)
+                .bind(source)
+                .execute(pool)
+                .await
+                .map(drop)
+                .map_err(db("record the compose's source"))
+        })
+    }
+
+    /// Composes of `owner` in `wait` or `generating`.
+    pub async fn active_composes_of(&self, owner: &str) -> Result<i64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM composes WHERE owner = $1 AND state IN (0, 1)";
+        with_pool!(self, |pool| {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(owner)
+                .fetch_one(pool)
+                .await
+                .map_err(db("count active composes"))
+        })
+    }
+}

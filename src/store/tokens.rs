@@ -89,16 +89,4 @@ impl Store {
                 .map_err(db("look up token"))
         })
     }
-
-    /// Composes of `owner` in `wait` or `generating`.
-    pub async fn active_composes_of(&self, owner: &str) -> Result<i64, StoreError> {
-        let sql = "SELECT COUNT(*) FROM composes WHERE owner = $1 AND state IN (0, 1)";
-        with_pool!(self, |pool| {
-            sqlx::query_scalar::<_, i64>(sql)
-                .bind(owner)
-                .fetch_one(pool)
-                .await
-                .map_err(db("count active composes"))
-        })
-    }
 }

@@ -108,6 +108,8 @@ pub fn engine_request(
         let mut nvrs = words(&Some(c.source.clone()));
         nvrs.extend(words(&c.builds));
         (SourceType::Build, nvrs)
+    } else if c.source_type == crate::domain::SourceType::Module.code() {
+        (SourceType::Module, words(&Some(c.source.clone())))
     } else {
         (SourceType::Tag, vec![c.source.clone()])
     };
@@ -558,9 +560,22 @@ impl WorkerContext {
                     "recreating the {} RPMs of the stored package set",
                     stored.len()
                 ));
+                // a module compose's source is its exact builds: their
+                // modulemd goes into the recreated repositories again
+                let mut modules = Vec::new();
+                if req.source_type == SourceType::Module {
+                    for nsvc in &req.source {
+                        modules.extend(
+                            source
+                                .module_builds(nsvc, event)
+                                .map_err(ComposeError::Source)?,
+                        );
+                    }
+                }
                 replay_compose(
                     &req,
                     &stored,
+                    &modules,
                     event,
                     caches.caches(),
                     &target_path,
@@ -630,6 +645,16 @@ impl WorkerContext {
         } else {
             Some(r.event)
         };
+        // a module compose records the exact builds it holds, as the
+        // original did: a compose made again from it has the same modules
+        if !r.modules.is_empty()
+            && let Err(e) = self.store.set_source(id, &r.modules.join(" ")).await
+        {
+            tracing::warn!(
+                compose.id = id,
+                "compose {id}: cannot record its modules: {e}"
+            );
+        }
         match self.store.mark_done(id, event, &rpms).await {
             Ok(_) => {
                 self.metrics.record(&r.timings);

@@ -168,6 +168,16 @@ impl WorkerContext {
     ) -> anyhow::Result<bool> {
         Ok(match other.state {
             ComposeState::Generating => other.koji_event == c.koji_event,
+            // `n:s` (or a module's dependencies) may resolve to newer builds
+            // than last time: only exact builds without dependencies, or a
+            // pinned event, give the same modules again
+            ComposeState::Done if c.source_type == crate::domain::SourceType::Module.code() => {
+                let exact = c
+                    .source
+                    .split_whitespace()
+                    .all(|m| m.split(':').count() == 4);
+                exact && (flag(c, Flag::NoDeps) || c.koji_event.is_some())
+            }
             ComposeState::Done if !is_tag(c) => true,
             ComposeState::Done => match (other.koji_event, c.koji_event) {
                 (None, _) => false,

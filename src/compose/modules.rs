@@ -1,0 +1,144 @@
+//! Module composes (formats.md §4): the requested module builds and,
+//! unless `no_deps`, the module builds they require at run time, expanded
+//! recursively; then the `modules.yaml` of each arch's `os` repository.
+//!
+//! Stream expansion as MBS defines it for `requires`: `[s]` that stream,
+//! `[]` any stream, `[-s]` any stream but s. A module already chosen
+//! satisfies a requirement its stream fits; two requirers that need
+//! different streams of one module fail the compose, naming both. Base
+//! modules (`platform`) are left out: they are the system, not content.
+
+use std::collections::BTreeMap;
+
+use super::request::ComposeError;
+use crate::modulemd::{ModuleDefaults, ModuleStream, modules_yaml};
+use crate::source::PackageSource;
+
+/// Module names that are base modules, never part of a compose.
+pub const BASE_MODULES: &[&str] = &["platform", "bootstrap"];
+
+fn fits(streams: &[String], stream: &str) -> bool {
+    let positive: Vec<&String> = streams.iter().filter(|s| !s.starts_with('-')).collect();
+    let excluded = streams.iter().any(|s| s.strip_prefix('-') == Some(stream));
+    !excluded && (positive.is_empty() || positive.iter().any(|s| *s == stream))
+}
+
+/// The module builds of the compose, requested ones first.
+pub fn resolve_modules(
+    specs: &[String],
+    event: i64,
+    source: &dyn PackageSource,
+    with_deps: bool,
+) -> Result<Vec<ModuleStream>, ComposeError> {
+    let mut out: Vec<ModuleStream> = Vec::new();
+    // module name → (stream, who asked for it)
+    let mut chosen: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut queue: Vec<(String, String)> = specs
+        .iter()
+        .map(|s| (s.clone(), "the request".to_owned()))
+        .collect();
+    queue.reverse();
+    let conflict = |name: &str, a: &(String, String), b_stream: &str, b_by: &str| {
+        ComposeError::Modules(format!(
+            "conflicting streams of module {name}: {} needs {name}:{}, {b_by} needs {name}:{b_stream}",
+            a.1, a.0
+        ))
+    };
+    while let Some((spec, by)) = queue.pop() {
+        for m in source.module_builds(&spec, event)? {
+            if out.iter().any(|o| o.nsvc() == m.nsvc()) {
+                continue;
+            }
+            if let Some(have) = chosen.get(&m.name)
+                && have.0 != m.stream
+            {
+                return Err(conflict(&m.name, have, &m.stream, &by));
+            }
+            chosen
+                .entry(m.name.clone())
+                .or_insert_with(|| (m.stream.clone(), by.clone()));
+            if with_deps {
+                for (name, streams) in &m.requires {
+                    if BASE_MODULES.contains(&name.as_str()) {
+                        continue;
+                    }
+                    let requirer = format!("{}:{}", m.name, m.stream);
+                    match chosen.get(name) {
+                        Some(have) if fits(streams, &have.0) => continue,
+                        Some(have) => {
+                            let wanted = streams.join(",");
+                            return Err(conflict(name, have, &wanted, &requirer));
+                        }
+                        None => {}
+                    }
+                    let positive: Vec<&String> =
+                        streams.iter().filter(|s| !s.starts_with('-')).collect();
+                    let spec = match positive.as_slice() {
+                        [one] => format!("{name}:{one}"),
+                        // any (or several) streams: the newest build of the
+                        // module whose stream fits
+                        _ => {
+                            let newest = source
+                                .module_builds(name, event)?
+                                .into_iter()
+                                .filter(|b| fits(streams, &b.stream))
+                                .max_by_key(|b| b.version)
+                                .ok_or_else(|| ComposeError::Modules(format!(
+                                    "{requirer} requires module {name} with streams [{}]: none is in ready state",
+                                    streams.join(", ")
+                                )))?;
+                            format!("{name}:{}", newest.stream)
+                        }
+                    };
+                    queue.push((spec, requirer));
+                }
+            }
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+/// The `modules.yaml` of the `os` repository of `arch`: each module build
+/// as built for `arch`, its artifacts those of that arch, `noarch` and
+/// `src`; `None` when there is no module.
+pub fn modules_yaml_for(
+    modules: &[ModuleStream],
+    defaults: &[ModuleDefaults],
+    arch: &str,
+) -> Option<String> {
+    if modules.is_empty() {
+        return None;
+    }
+    let streams: Vec<ModuleStream> = modules
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            m.arch = arch.to_owned();
+            m.artifacts.retain(|a| {
+                crate::modulemd::split_nevra(a).is_some_and(|(_, a_arch)| {
+                    a_arch == arch || a_arch == "noarch" || a_arch == "src"
+                })
+            });
+            m
+        })
+        .collect();
+    let refs: Vec<&ModuleStream> = streams.iter().collect();
+    Some(modules_yaml(&refs, defaults))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_expansion() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(fits(&s(&[]), "1"));
+        assert!(fits(&s(&["1"]), "1"));
+        assert!(!fits(&s(&["2"]), "1"));
+        assert!(!fits(&s(&["-1"]), "1"));
+        assert!(fits(&s(&["-2"]), "1"));
+        assert!(fits(&s(&["1", "2"]), "2"));
+    }
+}

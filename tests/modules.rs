@@ -1,0 +1,454 @@
+//! Module composes (#15) from the local store: what libmodulemd and dnf
+//! make of the modules.yaml we write, dependency expansion and its
+//! conflicts, and module composes through the service and the Python client.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::server::Server;
+use odcs::modulemd::ModuleStream;
+use odcs::rpm::build::{FileContent, PackageSpec};
+use odcs::source::local::LocalStore;
+use serde_json::{Value, json};
+
+/// The demo store of `odcs store demo`, with its modules `demo:1` and
+/// `demo-app:2` (which requires `demo:1`).
+fn demo_store(dir: &Path) -> std::path::PathBuf {
+    let store = dir.join("store");
+    common::run_ok(
+        common::odcs()
+            .args(["store", "demo", "--packages", "60", "--store"])
+            .arg(&store),
+    );
+    store
+}
+
+fn compose(store: &Path, target: &Path, name: &str, args: &[&str]) {
+    common::run_ok(
+        common::odcs()
+            .args(["compose", "--store"])
+            .arg(store)
+            .arg("--target")
+            .arg(target)
+            .args(["--name", name])
+            .args(args),
+    );
+}
+
+fn os_repo(target: &Path, name: &str) -> std::path::PathBuf {
+    target.join(name).join("compose/Temporary/x86_64/os")
+}
+
+/// The modules.yaml of a repository, decompressed.
+fn modules_yaml(repo: &Path) -> String {
+    let repomd = std::fs::read_to_string(repo.join("repodata/repomd.xml")).unwrap();
+    let href = repomd
+        .split("<data type=\"modules\">")
+        .nth(1)
+        .and_then(|d| d.split("<location href=\"").nth(1))
+        .and_then(|l| l.split('"').next())
+        .unwrap_or_else(|| panic!("no modules record in {repomd}"));
+    let out = common::run_ok(
+        Command::new(common::tool("zstd"))
+            .args(["-dc"])
+            .arg(repo.join(href)),
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// What libmodulemd (Debian's gir1.2-modulemd-2.0, strict) reads: one line
+/// per stream, `NSVCA profiles artifacts`, and the failures.
+fn libmodulemd(yaml: &str) -> String {
+    let script = r#"
+import sys, gi
+gi.require_version("Modulemd", "2.0")
+from gi.repository import Modulemd
+idx = Modulemd.ModuleIndex.new()
+ok, failures = idx.update_from_string(sys.stdin.read(), True)
+for f in failures:
+    print("FAILURE", f.get_gerror().message)
+for name in sorted(idx.get_module_names()):
+    for s in idx.get_module(name).get_all_streams():
+        print(s.get_NSVCA(), ",".join(s.get_profile_names()), ",".join(sorted(s.get_rpm_artifacts())))
+"#;
+    let python = Path::new("/usr/bin/python3");
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "libmodulemd could not run (scripts/test installs gir1.2-modulemd-2.0 and python3-gi): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// dnf against the module compose and a compose of demo-base, with the
+/// platform the modules require.
+fn dnf(root: &Path, repos: &[(&str, &Path)], args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(common::tool("dnf"));
+    cmd.arg(format!("--installroot={}", root.display()))
+        .args(["--setopt=reposdir=/dev/null", "--releasever=40", "-y"])
+        .args(["--setopt=skip_if_unavailable=False", "--setopt=gpgcheck=0"])
+        .arg("--setopt=module_platform_id=platform:f40")
+        .arg(format!(
+            "--setopt=cachedir={}",
+            root.join("cache").display()
+        ));
+    for (id, path) in repos {
+        cmd.arg(format!("--repofrompath={id},file://{}", path.display()));
+    }
+    common::run(cmd.args(args))
+}
+
+#[test]
+fn a_module_compose_is_read_by_libmodulemd_and_filtered_and_enabled_by_dnf() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = demo_store(tmp.path());
+    let target = tmp.path().join("out");
+    compose(
+        &store,
+        &target,
+        "app",
+        &["--source-type", "module", "--source", "demo-app:2"],
+    );
+    compose(
+        &store,
+        &target,
+        "app-nodeps",
+        &[
+            "--source-type",
+            "module",
+            "--source",
+            "demo-app:2",
+            "--flag",
+            "no_deps",
+        ],
+    );
+    compose(&store, &target, "base", &["--source", "demo-base"]);
+
+    // the dependency demo:1 came along; libmodulemd reads both strictly
+    let yaml = modules_yaml(&os_repo(&target, "app"));
+    let read = libmodulemd(&yaml);
+    assert!(!read.contains("FAILURE"), "{read}");
+    let lines: Vec<&str> = read.lines().collect();
+    assert_eq!(lines.len(), 2, "{read}");
+    assert_eq!(
+        lines[0],
+        "demo:1:20261129000000:d3m0c0de:x86_64 default demo-lib-0:1.0-1.module_demo1.x86_64,demo-tool-0:1.0-1.module_demo1.x86_64"
+    );
+    assert_eq!(
+        lines[1],
+        "demo-app:2:20261129000000:d3m0c0de:x86_64 default demo-app-0:2.0-1.module_demoapp2.x86_64"
+    );
+    // every artifact is in the repository, and nothing else
+    let packages: Vec<String> = common::rpm_files_under(&os_repo(&target, "app"))
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let mut packages = packages;
+    packages.sort();
+    assert_eq!(
+        packages,
+        [
+            "demo-app-2.0-1.module_demoapp2.x86_64.rpm",
+            "demo-lib-1.0-1.module_demo1.x86_64.rpm",
+            "demo-tool-1.0-1.module_demo1.x86_64.rpm"
+        ]
+    );
+    // no_deps: the requested module only
+    let nodeps = libmodulemd(&modules_yaml(&os_repo(&target, "app-nodeps")));
+    assert_eq!(nodeps.lines().count(), 1, "{nodeps}");
+    assert!(nodeps.starts_with("demo-app:2:"), "{nodeps}");
+
+    // dnf: the streams are listed; modular RPMs stay hidden until enabled,
+    // then a profile installs from the compose and the base tree alone
+    let root = tmp.path().join("root");
+    let repos = [
+        ("mod", os_repo(&target, "app")),
+        ("base", os_repo(&target, "base")),
+    ];
+    let repos: Vec<(&str, &Path)> = repos.iter().map(|(i, p)| (*i, p.as_path())).collect();
+    let list = dnf(&root, &repos, &["module", "list"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    assert!(
+        text.contains("demo-app")
+            && text
+                .lines()
+                .any(|l| l.starts_with("demo ") && l.contains(" 1 ")),
+        "{text}"
+    );
+    let hidden = dnf(&root, &repos, &["install", "--downloadonly", "demo-app"]);
+    assert!(!hidden.status.success());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&hidden.stdout),
+        String::from_utf8_lossy(&hidden.stderr)
+    );
+    assert!(said.contains("filtered out by modular filtering"), "{said}");
+    let enable = dnf(&root, &repos, &["module", "enable", "demo-app:2"]);
+    assert!(
+        enable.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enable.stderr)
+    );
+    let dl = tmp.path().join("dl");
+    let install = dnf(
+        &root,
+        &repos,
+        &[
+            "install",
+            "--downloadonly",
+            "--downloaddir",
+            dl.to_str().unwrap(),
+            "@demo-app:2/default",
+        ],
+    );
+    assert!(
+        install.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&install.stdout),
+        String::from_utf8_lossy(&install.stderr)
+    );
+    let got: Vec<String> = std::fs::read_dir(&dl)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for want in [
+        "demo-app-2.0-1.module_demoapp2.x86_64.rpm",
+        "demo-tool-1.0-1.module_demo1.x86_64.rpm",
+        "demo-lib-1.0-1.module_demo1.x86_64.rpm",
+    ] {
+        assert!(got.iter().any(|g| g == want), "{want} not in {got:?}");
+    }
+}
+
+/// A module build for the store: one package per module, named after it.
+fn module(
+    dir: &Path,
+    name: &str,
+    stream: &str,
+    version: u64,
+    requires: &[(&str, &[&str])],
+) -> (String, Vec<(std::path::PathBuf, odcs::rpm::PackageMeta)>) {
+    let mut spec = PackageSpec::parse(&format!("{name}-pkg-{stream}.0-{version}.x86_64")).unwrap();
+    spec.files = vec![(
+        format!("/usr/share/{name}/{stream}"),
+        FileContent::Regular(b"x".to_vec()),
+    )];
+    let d = dir.join(format!("{name}-{stream}-{version}"));
+    std::fs::create_dir_all(&d).unwrap();
+    let path = spec.write_to(&d).unwrap();
+    let meta = odcs::rpm::read_package(&path).unwrap();
+    let m = ModuleStream {
+        name: name.into(),
+        stream: stream.into(),
+        version,
+        context: "c1".into(),
+        requires: requires
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.iter().map(|x| x.to_string()).collect()))
+            .collect(),
+        ..Default::default()
+    };
+    (m.to_yaml(), vec![(path, meta)])
+}
+
+fn resolve(store: &LocalStore, specs: &[&str], deps: bool) -> Result<Vec<String>, String> {
+    use odcs::source::PackageSource;
+    let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+    odcs::compose::modules::resolve_modules(&specs, store.current_event().unwrap(), store, deps)
+        .map(|v| v.iter().map(|m| m.nsvc()).collect())
+        .map_err(|e| e.to_string())
+}
+
+/// Stream expansion: `[s]`, `[]` (the newest stream), `[-s]`; the newest
+/// version of `n:s` with all its contexts; base modules left out; two
+/// requirers of different streams of one module fail naming both.
+#[test]
+fn module_dependencies_expand_as_mbs_defines_streams() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(&tmp.path().join("store")).unwrap();
+    let add = |name: &str, stream: &str, version: u64, requires: &[(&str, &[&str])]| {
+        let (yaml, rpms) = module(tmp.path(), name, stream, version, requires);
+        store.import_module(&yaml, &rpms).unwrap();
+    };
+    add("lib", "1", 1, &[]);
+    add("lib", "1", 2, &[]);
+    add("lib", "2", 1, &[]);
+    add("lib", "3", 5, &[]);
+    add("app", "1", 1, &[("lib", &["1"]), ("platform", &["f40"])]);
+    add("any", "1", 1, &[("lib", &[])]);
+    add("notthree", "1", 1, &[("lib", &["-3"])]);
+    add("two", "1", 1, &[("lib", &["2"])]);
+
+    assert_eq!(
+        resolve(&store, &["app:1"], true).unwrap(),
+        ["app:1:1:c1", "lib:1:2:c1"]
+    );
+    assert_eq!(resolve(&store, &["app:1"], false).unwrap(), ["app:1:1:c1"]);
+    assert_eq!(
+        resolve(&store, &["any:1"], true).unwrap(),
+        ["any:1:1:c1", "lib:3:5:c1"]
+    );
+    assert_eq!(
+        resolve(&store, &["notthree:1"], true).unwrap(),
+        ["notthree:1:1:c1", "lib:1:2:c1"]
+    );
+    assert_eq!(resolve(&store, &["lib:1:1"], true).unwrap(), ["lib:1:1:c1"]);
+    // a module asked for satisfies what others require
+    assert_eq!(
+        resolve(&store, &["lib:1:1", "app:1"], true).unwrap(),
+        ["lib:1:1:c1", "app:1:1:c1"]
+    );
+    let err = resolve(&store, &["app:1", "two:1"], true).unwrap_err();
+    assert!(
+        err.contains("conflicting streams of module lib")
+            && err.contains("app:1 needs lib:1")
+            && err.contains("two:1 needs lib:2"),
+        "{err}"
+    );
+    let err = resolve(&store, &["nope:1"], true).unwrap_err();
+    assert_eq!(err, "Failed to find module nope:1 in ready state.");
+    // the same module twice is refused, naming it
+    let (yaml, rpms) = module(tmp.path(), "lib", "1", 1, &[]);
+    let err = store.import_module(&yaml, &rpms).unwrap_err().to_string();
+    assert!(err.contains("lib:1:1:c1 is already in the store"), "{err}");
+}
+
+/// Through the service: the Python client's `new_compose(…, "module")`;
+/// the exact builds replace the requested modules in `source`; the
+/// original's messages for base modules and bad module names; a module the
+/// store lacks fails the compose with the original's reason.
+#[test]
+fn module_composes_through_the_service_and_the_python_client() {
+    let (s, _) = Server::start_with(
+        false,
+        |cfg| {
+            let store = LocalStore::open(&cfg.store_dir()).unwrap();
+            let dir = cfg.data_dir.join("incoming-modules");
+            let (yaml, rpms) = module(&dir, "lib", "1", 7, &[]);
+            store.import_module(&yaml, &rpms).unwrap();
+            let (yaml, rpms) = module(
+                &dir,
+                "app",
+                "1",
+                3,
+                &[("lib", &["1"]), ("platform", &["f40"])],
+            );
+            store.import_module(&yaml, &rpms).unwrap();
+        },
+        None,
+    );
+    let script = format!(
+        r#"
+from odcs.client.odcs import ODCS, AuthMech
+odcs = ODCS("{url}", auth_mech=AuthMech.Anonymous)
+c = odcs.new_compose("app:1", "module")
+c = odcs.wait_for_compose(c["id"], timeout=60)
+assert c["state_name"] == "done", c
+print(c["id"])
+"#,
+        url = s.url
+    );
+    let out = common::run(Command::new("python3").arg("-c").arg(&script));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id: i64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let c = s.get(&format!("/api/1/composes/{id}")).1;
+    assert_eq!(c["source"], "app:1:3:c1 lib:1:7:c1");
+    assert_eq!(c["source_type"], 2);
+    let repo = s
+        .data
+        .join(format!("composes/odcs-{id}/compose/Temporary/x86_64/os"));
+    let read = libmodulemd(&modules_yaml(&repo));
+    assert_eq!(read.lines().count(), 2, "{read}");
+
+    // removed, then renewed: the same RPMs and the same modules.yaml again
+    assert_eq!(
+        s.request("DELETE", &format!("/api/1/composes/{id}"), None)
+            .0,
+        202
+    );
+    s.wait_for(id, &["removed"]);
+    let (code, renewed) = s.patch(&format!("/api/1/composes/{id}"), &json!({}));
+    assert_eq!(code, 200, "{renewed}");
+    let new_id = renewed["id"].as_i64().unwrap();
+    assert_ne!(new_id, id);
+    assert_eq!(
+        s.wait_for(new_id, &["done", "failed"])["state_name"],
+        "done"
+    );
+    let repo = s.data.join(format!(
+        "composes/odcs-{new_id}/compose/Temporary/x86_64/os"
+    ));
+    assert_eq!(libmodulemd(&modules_yaml(&repo)), read);
+
+    for (source, message) in [
+        (
+            "platform:f40",
+            "ODCS currently cannot create compose with base modules, but platform was requested.",
+        ),
+        (
+            "app",
+            "Module definition must be in \"n:s\", \"n:s:v\" or \"n:s:v:c\" format, but got app",
+        ),
+        (
+            "app:1:notanumber",
+            "Module definition must be in \"n:s\", \"n:s:v\" or \"n:s:v:c\" format, but got app:1:notanumber",
+        ),
+    ] {
+        let (code, body) = s.post(
+            "/api/1/composes/",
+            &json!({"source": {"type": "module", "source": source}}),
+        );
+        assert_eq!(
+            (code, body["message"].as_str()),
+            (400, Some(message)),
+            "{body}"
+        );
+    }
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "module", "source": "missing:1"}}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let c = s.wait_for(body["id"].as_i64().unwrap(), &["failed"]);
+    assert!(
+        c["state_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Failed to find module missing:1 in ready state."),
+        "{c}"
+    );
+    let _: Value = c;
+}
