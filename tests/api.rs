@@ -481,7 +481,7 @@ fn snapshots(postgres: bool) {
         ("POST", "/api/1/composes/".into(),
          Some(json!({"source": {"type": "koji-magic", "source": "x"}}).to_string().into_bytes())),
         ("POST", "/api/1/composes/".into(),
-         Some(json!({"source": {"type": "module", "source": "nodejs:20"}}).to_string().into_bytes())),
+         Some(json!({"source": {"type": "pulp", "source": "rhel-9-content-set"}}).to_string().into_bytes())),
         ("POST", "/api/1/composes/".into(), Some(compose(json!({"flags": ["turbo"]})))),
         ("POST", "/api/1/composes/".into(), Some(compose(json!({"seconds_to_live": -1})))),
         ("POST", "/api/1/composes/".into(), Some(compose(json!({"seconds_to_live": "soon"})))),
