@@ -161,6 +161,7 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
         event: a.koji_event,
         url: format!("{}/{}", url.trim_end_matches('/'), a.name),
         lookaside_limits: Default::default(),
+        module_defaults: None,
     };
     let cache_dir = a
         .cache_dir

@@ -35,6 +35,8 @@ pub struct ModuleStream {
     /// `name-E:V-R.arch` of every RPM the build made for this arch (source
     /// and debuginfo included).
     pub artifacts: Vec<String>,
+    /// The Koji tag holding the build's RPMs (not part of the document).
+    pub content_tag: String,
 }
 
 /// `document: modulemd-defaults`, `version: 1`.
@@ -53,6 +55,18 @@ impl ModuleStream {
             "{}:{}:{}:{}",
             self.name, self.stream, self.version, self.context
         )
+    }
+
+    /// The content tag: as recorded, else MBS's name for it.
+    pub fn koji_tag(&self) -> String {
+        if self.content_tag.is_empty() {
+            format!(
+                "module-{}-{}-{}-{}",
+                self.name, self.stream, self.version, self.context
+            )
+        } else {
+            self.content_tag.clone()
+        }
     }
 
     /// The artifact NEVRAs split into (name, arch).
@@ -146,6 +160,7 @@ pub fn parse(yaml: &str) -> Result<ModuleIndex, String> {
                     profiles,
                     api_rpms: strings(&data["api"]["rpms"]),
                     artifacts: strings(&data["artifacts"]["rpms"]),
+                    content_tag: String::new(),
                 };
                 if s.name.is_empty() || s.stream.is_empty() {
                     return Err("a modulemd document without name or stream".into());
@@ -348,6 +363,7 @@ mod tests {
                 "demo-tool-0:1.0-1.module+c0ffee43.x86_64".into(),
                 "demo-tool-0:1.0-1.module+c0ffee43.src".into(),
             ],
+            content_tag: String::new(),
         }
     }
 

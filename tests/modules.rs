@@ -70,6 +70,9 @@ ok, failures = idx.update_from_string(sys.stdin.read(), True)
 for f in failures:
     print("FAILURE", f.get_gerror().message)
 for name in sorted(idx.get_module_names()):
+    d = idx.get_module(name).get_defaults()
+    if d is not None:
+        print("DEFAULT", name, d.get_default_stream())
     for s in idx.get_module(name).get_all_streams():
         print(s.get_NSVCA(), ",".join(s.get_profile_names()), ",".join(sorted(s.get_rpm_artifacts())))
 "#;
@@ -170,6 +173,40 @@ fn a_module_compose_is_read_by_libmodulemd_and_filtered_and_enabled_by_dnf() {
             "demo-tool-1.0-1.module_demo1.x86_64.rpm"
         ]
     );
+    // productmd loads modules.json; its modulemd_path is the modules record
+    let script = r#"
+import sys, productmd.modules
+m = productmd.modules.Modules()
+m.load(sys.argv[1])
+for v, arches in sorted(m.modules.items()):
+    for a, mods in sorted(arches.items()):
+        for uid, e in sorted(mods.items()):
+            print(v, a, uid, e["metadata"]["koji_tag"], e["modulemd_path"]["binary"], len(e["rpms"]))
+"#;
+    let out = common::run_ok(
+        Command::new("python3")
+            .args(["-c", script])
+            .arg(target.join("app/compose/metadata/modules.json")),
+    );
+    let listed = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<Vec<&str>> = listed.lines().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert_eq!(
+        lines[0][..4],
+        [
+            "Temporary",
+            "x86_64",
+            "demo-app:2:20261129000000:d3m0c0de",
+            "module-demo-app-2-20261129000000-d3m0c0de"
+        ]
+    );
+    assert_eq!(lines[1][2], "demo:1:20261129000000:d3m0c0de");
+    assert_eq!(lines[1][5], "2");
+    assert!(
+        target.join("app/compose").join(lines[0][4]).is_file(),
+        "{listed}"
+    );
+
     // no_deps: the requested module only
     let nodeps = libmodulemd(&modules_yaml(&os_repo(&target, "app-nodeps")));
     assert_eq!(nodeps.lines().count(), 1, "{nodeps}");
@@ -451,4 +488,151 @@ print(c["id"])
         "{c}"
     );
     let _: Value = c;
+}
+
+/// `module_defaults_url` + `module_defaults_commit`: the defaults of a git
+/// repository at that commit go into modules.yaml, and dnf then installs a
+/// module's RPMs without enabling its stream; the two keys go together,
+/// and the URL must be one the server may read.
+#[test]
+fn module_defaults_from_git_make_a_default_stream_dnf_installs_from() {
+    let tmp = tempfile::tempdir().unwrap();
+    let git_dir = tmp.path().join("defaults");
+    std::fs::create_dir_all(&git_dir).unwrap();
+    let git = |args: &[&str]| {
+        common::run_ok(Command::new("git").current_dir(&git_dir).args(args));
+    };
+    git(&["init", "-q"]);
+    std::fs::write(
+        git_dir.join("app.yaml"),
+        "---\ndocument: modulemd-defaults\nversion: 1\ndata:\n  module: app\n  stream: \"1\"\n  profiles:\n    \"1\": [default]\n...\n",
+    )
+    .unwrap();
+    std::fs::write(
+        git_dir.join("other.yaml"),
+        "---\ndocument: modulemd-defaults\nversion: 1\ndata:\n  module: other\n  stream: \"9\"\n...\n",
+    )
+    .unwrap();
+    git(&["add", "."]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-q",
+        "-m",
+        "defaults",
+    ]);
+    let commit = String::from_utf8(
+        common::run_ok(
+            Command::new("git")
+                .current_dir(&git_dir)
+                .args(["rev-parse", "HEAD"]),
+        )
+        .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    // a later commit changes the default: the compose takes the one asked for
+    std::fs::write(
+        git_dir.join("app.yaml"),
+        "---\ndocument: modulemd-defaults\nversion: 1\ndata:\n  module: app\n  stream: \"2\"\n...\n",
+    )
+    .unwrap();
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-q",
+        "-am",
+        "later",
+    ]);
+
+    let url = format!("file://{}", git_dir.display());
+    let allowed = tmp.path().display().to_string();
+    let (s, _) = Server::start_with(
+        false,
+        move |cfg| {
+            cfg.lookaside_allowed = vec![allowed];
+            let store = LocalStore::open(&cfg.store_dir()).unwrap();
+            let dir = cfg.data_dir.join("incoming-modules");
+            let (yaml, rpms) = module(&dir, "app", "1", 3, &[]);
+            store.import_module(&yaml, &rpms).unwrap();
+        },
+        None,
+    );
+    let post = |extra: Value| {
+        let mut source = json!({"type": "module", "source": "app:1"});
+        source
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        s.post("/api/1/composes/", &json!({"source": source}))
+    };
+    let (code, body) = post(json!({"module_defaults_url": url}));
+    assert_eq!(
+        (code, body["message"].as_str()),
+        (
+            400,
+            Some(
+                "The \"module_defaults_url\" and \"module_defaults_commit\" must be used together."
+            )
+        )
+    );
+    let (code, body) = post(
+        json!({"module_defaults_url": "https://elsewhere.example.com/defaults.git", "module_defaults_commit": commit}),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("module_defaults_url: "),
+        "{body}"
+    );
+
+    let (code, with) = post(json!({"module_defaults_url": url, "module_defaults_commit": commit}));
+    assert_eq!(code, 200, "{with}");
+    let (code, without) = post(json!({}));
+    assert_eq!(code, 200, "{without}");
+    let repo_of = |c: &Value| {
+        let id = c["id"].as_i64().unwrap();
+        assert_eq!(s.wait_for(id, &["done", "failed"])["state_name"], "done");
+        s.data
+            .join(format!("composes/odcs-{id}/compose/Temporary/x86_64/os"))
+    };
+    let (with_repo, without_repo) = (repo_of(&with), repo_of(&without));
+    assert_eq!(
+        s.get(&format!("/api/1/composes/{}", with["id"])).1["module_defaults_url"],
+        format!("{url} {commit}")
+    );
+    let read = libmodulemd(&modules_yaml(&with_repo));
+    assert!(read.contains("DEFAULT app 1"), "{read}");
+    assert!(
+        !read.contains("other"),
+        "defaults of modules not in the compose: {read}"
+    );
+    assert!(!libmodulemd(&modules_yaml(&without_repo)).contains("DEFAULT"));
+
+    // dnf: with the default stream the RPM installs as is; without, it is
+    // filtered out until enabled
+    for (repo, installs) in [(&with_repo, true), (&without_repo, false)] {
+        let root = tmp.path().join(format!("root-{installs}"));
+        let out = dnf(
+            &root,
+            &[("mod", repo.as_path())],
+            &["install", "--downloadonly", "app-pkg"],
+        );
+        assert_eq!(
+            out.status.success(),
+            installs,
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -155,6 +155,7 @@ fn new_compose(req: &validate::CreateRequest, owner: &str) -> NewCompose {
     n.label = req.label.clone();
     n.compose_type = Some(req.compose_type.clone());
     n.target_dir = req.target_dir.clone();
+    n.module_defaults_url = req.module_defaults.clone();
     n.fingerprint = n.reuse_fingerprint();
     n
 }
@@ -213,6 +214,13 @@ async fn create_compose(
     }
     for repo in req.lookaside_repos.split_whitespace() {
         validate::check_lookaside_allowed(repo, &app.lookaside_allowed)?;
+    }
+    if let Some((url, _)) = req
+        .module_defaults
+        .as_deref()
+        .and_then(|d| d.split_once(' '))
+    {
+        validate::check_allowed("module_defaults_url", url, &app.lookaside_allowed)?;
     }
     let grant = app
         .auth
@@ -357,6 +365,7 @@ async fn renew_compose(
     n.compose_type = old.compose_type.clone();
     n.respin_of = old.pungi_compose_id.clone();
     n.target_dir = old.target_dir.clone();
+    n.module_defaults_url = old.module_defaults_url.clone();
     n.fingerprint = n.reuse_fingerprint();
     let row = app.store.submit_compose(&n).await?;
     app.jobs_queued.notify_waiters();

@@ -175,6 +175,9 @@ pub struct CreateRequest {
     /// `default`, or the name of an extra target directory (checked against
     /// the configuration by the caller).
     pub target_dir: String,
+    /// `"<git url> <commit>"` of the modulemd-defaults (checked against
+    /// `lookaside_allowed` by the caller).
+    pub module_defaults: Option<String>,
 }
 
 /// A module of a module compose: `n:s`, `n:s:v` or `n:s:v:c` (the
@@ -405,6 +408,37 @@ pub fn parse_create(
         None | Some("") => crate::domain::DEFAULT_TARGET_DIR.to_owned(),
         Some(name) => name.to_owned(),
     };
+    let text_of = |key: &str| -> Result<Option<String>, Invalid> {
+        match source.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(bad(format!("{key} should be a string"))),
+        }
+    };
+    let module_defaults = match (
+        text_of("module_defaults_url")?,
+        text_of("module_defaults_commit")?,
+    ) {
+        (None, None) => None,
+        (Some(url), Some(commit)) => {
+            let commit_ok = !commit.starts_with('-')
+                && commit
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c));
+            if !commit_ok || url.contains(char::is_whitespace) || url.starts_with('-') {
+                return Err(bad(format!(
+                    "module_defaults_url and module_defaults_commit: {url:?} at {commit:?} is not a git URL and commit"
+                )));
+            }
+            Some(format!("{url} {commit}"))
+        }
+        _ => {
+            return Err(bad(
+                "The \"module_defaults_url\" and \"module_defaults_commit\" must be used together.",
+            ));
+        }
+    };
     Ok(CreateRequest {
         source_type,
         source_type_name: type_name.to_owned(),
@@ -427,6 +461,7 @@ pub fn parse_create(
             .to_owned(),
         seconds_to_live,
         target_dir,
+        module_defaults,
     })
 }
 
@@ -437,6 +472,12 @@ pub fn parse_create(
 /// a 400 naming the field: the server fetches what a request names, so only
 /// places its operator chose may be named.
 pub fn check_lookaside_allowed(url: &str, allowed: &[String]) -> Result<(), Invalid> {
+    check_allowed("lookaside_repos", url, allowed)
+}
+
+/// Whether `url` (of request field `field`) is under one of the URL prefixes
+/// or directories of `allowed` (`lookaside_allowed`).
+pub fn check_allowed(field: &str, url: &str, allowed: &[String]) -> Result<(), Invalid> {
     let dotted = url.split('/').any(|seg| {
         let lower = seg.to_ascii_lowercase().replace("%2e", ".");
         lower == "." || lower == ".."
@@ -459,7 +500,7 @@ pub fn check_lookaside_allowed(url: &str, allowed: &[String]) -> Result<(), Inva
         format!("allowed: {}", allowed.join(", "))
     };
     Err(bad(format!(
-        "lookaside_repos: {url:?} is not a repository this server may read ({allowed_text}; configuration key lookaside_allowed)"
+        "{field}: {url:?} is not a repository this server may read ({allowed_text}; configuration key lookaside_allowed)"
     )))
 }
 

@@ -372,9 +372,17 @@ fn build(
         });
     }
 
+    let defaults = match &req.module_defaults {
+        Some((url, commit)) if !modules.is_empty() => {
+            let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+            super::modules::fetch_defaults(url, commit, &top.join("work"), &names)?
+        }
+        _ => Vec::new(),
+    };
     let content = Content {
         rpms,
         modules,
+        defaults,
         event,
     };
     finish(top, req, content, caches, progress, timings)
@@ -383,8 +391,9 @@ fn build(
 /// What a compose holds once its RPMs are linked.
 pub(super) struct Content {
     pub rpms: Vec<ComposedRpm>,
-    /// The module builds of a module compose.
+    /// The module builds of a module compose, and their defaults.
     pub modules: Vec<ModuleStream>,
+    pub defaults: Vec<crate::modulemd::ModuleDefaults>,
     /// The event it was resolved at.
     pub event: i64,
 }
@@ -402,15 +411,16 @@ pub(super) fn finish(
     let Content {
         rpms,
         modules,
+        defaults,
         event,
     } = content;
     let t = Instant::now();
-    let trees = tree::write_repositories(top, req, &modules, caches, progress)?;
+    let trees = tree::write_repositories(top, req, &modules, &defaults, caches, progress)?;
     timings.push(("repodata", t.elapsed()));
     go_on(progress)?;
     let t = Instant::now();
     progress.phase("metadata", None);
-    metadata::write_all(top, req, &rpms, &trees).map_err(io_at(top))?;
+    metadata::write_all(top, req, &rpms, &modules, &trees).map_err(io_at(top))?;
     timings.push(("metadata", t.elapsed()));
     progress.done();
     Ok(ComposeResult {

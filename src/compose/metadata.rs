@@ -1,5 +1,5 @@
-//! What a finished compose says about itself: productmd's `composeinfo.json` and
-//! `rpms.json` under `compose/metadata/` (formats.md §3: indent 4, sorted keys,
+//! What a finished compose says about itself: productmd's `composeinfo.json`,
+//! `rpms.json` and `modules.json` under `compose/metadata/` (formats.md §3: indent 4, sorted keys,
 //! no trailing newline, NEVRAs with epochs, SRPMs under every arch), Pungi's
 //! `COMPOSE_ID` and `STATUS`, and the `.repo` file of odcs-api.md §7.4.
 
@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::request::{ComposeRequest, ComposedRpm, VARIANT, manifest};
 use crate::date::today;
+use crate::modulemd::ModuleStream;
 
 /// Write JSON as productmd does.
 fn write_json(path: &Path, v: &Value) -> std::io::Result<()> {
@@ -28,6 +29,7 @@ pub fn write_all(
     top: &Path,
     req: &ComposeRequest,
     rpms: &[ComposedRpm],
+    modules: &[ModuleStream],
     trees: &[PathBuf],
 ) -> std::io::Result<()> {
     let date = today();
@@ -112,6 +114,41 @@ pub fn write_all(
     });
     write_json(&meta_dir.join("rpms.json"), &rpms_json)?;
 
+    // modules.json, always (empty without modules), as Pungi writes it
+    let mut modules_by_arch = serde_json::Map::new();
+    for a in &arches {
+        let os = variant_dir.join(a).join("os");
+        let Some(href) = modules_href(&os) else {
+            continue;
+        };
+        let mut of_arch = serde_json::Map::new();
+        for m in super::modules::for_arch(modules, a) {
+            of_arch.insert(
+                m.nsvc(),
+                json!({
+                    "metadata": {
+                        "uid": m.nsvc(), "name": m.name, "stream": m.stream,
+                        "version": m.version.to_string(), "context": m.context,
+                        "koji_tag": m.koji_tag(),
+                    },
+                    "modulemd_path": {"binary": format!("{VARIANT}/{a}/os/{href}")},
+                    "rpms": m.artifacts,
+                }),
+            );
+        }
+        modules_by_arch.insert(a.clone(), Value::Object(of_arch));
+    }
+    let modules_payload = if modules_by_arch.is_empty() {
+        json!({})
+    } else {
+        json!({ VARIANT: modules_by_arch })
+    };
+    let modules_json = json!({
+        "header": {"type": "productmd.modules", "version": "1.2"},
+        "payload": {"compose": compose, "modules": modules_payload}
+    });
+    write_json(&meta_dir.join("modules.json"), &modules_json)?;
+
     std::fs::write(top.join("COMPOSE_ID"), &id)?;
     std::fs::write(top.join("STATUS"), "FINISHED\n")?;
     std::fs::write(
@@ -120,6 +157,18 @@ pub fn write_all(
             .join(format!("{}.repo", req.name)),
         repo_file(&req.name, &req.url),
     )
+}
+
+/// The href of the `modules` record of the repository at `repo`, if any.
+fn modules_href(repo: &Path) -> Option<String> {
+    let repomd = std::fs::read_to_string(repo.join("repodata/repomd.xml")).ok()?;
+    let record = repomd.split("<data type=\"modules\">").nth(1)?;
+    let href = record
+        .split("<location href=\"")
+        .nth(1)?
+        .split('"')
+        .next()?;
+    Some(href.to_owned())
 }
 
 /// The `.repo` file (odcs-api.md §7.4): the os tree enabled, debuginfo and

@@ -99,18 +99,10 @@ pub fn resolve_modules(
     Ok(out)
 }
 
-/// The `modules.yaml` of the `os` repository of `arch`: each module build
-/// as built for `arch`, its artifacts those of that arch, `noarch` and
-/// `src`; `None` when there is no module.
-pub fn modules_yaml_for(
-    modules: &[ModuleStream],
-    defaults: &[ModuleDefaults],
-    arch: &str,
-) -> Option<String> {
-    if modules.is_empty() {
-        return None;
-    }
-    let streams: Vec<ModuleStream> = modules
+/// Each module build as built for `arch`: its artifacts those of that
+/// arch, `noarch` and `src`.
+pub fn for_arch(modules: &[ModuleStream], arch: &str) -> Vec<ModuleStream> {
+    modules
         .iter()
         .map(|m| {
             let mut m = m.clone();
@@ -122,9 +114,104 @@ pub fn modules_yaml_for(
             });
             m
         })
-        .collect();
+        .collect()
+}
+
+/// The `modules.yaml` of the `os` repository of `arch` ([`for_arch`]);
+/// `None` when there is no module.
+pub fn modules_yaml_for(
+    modules: &[ModuleStream],
+    defaults: &[ModuleDefaults],
+    arch: &str,
+) -> Option<String> {
+    if modules.is_empty() {
+        return None;
+    }
+    let streams = for_arch(modules, arch);
     let refs: Vec<&ModuleStream> = streams.iter().collect();
     Some(modules_yaml(&refs, defaults))
+}
+
+/// How long fetching the modulemd-defaults may take.
+const GIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The modulemd-defaults documents of the git repository `url` at `commit`
+/// (every `*.yaml` at its top, as Pungi's `module_defaults_dir` with
+/// `dir: "."`), cloned into `work` (removed after), for the modules of
+/// `names` only.
+pub fn fetch_defaults(
+    url: &str,
+    commit: &str,
+    work: &std::path::Path,
+    names: &[&str],
+) -> Result<Vec<ModuleDefaults>, ComposeError> {
+    let fail =
+        |m: String| ComposeError::Modules(format!("module defaults from {url} at {commit}: {m}"));
+    let dir = work.join("module-defaults");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
+    }
+    std::fs::create_dir_all(work).map_err(|e| fail(e.to_string()))?;
+    let git = |args: &[&str]| -> Result<(), ComposeError> {
+        let mut child = std::process::Command::new("git")
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(format!("cannot run git: {e}")))?;
+        let started = std::time::Instant::now();
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(_)) => {
+                    let mut err = String::new();
+                    if let Some(mut e) = child.stderr.take() {
+                        use std::io::Read as _;
+                        let _ = e.read_to_string(&mut err);
+                    }
+                    return Err(fail(format!("git {}: {}", args[0], err.trim())));
+                }
+                Ok(None) if started.elapsed() > GIT_TIMEOUT => {
+                    let _ = child.kill();
+                    return Err(fail(format!(
+                        "git {} took longer than {GIT_TIMEOUT:?}",
+                        args[0]
+                    )));
+                }
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
+                Err(e) => return Err(fail(e.to_string())),
+            }
+        }
+    };
+    let d = dir.to_string_lossy().into_owned();
+    git(&["clone", "--quiet", "--no-checkout", "--", url, &d])?;
+    git(&["-C", &d, "checkout", "--quiet", "--detach", commit])?;
+    let mut out = Vec::new();
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| fail(e.to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|e| fail(e.to_string()))?;
+        let index = crate::modulemd::parse(&text).map_err(|e| {
+            fail(format!(
+                "{}: {e}",
+                f.file_name().unwrap_or_default().to_string_lossy()
+            ))
+        })?;
+        out.extend(
+            index
+                .defaults
+                .into_iter()
+                .filter(|d| names.contains(&d.module.as_str())),
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -100,6 +100,8 @@ fn rebuild(
     let content = Content {
         rpms: stored.to_vec(),
         modules: modules.to_vec(),
+        // (the defaults are not fetched again by a renewal yet)
+        defaults: Vec::new(),
         event,
     };
     finish(top, req, content, caches, progress, timings)

@@ -52,6 +52,8 @@ pub struct ComposeRequest {
     pub url: String,
     /// What reading a lookaside repository may cost (download time, sizes).
     pub lookaside_limits: RepoLimits,
+    /// Git URL and commit of the modulemd-defaults of a module compose.
+    pub module_defaults: Option<(String, String)>,
 }
 
 impl ComposeRequest {
@@ -74,6 +76,7 @@ impl ComposeRequest {
             event: None,
             url: url.to_owned(),
             lookaside_limits: RepoLimits::default(),
+            module_defaults: None,
         }
     }
 }

@@ -60,6 +60,7 @@ pub fn write_repositories(
     top: &Path,
     req: &ComposeRequest,
     modules: &[crate::modulemd::ModuleStream],
+    defaults: &[crate::modulemd::ModuleDefaults],
     caches: Caches<'_>,
     progress: &dyn Progress,
 ) -> Result<Vec<PathBuf>, ComposeError> {
@@ -79,7 +80,7 @@ pub fn write_repositories(
             opts.repodata.groupfile = Some(comps_xml(&[CompsGroup::odcs(&req.packages)]));
         }
         if kind == Kind::Os {
-            opts.repodata.modules = super::modules::modules_yaml_for(modules, &[], &arch);
+            opts.repodata.modules = super::modules::modules_yaml_for(modules, defaults, &arch);
         }
         createrepo(&dir, &opts, caches, progress)?;
         if kind != Kind::Debug {

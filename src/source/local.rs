@@ -642,6 +642,10 @@ impl PackageSource for LocalStore {
                 crate::modulemd::parse(&m.modulemd)
                     .ok()
                     .and_then(|i| i.streams.into_iter().next())
+                    .map(|mut s| {
+                        s.content_tag = m.content_tag.clone();
+                        s
+                    })
                     .ok_or_else(|| {
                         SourceError::Store(LocalStoreError::BadModule {
                             message: format!("the stored modulemd of {} cannot be read", m.nsvc()),

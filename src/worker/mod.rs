@@ -140,6 +140,11 @@ pub fn engine_request(
         multilib_methods: MultilibMethod::from_mask(c.multilib_method),
         event: c.koji_event,
         lookaside_limits,
+        module_defaults: c
+            .module_defaults_url
+            .as_deref()
+            .and_then(|d| d.split_once(' '))
+            .map(|(u, c)| (u.to_owned(), c.to_owned())),
     }
 }
 
