@@ -846,7 +846,7 @@ fn renewal_catches_a_same_size_rewrite_with_mtime_put_back() {
     let err = odcs::compose::replay::replay_compose(
         &request("odcs-2", "updates", &[apps[0].as_str()]),
         &first.rpms,
-        &[],
+        (&[], &[]),
         first.event,
         w.cache.caches(),
         &w.target,

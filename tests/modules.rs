@@ -618,9 +618,22 @@ fn module_defaults_from_git_make_a_default_stream_dnf_installs_from() {
     );
     assert!(!libmodulemd(&modules_yaml(&without_repo)).contains("DEFAULT"));
 
+    // a renewal of the removed compose has the same defaults (the same commit)
+    let with_id = with["id"].as_i64().unwrap();
+    assert_eq!(
+        s.request("DELETE", &format!("/api/1/composes/{with_id}"), None)
+            .0,
+        202
+    );
+    s.wait_for(with_id, &["removed"]);
+    let (code, renewed) = s.patch(&format!("/api/1/composes/{with_id}"), &json!({}));
+    assert_eq!(code, 200, "{renewed}");
+    let renewed_repo = repo_of(&renewed);
+    assert_eq!(libmodulemd(&modules_yaml(&renewed_repo)), read);
+
     // dnf: with the default stream the RPM installs as is; without, it is
     // filtered out until enabled
-    for (repo, installs) in [(&with_repo, true), (&without_repo, false)] {
+    for (repo, installs) in [(&renewed_repo, true), (&without_repo, false)] {
         let root = tmp.path().join(format!("root-{installs}"));
         let out = dnf(
             &root,

@@ -13,6 +13,12 @@ use super::request::{ComposeError, ComposeRequest, ComposeResult, ComposedRpm, g
 use crate::rpm::{self, PackageMeta};
 use crate::source::local::link_or_copy;
 
+/// The module builds of a module compose and their defaults.
+pub type ModulesOf<'a> = (
+    &'a [crate::modulemd::ModuleStream],
+    &'a [crate::modulemd::ModuleDefaults],
+);
+
 /// Recreate a compose into `target/<name>` from a stored package set: the
 /// same files (each checked against its recorded sha256) at the same places,
 /// then repodata and metadata; nothing is resolved or gathered again. A file
@@ -20,7 +26,7 @@ use crate::source::local::link_or_copy;
 pub fn replay_compose(
     req: &ComposeRequest,
     stored: &[ComposedRpm],
-    modules: &[crate::modulemd::ModuleStream],
+    modules: ModulesOf<'_>,
     event: i64,
     caches: Caches<'_>,
     target: &Path,
@@ -33,7 +39,7 @@ pub fn replay_compose(
 
 fn rebuild(
     stored: &[ComposedRpm],
-    modules: &[crate::modulemd::ModuleStream],
+    (modules, defaults): ModulesOf<'_>,
     event: i64,
     caches: Caches<'_>,
     top: &Path,
@@ -100,8 +106,7 @@ fn rebuild(
     let content = Content {
         rpms: stored.to_vec(),
         modules: modules.to_vec(),
-        // (the defaults are not fetched again by a renewal yet)
-        defaults: Vec::new(),
+        defaults: defaults.to_vec(),
         event,
     };
     finish(top, req, content, caches, progress, timings)

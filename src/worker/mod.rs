@@ -568,6 +568,7 @@ impl WorkerContext {
                 // a module compose's source is its exact builds: their
                 // modulemd goes into the recreated repositories again
                 let mut modules = Vec::new();
+                let mut defaults = Vec::new();
                 if req.source_type == SourceType::Module {
                     for nsvc in &req.source {
                         modules.extend(
@@ -576,11 +577,19 @@ impl WorkerContext {
                                 .map_err(ComposeError::Source)?,
                         );
                     }
+                    if let Some((url, commit)) = &req.module_defaults {
+                        let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+                        let work = target_path.join(format!(".{}.defaults", req.name));
+                        let fetched =
+                            crate::compose::modules::fetch_defaults(url, commit, &work, &names);
+                        let _ = std::fs::remove_dir_all(&work);
+                        defaults = fetched?;
+                    }
                 }
                 replay_compose(
                     &req,
                     &stored,
-                    &modules,
+                    (&modules, &defaults),
                     event,
                     caches.caches(),
                     &target_path,
