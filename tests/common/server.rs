@@ -241,8 +241,17 @@ impl Server {
 
     /// A second connection to the server's database, for what a test must
     /// set up or look at below the API.
+    ///
+    /// The store is made on a runtime that lives as long as the test: a
+    /// pooled PostgreSQL connection belongs to the runtime it was opened on,
+    /// and one opened on a runtime dropped at the end of this function made
+    /// later queries fail with "A Tokio 1.x context was found, but it is
+    /// being shutdown" (seen in a CI run).
     pub fn store(&self) -> odcs::store::Store {
-        runtime()
+        static STORE_RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> =
+            std::sync::OnceLock::new();
+        STORE_RUNTIME
+            .get_or_init(runtime)
             .block_on(odcs::store::Store::connect(&self.database_url))
             .unwrap()
     }
