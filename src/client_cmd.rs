@@ -80,10 +80,10 @@ enum ClientCommand {
 /// A compose request: the fields of the API's POST body.
 #[derive(clap::Args)]
 pub struct CreateArgs {
-    /// tag or build.
+    /// tag, build or module.
     #[arg(long, default_value = "tag")]
     source_type: String,
-    /// The tag, or build N-V-Rs separated by spaces.
+    /// The tag, build N-V-Rs or modules (`N:S[:V[:C]]`), separated by spaces.
     #[arg(long)]
     source: String,
     /// Only these packages (and their dependencies) [default: every package of the tag].
@@ -360,6 +360,7 @@ pub fn run(a: ClientArgs) -> anyhow::Result<()> {
 fn source_name(v: &Value) -> &'static str {
     match v.as_i64() {
         Some(1) => "tag",
+        Some(2) => "module",
         Some(6) => "build",
         _ => "?",
     }
