@@ -196,6 +196,29 @@ impl Provider {
                     _ => (200, json!({"active": false}).to_string()),
                 }
             }
+            // OIDC userinfo: the groups of the token's user (frida is in qa)
+            (tiny_http::Method::Get, "/userinfo") => {
+                let user = req
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv("Authorization"))
+                    .and_then(|h| h.value.as_str().strip_prefix("Bearer "))
+                    .and_then(|t| t.split('.').nth(1))
+                    .and_then(|c| URL_SAFE_NO_PAD.decode(c).ok())
+                    .and_then(|c| serde_json::from_slice::<Value>(&c).ok())
+                    .and_then(|c| c["preferred_username"].as_str().map(str::to_owned));
+                match user.as_deref() {
+                    None => (401, json!({"error": "invalid_token"}).to_string()),
+                    Some("frida") => (
+                        200,
+                        json!({"sub": "id-frida", "groups": ["qa"]}).to_string(),
+                    ),
+                    Some(u) => (
+                        200,
+                        json!({"sub": format!("id-{u}"), "groups": []}).to_string(),
+                    ),
+                }
+            }
             _ => (404, json!({"error": "not found"}).to_string()),
         }
     }
@@ -250,6 +273,7 @@ impl Provider {
             introspection_url: None,
             client_id: None,
             client_secret: None,
+            userinfo_url: None,
             user_claim: "preferred_username".into(),
             groups_claim: "groups".into(),
             require_scopes: false,
@@ -1421,5 +1445,51 @@ fn oidc_token_introspection_asks_the_provider() {
     assert!(
         r.message().contains("introspection") && r.message().contains("HTTP 401"),
         "{r:?}"
+    );
+}
+
+/// `userinfo_url` (the original's `auth_openidc_userinfo_uri`): groups from
+/// the provider's userinfo endpoint add to the token's; an endpoint that
+/// does not answer adds none.
+#[test]
+fn oidc_groups_come_from_the_userinfo_endpoint_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idp = Provider::start(tmp.path());
+    let config = |userinfo: String| {
+        let mut oidc = idp.oidc_config();
+        oidc.userinfo_url = Some(userinfo);
+        move |cfg: &mut odcs::config::Config| {
+            cfg.workers = 0;
+            cfg.auth.backends = vec![Backend::Oidc];
+            cfg.auth.oidc = Some(oidc);
+            policy(cfg);
+        }
+    };
+    let (s, apps) = Server::start_with(false, config(format!("{}userinfo", idp.base)), None);
+    let post = |s: &Server, user: &str| {
+        s.call(
+            "POST",
+            "/api/1/composes/",
+            Some(&tag_compose(&apps[0])),
+            &[("Authorization", &bearer(&idp.token(user, &[])))],
+        )
+    };
+    let r = post(&s, "frida");
+    assert_eq!(
+        (r.status, r.json["owner"].as_str()),
+        (200, Some("frida")),
+        "{r:?}"
+    );
+    let r = post(&s, "gus");
+    assert_eq!(
+        (r.status, r.message()),
+        (403, "User gus not allowed to operate with any compose.")
+    );
+    drop(s);
+    let (s, _) = Server::start_with(false, config(format!("{}nowhere", idp.base)), None);
+    let r = post(&s, "frida");
+    assert_eq!(
+        (r.status, r.message()),
+        (403, "User frida not allowed to operate with any compose.")
     );
 }

@@ -63,7 +63,44 @@ impl Oidc {
         } else {
             self.verify_jwt(token)?
         };
-        self.identity(&claims)
+        let mut id = self.identity(&claims)?;
+        if let Some(url) = &self.cfg.userinfo_url {
+            id.groups.extend(self.userinfo_groups(url, token));
+        }
+        Ok(id)
+    }
+
+    /// The groups the provider's userinfo endpoint gives the token's user;
+    /// none when it answers anything but 200 with a JSON object (as the
+    /// original), with a warning.
+    fn userinfo_groups(&self, url: &str, token: &str) -> Vec<String> {
+        let answer = self
+            .agent
+            .get(url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .map_err(|e| e.to_string())
+            .and_then(|mut r| {
+                if r.status() != 200 {
+                    return Err(format!("HTTP {}", r.status()));
+                }
+                r.body_mut()
+                    .with_config()
+                    .limit(MAX_RESPONSE_BYTES)
+                    .read_to_string()
+                    .map_err(|e| e.to_string())
+            });
+        match answer.map(|t| serde_json::from_str::<Value>(&t)) {
+            Ok(Ok(v)) => words(v.get(&self.cfg.groups_claim)),
+            Ok(Err(e)) => {
+                tracing::warn!("auth: the OIDC userinfo at {url} is not JSON: {e}");
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::warn!("auth: the OIDC userinfo at {url} failed: {e}; no groups from it");
+                Vec::new()
+            }
+        }
     }
 
     fn verify_jwt(&self, token: &str) -> Result<Map<String, Value>, AuthError> {
@@ -216,17 +253,6 @@ impl Oidc {
                     self.cfg.user_claim
                 ))
             })?;
-        let words = |v: Option<&Value>| -> Vec<String> {
-            match v {
-                Some(Value::Array(list)) => list
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect(),
-                Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
-                _ => Vec::new(),
-            }
-        };
         let mut id = Identity::new(user, words(claims.get(&self.cfg.groups_claim)), "oidc");
         let mut scopes = words(claims.get("scope"));
         scopes.extend(words(claims.get("scp")));
@@ -239,6 +265,19 @@ impl Oidc {
         self.cfg
             .require_scopes
             .then(|| format!("{}{scope}", self.cfg.scope_namespace))
+    }
+}
+
+/// A claim that is a list of strings, or a space-separated string.
+fn words(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -293,6 +332,7 @@ mod tests {
             introspection_url: None,
             client_id: None,
             client_secret: None,
+            userinfo_url: None,
             user_claim: "sub".into(),
             groups_claim: "groups".into(),
             require_scopes: false,

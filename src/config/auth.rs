@@ -138,6 +138,12 @@ pub struct OidcConfig {
     pub client_id: Option<String>,
     #[serde(default)]
     pub client_secret: Option<String>,
+    /// The provider's userinfo endpoint (the original's
+    /// `auth_openidc_userinfo_uri`): when set, the `groups_claim` of its
+    /// answer to `GET` with the caller's token adds to the token's groups; an
+    /// answer other than 200 adds none.
+    #[serde(default)]
+    pub userinfo_url: Option<String>,
     #[serde(default = "default_user_claim")]
     pub user_claim: String,
     #[serde(default = "default_groups_claim")]
