@@ -74,22 +74,12 @@ impl Oidc {
     /// none when it answers anything but 200 with a JSON object (as the
     /// original), with a warning.
     fn userinfo_groups(&self, url: &str, token: &str) -> Vec<String> {
-        let answer = self
-            .agent
-            .get(url)
-            .header("Authorization", &format!("Bearer {token}"))
-            .call()
-            .map_err(|e| e.to_string())
-            .and_then(|mut r| {
-                if r.status() != 200 {
-                    return Err(format!("HTTP {}", r.status()));
-                }
-                r.body_mut()
-                    .with_config()
-                    .limit(MAX_RESPONSE_BYTES)
-                    .read_to_string()
-                    .map_err(|e| e.to_string())
-            });
+        let answer = answer_text(
+            self.agent
+                .get(url)
+                .header("Authorization", &format!("Bearer {token}"))
+                .call(),
+        );
         match answer.map(|t| serde_json::from_str::<Value>(&t)) {
             Ok(Ok(v)) => words(v.get(&self.cfg.groups_claim)),
             Ok(Err(e)) => {
@@ -183,20 +173,7 @@ impl Oidc {
 
     fn fetch_jwks(&self, url: &str) -> Result<Vec<Jwk>, String> {
         let fail = |m: String| format!("the OIDC keys could not be fetched from {url}: {m}");
-        let mut resp = self
-            .agent
-            .get(url)
-            .call()
-            .map_err(|e| fail(e.to_string()))?;
-        if resp.status() != 200 {
-            return Err(fail(format!("HTTP {}", resp.status())));
-        }
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE_BYTES)
-            .read_to_string()
-            .map_err(|e| fail(e.to_string()))?;
+        let text = answer_text(self.agent.get(url).call()).map_err(fail)?;
         jwt::parse_jwks(&text).map_err(fail)
     }
 
@@ -214,18 +191,9 @@ impl Oidc {
             let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
             req = req.header("Authorization", &format!("Basic {basic}"));
         }
-        let mut resp = req
-            .send_form([("token", token), ("token_type_hint", "access_token")])
-            .map_err(|e| fail(e.to_string()))?;
-        if resp.status() != 200 {
-            return Err(fail(format!("HTTP {}", resp.status())));
-        }
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE_BYTES)
-            .read_to_string()
-            .map_err(|e| fail(e.to_string()))?;
+        let text =
+            answer_text(req.send_form([("token", token), ("token_type_hint", "access_token")]))
+                .map_err(fail)?;
         let Ok(Value::Object(claims)) = serde_json::from_str::<Value>(&text) else {
             return Err(fail("the answer is not a JSON object".into()));
         };
@@ -266,6 +234,22 @@ impl Oidc {
             .require_scopes
             .then(|| format!("{}{scope}", self.cfg.scope_namespace))
     }
+}
+
+/// The text of a 200 answer of the provider (at most
+/// [`MAX_RESPONSE_BYTES`]); anything else is an error saying what.
+fn answer_text(
+    sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<String, String> {
+    let mut resp = sent.map_err(|e| e.to_string())?;
+    if resp.status() != 200 {
+        return Err(format!("HTTP {}", resp.status()));
+    }
+    resp.body_mut()
+        .with_config()
+        .limit(MAX_RESPONSE_BYTES)
+        .read_to_string()
+        .map_err(|e| e.to_string())
 }
 
 /// A claim that is a list of strings, or a space-separated string.

@@ -669,7 +669,10 @@ impl PackageSource for LocalStore {
                 spec: module.nsvc(),
             })?;
         let artifacts: HashSet<&str> = module.artifacts.iter().map(String::as_str).collect();
-        let rpms = self.tag_rpms(&stored.content_tag, index.event, false, sigkeys)?;
+        let mut rpms = Vec::new();
+        for nvr in self.latest_builds(&index, &stored.content_tag, index.event, false)? {
+            rpms.extend(self.rpms_of(&index, &nvr, sigkeys)?);
+        }
         Ok(rpms
             .into_iter()
             .filter(|r| {

@@ -20,6 +20,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::daemons::find_tool;
+use super::daemons::{failure, tool_path, write_file};
+
 /// The realm of every test KDC.
 pub const REALM: &str = "ODCS.TEST";
 
@@ -400,32 +403,4 @@ fn file_safe(name: &str) -> String {
     name.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()
-}
-
-fn write_file(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
-fn failure(what: &str, out: &Output) -> String {
-    format!(
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// `name` on PATH or in the sbin directories (which a non-root PATH may
-/// lack).
-pub fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// [`find_tool`], or the bare name (so the error names what is missing).
-fn tool_path(name: &str) -> PathBuf {
-    find_tool(name).unwrap_or_else(|| PathBuf::from(name))
 }

@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use super::daemons::find_tool;
+use super::daemons::{failure, tool_path, write_file};
+
 /// The suffix of every test directory.
 pub const BASE: &str = "dc=odcs,dc=test";
 /// The directory's root DN, which may write everything.
@@ -319,32 +322,4 @@ fn run(cmd: &mut Command) -> Result<Output, String> {
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))
-}
-
-fn write_file(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
-fn failure(what: &str, out: &Output) -> String {
-    format!(
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// `name` on PATH or in the sbin directories (which a non-root PATH may
-/// lack).
-pub fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// [`find_tool`], or the bare name (so the error names what is missing).
-fn tool_path(name: &str) -> PathBuf {
-    find_tool(name).unwrap_or_else(|| PathBuf::from(name))
 }
