@@ -143,6 +143,7 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
         sigkeys: a.sigkeys,
         flags: ComposeFlags {
             no_deps: a.flags.iter().any(|f| f == "no_deps"),
+            include_done_modules: a.flags.iter().any(|f| f == "include_done_modules"),
             no_inheritance: a.flags.iter().any(|f| f == "no_inheritance"),
             check_deps: a.flags.iter().any(|f| f == "check_deps"),
         },
@@ -162,6 +163,7 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
         url: format!("{}/{}", url.trim_end_matches('/'), a.name),
         lookaside_limits: Default::default(),
         module_defaults: None,
+        base_module_br: Default::default(),
     };
     let cache_dir = a
         .cache_dir

@@ -37,6 +37,11 @@ pub struct ModuleStream {
     pub artifacts: Vec<String>,
     /// The Koji tag holding the build's RPMs (not part of the document).
     pub content_tag: String,
+    /// The base module the build was built against and that module's
+    /// `stream_version` (MBS's `base_module_buildrequires`; not part of the
+    /// document): its dependencies are looked up among builds made against
+    /// the same base module version or an older one.
+    pub base_module: Option<(String, i64)>,
 }
 
 /// `document: modulemd-defaults`, `version: 1`.
@@ -161,6 +166,7 @@ pub fn parse(yaml: &str) -> Result<ModuleIndex, String> {
                     api_rpms: strings(&data["api"]["rpms"]),
                     artifacts: strings(&data["artifacts"]["rpms"]),
                     content_tag: String::new(),
+                    base_module: None,
                 };
                 if s.name.is_empty() || s.stream.is_empty() {
                     return Err("a modulemd document without name or stream".into());
@@ -364,6 +370,7 @@ mod tests {
                 "demo-tool-0:1.0-1.module+c0ffee43.src".into(),
             ],
             content_tag: String::new(),
+            base_module: None,
         }
     }
 

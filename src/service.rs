@@ -20,8 +20,24 @@ use crate::source::local::LocalStore;
 use crate::store::{Store, redact_url};
 use crate::worker::WorkerContext;
 
-/// The package source the configuration names: a Koji hub, or the local store.
+/// The package source the configuration names: a Koji hub, or the local
+/// store; module lookups through MBS when `[mbs]` is set.
 pub fn package_source(cfg: &Config) -> anyhow::Result<Arc<dyn PackageSource + Send>> {
+    let source = packages_from(cfg)?;
+    Ok(match &cfg.mbs {
+        Some(m) => {
+            let options = ClientOptions {
+                timeout: Duration::from_secs(m.timeout_seconds),
+                ..ClientOptions::default()
+            };
+            let mbs = crate::source::mbs::MbsClient::new(&m.url, options, m.ca_bundle.as_deref())?;
+            Arc::new(crate::source::mbs::MbsSource { mbs, inner: source })
+        }
+        None => source,
+    })
+}
+
+fn packages_from(cfg: &Config) -> anyhow::Result<Arc<dyn PackageSource + Send>> {
     Ok(match &cfg.koji {
         Some(k) => {
             let options = ClientOptions {

@@ -313,7 +313,7 @@ fn module(
 fn resolve(store: &LocalStore, specs: &[&str], deps: bool) -> Result<Vec<String>, String> {
     use odcs::source::PackageSource;
     let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
-    odcs::compose::modules::resolve_modules(&specs, store.current_event().unwrap(), store, deps)
+    odcs::compose::modules::resolve_modules(&specs, &odcs::source::ModuleQuery::new("", store.current_event().unwrap()), store, deps)
         .map(|v| v.iter().map(|m| m.nsvc()).collect())
         .map_err(|e| e.to_string())
 }

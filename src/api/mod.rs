@@ -156,6 +156,10 @@ fn new_compose(req: &validate::CreateRequest, owner: &str) -> NewCompose {
     n.compose_type = Some(req.compose_type.clone());
     n.target_dir = req.target_dir.clone();
     n.module_defaults_url = req.module_defaults.clone();
+    n.base_module_br_name = req.base_module_br.name.clone();
+    n.base_module_br_stream = req.base_module_br.stream.clone();
+    n.base_module_br_stream_version_lte = req.base_module_br.stream_version_lte;
+    n.base_module_br_stream_version_gte = req.base_module_br.stream_version_gte;
     n.fingerprint = n.reuse_fingerprint();
     n
 }

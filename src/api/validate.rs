@@ -178,6 +178,8 @@ pub struct CreateRequest {
     /// `"<git url> <commit>"` of the modulemd-defaults (checked against
     /// `lookaside_allowed` by the caller).
     pub module_defaults: Option<String>,
+    /// The `base_module_br_*` filters of the MBS lookup (module composes).
+    pub base_module_br: crate::source::BaseModuleBr,
 }
 
 /// A module of a module compose: `n:s`, `n:s:v` or `n:s:v:c` (the
@@ -439,6 +441,14 @@ pub fn parse_create(
             ));
         }
     };
+    // types already checked by validate_json_data (odcs-api.md §4)
+    let int_of = |key: &str| source.get(key).and_then(|e| e.as_i64().or(e.as_bool().map(i64::from)));
+    let base_module_br = crate::source::BaseModuleBr {
+        name: text_of("base_module_br_name")?,
+        stream: text_of("base_module_br_stream")?,
+        stream_version_lte: int_of("base_module_br_stream_version_lte"),
+        stream_version_gte: int_of("base_module_br_stream_version_gte"),
+    };
     Ok(CreateRequest {
         source_type,
         source_type_name: type_name.to_owned(),
@@ -462,6 +472,7 @@ pub fn parse_create(
         seconds_to_live,
         target_dir,
         module_defaults,
+        base_module_br,
     })
 }
 

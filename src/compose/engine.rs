@@ -145,8 +145,14 @@ fn resolve(
     let mut modules = Vec::new();
     let mut rpms = match req.source_type {
         SourceType::Module => {
+            let template = crate::source::ModuleQuery {
+                spec: String::new(),
+                event,
+                include_done: req.flags.include_done_modules,
+                base_module_br: req.base_module_br.clone(),
+            };
             modules =
-                super::modules::resolve_modules(&req.source, event, source, !req.flags.no_deps)?;
+                super::modules::resolve_modules(&req.source, &template, source, !req.flags.no_deps)?;
             let mut v = Vec::new();
             for m in &modules {
                 v.extend(source.module_rpms(m, &sigkeys)?);

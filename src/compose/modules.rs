@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use super::request::ComposeError;
 use crate::modulemd::{ModuleDefaults, ModuleStream, modules_yaml};
-use crate::source::PackageSource;
+use crate::source::{BaseModuleBr, ModuleQuery, PackageSource};
 
 /// Module names that are base modules, never part of a compose.
 pub const BASE_MODULES: &[&str] = &["platform", "bootstrap"];
@@ -23,19 +23,46 @@ fn fits(streams: &[String], stream: &str) -> bool {
     !excluded && (positive.is_empty() || positive.iter().any(|s| *s == stream))
 }
 
-/// The module builds of the compose, requested ones first.
+/// The lookup of a module a build requires: at the same event, and,
+/// when MBS says which base module the requirer was built against, among
+/// builds made against that base module's version or an older one
+/// (odcs-api.md §6: "bounded by the parent's base-module stream version").
+fn dependency_query(spec: String, requirer: &ModuleStream, template: &ModuleQuery) -> ModuleQuery {
+    let mut q = ModuleQuery {
+        spec,
+        event: template.event,
+        include_done: template.include_done,
+        base_module_br: BaseModuleBr::default(),
+    };
+    if let Some((name, version)) = &requirer.base_module {
+        q.base_module_br.name = Some(name.clone());
+        q.base_module_br.stream_version_lte = Some(*version);
+    }
+    q
+}
+
+/// The module builds of the compose, requested ones first. `template`
+/// gives the event and the filters of the requested modules' lookups (its
+/// `spec` is ignored).
 pub fn resolve_modules(
     specs: &[String],
-    event: i64,
+    template: &ModuleQuery,
     source: &dyn PackageSource,
     with_deps: bool,
 ) -> Result<Vec<ModuleStream>, ComposeError> {
     let mut out: Vec<ModuleStream> = Vec::new();
     // module name → (stream, who asked for it)
     let mut chosen: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let mut queue: Vec<(String, String)> = specs
+    // (lookup, who asked for it)
+    let mut queue: Vec<(ModuleQuery, String)> = specs
         .iter()
-        .map(|s| (s.clone(), "the request".to_owned()))
+        .map(|s| {
+            let q = ModuleQuery {
+                spec: s.clone(),
+                ..template.clone()
+            };
+            (q, "the request".to_owned())
+        })
         .collect();
     queue.reverse();
     let conflict = |name: &str, a: &(String, String), b_stream: &str, b_by: &str| {
@@ -44,8 +71,8 @@ pub fn resolve_modules(
             a.1, a.0
         ))
     };
-    while let Some((spec, by)) = queue.pop() {
-        for m in source.module_builds(&spec, event)? {
+    while let Some((query, by)) = queue.pop() {
+        for m in source.module_builds(&query)? {
             if out.iter().any(|o| o.nsvc() == m.nsvc()) {
                 continue;
             }
@@ -79,7 +106,7 @@ pub fn resolve_modules(
                         // module whose stream fits
                         _ => {
                             let newest = source
-                                .module_builds(name, event)?
+                                .module_builds(&dependency_query(name.clone(), &m, template))?
                                 .into_iter()
                                 .filter(|b| fits(streams, &b.stream))
                                 .max_by_key(|b| b.version)
@@ -90,7 +117,7 @@ pub fn resolve_modules(
                             format!("{name}:{}", newest.stream)
                         }
                     };
-                    queue.push((spec, requirer));
+                    queue.push((dependency_query(spec, &m, template), requirer));
                 }
             }
             out.push(m);

@@ -24,6 +24,8 @@ pub use crate::gather::multilib::MultilibMethod;
 #[derive(Clone, Debug, Default)]
 pub struct ComposeFlags {
     pub no_deps: bool,
+    /// MBS's `done` module builds count as well as `ready` ones.
+    pub include_done_modules: bool,
     pub no_inheritance: bool,
     pub check_deps: bool,
 }
@@ -54,6 +56,9 @@ pub struct ComposeRequest {
     pub lookaside_limits: RepoLimits,
     /// Git URL and commit of the modulemd-defaults of a module compose.
     pub module_defaults: Option<(String, String)>,
+    /// Which base module the requested module builds must have been built
+    /// against (MBS's `base_module_br_*` filters).
+    pub base_module_br: crate::source::BaseModuleBr,
 }
 
 impl ComposeRequest {
@@ -77,6 +82,7 @@ impl ComposeRequest {
             url: url.to_owned(),
             lookaside_limits: RepoLimits::default(),
             module_defaults: None,
+            base_module_br: Default::default(),
         }
     }
 }

@@ -29,6 +29,27 @@ pub struct KojiConfig {
     pub include_draft_builds: bool,
 }
 
+/// The Module Build Service module composes ask which module builds a
+/// request means (odcs-api.md §6).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MbsConfig {
+    /// The original's `mbs_url`, e.g.
+    /// `https://mbs.example.com/module-build-service` (`/1/module-builds/`
+    /// is appended).
+    pub url: String,
+    #[serde(default = "default_mbs_timeout")]
+    pub timeout_seconds: u64,
+    /// PEM file of the CA certificates that sign MBS's HTTPS certificate;
+    /// without it the public CAs are trusted.
+    #[serde(default)]
+    pub ca_bundle: Option<PathBuf>,
+}
+
+fn default_mbs_timeout() -> u64 {
+    60
+}
+
 fn default_true() -> bool {
     true
 }
@@ -82,6 +103,9 @@ pub struct Config {
     /// repodata file once decompressed, in bytes.
     pub lookaside_max_bytes: u64,
     pub koji: Option<KojiConfig>,
+    /// Without it, module builds are looked up in the package source itself
+    /// (the Koji hub, or the local store).
+    pub mbs: Option<MbsConfig>,
     /// Who may create, renew and delete composes.
     pub auth: AuthConfig,
 }
@@ -111,6 +135,7 @@ impl Default for Config {
             lookaside_allowed: vec![],
             lookaside_max_bytes: 1 << 30,
             koji: None,
+            mbs: None,
             auth: AuthConfig::default(),
         }
     }

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::modulemd::ModuleStream;
 use serde::{Deserialize, Serialize};
 
-use super::{PackageSource, SourceError, SourceRpm};
+use super::{ModuleQuery, PackageSource, SourceError, SourceRpm};
 use crate::rpm::PackageMeta;
 
 #[derive(Debug, thiserror::Error)]
@@ -600,7 +600,8 @@ impl PackageSource for LocalStore {
         Box::new(self.clone())
     }
 
-    fn module_builds(&self, spec: &str, event: i64) -> Result<Vec<ModuleStream>, SourceError> {
+    fn module_builds(&self, query: &ModuleQuery) -> Result<Vec<ModuleStream>, SourceError> {
+        let (spec, event) = (query.spec.as_str(), query.event);
         let index = self.index()?;
         let parts: Vec<&str> = spec.split(':').collect();
         let matching: Vec<&StoredModule> = index

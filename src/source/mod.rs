@@ -9,6 +9,7 @@
 pub mod koji;
 pub mod koji_source;
 pub mod local;
+pub mod mbs;
 pub mod repo;
 
 use std::path::PathBuf;
@@ -40,6 +41,46 @@ impl SourceRpm {
     }
 }
 
+/// Which module builds a lookup wants (odcs-api.md §6, `module`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModuleQuery {
+    /// `N`, `N:S`, `N:S:V` or `N:S:V:C`.
+    pub spec: String,
+    /// Builds finished at or before this event (Koji, the store).
+    pub event: i64,
+    /// Builds in MBS state `done` count as well as `ready`
+    /// (`include_done_modules`).
+    pub include_done: bool,
+    /// Only builds that buildrequire a base module matching these.
+    pub base_module_br: BaseModuleBr,
+}
+
+/// The `base_module_br_*` filters of a module lookup; MBS applies them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BaseModuleBr {
+    pub name: Option<String>,
+    pub stream: Option<String>,
+    pub stream_version_lte: Option<i64>,
+    pub stream_version_gte: Option<i64>,
+}
+
+impl BaseModuleBr {
+    pub fn is_empty(&self) -> bool {
+        *self == BaseModuleBr::default()
+    }
+}
+
+impl ModuleQuery {
+    /// Exactly `spec` at `event`, no further filter.
+    pub fn new(spec: impl Into<String>, event: i64) -> ModuleQuery {
+        ModuleQuery {
+            spec: spec.into(),
+            event,
+            ..ModuleQuery::default()
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SourceError {
@@ -59,6 +100,8 @@ pub enum SourceError {
     /// No module build in ready state matches (the original's text).
     #[error("Failed to find module {spec} in ready state.")]
     UnknownModule { spec: String },
+    #[error(transparent)]
+    Mbs(#[from] mbs::MbsError),
     #[error("{0}")]
     Unsupported(String),
     #[error("{0}")]
@@ -107,17 +150,17 @@ pub trait PackageSource: Sync {
     fn expected_sha256(&self, rpms: &[&SourceRpm]) -> Result<Vec<Option<String>>, SourceError> {
         Ok(vec![None; rpms.len()])
     }
-    /// Module builds ready at `event` that match `spec` (`N`, `N:S`,
-    /// `N:S:V`, `N:S:V:C`): without a version, every context of the highest
-    /// version of each stream.
+    /// Module builds ready at `query.event` that match `query.spec` (`N`,
+    /// `N:S`, `N:S:V`, `N:S:V:C`): without a version, every context of the
+    /// highest version of each stream. Sources other than MBS ignore
+    /// `include_done` and `base_module_br` (they hold ready builds only).
     fn module_builds(
         &self,
-        spec: &str,
-        event: i64,
+        query: &ModuleQuery,
     ) -> Result<Vec<crate::modulemd::ModuleStream>, SourceError> {
-        let _ = event;
         Err(SourceError::Unsupported(format!(
-            "module composes are not supported by this package source yet (module {spec})"
+            "module composes are not supported by this package source yet (module {})",
+            query.spec
         )))
     }
     /// The RPMs of a module build: those of its content tag listed in its

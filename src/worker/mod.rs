@@ -132,6 +132,7 @@ pub fn engine_request(
         },
         flags: ComposeFlags {
             no_deps: flag(c, Flag::NoDeps),
+            include_done_modules: flag(c, Flag::IncludeDoneModules),
             no_inheritance: flag(c, Flag::NoInheritance),
             check_deps: flag(c, Flag::CheckDeps),
         },
@@ -145,6 +146,12 @@ pub fn engine_request(
             .as_deref()
             .and_then(|d| d.split_once(' '))
             .map(|(u, c)| (u.to_owned(), c.to_owned())),
+        base_module_br: crate::source::BaseModuleBr {
+            name: c.base_module_br_name.clone(),
+            stream: c.base_module_br_stream.clone(),
+            stream_version_lte: c.base_module_br_stream_version_lte,
+            stream_version_gte: c.base_module_br_stream_version_gte,
+        },
     }
 }
 
@@ -573,7 +580,7 @@ impl WorkerContext {
                     for nsvc in &req.source {
                         modules.extend(
                             source
-                                .module_builds(nsvc, event)
+                                .module_builds(&crate::source::ModuleQuery::new(nsvc.clone(), event))
                                 .map_err(ComposeError::Source)?,
                         );
                     }

@@ -42,6 +42,48 @@ impl Default for ClientOptions {
     }
 }
 
+/// The CA certificates of the PEM file `path`, as the roots an agent trusts.
+pub(crate) fn ca_roots(path: &std::path::Path) -> Result<ureq::tls::RootCerts, String> {
+    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item.map_err(|e| e.to_string())? {
+            ureq::tls::PemItem::Certificate(c) => certs.push(c.to_owned()),
+            _ => continue,
+        }
+    }
+    if certs.is_empty() {
+        return Err("no PEM certificate in the file".into());
+    }
+    Ok(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
+}
+
+/// An HTTP agent with our user agent, `timeout` for each exchange, and
+/// statuses other than 2xx left to the caller.
+pub(crate) fn http_agent(timeout: Duration, roots: ureq::tls::RootCerts) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .user_agent(concat!("odcs/", env!("CARGO_PKG_VERSION")))
+        .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
+        .build()
+        .into()
+}
+
+impl ClientOptions {
+    /// The wait before retry number `attempt` (1 is the first): none, then
+    /// `retry_backoff` doubled each time up to `max_backoff`.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        if attempt <= 1 {
+            return Duration::ZERO;
+        }
+        let factor = 1u32 << (attempt - 2).min(16);
+        self.retry_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
 /// One call: method, positional arguments, keyword arguments.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Call {
@@ -104,7 +146,7 @@ enum Failure {
 /// Whether a transport failure is about TLS (an untrusted or invalid
 /// certificate, a handshake the hub refused): retrying cannot help, so it is
 /// reported at once, as koji's own client does.
-fn is_tls_failure(e: &ureq::Error) -> bool {
+pub(crate) fn is_tls_failure(e: &ureq::Error) -> bool {
     match e {
         ureq::Error::Tls(_) | ureq::Error::Pem(_) | ureq::Error::Rustls(_) => true,
         ureq::Error::Io(io) => io
@@ -138,35 +180,17 @@ impl KojiClient {
         options: ClientOptions,
         ca_bundle: &std::path::Path,
     ) -> Result<KojiClient, KojiError> {
-        let bad = |message: String| KojiError::CaBundle {
+        let roots = ca_roots(ca_bundle).map_err(|message| KojiError::CaBundle {
             path: ca_bundle.to_owned(),
             message,
-        };
-        let pem = std::fs::read(ca_bundle).map_err(|e| bad(e.to_string()))?;
-        let mut certs = Vec::new();
-        for item in ureq::tls::parse_pem(&pem) {
-            match item.map_err(|e| bad(e.to_string()))? {
-                ureq::tls::PemItem::Certificate(c) => certs.push(c.to_owned()),
-                _ => continue,
-            }
-        }
-        if certs.is_empty() {
-            return Err(bad("no PEM certificate in the file".into()));
-        }
-        let roots = ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs));
+        })?;
         Ok(Self::with_roots(url.into(), options, roots))
     }
 
     fn with_roots(url: String, options: ClientOptions, roots: ureq::tls::RootCerts) -> KojiClient {
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(options.timeout))
-            .http_status_as_error(false)
-            .user_agent(concat!("odcs/", env!("CARGO_PKG_VERSION")))
-            .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
-            .build();
         KojiClient {
             url,
-            agent: config.into(),
+            agent: http_agent(options.timeout, roots),
             options,
             budget: None,
         }
@@ -501,14 +525,7 @@ impl KojiClient {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        if attempt <= 1 {
-            return Duration::ZERO;
-        }
-        let factor = 1u32 << (attempt - 2).min(16);
-        self.options
-            .retry_backoff
-            .saturating_mul(factor)
-            .min(self.options.max_backoff)
+        self.options.backoff(attempt)
     }
 
     fn error(&self, method: &str, failure: Failure, attempts: u32) -> KojiError {

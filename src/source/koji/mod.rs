@@ -36,6 +36,7 @@ mod types;
 pub mod xmlrpc;
 
 pub use client::{Call, ClientOptions, KojiClient, KojiError};
+pub(crate) use client::{ca_roots, http_agent, is_tls_failure};
 pub use paths::{
     ChosenFile, KojiPaths, MissingRpmFile, SigkeyList, allows_unsigned, missing_files_error,
     unsigned_packages_error,
