@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use super::koji::{
     KojiBuild, KojiClient, KojiError, KojiPaths, KojiRpm, MissingRpmFile, missing_files_error,
 };
-use super::{PackageSource, SourceError, SourceRpm};
+use super::{ModuleQuery, PackageSource, SourceError, SourceRpm};
+use crate::modulemd::ModuleStream;
 
 pub struct KojiSource {
     pub client: KojiClient,
@@ -80,6 +81,78 @@ impl KojiSource {
             return Err(missing_files_error(sigkeys, &missing, &self.paths).into());
         }
         Ok(out)
+    }
+}
+
+/// The `extra.typeinfo.module` of a module build (formats.md §4.1).
+fn module_info(build: &KojiBuild) -> Option<&super::koji::Value> {
+    build.extra.as_ref()?.get("typeinfo")?.get("module")
+}
+
+/// The glob Pungi searches module builds with (formats.md §4.2): Koji's
+/// N-V-R of a module build is `<name>-<stream, - as _>-<version>.<context>`.
+fn module_glob(parts: &[&str]) -> String {
+    let any = |i: usize| parts.get(i).copied().unwrap_or("*");
+    let stream = any(1).replace('-', "_");
+    let vc = format!("{}.{}", any(2), any(3)).replace("*.*", "*");
+    format!("{}-{stream}-{vc}", parts[0])
+}
+
+impl KojiSource {
+    /// The modulemd of a module build: its per-arch documents
+    /// (`files/module/modulemd.<arch>.txt`, what Pungi reads) merged into one
+    /// stream whose artifacts are those of every arch, else the generic one
+    /// Koji keeps in `extra` (`modulemd_str`).
+    fn module_stream(&self, build: &KojiBuild, info: &super::koji::Value) -> Result<ModuleStream, SourceError> {
+        let bad = |m: String| SourceError::Unsupported(format!("module build {}: {m}", build.nvr));
+        let dir = self.paths.build_dir(build).join("files").join("module");
+        let mut per_arch: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| {
+                        let n = p.file_name().unwrap_or_default().to_string_lossy();
+                        n.starts_with("modulemd.") && n.ends_with(".txt") && n != "modulemd.txt"
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        per_arch.sort();
+        let mut texts = Vec::new();
+        for p in &per_arch {
+            texts.push(std::fs::read_to_string(p).map_err(|e| bad(format!("{}: {e}", p.display())))?);
+        }
+        if texts.is_empty() {
+            let generic = info
+                .get("modulemd_str")
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| bad("no modulemd (neither files/module/modulemd.<arch>.txt nor extra.typeinfo.module.modulemd_str)".into()))?;
+            texts.push(generic.to_owned());
+        }
+        let mut merged: Option<ModuleStream> = None;
+        for t in &texts {
+            let stream = crate::modulemd::parse(t)
+                .map_err(|e| bad(format!("modulemd: {e}")))?
+                .streams
+                .into_iter()
+                .next()
+                .ok_or_else(|| bad("modulemd without a stream".into()))?;
+            match &mut merged {
+                None => merged = Some(stream),
+                Some(m) => {
+                    for a in stream.artifacts {
+                        if !m.artifacts.contains(&a) {
+                            m.artifacts.push(a);
+                        }
+                    }
+                }
+            }
+        }
+        let mut m = merged.expect("at least one modulemd");
+        m.arch = String::new();
+        if let Some(tag) = info.get("content_koji_tag").and_then(|v| v.as_str()) {
+            m.content_tag = tag.to_owned();
+        }
+        Ok(m)
     }
 }
 
@@ -195,6 +268,79 @@ impl PackageSource for KojiSource {
             }
         }
         Ok(out)
+    }
+
+    /// Module builds as Pungi finds them in Koji (formats.md §4.2): a glob
+    /// search of their N-V-Rs, then only complete module builds of that
+    /// name and stream finished by the event.
+    fn module_builds(&self, query: &ModuleQuery) -> Result<Vec<ModuleStream>, SourceError> {
+        let parts: Vec<&str> = query.spec.split(':').collect();
+        let event_ts = self.client.get_event(query.event)?.ts;
+        let mut found: Vec<(KojiBuild, ModuleStream)> = Vec::new();
+        for (id, _nvr) in self.client.search_builds(&module_glob(&parts))? {
+            let Some(build) = self.client.get_build(id)? else {
+                continue;
+            };
+            let Some(info) = module_info(&build) else {
+                continue;
+            };
+            let field = |k: &str| info.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+            let have = [field("name"), field("stream"), field("version"), field("context")];
+            if build.state != super::koji::build_state::COMPLETE
+                || build.completion_ts.is_some_and(|t| t > event_ts)
+                || !parts.iter().zip(&have).all(|(want, have)| want == have)
+            {
+                continue;
+            }
+            let stream = self.module_stream(&build, info)?;
+            found.push((build, stream));
+        }
+        let mut streams: Vec<ModuleStream> = found.into_iter().map(|(_, s)| s).collect();
+        if parts.len() < 3 {
+            let mut newest: std::collections::BTreeMap<String, u64> = Default::default();
+            for s in &streams {
+                let v = newest.entry(s.stream.clone()).or_insert(s.version);
+                *v = (*v).max(s.version);
+            }
+            streams.retain(|s| newest.get(&s.stream) == Some(&s.version));
+        }
+        streams.sort_by_key(ModuleStream::nsvc);
+        if streams.is_empty() {
+            return Err(SourceError::UnknownModule {
+                spec: query.spec.clone(),
+            });
+        }
+        Ok(streams)
+    }
+
+    /// The RPMs of the module's content tag that its artifacts list, taken
+    /// as the tag is now (Pungi ≥ 4.6 ignores the event for content tags).
+    fn module_rpms(
+        &self,
+        module: &ModuleStream,
+        sigkeys: &[Option<String>],
+    ) -> Result<Vec<SourceRpm>, SourceError> {
+        let tag = module.koji_tag();
+        let (rpms, builds) = self.client.list_tagged_rpms(tag.as_str(), None, false, true, None, None)?;
+        let artifacts: std::collections::HashSet<&str> =
+            module.artifacts.iter().map(String::as_str).collect();
+        let listed: Vec<KojiRpm> = rpms
+            .into_iter()
+            .filter(|r| {
+                // artifacts always carry the epoch (formats.md §4.3)
+                let nevra = format!(
+                    "{}-{}:{}-{}.{}",
+                    r.name,
+                    r.epoch.unwrap_or(0),
+                    r.version,
+                    r.release,
+                    r.arch
+                );
+                artifacts.contains(nevra.as_str())
+            })
+            .collect();
+        let by_id: HashMap<i64, &KojiBuild> = builds.iter().map(|b| (b.id, b)).collect();
+        self.files(&listed, &by_id, sigkeys)
     }
 
     fn build_rpms(

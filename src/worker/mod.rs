@@ -666,10 +666,12 @@ impl WorkerContext {
         } else {
             Some(r.event)
         };
-        // a module compose records the exact builds it holds, as the
-        // original did: a compose made again from it has the same modules
-        if !r.modules.is_empty()
-            && let Err(e) = self.store.set_source(id, &r.modules.join(" ")).await
+        // a module compose records the exact builds it holds, sorted, as
+        // the original did: a compose made again from it has the same modules
+        let mut exact = r.modules.clone();
+        exact.sort();
+        if !exact.is_empty()
+            && let Err(e) = self.store.set_source(id, &exact.join(" ")).await
         {
             tracing::warn!(
                 compose.id = id,

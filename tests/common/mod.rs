@@ -10,6 +10,7 @@ pub mod daemons;
 pub mod debian;
 pub mod kdc;
 pub mod ldap;
+pub mod mbs;
 pub mod server;
 
 use std::path::{Path, PathBuf};

@@ -353,6 +353,7 @@ const METHODS: &[&str] = &[
     "listTagged",
     "listTaggedRPMS",
     "getBuild",
+    "search",
     "listBuildRPMs",
     "listRPMs",
     "queryRPMSigs",
@@ -542,6 +543,28 @@ fn dispatch(m: &HubModel, call: MethodCall, in_multicall: bool) -> Result<Value,
                 ),
                 Value::Array(builds.iter().map(|b| tagged_build_value(m, b)).collect()),
             ]))
+        }
+        "search" => {
+            let a = bind(&["terms", "type", "matchType", "queryOpts"])?;
+            let terms = a.get("terms").as_str().unwrap_or_default().to_owned();
+            let kind = a.get("type").as_str().unwrap_or_default().to_owned();
+            let match_type = a.get("matchType").as_str().unwrap_or_default().to_owned();
+            if kind != "build" {
+                return Err(generic(format!("No such search type: {kind}")));
+            }
+            if match_type != "glob" {
+                return Err(generic(format!(
+                    "this test hub searches with matchType glob only, not {match_type}"
+                )));
+            }
+            let hits = m.search_builds(&terms);
+            Ok(Value::Array(
+                hits.into_iter()
+                    .map(|(id, name)| {
+                        Value::structure([("id", Value::Int(id)), ("name", Value::from(name))])
+                    })
+                    .collect(),
+            ))
         }
         "getBuild" => {
             let a = bind(&["buildInfo", "strict"])?;
@@ -795,7 +818,7 @@ fn build_value(m: &HubModel, b: &model::BuildRow) -> Value {
         ("cg_id", Value::Nil),
         ("cg_name", Value::Nil),
         ("source", Value::Nil),
-        ("extra", Value::Nil),
+        ("extra", b.extra.clone().unwrap_or(Value::Nil)),
     ])
 }
 

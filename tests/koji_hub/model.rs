@@ -87,6 +87,8 @@ pub struct BuildRow {
     /// A draft build (Koji ≥ 1.34): its N-V-R is `N-V-R,draft_<id>` and its
     /// files live under `packages/N/V/R,draft_<id>/`.
     pub draft: bool,
+    /// `extra` as `getBuild` answers it (a module build's typeinfo).
+    pub extra: Option<Value>,
 }
 
 impl BuildRow {
@@ -362,6 +364,7 @@ impl HubModel {
             task_id: Some(1000 + id),
             creation_event: ev,
             draft,
+            extra: None,
         };
         let dir = self.build_dir(&build);
         self.builds.push(build);
@@ -399,6 +402,79 @@ impl HubModel {
             });
         }
         id
+    }
+
+    /// A module build as MBS's content generator imports it (formats.md
+    /// §4.1): N-V-R `<name>-<stream, - as _>-<version>.<context>`,
+    /// `extra.typeinfo.module`, no RPMs of its own, and its modulemd as
+    /// `files/module/modulemd.txt` plus `modulemd.<arch>.txt` for each of
+    /// `arches` (here the same document). Returns the build id.
+    pub fn import_module_build(
+        &mut self,
+        nsvc: &str,
+        modulemd: &str,
+        content_tag: &str,
+        arches: &[&str],
+    ) -> i64 {
+        let p: Vec<&str> = nsvc.split(':').collect();
+        let (name, stream, version, context) = (p[0], p[1], p[2], p[3]);
+        let package_id = self.package_id(name);
+        let ev = self.new_event();
+        let id = self.builds.len() as i64 + 1;
+        let module = Value::structure([
+            ("name", Value::from(name)),
+            ("stream", Value::from(stream)),
+            ("version", Value::from(version)),
+            ("context", Value::from(context)),
+            ("content_koji_tag", Value::from(content_tag)),
+            ("modulemd_str", Value::from(modulemd)),
+            ("module_build_service_id", Value::Int(id)),
+        ]);
+        let build = BuildRow {
+            id,
+            package_id,
+            name: name.to_owned(),
+            version: stream.replace('-', "_"),
+            release: format!("{version}.{context}"),
+            epoch: None,
+            state: BUILD_COMPLETE,
+            volume_id: 0,
+            owner: "mbs".to_owned(),
+            task_id: None,
+            creation_event: ev,
+            draft: false,
+            extra: Some(Value::structure([(
+                "typeinfo",
+                Value::structure([("module", module)]),
+            )])),
+        };
+        let dir = self.build_dir(&build).join("files").join("module");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("modulemd.txt"), modulemd).unwrap();
+        for arch in arches {
+            std::fs::write(dir.join(format!("modulemd.{arch}.txt")), modulemd).unwrap();
+        }
+        self.builds.push(build);
+        id
+    }
+
+    /// Builds whose N-V-R matches the glob `pattern` (`*`, `?`), as the
+    /// hub's `search(..., "build", "glob")` finds them.
+    pub fn search_builds(&self, pattern: &str) -> Vec<(i64, String)> {
+        fn glob(p: &[u8], s: &[u8]) -> bool {
+            match (p.first(), s.first()) {
+                (None, None) => true,
+                (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && glob(p, &s[1..])),
+                (Some(b'?'), Some(_)) => glob(&p[1..], &s[1..]),
+                (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
+                _ => false,
+            }
+        }
+        self.builds
+            .iter()
+            .filter(|b| glob(pattern.as_bytes(), b.nvr().as_bytes()))
+            .map(|b| (b.id, b.nvr()))
+            .collect()
     }
 
     pub fn set_build_state(&mut self, build_id: i64, state: i64) {

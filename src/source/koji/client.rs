@@ -465,6 +465,26 @@ impl KojiClient {
         })
     }
 
+    /// `search(terms, "build", "glob")`: the id and N-V-R of every build
+    /// whose N-V-R matches the glob `pattern`.
+    pub fn search_builds(&self, pattern: &str) -> Result<Vec<(i64, String)>, KojiError> {
+        let call = Call::new("search").arg(pattern).arg("build").arg("glob");
+        self.typed(call, |v| {
+            list_of(v, |item| {
+                let id = item.get("id").and_then(Value::as_i64);
+                let name = item.get("name").and_then(Value::as_str);
+                match (id, name) {
+                    (Some(id), Some(name)) => Ok((id, name.to_owned())),
+                    _ => Err(XmlRpcError::Field {
+                        field: "search result".to_owned(),
+                        expected: "a struct with id and name",
+                        found: xmlrpc::describe(item),
+                    }),
+                }
+            })
+        })
+    }
+
     /// `getBuild(build)` by id or `N-V-R`: `None` when there is no such build.
     pub fn get_build(&self, nvr_or_id: impl Into<Value>) -> Result<Option<KojiBuild>, KojiError> {
         self.typed(Call::new("getBuild").arg(nvr_or_id), |v| {

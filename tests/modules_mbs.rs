@@ -1,0 +1,407 @@
+//! Module composes as the original ODCS makes them in production: MBS says
+//! which module builds a request means, Koji holds them (their per-arch
+//! modulemd and their content tags). MBS here is the real Module Build
+//! Service 3.9.2 from PyPI (tests/common/mbs.rs); Koji is the test hub
+//! (tests/koji_hub, checked against the real koji CLI in tests/koji.rs).
+
+mod common;
+#[path = "koji_hub/mod.rs"]
+mod koji_hub;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::mbs::{Import, Mbs};
+use common::server::Server;
+use koji_hub::model::HubModel;
+use odcs::source::koji::{ClientOptions, KojiClient, KojiPaths};
+use odcs::source::koji_source::KojiSource;
+use odcs::source::mbs::{MbsClient, MbsSource};
+use odcs::source::{ModuleQuery, PackageSource};
+use serde_json::json;
+
+fn options() -> ClientOptions {
+    ClientOptions {
+        timeout: Duration::from_secs(30),
+        max_retries: 1,
+        retry_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(10),
+    }
+}
+
+/// One module build: what MBS and Koji both know of it.
+struct Build {
+    nsvc: &'static str,
+    platform: &'static str,
+    requires: &'static [(&'static str, &'static str)],
+    /// `name.arch` of its RPMs; the first `listed` are its artifacts, the
+    /// rest are in its content tag only. (No `.src`: the test hub's RPM
+    /// builder cannot make source RPMs, src/rpm/build.rs.)
+    rpms: &'static [&'static str],
+    listed: usize,
+    mbs_state: &'static str,
+    in_koji: bool,
+}
+
+impl Build {
+    fn parts(&self) -> (&str, &str, &str, &str) {
+        let p: Vec<&str> = self.nsvc.split(':').collect();
+        (p[0], p[1], p[2], p[3])
+    }
+
+    fn content_tag(&self) -> String {
+        let (_, _, _, c) = self.parts();
+        format!("module-{}", c)
+    }
+
+    /// Release of its one component build (whose RPMs are all 1.0).
+    fn release(&self) -> String {
+        let (_, _, v, c) = self.parts();
+        format!("{}.module_{}+{c}", &v[..4], self.platform)
+    }
+
+    /// N-V-R of its one component build.
+    fn component(&self) -> String {
+        let (n, ..) = self.parts();
+        format!("{n}-comp-1.0-{}", self.release())
+    }
+
+    fn artifacts(&self) -> Vec<String> {
+        self.rpms[..self.listed]
+            .iter()
+            .map(|r| {
+                let (name, arch) = r.rsplit_once('.').unwrap();
+                format!("{name}-0:1.0-{}.{arch}", self.release())
+            })
+            .collect()
+    }
+
+    fn modulemd(&self) -> String {
+        let (n, s, v, c) = self.parts();
+        let requires: String = self
+            .requires
+            .iter()
+            .map(|(m, st)| format!("      {m}: [\"{st}\"]\n"))
+            .collect();
+        let artifacts: String = self
+            .artifacts()
+            .iter()
+            .map(|a| format!("    - {a}\n"))
+            .collect();
+        format!(
+            "---\ndocument: modulemd\nversion: 2\ndata:\n  name: {n}\n  stream: \"{s}\"\n  version: {v}\n  context: \"{c}\"\n  summary: {n}\n  description: The {n} module.\n  license:\n    module: [MIT]\n  xmd:\n    mbs:\n      koji_tag: {tag}\n  dependencies:\n  - buildrequires:\n      platform: [\"{p}\"]\n    requires:\n      platform: [\"{p}\"]\n{requires}  profiles:\n    default:\n      rpms: [{n}-comp]\n  artifacts:\n    rpms:\n{artifacts}...\n",
+            tag = self.content_tag(),
+            p = self.platform,
+        )
+    }
+}
+
+const PLATFORMS: &str = "---\ndocument: modulemd\nversion: 2\ndata:\n  name: platform\n  stream: f40\n  version: 1\n  context: \"00000000\"\n  summary: Fedora 40\n  description: Fedora 40.\n  license:\n    module: [MIT]\n  xmd:\n    mbs:\n      mse: true\n      koji_tag: module-f40-build\n...\n---\ndocument: modulemd\nversion: 2\ndata:\n  name: platform\n  stream: f41\n  version: 1\n  context: \"00000000\"\n  summary: Fedora 41\n  description: Fedora 41.\n  license:\n    module: [MIT]\n  xmd:\n    mbs:\n      mse: true\n      koji_tag: module-f41-build\n...\n";
+
+/// `base:1` built for f40 and (newer) for f41; `testmodule:master` for f40
+/// and, newer, in two contexts for f41, each requiring `base:1`; `donemod:1`
+/// done but not ready in MBS; `ghost:1` in MBS only.
+const BUILDS: &[Build] = &[
+    Build {
+        nsvc: "base:1:20240101000000:b40",
+        platform: "f40",
+        requires: &[],
+        rpms: &["base-comp.x86_64"],
+        listed: 1,
+        mbs_state: "ready",
+        in_koji: true,
+    },
+    Build {
+        nsvc: "base:1:20250101000000:b41",
+        platform: "f41",
+        requires: &[],
+        rpms: &["base-comp.x86_64"],
+        listed: 1,
+        mbs_state: "ready",
+        in_koji: true,
+    },
+    Build {
+        nsvc: "testmodule:master:20240201000000:t40",
+        platform: "f40",
+        requires: &[("base", "1")],
+        rpms: &["testmodule-comp.noarch", "testmodule-extra.noarch"],
+        listed: 1,
+        mbs_state: "ready",
+        in_koji: true,
+    },
+    Build {
+        nsvc: "testmodule:master:20250201000000:t41a",
+        platform: "f41",
+        requires: &[("base", "1")],
+        rpms: &["testmodule-comp.noarch", "testmodule-extra.noarch"],
+        listed: 1,
+        mbs_state: "ready",
+        in_koji: true,
+    },
+    Build {
+        nsvc: "testmodule:master:20250201000000:t41b",
+        platform: "f41",
+        requires: &[("base", "1")],
+        rpms: &["testmodule-comp.noarch"],
+        listed: 1,
+        mbs_state: "ready",
+        in_koji: true,
+    },
+    Build {
+        nsvc: "donemod:1:20240101000000:d1",
+        platform: "f40",
+        requires: &[],
+        rpms: &["donemod-comp.x86_64"],
+        listed: 1,
+        mbs_state: "done",
+        in_koji: true,
+    },
+    Build {
+        nsvc: "ghost:1:20240101000000:g1",
+        platform: "f40",
+        requires: &[],
+        rpms: &["ghost-comp.x86_64"],
+        listed: 1,
+        mbs_state: "ready",
+        in_koji: false,
+    },
+];
+
+/// The hub: each module build, its content tag and its component build.
+/// Returns the model and the event before the f41 builds (imported last).
+fn hub(topdir: &Path) -> (HubModel, i64) {
+    let mut m = HubModel::new(topdir);
+    let mut before_f41 = 0;
+    let mut builds: Vec<&Build> = BUILDS.iter().filter(|b| b.in_koji).collect();
+    builds.sort_by_key(|b| b.platform);
+    for b in builds {
+        if b.platform == "f41" && before_f41 == 0 {
+            before_f41 = m.last_event();
+        }
+        let tag = b.content_tag();
+        m.add_tag(&tag, None);
+        m.add_package(&tag, &format!("{}-comp", b.parts().0));
+        m.import_build(&b.component(), b.rpms, None);
+        m.tag_build(&tag, &b.component());
+        m.import_module_build(b.nsvc, &b.modulemd(), &tag, &["x86_64"]);
+    }
+    (m, before_f41)
+}
+
+fn mbs(dir: &Path) -> Mbs {
+    let mut imports = vec![Import {
+        state: "ready",
+        yaml: PLATFORMS.to_owned(),
+    }];
+    for b in BUILDS {
+        imports.push(Import {
+            state: b.mbs_state,
+            yaml: b.modulemd(),
+        });
+    }
+    Mbs::start(dir, &imports).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn packages(repo: &Path) -> Vec<String> {
+    let mut v: Vec<String> = odcs::repodata::read::read_repo(repo)
+        .unwrap()
+        .packages
+        .into_iter()
+        .map(|p| format!("{}-{}-{}.{}", p.name, p.ver, p.rel, p.arch))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn koji_alone_finds_module_builds_as_pungi_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let topdir = tmp.path().join("topdir");
+    let (model, before_f41) = hub(&topdir);
+    let hub = koji_hub::KojiHub::start(model);
+    let koji = KojiSource::new(KojiClient::new(hub.url(), options()), KojiPaths::new(&topdir));
+    let now = koji.current_event().unwrap();
+    let nsvcs = |spec: &str, event: i64| -> Vec<String> {
+        match koji.module_builds(&ModuleQuery::new(spec, event)) {
+            Ok(v) => v.iter().map(|m| m.nsvc()).collect(),
+            Err(e) => vec![e.to_string()],
+        }
+    };
+    // every context of the highest version; a version or context narrows
+    assert_eq!(
+        nsvcs("testmodule:master", now),
+        [
+            "testmodule:master:20250201000000:t41a",
+            "testmodule:master:20250201000000:t41b"
+        ]
+    );
+    assert_eq!(
+        nsvcs("testmodule:master:20250201000000:t41b", now),
+        ["testmodule:master:20250201000000:t41b"]
+    );
+    // builds completed after the event are not seen
+    assert_eq!(
+        nsvcs("testmodule:master", before_f41),
+        ["testmodule:master:20240201000000:t40"]
+    );
+    assert_eq!(
+        nsvcs("testmodule:nope", now),
+        ["Failed to find module testmodule:nope in ready state."]
+    );
+    // the RPMs of a module build: its artifacts from its content tag, not
+    // everything tagged there
+    let m = &koji
+        .module_builds(&ModuleQuery::new("testmodule:master:20240201000000:t40", now))
+        .unwrap()[0];
+    assert_eq!(m.content_tag, "module-t40");
+    let mut rpms: Vec<String> = koji
+        .module_rpms(m, &[None])
+        .unwrap()
+        .iter()
+        .map(|r| r.file_name())
+        .collect();
+    rpms.sort();
+    assert_eq!(
+        rpms,
+        ["testmodule-comp-1.0-2024.module_f40+t40.noarch.rpm"]
+    );
+    assert!(hub.methods().contains(&"search".to_owned()));
+}
+
+#[test]
+fn module_composes_ask_the_real_mbs_and_take_the_builds_from_koji() {
+    let tmp = tempfile::tempdir().unwrap();
+    let topdir = tmp.path().join("topdir");
+    let (model, _) = hub(&topdir);
+    let hub = koji_hub::KojiHub::start(model);
+    let peer = mbs(&tmp.path().join("mbs"));
+
+    // MBS answers as formats.md §4.4 says, and our client reads it
+    let client = MbsClient::new(&peer.url, options(), None).unwrap();
+    let mut q = ModuleQuery::new("testmodule:master", 0);
+    let got: Vec<String> = odcs::source::mbs::newest(client.module_builds(&q).unwrap(), 2)
+        .iter()
+        .map(|b| b.nsvc())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "testmodule:master:20250201000000:t41a",
+            "testmodule:master:20250201000000:t41b"
+        ]
+    );
+    q.base_module_br.stream = Some("f40".into());
+    let got: Vec<String> = client.module_builds(&q).unwrap().iter().map(|b| b.nsvc()).collect();
+    assert_eq!(got, ["testmodule:master:20240201000000:t40"]);
+
+    let url = peer.url.clone();
+    let koji_url = hub.url();
+    let koji_top = topdir.clone();
+    let (s, _) = Server::start_with(
+        false,
+        |_| {},
+        Some(Box::new(move |_store| {
+            let koji = KojiSource::new(KojiClient::new(koji_url, options()), KojiPaths::new(&koji_top));
+            Arc::new(MbsSource {
+                mbs: MbsClient::new(&url, options(), None).unwrap(),
+                inner: Arc::new(koji),
+            }) as Arc<dyn PackageSource + Send>
+        })),
+    );
+    let repo = |id: i64| {
+        s.data
+            .join(format!("composes/odcs-{id}/compose/Temporary/x86_64/os"))
+    };
+
+    // the Python client asks for a module stream; MBS picks the newest
+    // version (both its contexts) and, for its dependency base:1, the
+    // newest build made against the same base module or an older one
+    let script = format!(
+        r#"
+from odcs.client.odcs import ODCS, AuthMech
+odcs = ODCS("{url}", auth_mech=AuthMech.Anonymous)
+c = odcs.new_compose("testmodule:master", "module")
+c = odcs.wait_for_compose(c["id"], timeout=120)
+assert c["state_name"] == "done", c
+print(c["id"])
+"#,
+        url = s.url
+    );
+    let out = common::run(Command::new("python3").arg("-c").arg(&script));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id: i64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let c = s.get(&format!("/api/1/composes/{id}")).1;
+    assert_eq!(
+        c["source"],
+        "base:1:20250101000000:b41 testmodule:master:20250201000000:t41a testmodule:master:20250201000000:t41b"
+    );
+    assert_eq!(
+        packages(&repo(id)),
+        [
+            "base-comp-1.0-2025.module_f41+b41.x86_64",
+            "testmodule-comp-1.0-2025.module_f41+t41a.noarch",
+            "testmodule-comp-1.0-2025.module_f41+t41b.noarch",
+        ],
+        "only the artifacts of each build, not everything in its content tag"
+    );
+
+    let post = |body: serde_json::Value| -> serde_json::Value {
+        let (code, body) = s.post("/api/1/composes/", &body);
+        assert_eq!(code, 200, "{body}");
+        s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"])
+    };
+    // built against f40: the f40 build, and its dependency bounded by f40
+    let c = post(json!({"source": {"type": "module", "source": "testmodule:master",
+        "base_module_br_name": "platform", "base_module_br_stream": "f40"}}));
+    assert_eq!(c["state_name"], "done", "{c}");
+    assert_eq!(
+        c["source"],
+        "base:1:20240101000000:b40 testmodule:master:20240201000000:t40"
+    );
+    assert_eq!(c["base_module_br_stream"], "f40");
+    // no_deps, and the stream-version bound
+    let c = post(json!({"source": {"type": "module", "source": "testmodule:master",
+        "base_module_br_stream_version_lte": 400000}, "flags": ["no_deps"]}));
+    assert_eq!(c["source"], "testmodule:master:20240201000000:t40", "{c}");
+    assert_eq!(
+        packages(&repo(c["id"].as_i64().unwrap())),
+        ["testmodule-comp-1.0-2024.module_f40+t40.noarch"]
+    );
+    // a build MBS has as done is found only with include_done_modules
+    let c = post(json!({"source": {"type": "module", "source": "donemod:1"}}));
+    assert_eq!(c["state_name"], "failed");
+    assert!(
+        c["state_reason"]
+            .as_str()
+            .unwrap()
+            .contains("Failed to find module donemod:1 in ready state in the MBS."),
+        "{c}"
+    );
+    let c = post(json!({"source": {"type": "module", "source": "donemod:1"},
+        "flags": ["include_done_modules"]}));
+    assert_eq!(c["state_name"], "done", "{c}");
+    assert_eq!(c["source"], "donemod:1:20240101000000:d1");
+    // MBS names a build Koji does not have
+    let c = post(json!({"source": {"type": "module", "source": "ghost:1"}}));
+    assert_eq!(c["state_name"], "failed");
+    assert!(
+        c["state_reason"].as_str().unwrap().contains(
+            "module build ghost:1:20240101000000:g1 is ready in the MBS, but Koji has no such module build"
+        ),
+        "{c}"
+    );
+    drop(hub);
+}
