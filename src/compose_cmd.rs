@@ -164,6 +164,7 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
         lookaside_limits: Default::default(),
         module_defaults: None,
         base_module_br: Default::default(),
+        modular_koji_tags: vec![],
     };
     let cache_dir = a
         .cache_dir

@@ -313,9 +313,14 @@ fn module(
 fn resolve(store: &LocalStore, specs: &[&str], deps: bool) -> Result<Vec<String>, String> {
     use odcs::source::PackageSource;
     let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
-    odcs::compose::modules::resolve_modules(&specs, &odcs::source::ModuleQuery::new("", store.current_event().unwrap()), store, deps)
-        .map(|v| v.iter().map(|m| m.nsvc()).collect())
-        .map_err(|e| e.to_string())
+    odcs::compose::modules::resolve_modules(
+        &specs,
+        &odcs::source::ModuleQuery::new("", store.current_event().unwrap()),
+        &|q| store.module_builds(q),
+        deps,
+    )
+    .map(|v| v.iter().map(|m| m.nsvc()).collect())
+    .map_err(|e| e.to_string())
 }
 
 /// Stream expansion: `[s]`, `[]` (the newest stream), `[-s]`; the newest
@@ -488,6 +493,34 @@ print(c["id"])
         "{c}"
     );
     let _: Value = c;
+
+    // modular Koji tags need a Koji hub; the list is checked at the door
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "module", "source": "app:1", "modular_koji_tags": "t"}}),
+    );
+    assert_eq!(
+        (code, body["message"].as_str()),
+        (400, Some("modular_koji_tags should be a list"))
+    );
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "module", "source": "app:1", "modular_koji_tags": ["a b"]}}),
+    );
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "module", "source": "app:1", "modular_koji_tags": ["m"]}}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let c = s.wait_for(body["id"].as_i64().unwrap(), &["failed"]);
+    assert!(
+        c["state_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("modular_koji_tags need a Koji hub"),
+        "{c}"
+    );
 }
 
 /// `module_defaults_url` + `module_defaults_commit`: the defaults of a git

@@ -221,7 +221,10 @@ fn koji_alone_finds_module_builds_as_pungi_does() {
     let topdir = tmp.path().join("topdir");
     let (model, before_f41) = hub(&topdir);
     let hub = koji_hub::KojiHub::start(model);
-    let koji = KojiSource::new(KojiClient::new(hub.url(), options()), KojiPaths::new(&topdir));
+    let koji = KojiSource::new(
+        KojiClient::new(hub.url(), options()),
+        KojiPaths::new(&topdir),
+    );
     let now = koji.current_event().unwrap();
     let nsvcs = |spec: &str, event: i64| -> Vec<String> {
         match koji.module_builds(&ModuleQuery::new(spec, event)) {
@@ -253,7 +256,10 @@ fn koji_alone_finds_module_builds_as_pungi_does() {
     // the RPMs of a module build: its artifacts from its content tag, not
     // everything tagged there
     let m = &koji
-        .module_builds(&ModuleQuery::new("testmodule:master:20240201000000:t40", now))
+        .module_builds(&ModuleQuery::new(
+            "testmodule:master:20240201000000:t40",
+            now,
+        ))
         .unwrap()[0];
     assert_eq!(m.content_tag, "module-t40");
     let mut rpms: Vec<String> = koji
@@ -263,10 +269,7 @@ fn koji_alone_finds_module_builds_as_pungi_does() {
         .map(|r| r.file_name())
         .collect();
     rpms.sort();
-    assert_eq!(
-        rpms,
-        ["testmodule-comp-1.0-2024.module_f40+t40.noarch.rpm"]
-    );
+    assert_eq!(rpms, ["testmodule-comp-1.0-2024.module_f40+t40.noarch.rpm"]);
     assert!(hub.methods().contains(&"search".to_owned()));
 }
 
@@ -293,7 +296,12 @@ fn module_composes_ask_the_real_mbs_and_take_the_builds_from_koji() {
         ]
     );
     q.base_module_br.stream = Some("f40".into());
-    let got: Vec<String> = client.module_builds(&q).unwrap().iter().map(|b| b.nsvc()).collect();
+    let got: Vec<String> = client
+        .module_builds(&q)
+        .unwrap()
+        .iter()
+        .map(|b| b.nsvc())
+        .collect();
     assert_eq!(got, ["testmodule:master:20240201000000:t40"]);
 
     let url = peer.url.clone();
@@ -303,7 +311,10 @@ fn module_composes_ask_the_real_mbs_and_take_the_builds_from_koji() {
         false,
         |_| {},
         Some(Box::new(move |_store| {
-            let koji = KojiSource::new(KojiClient::new(koji_url, options()), KojiPaths::new(&koji_top));
+            let koji = KojiSource::new(
+                KojiClient::new(koji_url, options()),
+                KojiPaths::new(&koji_top),
+            );
             Arc::new(MbsSource {
                 mbs: MbsClient::new(&url, options(), None).unwrap(),
                 inner: Arc::new(koji),
@@ -364,8 +375,10 @@ print(c["id"])
         s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"])
     };
     // built against f40: the f40 build, and its dependency bounded by f40
-    let c = post(json!({"source": {"type": "module", "source": "testmodule:master",
-        "base_module_br_name": "platform", "base_module_br_stream": "f40"}}));
+    let c = post(
+        json!({"source": {"type": "module", "source": "testmodule:master",
+        "base_module_br_name": "platform", "base_module_br_stream": "f40"}}),
+    );
     assert_eq!(c["state_name"], "done", "{c}");
     assert_eq!(
         c["source"],
@@ -373,8 +386,10 @@ print(c["id"])
     );
     assert_eq!(c["base_module_br_stream"], "f40");
     // no_deps, and the stream-version bound
-    let c = post(json!({"source": {"type": "module", "source": "testmodule:master",
-        "base_module_br_stream_version_lte": 400000}, "flags": ["no_deps"]}));
+    let c = post(
+        json!({"source": {"type": "module", "source": "testmodule:master",
+        "base_module_br_stream_version_lte": 400000}, "flags": ["no_deps"]}),
+    );
     assert_eq!(c["source"], "testmodule:master:20240201000000:t40", "{c}");
     assert_eq!(
         packages(&repo(c["id"].as_i64().unwrap())),
@@ -403,5 +418,141 @@ print(c["id"])
         ),
         "{c}"
     );
+    drop(hub);
+}
+
+/// `modular_koji_tags`: modules from Koji tags instead of MBS (formats.md
+/// §4.2 step 5). The child tag holds testmodule:master's older build, its
+/// parent the newer ones: the top-most tag wins a name:stream. A tag compose
+/// with modular tags takes every module's RPMs in place of the tag's
+/// packages of the same names, as dnf's modular filtering would.
+#[test]
+fn modular_koji_tags_take_the_modules_of_koji_tags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let topdir = tmp.path().join("topdir");
+    let (mut model, _) = hub(&topdir);
+    model.add_tag("modular-base", None);
+    model.add_tag("modular-updates", None);
+    model.add_inheritance("modular-updates", "modular-base", Default::default());
+    for (tag, nsvcs) in [
+        (
+            "modular-base",
+            &[
+                "base:1:20240101000000:b40",
+                "base:1:20250101000000:b41",
+                "testmodule:master:20250201000000:t41a",
+                "testmodule:master:20250201000000:t41b",
+            ][..],
+        ),
+        (
+            "modular-updates",
+            &["testmodule:master:20240201000000:t40"][..],
+        ),
+    ] {
+        for nsvc in nsvcs {
+            let p: Vec<&str> = nsvc.split(':').collect();
+            model.add_package(tag, p[0]);
+            model.tag_build(tag, &format!("{}-{}-{}.{}", p[0], p[1], p[2], p[3]));
+        }
+    }
+    // a plain tag whose testmodule-comp is not modular
+    model.add_tag("f40", None);
+    for (name, nvr, rpm) in [
+        (
+            "testmodule-comp",
+            "testmodule-comp-0.9-1",
+            "testmodule-comp.noarch",
+        ),
+        ("app", "app-1.0-1", "app.x86_64"),
+    ] {
+        model.add_package("f40", name);
+        model.import_build(nvr, &[rpm], None);
+        model.tag_build("f40", nvr);
+    }
+    let hub = koji_hub::KojiHub::start(model);
+    let koji_url = hub.url();
+    let koji_top = topdir.clone();
+    let (s, _) = Server::start_with(
+        false,
+        |_| {},
+        Some(Box::new(move |_store| {
+            Arc::new(KojiSource::new(
+                KojiClient::new(koji_url, options()),
+                KojiPaths::new(&koji_top),
+            )) as Arc<dyn PackageSource + Send>
+        })),
+    );
+    let post = |body: serde_json::Value| -> serde_json::Value {
+        let (code, body) = s.post("/api/1/composes/", &body);
+        assert_eq!(code, 200, "{body}");
+        s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"])
+    };
+    let repo = |c: &serde_json::Value| {
+        s.data.join(format!(
+            "composes/odcs-{}/compose/Temporary/x86_64/os",
+            c["id"]
+        ))
+    };
+
+    let c = post(
+        json!({"source": {"type": "module", "source": "testmodule:master",
+        "modular_koji_tags": ["modular-updates"]}}),
+    );
+    assert_eq!(c["state_name"], "done", "{c}");
+    assert_eq!(c["modular_koji_tags"], "modular-updates");
+    assert_eq!(
+        c["source"],
+        "base:1:20250101000000:b41 testmodule:master:20240201000000:t40"
+    );
+    let c = post(json!({"source": {"type": "module", "source": "nope:1",
+        "modular_koji_tags": ["modular-updates"]}}));
+    assert_eq!(c["state_name"], "failed");
+    assert!(
+        c["state_reason"]
+            .as_str()
+            .unwrap()
+            .contains("Failed to find module nope:1 in the modular Koji tags modular-updates."),
+        "{c}"
+    );
+
+    // a tag compose of `app` with the modules of the modular tags
+    let c = post(
+        json!({"source": {"type": "tag", "source": "f40", "packages": ["app"],
+        "modular_koji_tags": ["modular-updates"]}}),
+    );
+    assert_eq!(c["state_name"], "done", "{c}");
+    assert_eq!(c["source"], "f40", "a tag compose keeps its tag as source");
+    assert_eq!(
+        packages(&repo(&c)),
+        [
+            "app-1.0-1.x86_64",
+            "base-comp-1.0-2025.module_f41+b41.x86_64",
+            "testmodule-comp-1.0-2024.module_f40+t40.noarch",
+        ],
+        "the modular testmodule-comp hides the tag's own"
+    );
+    let yaml = {
+        let r = repo(&c);
+        let repomd = std::fs::read_to_string(r.join("repodata/repomd.xml")).unwrap();
+        assert!(repomd.contains("<data type=\"modules\">"), "{repomd}");
+        let href = repomd
+            .split("<data type=\"modules\">")
+            .nth(1)
+            .and_then(|d| d.split("<location href=\"").nth(1))
+            .and_then(|l| l.split('"').next())
+            .unwrap()
+            .to_owned();
+        let out = common::run_ok(
+            Command::new(common::tool("zstd"))
+                .arg("-dc")
+                .arg(r.join(href)),
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(
+        yaml.contains("name: \"testmodule\"") && yaml.contains("name: \"base\""),
+        "{yaml}"
+    );
+    assert!(yaml.contains("context: \"t40\""), "{yaml}");
     drop(hub);
 }

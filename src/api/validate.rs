@@ -180,6 +180,9 @@ pub struct CreateRequest {
     pub module_defaults: Option<String>,
     /// The `base_module_br_*` filters of the MBS lookup (module composes).
     pub base_module_br: crate::source::BaseModuleBr,
+    /// Koji tags whose module builds the compose takes (white-space
+    /// separated, as stored).
+    pub modular_koji_tags: Option<String>,
 }
 
 /// A module of a module compose: `n:s`, `n:s:v` or `n:s:v:c` (the
@@ -442,13 +445,29 @@ pub fn parse_create(
         }
     };
     // types already checked by validate_json_data (odcs-api.md §4)
-    let int_of = |key: &str| source.get(key).and_then(|e| e.as_i64().or(e.as_bool().map(i64::from)));
+    let int_of = |key: &str| {
+        source
+            .get(key)
+            .and_then(|e| e.as_i64().or(e.as_bool().map(i64::from)))
+    };
     let base_module_br = crate::source::BaseModuleBr {
         name: text_of("base_module_br_name")?,
         stream: text_of("base_module_br_stream")?,
         stream_version_lte: int_of("base_module_br_stream_version_lte"),
         stream_version_gte: int_of("base_module_br_stream_version_gte"),
     };
+    let modular_koji_tags =
+        checked_list(source.get("modular_koji_tags"), "modular_koji_tags", |t| {
+            if t.is_empty() || t.contains(char::is_whitespace) {
+                Err(bad(format!(
+                    "modular_koji_tags: {t:?} is not a Koji tag name"
+                )))
+            } else {
+                Ok(())
+            }
+        })?
+        .filter(|t| !t.is_empty())
+        .map(|t| t.join(" "));
     Ok(CreateRequest {
         source_type,
         source_type_name: type_name.to_owned(),
@@ -473,6 +492,7 @@ pub fn parse_create(
         target_dir,
         module_defaults,
         base_module_br,
+        modular_koji_tags,
     })
 }
 

@@ -151,8 +151,24 @@ fn resolve(
                 include_done: req.flags.include_done_modules,
                 base_module_br: req.base_module_br.clone(),
             };
-            modules =
-                super::modules::resolve_modules(&req.source, &template, source, !req.flags.no_deps)?;
+            let with_deps = !req.flags.no_deps;
+            modules = if req.modular_koji_tags.is_empty() {
+                super::modules::resolve_modules(
+                    &req.source,
+                    &template,
+                    &|q| source.module_builds(q),
+                    with_deps,
+                )?
+            } else {
+                let tags = &req.modular_koji_tags;
+                let offered = super::modules::tag_modules(tags, event, source)?;
+                super::modules::resolve_modules(
+                    &req.source,
+                    &template,
+                    &|q| super::modules::lookup_among(&offered, tags, q),
+                    with_deps,
+                )?
+            };
             let mut v = Vec::new();
             for m in &modules {
                 v.extend(source.module_rpms(m, &sigkeys)?);
@@ -161,7 +177,26 @@ fn resolve(
         }
         SourceType::Tag => {
             let tag = req.source.first().map(String::as_str).unwrap_or_default();
-            source.tag_rpms(tag, event, !req.flags.no_inheritance, &sigkeys)?
+            let mut v = source.tag_rpms(tag, event, !req.flags.no_inheritance, &sigkeys)?;
+            if !req.modular_koji_tags.is_empty() {
+                // every module of the modular tags, its RPMs in place of the
+                // tag's packages of the same names: what dnf sees with all
+                // the compose's streams active (formats.md §4.3, modular
+                // filtering)
+                modules = super::modules::tag_modules(&req.modular_koji_tags, event, source)?;
+                let mut modular = Vec::new();
+                for m in &modules {
+                    modular.extend(source.module_rpms(m, &sigkeys)?);
+                }
+                let names: HashSet<&str> = modular
+                    .iter()
+                    .filter(|r| r.arch != "src")
+                    .map(|r| r.name.as_str())
+                    .collect();
+                v.retain(|r| !names.contains(r.name.as_str()));
+                v.extend(modular);
+            }
+            v
         }
         SourceType::Build => {
             let mut v = Vec::new();
@@ -298,7 +333,33 @@ fn build(
     go_on(progress)?;
 
     let t = Instant::now();
-    let placements = plan(req, &metas, &lookaside, caches, top, progress)?;
+    // the RPMs of a tag compose's modules go in whatever `packages` says,
+    // as Pungi's hybrid method adds every module's artifacts
+    let modular: HashSet<usize> = if req.source_type == SourceType::Tag && !modules.is_empty() {
+        let artifacts: HashSet<&str> = modules
+            .iter()
+            .flat_map(|m| m.artifacts.iter().map(String::as_str))
+            .collect();
+        candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                let nevra = format!(
+                    "{}-{}:{}-{}.{}",
+                    c.name,
+                    c.epoch.unwrap_or(0),
+                    c.version,
+                    c.release,
+                    c.arch
+                );
+                artifacts.contains(nevra.as_str())
+            })
+            .map(|(i, _)| i)
+            .collect()
+    } else {
+        HashSet::new()
+    };
+    let placements = plan(req, &metas, &lookaside, &modular, caches, top, progress)?;
     timings.push(("gather", t.elapsed()));
     go_on(progress)?;
     verify_files(source, &candidates, &metas, &placements)?;

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use super::request::ComposeError;
 use crate::modulemd::{ModuleDefaults, ModuleStream, modules_yaml};
-use crate::source::{BaseModuleBr, ModuleQuery, PackageSource};
+use crate::source::{BaseModuleBr, ModuleQuery, PackageSource, SourceError};
 
 /// Module names that are base modules, never part of a compose.
 pub const BASE_MODULES: &[&str] = &["platform", "bootstrap"];
@@ -47,7 +47,7 @@ fn dependency_query(spec: String, requirer: &ModuleStream, template: &ModuleQuer
 pub fn resolve_modules(
     specs: &[String],
     template: &ModuleQuery,
-    source: &dyn PackageSource,
+    lookup: &dyn Fn(&ModuleQuery) -> Result<Vec<ModuleStream>, SourceError>,
     with_deps: bool,
 ) -> Result<Vec<ModuleStream>, ComposeError> {
     let mut out: Vec<ModuleStream> = Vec::new();
@@ -72,7 +72,7 @@ pub fn resolve_modules(
         ))
     };
     while let Some((query, by)) = queue.pop() {
-        for m in source.module_builds(&query)? {
+        for m in lookup(&query)? {
             if out.iter().any(|o| o.nsvc() == m.nsvc()) {
                 continue;
             }
@@ -105,8 +105,7 @@ pub fn resolve_modules(
                         // any (or several) streams: the newest build of the
                         // module whose stream fits
                         _ => {
-                            let newest = source
-                                .module_builds(&dependency_query(name.clone(), &m, template))?
+                            let newest = lookup(&dependency_query(name.clone(), &m, template))?
                                 .into_iter()
                                 .filter(|b| fits(streams, &b.stream))
                                 .max_by_key(|b| b.version)
@@ -122,6 +121,63 @@ pub fn resolve_modules(
             }
             out.push(m);
         }
+    }
+    Ok(out)
+}
+
+/// The module builds of the modular Koji tags `tags` at `event`, each once.
+pub fn tag_modules(
+    tags: &[String],
+    event: i64,
+    source: &dyn PackageSource,
+) -> Result<Vec<ModuleStream>, SourceError> {
+    let mut out: Vec<ModuleStream> = Vec::new();
+    for t in tags {
+        for m in source.tag_modules(t, event)? {
+            if !out.iter().any(|o| o.nsvc() == m.nsvc()) {
+                out.push(m);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A module lookup among `offered` builds (those of the modular Koji
+/// tags): the builds matching the spec, every context of the newest
+/// version of each stream unless a version is given.
+pub fn lookup_among(
+    offered: &[ModuleStream],
+    tags: &[String],
+    query: &ModuleQuery,
+) -> Result<Vec<ModuleStream>, SourceError> {
+    let parts: Vec<&str> = query.spec.split(':').collect();
+    let matching: Vec<&ModuleStream> = offered
+        .iter()
+        .filter(|m| {
+            let have = [
+                m.name.clone(),
+                m.stream.clone(),
+                m.version.to_string(),
+                m.context.clone(),
+            ];
+            parts.iter().zip(&have).all(|(want, have)| want == have)
+        })
+        .collect();
+    let mut newest: BTreeMap<&str, u64> = BTreeMap::new();
+    for m in &matching {
+        let v = newest.entry(m.stream.as_str()).or_insert(m.version);
+        *v = (*v).max(m.version);
+    }
+    let out: Vec<ModuleStream> = matching
+        .into_iter()
+        .filter(|m| parts.len() >= 3 || newest.get(m.stream.as_str()) == Some(&m.version))
+        .cloned()
+        .collect();
+    if out.is_empty() {
+        return Err(SourceError::NotInModularTags {
+            spec: query.spec.clone(),
+            tags: tags.join(", "),
+        });
     }
     Ok(out)
 }

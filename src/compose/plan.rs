@@ -25,11 +25,14 @@ pub(super) struct Placement {
 }
 
 /// Where each chosen RPM of `metas` goes, per tree arch of `req`, with
-/// `lookaside` packages satisfying dependencies without being chosen.
+/// `lookaside` packages satisfying dependencies without being chosen and
+/// the binary packages of `always` (indexes into `metas`) chosen whatever
+/// `packages` asks.
 pub(super) fn plan(
     req: &ComposeRequest,
     metas: &[PackageMeta],
     lookaside: &[PackageMeta],
+    always: &HashSet<usize>,
     caches: Caches<'_>,
     top: &Path,
     progress: &dyn Progress,
@@ -86,6 +89,15 @@ pub(super) fn plan(
                     }
                 }
             }
+        }
+        if !req.packages.is_empty() {
+            roots.extend((0..pool.len()).filter(|&i| {
+                let p = pool.package(i);
+                always.contains(&pool.input_index(i))
+                    && !p.is_source
+                    && !gather::is_debug(&p.name)
+                    && !arches.is_multilib(&p.arch)
+            }));
         }
         let opts = GatherOptions {
             // a module is exactly its artifacts (Pungi's `nodeps` for modules)

@@ -59,6 +59,9 @@ pub struct ComposeRequest {
     /// Which base module the requested module builds must have been built
     /// against (MBS's `base_module_br_*` filters).
     pub base_module_br: crate::source::BaseModuleBr,
+    /// Koji tags whose module builds a `tag` compose adds (all of them) or
+    /// a `module` compose resolves its modules from, instead of MBS.
+    pub modular_koji_tags: Vec<String>,
 }
 
 impl ComposeRequest {
@@ -83,6 +86,7 @@ impl ComposeRequest {
             lookaside_limits: RepoLimits::default(),
             module_defaults: None,
             base_module_br: Default::default(),
+            modular_koji_tags: vec![],
         }
     }
 }

@@ -103,7 +103,11 @@ impl KojiSource {
     /// (`files/module/modulemd.<arch>.txt`, what Pungi reads) merged into one
     /// stream whose artifacts are those of every arch, else the generic one
     /// Koji keeps in `extra` (`modulemd_str`).
-    fn module_stream(&self, build: &KojiBuild, info: &super::koji::Value) -> Result<ModuleStream, SourceError> {
+    fn module_stream(
+        &self,
+        build: &KojiBuild,
+        info: &super::koji::Value,
+    ) -> Result<ModuleStream, SourceError> {
         let bad = |m: String| SourceError::Unsupported(format!("module build {}: {m}", build.nvr));
         let dir = self.paths.build_dir(build).join("files").join("module");
         let mut per_arch: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
@@ -119,7 +123,9 @@ impl KojiSource {
         per_arch.sort();
         let mut texts = Vec::new();
         for p in &per_arch {
-            texts.push(std::fs::read_to_string(p).map_err(|e| bad(format!("{}: {e}", p.display())))?);
+            texts.push(
+                std::fs::read_to_string(p).map_err(|e| bad(format!("{}: {e}", p.display())))?,
+            );
         }
         if texts.is_empty() {
             let generic = info
@@ -284,8 +290,18 @@ impl PackageSource for KojiSource {
             let Some(info) = module_info(&build) else {
                 continue;
             };
-            let field = |k: &str| info.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-            let have = [field("name"), field("stream"), field("version"), field("context")];
+            let field = |k: &str| {
+                info.get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let have = [
+                field("name"),
+                field("stream"),
+                field("version"),
+                field("context"),
+            ];
             if build.state != super::koji::build_state::COMPLETE
                 || build.completion_ts.is_some_and(|t| t > event_ts)
                 || !parts.iter().zip(&have).all(|(want, have)| want == have)
@@ -313,6 +329,78 @@ impl PackageSource for KojiSource {
         Ok(streams)
     }
 
+    fn tag_modules(&self, tag: &str, event: i64) -> Result<Vec<ModuleStream>, SourceError> {
+        let Some(info) = self.client.get_tag(tag, Some(event))? else {
+            return Err(match self.client.get_tag(tag, None)? {
+                Some(_) => SourceError::TagNotAtEvent {
+                    tag: tag.to_owned(),
+                    event,
+                },
+                None => SourceError::UnknownTag {
+                    tag: tag.to_owned(),
+                },
+            });
+        };
+        // how deep in the inheritance each tag is: the tag itself first
+        let mut depth: HashMap<i64, usize> = HashMap::from([(info.id, 0)]);
+        for (i, link) in self
+            .client
+            .get_full_inheritance(info.id, Some(event))?
+            .iter()
+            .enumerate()
+        {
+            depth.entry(link.parent_id).or_insert(i + 1);
+        }
+        // (name, stream) → (depth of the top-most tag holding it, builds)
+        let mut by_stream: std::collections::BTreeMap<
+            (String, String),
+            (usize, Vec<(u64, KojiBuild)>),
+        > = Default::default();
+        for tagged in self.client.list_tagged_modules(tag, event)? {
+            let d = tagged
+                .tag_id
+                .and_then(|t| depth.get(&t).copied())
+                .unwrap_or(usize::MAX);
+            // listTagged's records may lack `extra`: the build has it
+            let Some(build) = self.client.get_build(tagged.id)? else {
+                continue;
+            };
+            let Some(m) = module_info(&build) else {
+                continue;
+            };
+            let field = |k: &str| {
+                m.get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let Ok(version) = field("version").parse::<u64>() else {
+                continue;
+            };
+            let entry = by_stream
+                .entry((field("name"), field("stream")))
+                .or_insert((d, Vec::new()));
+            if d < entry.0 {
+                *entry = (d, Vec::new());
+            }
+            if d == entry.0 && !entry.1.iter().any(|(_, b)| b.id == build.id) {
+                entry.1.push((version, build));
+            }
+        }
+        let mut out = Vec::new();
+        for (_, (_, builds)) in by_stream {
+            let newest = builds.iter().map(|(v, _)| *v).max().unwrap_or(0);
+            for (v, build) in &builds {
+                if *v == newest {
+                    let info = module_info(build).expect("checked above");
+                    out.push(self.module_stream(build, info)?);
+                }
+            }
+        }
+        out.sort_by_key(ModuleStream::nsvc);
+        Ok(out)
+    }
+
     /// The RPMs of the module's content tag that its artifacts list, taken
     /// as the tag is now (Pungi ≥ 4.6 ignores the event for content tags).
     fn module_rpms(
@@ -321,7 +409,9 @@ impl PackageSource for KojiSource {
         sigkeys: &[Option<String>],
     ) -> Result<Vec<SourceRpm>, SourceError> {
         let tag = module.koji_tag();
-        let (rpms, builds) = self.client.list_tagged_rpms(tag.as_str(), None, false, true, None, None)?;
+        let (rpms, builds) =
+            self.client
+                .list_tagged_rpms(tag.as_str(), None, false, true, None, None)?;
         let artifacts: std::collections::HashSet<&str> =
             module.artifacts.iter().map(String::as_str).collect();
         let listed: Vec<KojiRpm> = rpms

@@ -56,7 +56,9 @@ pub enum MbsError {
     #[error("MBS {url}: invalid answer: {message}")]
     Response { url: String, message: String },
     /// MBS names a build the package source does not have.
-    #[error("module build {nsvc} is {state} in the MBS, but {source_name} has no such module build")]
+    #[error(
+        "module build {nsvc} is {state} in the MBS, but {source_name} has no such module build"
+    )]
     NotInSource {
         nsvc: String,
         state: String,
@@ -213,7 +215,10 @@ impl MbsClient {
             };
             if transient && attempts <= self.options.max_retries {
                 let wait = self.options.backoff(attempts);
-                warn!(attempt = attempts, "MBS request failed, retrying in {wait:?}: {url}");
+                warn!(
+                    attempt = attempts,
+                    "MBS request failed, retrying in {wait:?}: {url}"
+                );
                 std::thread::sleep(wait);
                 continue;
             }
@@ -399,6 +404,10 @@ impl PackageSource for MbsSource {
         self.inner.module_rpms(module, sigkeys)
     }
 
+    fn tag_modules(&self, tag: &str, event: i64) -> Result<Vec<ModuleStream>, SourceError> {
+        self.inner.tag_modules(tag, event)
+    }
+
     /// MBS decides which builds; the inner source gives each one's modulemd
     /// (per-arch artifacts) and content tag. A `-devel` module is looked up
     /// without its suffix and gets it back, with a run-time dependency on
@@ -496,7 +505,10 @@ mod tests {
         let nsvcs: Vec<String> = got.iter().map(MbsBuild::nsvc).collect();
         assert_eq!(nsvcs, ["m:1:3:a", "m:1:3:b", "m:2:1:a"]);
         // a version given: every build MBS named
-        assert_eq!(newest(vec![build("1", 2, "b"), build("1", 3, "b")], 3).len(), 2);
+        assert_eq!(
+            newest(vec![build("1", 2, "b"), build("1", 3, "b")], 3).len(),
+            2
+        );
     }
 
     #[test]
@@ -509,7 +521,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(b.version, 20240101000000);
-        assert_eq!(b.base_module_buildrequires[0].stream_version, Some(400000.0));
+        assert_eq!(
+            b.base_module_buildrequires[0].stream_version,
+            Some(400000.0)
+        );
         let bad = serde_json::from_str::<MbsBuild>(
             r#"{"id": 3, "name": "m", "stream": "s", "version": "x", "context": "c", "state": 5}"#,
         );

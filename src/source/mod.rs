@@ -102,6 +102,8 @@ pub enum SourceError {
     UnknownModule { spec: String },
     #[error(transparent)]
     Mbs(#[from] mbs::MbsError),
+    #[error("Failed to find module {spec} in the modular Koji tags {tags}.")]
+    NotInModularTags { spec: String, tags: String },
     #[error("{0}")]
     Unsupported(String),
     #[error("{0}")]
@@ -161,6 +163,20 @@ pub trait PackageSource: Sync {
         Err(SourceError::Unsupported(format!(
             "module composes are not supported by this package source yet (module {})",
             query.spec
+        )))
+    }
+    /// The module builds of the modular Koji tag `tag` at `event`
+    /// (`modular_koji_tags`, formats.md §4.2 step 5): with inheritance, per
+    /// name:stream only the builds of the top-most tag holding one, then
+    /// every context of the latest version.
+    fn tag_modules(
+        &self,
+        tag: &str,
+        event: i64,
+    ) -> Result<Vec<crate::modulemd::ModuleStream>, SourceError> {
+        let _ = event;
+        Err(SourceError::Unsupported(format!(
+            "modular_koji_tags need a Koji hub: this server's package source has no modular tags (tag {tag})"
         )))
     }
     /// The RPMs of a module build: those of its content tag listed in its

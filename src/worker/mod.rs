@@ -146,6 +146,7 @@ pub fn engine_request(
             .as_deref()
             .and_then(|d| d.split_once(' '))
             .map(|(u, c)| (u.to_owned(), c.to_owned())),
+        modular_koji_tags: words(&c.modular_koji_tags),
         base_module_br: crate::source::BaseModuleBr {
             name: c.base_module_br_name.clone(),
             stream: c.base_module_br_stream.clone(),
@@ -572,26 +573,40 @@ impl WorkerContext {
                     "recreating the {} RPMs of the stored package set",
                     stored.len()
                 ));
-                // a module compose's source is its exact builds: their
-                // modulemd goes into the recreated repositories again
+                // a module compose's source is its exact builds, a tag
+                // compose's modules those of its modular tags at its event:
+                // their modulemd goes into the recreated repositories again
                 let mut modules = Vec::new();
                 let mut defaults = Vec::new();
-                if req.source_type == SourceType::Module {
+                if req.source_type == SourceType::Tag && !req.modular_koji_tags.is_empty() {
+                    // the modules of the modular tags at the compose's event
+                    modules = crate::compose::modules::tag_modules(
+                        &req.modular_koji_tags,
+                        event,
+                        source.as_ref(),
+                    )
+                    .map_err(ComposeError::Source)?;
+                } else if req.source_type == SourceType::Module {
                     for nsvc in &req.source {
                         modules.extend(
                             source
-                                .module_builds(&crate::source::ModuleQuery::new(nsvc.clone(), event))
+                                .module_builds(&crate::source::ModuleQuery::new(
+                                    nsvc.clone(),
+                                    event,
+                                ))
                                 .map_err(ComposeError::Source)?,
                         );
                     }
-                    if let Some((url, commit)) = &req.module_defaults {
-                        let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
-                        let work = target_path.join(format!(".{}.defaults", req.name));
-                        let fetched =
-                            crate::compose::modules::fetch_defaults(url, commit, &work, &names);
-                        let _ = std::fs::remove_dir_all(&work);
-                        defaults = fetched?;
-                    }
+                }
+                if let Some((url, commit)) = &req.module_defaults
+                    && !modules.is_empty()
+                {
+                    let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+                    let work = target_path.join(format!(".{}.defaults", req.name));
+                    let fetched =
+                        crate::compose::modules::fetch_defaults(url, commit, &work, &names);
+                    let _ = std::fs::remove_dir_all(&work);
+                    defaults = fetched?;
                 }
                 replay_compose(
                     &req,
@@ -671,6 +686,7 @@ impl WorkerContext {
         let mut exact = r.modules.clone();
         exact.sort();
         if !exact.is_empty()
+            && c.source_type == crate::domain::SourceType::Module.code()
             && let Err(e) = self.store.set_source(id, &exact.join(" ")).await
         {
             tracing::warn!(

@@ -102,7 +102,9 @@ impl Mbs {
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if started.elapsed() > Duration::from_secs(60) {
                 let log = std::fs::read_to_string(dir.join("mbs.log")).unwrap_or_default();
-                return Err(format!("MBS did not answer on port {port} within 60 s:\n{log}"));
+                return Err(format!(
+                    "MBS did not answer on port {port} within 60 s:\n{log}"
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -724,9 +724,16 @@ fn tag_id_for_listing(m: &HubModel, a: &Args, event: Option<i64>) -> Result<Opti
 }
 
 fn tagged_builds(m: &HubModel, a: &Args, tag_id: i64, event: Option<i64>) -> Vec<TaggedBuild> {
-    if !a.get("type").is_nil() {
-        return Vec::new(); // no typed builds in the test hub
-    }
+    // build types: a module build has typeinfo.module, the others are rpm
+    // builds (no other btype in the test hub)
+    let kind = a.opt_str("type").map(str::to_owned);
+    let is_module = |b: &model::BuildRow| {
+        b.extra
+            .as_ref()
+            .and_then(|e| e.get("typeinfo"))
+            .and_then(|t| t.get("module"))
+            .is_some()
+    };
     let prefix = a.opt_str("prefix").map(str::to_lowercase);
     let owner = a.opt_str("owner");
     m.tagged_builds(
@@ -744,6 +751,12 @@ fn tagged_builds(m: &HubModel, a: &Args, tag_id: i64, event: Option<i64>) -> Vec
             .is_none_or(|p| b.build.name.to_lowercase().starts_with(p))
     })
     .filter(|b| owner.is_none_or(|o| b.build.owner == o))
+    .filter(|b| match kind.as_deref() {
+        None => true,
+        Some("module") => is_module(&b.build),
+        Some("rpm") => !is_module(&b.build),
+        Some(_) => false,
+    })
     .collect()
 }
 

@@ -428,6 +428,18 @@ impl KojiClient {
         self.typed(call, |v| list_of(v, KojiBuild::from_value))
     }
 
+    /// `listTagged(tag, event=…, inherit=True, type="module")`: the module
+    /// builds of a tag and the tags it inherits from, each with the tag it
+    /// was found in.
+    pub fn list_tagged_modules(&self, tag: &str, event: i64) -> Result<Vec<KojiBuild>, KojiError> {
+        let call = Call::new("listTagged")
+            .arg(tag)
+            .kwarg("event", event)
+            .kwarg("inherit", true)
+            .kwarg("type", "module");
+        self.typed(call, |v| list_of(v, KojiBuild::from_value))
+    }
+
     /// `listTaggedRPMS(tag, event=…, inherit=…, latest=…[, arch=…])`: the RPMs of
     /// the tag's builds and those builds. Which build is "latest" is the hub's
     /// answer (the most recently tagged one in the nearest tag), not the highest NVR.
