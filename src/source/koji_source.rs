@@ -84,6 +84,10 @@ impl KojiSource {
     }
 }
 
+/// The depth of the top-most tag holding a module's name:stream, and the
+/// builds of that tag with their versions.
+type TopMost = (usize, Vec<(u64, KojiBuild)>);
+
 /// The `extra.typeinfo.module` of a module build (formats.md §4.1).
 fn module_info(build: &KojiBuild) -> Option<&super::koji::Value> {
     build.extra.as_ref()?.get("typeinfo")?.get("module")
@@ -352,10 +356,8 @@ impl PackageSource for KojiSource {
             depth.entry(link.parent_id).or_insert(i + 1);
         }
         // (name, stream) → (depth of the top-most tag holding it, builds)
-        let mut by_stream: std::collections::BTreeMap<
-            (String, String),
-            (usize, Vec<(u64, KojiBuild)>),
-        > = Default::default();
+        let mut by_stream: std::collections::BTreeMap<(String, String), TopMost> =
+            Default::default();
         for tagged in self.client.list_tagged_modules(tag, event)? {
             let d = tagged
                 .tag_id

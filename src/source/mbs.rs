@@ -329,7 +329,7 @@ pub fn newest(builds: Vec<MbsBuild>, spec_parts: usize) -> Vec<MbsBuild> {
         .into_iter()
         .filter(|b| highest.get(&b.stream) == Some(&b.version))
         .collect();
-    out.sort_by(|a, b| a.nsvc().cmp(&b.nsvc()));
+    out.sort_by_key(MbsBuild::nsvc);
     out.dedup_by(|a, b| a.nsvc() == b.nsvc());
     out
 }
