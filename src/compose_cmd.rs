@@ -165,6 +165,7 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
         module_defaults: None,
         base_module_br: Default::default(),
         modular_koji_tags: vec![],
+        base_module_names: vec!["platform".into(), "bootstrap".into()],
     };
     let cache_dir = a
         .cache_dir

@@ -110,6 +110,7 @@ async fn worker_context(
             max_bytes: cfg.lookaside_max_bytes,
             ..Default::default()
         },
+        base_modules: cfg.base_module_names.clone(),
     }))
 }
 
@@ -179,6 +180,7 @@ pub async fn serve_with(
         },
         arches: cfg.arches.clone(),
         sigkeys: cfg.sigkeys.clone(),
+        base_modules: cfg.base_module_names.clone(),
         max_body_bytes: cfg.max_body_bytes,
         jobs_queued: notify,
         worker_metrics: ctx.metrics.clone(),

@@ -315,6 +315,7 @@ fn resolve(store: &LocalStore, specs: &[&str], deps: bool) -> Result<Vec<String>
     let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
     odcs::compose::modules::resolve_modules(
         &specs,
+        &["platform".to_owned()],
         &odcs::source::ModuleQuery::new("", store.current_event().unwrap()),
         &|q| store.module_builds(q),
         deps,
@@ -521,6 +522,44 @@ print(c["id"])
             .contains("modular_koji_tags need a Koji hub"),
         "{c}"
     );
+}
+
+/// `base_module_names`: the configured base modules are refused in
+/// requests and left out of the dependencies.
+#[test]
+fn configured_base_modules_are_refused_and_left_out() {
+    let (s, _) = Server::start_with(
+        false,
+        |cfg| {
+            cfg.base_module_names = vec!["platform".into(), "lib".into()];
+            let store = LocalStore::open(&cfg.store_dir()).unwrap();
+            let dir = cfg.data_dir.join("incoming-modules");
+            let (yaml, rpms) = module(&dir, "lib", "1", 7, &[]);
+            store.import_module(&yaml, &rpms).unwrap();
+            let (yaml, rpms) = module(&dir, "app", "1", 3, &[("lib", &["1"])]);
+            store.import_module(&yaml, &rpms).unwrap();
+        },
+        None,
+    );
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "module", "source": "lib:1"}}),
+    );
+    assert_eq!(
+        (code, body["message"].as_str()),
+        (
+            400,
+            Some("ODCS currently cannot create compose with base modules, but lib was requested.")
+        )
+    );
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "module", "source": "app:1"}}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let c = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(c["state_name"], "done", "{c}");
+    assert_eq!(c["source"], "app:1:3:c1", "lib is a base module here");
 }
 
 /// `module_defaults_url` + `module_defaults_commit`: the defaults of a git

@@ -49,6 +49,8 @@ pub struct AppState {
     pub lifetime: Lifetime,
     pub arches: Vec<String>,
     pub sigkeys: Vec<String>,
+    /// Module names a module compose may not ask for.
+    pub base_modules: Vec<String>,
     pub max_body_bytes: usize,
     /// Phase times and counts of the workers in this process.
     pub worker_metrics: Arc<crate::worker::WorkerMetrics>,
@@ -210,7 +212,13 @@ async fn create_compose(
     let who = caller.authenticate(&app, "new-compose").await?;
     let body = read_body(&app, body).await?;
     let data = parse_body(&body)?;
-    let req = validate::parse_create(&data, &app.arches, &app.sigkeys, app.lifetime)?;
+    let req = validate::parse_create(
+        &data,
+        &app.arches,
+        &app.sigkeys,
+        &app.base_modules,
+        app.lifetime,
+    )?;
     if app.target_dirs.get(&req.target_dir).is_none() {
         return Err(ApiError::BadRequest(format!(
             "Unknown \"target_dir\" \"{}\"",

@@ -187,7 +187,7 @@ pub struct CreateRequest {
 
 /// A module of a module compose: `n:s`, `n:s:v` or `n:s:v:c` (the
 /// original's message), never a base module.
-fn check_module(token: &str) -> Result<(), Invalid> {
+fn check_module(token: &str, base_modules: &[String]) -> Result<(), Invalid> {
     let parts: Vec<&str> = token.split(':').collect();
     let well_formed = (2..=4).contains(&parts.len())
         && parts.iter().all(|p| {
@@ -203,7 +203,7 @@ fn check_module(token: &str) -> Result<(), Invalid> {
             "Module definition must be in \"n:s\", \"n:s:v\" or \"n:s:v:c\" format, but got {token}"
         )));
     }
-    if crate::compose::modules::BASE_MODULES.contains(&parts[0]) {
+    if base_modules.iter().any(|b| b == parts[0]) {
         return Err(bad(format!(
             "ODCS currently cannot create compose with base modules, but {} was requested.",
             parts[0]
@@ -298,6 +298,7 @@ pub fn parse_create(
     body: &Value,
     default_arches: &[String],
     default_sigkeys: &[String],
+    base_modules: &[String],
     life: Lifetime,
 ) -> Result<CreateRequest, Invalid> {
     let empty = match body {
@@ -350,7 +351,7 @@ pub fn parse_create(
     }
     if type_name == "module" {
         for t in &tokens {
-            check_module(t)?;
+            check_module(t, base_modules)?;
         }
     }
     let seconds_to_live = seconds_to_live(body, life)?;
@@ -576,7 +577,13 @@ mod tests {
     };
 
     fn parse(v: Value) -> Result<CreateRequest, Invalid> {
-        parse_create(&v, &["x86_64".to_owned()], &[], LIFE)
+        parse_create(
+            &v,
+            &["x86_64".to_owned()],
+            &[],
+            &["platform".to_owned(), "bootstrap".to_owned()],
+            LIFE,
+        )
     }
 
     #[test]

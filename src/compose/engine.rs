@@ -155,6 +155,7 @@ fn resolve(
             modules = if req.modular_koji_tags.is_empty() {
                 super::modules::resolve_modules(
                     &req.source,
+                    &req.base_module_names,
                     &template,
                     &|q| source.module_builds(q),
                     with_deps,
@@ -164,6 +165,7 @@ fn resolve(
                 let offered = super::modules::tag_modules(tags, event, source)?;
                 super::modules::resolve_modules(
                     &req.source,
+                    &req.base_module_names,
                     &template,
                     &|q| super::modules::lookup_among(&offered, tags, q),
                     with_deps,
@@ -184,6 +186,7 @@ fn resolve(
                 // the compose's streams active (formats.md §4.3, modular
                 // filtering)
                 modules = super::modules::tag_modules(&req.modular_koji_tags, event, source)?;
+                modules.retain(|m| !req.base_module_names.contains(&m.name));
                 let mut modular = Vec::new();
                 for m in &modules {
                     modular.extend(source.module_rpms(m, &sigkeys)?);

@@ -14,7 +14,7 @@ use super::request::ComposeError;
 use crate::modulemd::{ModuleDefaults, ModuleStream, modules_yaml};
 use crate::source::{BaseModuleBr, ModuleQuery, PackageSource, SourceError};
 
-/// Module names that are base modules, never part of a compose.
+/// Module names that are base modules by default (`base_module_names`).
 pub const BASE_MODULES: &[&str] = &["platform", "bootstrap"];
 
 fn fits(streams: &[String], stream: &str) -> bool {
@@ -43,9 +43,10 @@ fn dependency_query(spec: String, requirer: &ModuleStream, template: &ModuleQuer
 
 /// The module builds of the compose, requested ones first. `template`
 /// gives the event and the filters of the requested modules' lookups (its
-/// `spec` is ignored).
+/// `spec` is ignored); modules named in `base` are left out.
 pub fn resolve_modules(
     specs: &[String],
+    base: &[String],
     template: &ModuleQuery,
     lookup: &dyn Fn(&ModuleQuery) -> Result<Vec<ModuleStream>, SourceError>,
     with_deps: bool,
@@ -86,7 +87,7 @@ pub fn resolve_modules(
                 .or_insert_with(|| (m.stream.clone(), by.clone()));
             if with_deps {
                 for (name, streams) in &m.requires {
-                    if BASE_MODULES.contains(&name.as_str()) {
+                    if base.contains(name) {
                         continue;
                     }
                     let requirer = format!("{}:{}", m.name, m.stream);

@@ -62,6 +62,8 @@ pub struct ComposeRequest {
     /// Koji tags whose module builds a `tag` compose adds (all of them) or
     /// a `module` compose resolves its modules from, instead of MBS.
     pub modular_koji_tags: Vec<String>,
+    /// Module names that are base modules, left out of a compose's modules.
+    pub base_module_names: Vec<String>,
 }
 
 impl ComposeRequest {
@@ -87,6 +89,7 @@ impl ComposeRequest {
             module_defaults: None,
             base_module_br: Default::default(),
             modular_koji_tags: vec![],
+            base_module_names: vec!["platform".into(), "bootstrap".into()],
         }
     }
 }

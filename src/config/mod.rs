@@ -82,6 +82,10 @@ pub struct Config {
     pub seconds_to_live: i64,
     pub max_seconds_to_live: i64,
     pub arches: Vec<String>,
+    /// Module names that are base modules (`platform`): never part of a
+    /// module compose, refused in requests, left out of dependencies (the
+    /// original's `base_module_names`).
+    pub base_module_names: Vec<String>,
     pub sigkeys: Vec<String>,
     pub workers: usize,
     pub expected_workers: usize,
@@ -123,6 +127,7 @@ impl Default for Config {
             seconds_to_live: 86_400,
             max_seconds_to_live: 259_200,
             arches: vec!["x86_64".into()],
+            base_module_names: vec!["platform".into(), "bootstrap".into()],
             sigkeys: vec![],
             workers: 1,
             expected_workers: 1,

@@ -67,6 +67,8 @@ pub struct WorkerContext {
     pub process_id: String,
     /// What reading a lookaside repository may cost.
     pub lookaside_limits: RepoLimits,
+    /// Module names that are base modules (`base_module_names`).
+    pub base_modules: Vec<String>,
 }
 
 /// How often an idle worker records that it is alive (for the metrics).
@@ -147,6 +149,10 @@ pub fn engine_request(
             .and_then(|d| d.split_once(' '))
             .map(|(u, c)| (u.to_owned(), c.to_owned())),
         modular_koji_tags: words(&c.modular_koji_tags),
+        base_module_names: crate::compose::modules::BASE_MODULES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         base_module_br: crate::source::BaseModuleBr {
             name: c.base_module_br_name.clone(),
             stream: c.base_module_br_stream.clone(),
@@ -520,7 +526,8 @@ impl WorkerContext {
             }
             None => None,
         };
-        let req = engine_request(&c, &self.target_dirs, self.lookaside_limits);
+        let mut req = engine_request(&c, &self.target_dirs, self.lookaside_limits);
+        req.base_module_names = self.base_modules.clone();
         // finished by a run that died before recording it: build it again
         self.remove_unfinished_tree(&c).await;
         let caches = self.caches.clone();
