@@ -7,11 +7,17 @@ MBS_CONFIG_SECTION) at import time, so each command sets those first.
     mbs_peer.py check PIN...        exit 0 when MBS imports with these pins
     mbs_peer.py stub-pungi          put a pungi.arch stub in site-packages
     mbs_peer.py init DIR
-    mbs_peer.py import DIR [--state S] [--koji-tag TAG] FILE...
+    mbs_peer.py import DIR [--state S] [--koji-tag TAG] [--scratch]
+                           [--final-modulemd ARCH=FILE]... [--component SPEC]... FILE...
+
+`scripts/mbs-peer run` serves `create_app()` of this module (the MBS app with
+the peer's WSGI middleware, see PeerMiddleware) through the flask CLI.
 """
 
 import argparse
+import json
 import os
+import re
 import shutil
 import sys
 import sysconfig
@@ -233,6 +239,112 @@ def parse_state(s):
     return states[s]
 
 
+def parse_final_modulemds(specs):
+    """--final-modulemd ARCH=FILE pairs -> [(arch, text)]."""
+    out = []
+    seen = set()
+    for spec in specs or []:
+        arch, sep, path = spec.partition("=")
+        if not sep or not arch or not path or "/" in arch or arch.startswith("."):
+            die("--final-modulemd %r: give ARCH=FILE" % spec)
+        if arch in seen:
+            die("--final-modulemd: arch %s given twice" % arch)
+        seen.add(arch)
+        try:
+            with open(path) as f:
+                out.append((arch, f.read()))
+        except OSError as e:
+            die("--final-modulemd %s: %s" % (spec, e))
+    return out
+
+
+def parse_components(specs):
+    """--component NAME:TASK_ID:NVR[:STATE] -> [(name, task_id, nvr, state)]."""
+    import koji
+
+    out = []
+    for spec in specs or []:
+        parts = spec.split(":")
+        if len(parts) not in (3, 4) or not all(parts[:3]) or not parts[1].isdigit():
+            die("--component %r: give NAME:TASK_ID:NVR[:STATE]" % spec)
+        state = koji.BUILD_STATES["COMPLETE"]
+        if len(parts) == 4:
+            st = parts[3]
+            if st.isdigit() and int(st) in koji.BUILD_STATES.values():
+                state = int(st)
+            elif st.upper() in koji.BUILD_STATES:
+                state = koji.BUILD_STATES[st.upper()]
+            else:
+                die("--component %r: unknown Koji build state %r (Koji knows %s)"
+                    % (spec, st, ", ".join(sorted(koji.BUILD_STATES))))
+        out.append((parts[0], int(parts[1]), parts[2], state))
+    return out
+
+
+def final_modulemd_dir(dir_, build_id):
+    return os.path.join(dir_, "final-modulemd", str(build_id))
+
+
+def store_final_modulemds(dir_, build, given_context, pairs, where):
+    """Writes DIR/final-modulemd/<ID>/<ARCH>.yaml, each document normalized
+    the way MBS emits modulemd (load_mmd + mmd_to_str). A document whose
+    context is the imported document's own (before a scratch suffix) or none
+    gets the build's context."""
+    from module_build_service.common.errors import UnprocessableEntity
+    from module_build_service.common.utils import load_mmd, mmd_to_str
+
+    texts = {}
+    for arch, text in pairs:
+        try:
+            mmd = load_mmd(text)
+        except UnprocessableEntity as e:
+            die("%s: --final-modulemd %s: %s" % (where, arch, e))
+        if mmd.get_context() in (None, "", given_context):
+            mmd.set_context(build.context)
+        texts[arch] = mmd_to_str(mmd)
+    d = final_modulemd_dir(dir_, build.id)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    for arch, text in texts.items():
+        with open(os.path.join(d, arch + ".yaml"), "w") as f:
+            f.write(text)
+
+
+def store_components(session, models, conf, build, mmd, comps):
+    """Replaces the build's ComponentBuild rows by `comps`, filled in the way
+    MBS's record_component_builds and its Koji builder leave a built one."""
+    import koji
+
+    old = session.query(models.ComponentBuild).filter_by(module_id=build.id).all()
+    for c in old:
+        for t in c.component_builds_trace:
+            session.delete(t)
+        session.delete(c)
+    session.flush()
+    xmd_rpms = mmd.get_xmd().get("mbs", {}).get("rpms", {})
+    complete = koji.BUILD_STATES["COMPLETE"]
+    for name, task_id, nvr, state in comps:
+        comp = mmd.get_rpm_component(name)
+        repo = comp.get_repository() if comp is not None else None
+        repo = repo or conf.rpms_default_repository + name
+        ref = (xmd_rpms.get(name) or {}).get("ref") or (comp.get_ref() if comp else None)
+        session.add(models.ComponentBuild(
+            module_id=build.id,
+            package=name,
+            format="rpms",
+            scmurl="%s?#%s" % (repo, ref or ""),
+            ref=ref,
+            task_id=task_id,
+            nvr=nvr,
+            state=state,
+            batch=2,
+            tagged=state == complete,
+            tagged_in_final=state == complete,
+            buildonly=bool(comp.get_buildonly()) if comp is not None else False,
+        ))
+    session.commit()
+
+
 def newest_build(db_session, models, name, stream):
     """The newest build of name:stream, ready ones preferred (MBS's resolver
     takes the newest ready one)."""
@@ -294,8 +406,13 @@ def fill_buildrequires(db_session, models, conf, mmd, where):
 def cmd_import(argv):
     ap = argparse.ArgumentParser(prog="mbs-peer import")
     ap.add_argument("dir")
-    ap.add_argument("--state", default="ready")
+    ap.add_argument("--state")
     ap.add_argument("--koji-tag", dest="koji_tag")
+    ap.add_argument("--scratch", action="store_true")
+    ap.add_argument("--final-modulemd", dest="final_modulemd", action="append",
+                    metavar="ARCH=FILE")
+    ap.add_argument("--component", dest="component", action="append",
+                    metavar="NAME:TASK_ID:NVR[:STATE]")
     ap.add_argument("files", nargs="+")
     args = ap.parse_args(argv)
 
@@ -311,11 +428,17 @@ def cmd_import(argv):
     from module_build_service.common.errors import UnprocessableEntity
     from module_build_service.common.utils import import_mmd, load_mmd
 
-    state = parse_state(args.state)
+    # MBS leaves scratch builds in "done": only normal builds move on to "ready".
+    state = parse_state(args.state or ("done" if args.scratch else "ready"))
+    finals = parse_final_modulemds(args.final_modulemd)
+    comps = parse_components(args.component)
 
     docs = []
     for path in args.files:
         docs.extend(split_documents(path))
+    if (finals or comps) and len(docs) != 1:
+        die("--final-modulemd and --component need exactly one modulemd document "
+            "(got %d)" % len(docs))
 
     streams = []
     for where, text in docs:
@@ -335,11 +458,33 @@ def cmd_import(argv):
                 xmd.setdefault("mbs", {})["koji_tag"] = args.koji_tag
                 mmd.set_xmd(xmd)
             base_brs = fill_buildrequires(session, models, conf, mmd, where)
+            if not mmd.get_context():
+                mmd.set_context(models.DEFAULT_MODULE_CONTEXT)
+            given_context = mmd.get_context()
+            if args.scratch:
+                # As MBS's submit_module_build does for every scratch build:
+                # "_<n>" appended, n counting the scratch builds of this
+                # N:S:V whose context starts with this one.
+                prev = models.ModuleBuild.get_scratch_builds_from_nsvc(
+                    session, mmd.get_module_name(), mmd.get_stream_name(),
+                    str(mmd.get_version()), given_context)
+                mmd.set_context("%s_%d" % (given_context, len(prev) + 1))
             try:
                 build, _msgs = import_mmd(session, mmd)
             except UnprocessableEntity as e:
                 session.rollback()
                 die("%s: %s" % (where, e))
+            if args.scratch:
+                build.scratch = True
+                if build.koji_tag is None:
+                    # What MBS's Koji builder names a scratch build's tag.
+                    from module_build_service.builder.KojiModuleBuilder import (
+                        KojiModuleBuilder)
+
+                    build.koji_tag = KojiModuleBuilder.generate_koji_tag(
+                        build.name, build.stream, build.version, build.context,
+                        scratch=True, scratch_id=build.id)
+                session.commit()
             got = {b.name for b in build.buildrequires}
             missing = [bm for bm in base_brs if bm not in got]
             if missing:
@@ -349,10 +494,128 @@ def cmd_import(argv):
             if build.state != state:
                 build.state = state
                 session.commit()
+            if comps:
+                store_components(session, models, conf, build, mmd, comps)
+            if finals:
+                store_final_modulemds(dir_, build, given_context, finals, where)
             print("%d %s:%s:%s:%s %d %s" % (
                 build.id, build.name, build.stream, build.version, build.context,
                 build.state, build.koji_tag or "-"))
             sys.stdout.flush()
+
+
+# --- run: the app `scripts/mbs-peer run` serves -----------------------------------
+
+FINAL_MODULEMD_PATH = re.compile(r"^/module-build-service/[0-9]+/final-modulemd/([0-9]+)$")
+# What MBS's FinalModulemdAPI answers (400) when conf.system is not "koji",
+# after it has checked the API version and that the build exists.
+NO_FINAL_MODULEMD_BUILDER = "Configured builder not able to generate final modulemds!"
+
+
+class PeerMiddleware:
+    """Wrapped around MBS's own wsgi_app. Everything goes to MBS; only where
+    MBS's FinalModulemdAPI would ask Koji (conf.system "koji") for the tag's
+    arches and RPMs and answer {arch: modulemd}, i.e. where the peer's MBS
+    answers 400 NO_FINAL_MODULEMD_BUILDER, the answer is built from
+    DIR/final-modulemd/<ID>/<ARCH>.yaml, with MBS's own jsonify, when that
+    directory exists."""
+
+    def __init__(self, app, wsgi_app, dir_):
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.dir = dir_
+
+    def __call__(self, environ, start_response):
+        m = FINAL_MODULEMD_PATH.match(environ.get("PATH_INFO", ""))
+        if not m or environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return self.wsgi_app(environ, start_response)
+        got = {}
+        chunks = []
+
+        def capture(status, headers, exc_info=None):
+            got["status"], got["headers"] = status, headers
+            return chunks.append
+
+        it = self.wsgi_app(environ, capture)
+        try:
+            chunks.extend(it)
+        finally:
+            if hasattr(it, "close"):
+                it.close()
+        body = b"".join(chunks)
+        finals = None
+        if got["status"].startswith("400"):
+            try:
+                message = json.loads(body).get("message")
+            except ValueError:
+                message = None
+            if message == NO_FINAL_MODULEMD_BUILDER:
+                finals = self.final_modulemds(int(m.group(1)))
+        if finals is None:
+            start_response(got["status"], got["headers"])
+            return [body]
+        from flask import jsonify
+
+        with self.app.app_context():
+            resp = jsonify(finals)
+        return resp(environ, start_response)
+
+    def final_modulemds(self, build_id):
+        d = final_modulemd_dir(self.dir, build_id)
+        if not os.path.isdir(d):
+            return None
+        out = {}
+        for name in sorted(os.listdir(d)):
+            if name.endswith(".yaml"):
+                with open(os.path.join(d, name)) as f:
+                    out[name[:-len(".yaml")]] = f.read()
+        return out
+
+
+# PostgreSQL's boolean input (what a production MBS's database makes of the
+# string of `?scratch=VALUE`, which SQLAlchemy binds as VARCHAR; SQLite
+# would compare e.g. 'true' with the stored 1 and match nothing).
+SCRATCH_EQ = re.compile(r"\bmodule_builds\.scratch = \?")
+
+
+def pg_bool(value):
+    """1/0 for what PostgreSQL's boolin accepts (case-insensitive, blanks
+    around ignored: unique prefixes of true/false/yes/no, on, of(f), 1, 0),
+    None for what it refuses."""
+    s = value.strip().lower()
+    if not s:
+        return None
+    for word, b in (("true", 1), ("false", 0), ("yes", 1), ("no", 0)):
+        if word.startswith(s):
+            return b
+    return {"on": 1, "of": 0, "off": 0, "1": 1, "0": 0}.get(s)
+
+
+def scratch_as_postgresql(conn, cursor, statement, parameters, context, executemany):
+    if executemany or "module_builds.scratch = ?" not in statement \
+            or not isinstance(parameters, (tuple, list)):
+        return statement, parameters
+    params = list(parameters)
+    for m in SCRATCH_EQ.finditer(statement):
+        i = statement.count("?", 0, m.end()) - 1
+        if 0 <= i < len(params) and isinstance(params[i], str):
+            b = pg_bool(params[i])
+            if b is not None:
+                params[i] = b
+    return statement, type(parameters)(params)
+
+
+def create_app():
+    """The MBS app (configured by MBS_CONFIG_FILE, DIR/config.py) with the
+    peer's middleware; `flask --app 'mbs_peer:create_app()'` calls this."""
+    dir_ = os.path.dirname(os.path.abspath(os.environ["MBS_CONFIG_FILE"]))
+    from sqlalchemy import event
+    from module_build_service import app, db
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", scratch_as_postgresql, retval=True)
+    app.wsgi_app = PeerMiddleware(app, app.wsgi_app, dir_)
+    return app
 
 
 def main():

@@ -43,6 +43,8 @@ struct Build {
     listed: usize,
     mbs_state: &'static str,
     in_koji: bool,
+    /// `-devel` modules are Koji builds only; MBS knows the module.
+    in_mbs: bool,
 }
 
 impl Build {
@@ -52,8 +54,8 @@ impl Build {
     }
 
     fn content_tag(&self) -> String {
-        let (_, _, _, c) = self.parts();
-        format!("module-{}", c)
+        let (n, _, _, c) = self.parts();
+        format!("module-{n}-{c}")
     }
 
     /// Release of its one component build (whose RPMs are all 1.0).
@@ -101,9 +103,31 @@ impl Build {
 const PLATFORMS: &str = "---\ndocument: modulemd\nversion: 2\ndata:\n  name: platform\n  stream: f40\n  version: 1\n  context: \"00000000\"\n  summary: Fedora 40\n  description: Fedora 40.\n  license:\n    module: [MIT]\n  xmd:\n    mbs:\n      mse: true\n      koji_tag: module-f40-build\n...\n---\ndocument: modulemd\nversion: 2\ndata:\n  name: platform\n  stream: f41\n  version: 1\n  context: \"00000000\"\n  summary: Fedora 41\n  description: Fedora 41.\n  license:\n    module: [MIT]\n  xmd:\n    mbs:\n      mse: true\n      koji_tag: module-f41-build\n...\n";
 
 /// `base:1` built for f40 and (newer) for f41; `testmodule:master` for f40
-/// and, newer, in two contexts for f41, each requiring `base:1`; `donemod:1`
-/// done but not ready in MBS; `ghost:1` in MBS only.
+/// and, newer, in two contexts for f41, each requiring `base:1`, and the
+/// `-devel` module of the f41 ones (in Koji only, as MBS's content
+/// generator makes them); `donemod:1` done but not ready in MBS; `ghost:1`
+/// in MBS only.
 const BUILDS: &[Build] = &[
+    Build {
+        nsvc: "testmodule-devel:master:20250201000000:t41a",
+        platform: "f41",
+        requires: &[],
+        rpms: &["testmodule-devel-comp.noarch"],
+        listed: 1,
+        mbs_state: "ready",
+        in_koji: true,
+        in_mbs: false,
+    },
+    Build {
+        nsvc: "testmodule-devel:master:20250201000000:t41b",
+        platform: "f41",
+        requires: &[],
+        rpms: &["testmodule-devel-comp.noarch"],
+        listed: 1,
+        mbs_state: "ready",
+        in_koji: true,
+        in_mbs: false,
+    },
     Build {
         nsvc: "base:1:20240101000000:b40",
         platform: "f40",
@@ -112,6 +136,7 @@ const BUILDS: &[Build] = &[
         listed: 1,
         mbs_state: "ready",
         in_koji: true,
+        in_mbs: true,
     },
     Build {
         nsvc: "base:1:20250101000000:b41",
@@ -121,6 +146,7 @@ const BUILDS: &[Build] = &[
         listed: 1,
         mbs_state: "ready",
         in_koji: true,
+        in_mbs: true,
     },
     Build {
         nsvc: "testmodule:master:20240201000000:t40",
@@ -130,6 +156,7 @@ const BUILDS: &[Build] = &[
         listed: 1,
         mbs_state: "ready",
         in_koji: true,
+        in_mbs: true,
     },
     Build {
         nsvc: "testmodule:master:20250201000000:t41a",
@@ -139,6 +166,7 @@ const BUILDS: &[Build] = &[
         listed: 1,
         mbs_state: "ready",
         in_koji: true,
+        in_mbs: true,
     },
     Build {
         nsvc: "testmodule:master:20250201000000:t41b",
@@ -148,6 +176,7 @@ const BUILDS: &[Build] = &[
         listed: 1,
         mbs_state: "ready",
         in_koji: true,
+        in_mbs: true,
     },
     Build {
         nsvc: "donemod:1:20240101000000:d1",
@@ -157,6 +186,7 @@ const BUILDS: &[Build] = &[
         listed: 1,
         mbs_state: "done",
         in_koji: true,
+        in_mbs: true,
     },
     Build {
         nsvc: "ghost:1:20240101000000:g1",
@@ -166,6 +196,7 @@ const BUILDS: &[Build] = &[
         listed: 1,
         mbs_state: "ready",
         in_koji: false,
+        in_mbs: true,
     },
 ];
 
@@ -195,7 +226,7 @@ fn mbs(dir: &Path) -> Mbs {
         state: "ready",
         yaml: PLATFORMS.to_owned(),
     }];
-    for b in BUILDS {
+    for b in BUILDS.iter().filter(|b| b.in_mbs) {
         imports.push(Import {
             state: b.mbs_state,
             yaml: b.modulemd(),
@@ -261,7 +292,7 @@ fn koji_alone_finds_module_builds_as_pungi_does() {
             now,
         ))
         .unwrap()[0];
-    assert_eq!(m.content_tag, "module-t40");
+    assert_eq!(m.content_tag, "module-testmodule-t40");
     let mut rpms: Vec<String> = koji
         .module_rpms(m, &[None])
         .unwrap()
@@ -409,6 +440,16 @@ print(c["id"])
         "flags": ["include_done_modules"]}));
     assert_eq!(c["state_name"], "done", "{c}");
     assert_eq!(c["source"], "donemod:1:20240101000000:d1");
+    // a -devel module: looked up in MBS without the suffix, taken from
+    // Koji with it, and requiring its module
+    let c = post(json!({"source": {"type": "module", "source": "testmodule-devel:master"}}));
+    assert_eq!(c["state_name"], "done", "{c}");
+    assert_eq!(
+        c["source"],
+        "base:1:20250101000000:b41 testmodule-devel:master:20250201000000:t41a \
+         testmodule-devel:master:20250201000000:t41b testmodule:master:20250201000000:t41a \
+         testmodule:master:20250201000000:t41b"
+    );
     // MBS names a build Koji does not have
     let c = post(json!({"source": {"type": "module", "source": "ghost:1"}}));
     assert_eq!(c["state_name"], "failed");
