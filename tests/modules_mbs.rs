@@ -595,5 +595,37 @@ fn modular_koji_tags_take_the_modules_of_koji_tags() {
         "{yaml}"
     );
     assert!(yaml.contains("context: \"t40\""), "{yaml}");
+
+    // dnf's modular filtering over the compose: the modular RPMs are hidden
+    // until their stream is enabled, the plain ones are not
+    let root = tmp.path().join("dnf-root");
+    let url = format!("file://{}", repo(&c).display());
+    let dnf = |args: &[&str]| {
+        let mut all = vec!["--setopt=module_platform_id=platform:f41"];
+        all.extend_from_slice(args);
+        common::dnf(&url, &root, &all)
+    };
+    let out = dnf(&["repoquery", "--available", "--qf", "%{name}"]);
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{out:?}");
+    assert!(listed.lines().any(|l| l == "app"), "{listed}");
+    assert!(
+        !listed.lines().any(|l| l == "base-comp" || l == "testmodule-comp"),
+        "modular RPMs hidden before their stream is enabled: {listed}"
+    );
+    let out = dnf(&["module", "enable", "base:1"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = dnf(&["install", "base-comp", "app"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = common::run(
+        Command::new(common::tool("rpm"))
+            .arg(format!("--root={}", root.display()))
+            .args(["-q", "base-comp", "app"]),
+    );
+    let installed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        installed.contains("base-comp-1.0-2025.module_f41+b41") && installed.contains("app-1.0-1"),
+        "{installed}"
+    );
     drop(hub);
 }
