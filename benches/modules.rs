@@ -60,6 +60,24 @@ fn rpms(
         .collect()
 }
 
+/// `odcs_compose_phase_seconds_sum` per phase, from the metrics.
+fn phase_sums(base: &str) -> std::collections::BTreeMap<String, f64> {
+    let text = agent()
+        .get(&format!("{base}/api/1/metrics/"))
+        .call()
+        .expect("GET metrics")
+        .into_body()
+        .read_to_string()
+        .expect("body");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("odcs_compose_phase_seconds_sum{phase=\""))
+        .filter_map(|l| {
+            let (phase, rest) = l.split_once("\"} ")?;
+            Some((phase.to_owned(), rest.trim().parse().ok()?))
+        })
+        .collect()
+}
+
 fn post_done(base: &str, body: &Value) -> Duration {
     let t0 = Instant::now();
     let resp = agent()
@@ -143,8 +161,11 @@ fn main() {
     let tag = json!({"source": {"type": "tag", "source": "flat"}, "flags": ["no_reuse"]});
     // cold: nothing read yet (the module first, so its run reads the headers)
     let module_cold = post_done(&base, &module);
+    let before_module = phase_sums(&base);
     let mut module_warm: Vec<Duration> = (0..5).map(|_| post_done(&base, &module)).collect();
+    let before_tag = phase_sums(&base);
     let mut tag_warm: Vec<Duration> = (0..5).map(|_| post_done(&base, &tag)).collect();
+    let after_tag = phase_sums(&base);
     module_warm.sort();
     tag_warm.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -163,6 +184,16 @@ fn main() {
         "module / tag, warm: {:.2}",
         ms(module_warm[2]) / ms(tag_warm[2])
     );
+    // where the time goes: mean per phase of the warm runs
+    println!();
+    println!("| phase (mean of the 5 warm runs) | module | tag |");
+    println!("|---|---|---|");
+    for (phase, after) in &after_tag {
+        let at = |m: &std::collections::BTreeMap<String, f64>| m.get(phase).copied().unwrap_or(0.0);
+        let module_ms = (at(&before_tag) - at(&before_module)) / 5.0 * 1e3;
+        let tag_ms = (after - at(&before_tag)) / 5.0 * 1e3;
+        println!("| {phase} | {module_ms:.1} ms | {tag_ms:.1} ms |");
+    }
     let _ = stop_tx.send(());
     let _ = server.join();
 }

@@ -314,6 +314,9 @@ def store_components(session, models, conf, build, mmd, comps):
     """Replaces the build's ComponentBuild rows by `comps`, filled in the way
     MBS's record_component_builds and its Koji builder leave a built one."""
     import koji
+    # Registers MBS's backend session hooks (as its scheduler does), among
+    # them the one writing a ComponentBuildTrace row per component change.
+    import module_build_service.scheduler.db_session  # noqa: F401
 
     old = session.query(models.ComponentBuild).filter_by(module_id=build.id).all()
     for c in old:
@@ -536,7 +539,9 @@ class PeerMiddleware:
             got["status"], got["headers"] = status, headers
             return chunks.append
 
-        it = self.wsgi_app(environ, capture)
+        head = environ["REQUEST_METHOD"] == "HEAD"
+        # MBS's answer to GET decides (a HEAD answer has no body to read).
+        it = self.wsgi_app(dict(environ, REQUEST_METHOD="GET") if head else environ, capture)
         try:
             chunks.extend(it)
         finally:
@@ -553,7 +558,7 @@ class PeerMiddleware:
                 finals = self.final_modulemds(int(m.group(1)))
         if finals is None:
             start_response(got["status"], got["headers"])
-            return [body]
+            return [b""] if head else [body]
         from flask import jsonify
 
         with self.app.app_context():
