@@ -627,5 +627,44 @@ fn modular_koji_tags_take_the_modules_of_koji_tags() {
         installed.contains("base-comp-1.0-2025.module_f41+b41") && installed.contains("app-1.0-1"),
         "{installed}"
     );
+
+    // reuse: the same request is answered by this compose while neither
+    // the tag nor a modular tag changed; a module build tagged into the
+    // modular tag's parent changes the input
+    let dir_of = |c: &serde_json::Value| {
+        c["toplevel_url"].as_str().unwrap().rsplit('/').next().unwrap().to_owned()
+    };
+    let body = json!({"source": {"type": "tag", "source": "f40", "packages": ["app"],
+        "modular_koji_tags": ["modular-updates"]}});
+    let again = post(body.clone());
+    assert_eq!(dir_of(&again), dir_of(&c), "nothing changed: the earlier compose answers");
+    hub.change(|m| {
+        let b = Build {
+            nsvc: "extra:1:20250301000000:e1",
+            platform: "f41",
+            requires: &[],
+            rpms: &["extra-comp.noarch"],
+            listed: 1,
+            mbs_state: "ready",
+            in_koji: true,
+            in_mbs: false,
+        };
+        let tag = b.content_tag();
+        m.add_tag(&tag, None);
+        m.add_package(&tag, "extra-comp");
+        m.import_build(&b.component(), b.rpms, None);
+        m.tag_build(&tag, &b.component());
+        m.import_module_build(b.nsvc, &b.modulemd(), &tag, &["x86_64"]);
+        m.add_package("modular-base", "extra");
+        m.tag_build("modular-base", "extra-1-20250301000000.e1");
+    });
+    let changed = post(body);
+    assert_eq!(changed["state_name"], "done", "{changed}");
+    assert_ne!(dir_of(&changed), dir_of(&c), "a modular tag's parent changed: a new compose");
+    assert!(
+        packages(&repo(&changed)).contains(&"extra-comp-1.0-2025.module_f41+e1.noarch".to_owned()),
+        "{:?}",
+        packages(&repo(&changed))
+    );
     drop(hub);
 }

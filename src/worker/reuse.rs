@@ -187,8 +187,26 @@ impl WorkerContext {
                 (Some(theirs), _) => {
                     let (source, tag) = (source.clone(), c.source.clone());
                     let inherit = !flag(c, Flag::NoInheritance);
+                    // the modular tags decide the compose's modules: a
+                    // change in any of them (always with inheritance, as
+                    // they are read) is a change of the compose's input
+                    let modular: Vec<String> = c
+                        .modular_koji_tags
+                        .as_deref()
+                        .unwrap_or("")
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect();
                     let changed = tokio::task::spawn_blocking(move || {
-                        source.tag_changed_since(&tag, theirs, inherit)
+                        if source.tag_changed_since(&tag, theirs, inherit)? {
+                            return Ok(true);
+                        }
+                        for m in &modular {
+                            if source.tag_changed_since(m, theirs, true)? {
+                                return Ok(true);
+                            }
+                        }
+                        Ok::<bool, crate::source::SourceError>(false)
                     })
                     .await?;
                     match changed {

@@ -53,7 +53,8 @@ enum Failure {
 }
 
 struct Shared {
-    model: HubModel,
+    /// Read by every call; changed between calls by [`KojiHub::change`].
+    model: std::sync::RwLock<HubModel>,
     delay: Mutex<Duration>,
     fail_remaining: AtomicU32,
     failure: Mutex<Failure>,
@@ -74,7 +75,7 @@ impl KojiHub {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
         let port = server.server_addr().to_ip().unwrap().port();
         let shared = Arc::new(Shared {
-            model,
+            model: std::sync::RwLock::new(model),
             delay: Mutex::new(Duration::ZERO),
             fail_remaining: AtomicU32::new(0),
             failure: Mutex::new(Failure::Status(503)),
@@ -108,8 +109,14 @@ impl KojiHub {
         self.port
     }
 
-    pub fn model(&self) -> &HubModel {
-        &self.shared.model
+    pub fn model(&self) -> std::sync::RwLockReadGuard<'_, HubModel> {
+        self.shared.model.read().unwrap()
+    }
+
+    /// Change the running hub's data (new builds, tags, events), as
+    /// Koji's users do between a compose and the next.
+    pub fn change(&self, f: impl FnOnce(&mut HubModel)) {
+        f(&mut self.shared.model.write().unwrap());
     }
 
     /// Sleep this long before answering each request.
@@ -209,7 +216,7 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
         return;
     };
     shared.calls.lock().unwrap().push(call.clone());
-    let xml = match dispatch(&shared.model, call, false) {
+    let xml = match dispatch(&shared.model.read().unwrap(), call, false) {
         Ok(v) => xmlrpc::write_response(&v),
         Err(f) => xmlrpc::write_fault(&f),
     };
