@@ -166,6 +166,7 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
         base_module_br: Default::default(),
         modular_koji_tags: vec![],
         base_module_names: vec!["platform".into(), "bootstrap".into()],
+        scratch_modules: vec![],
     };
     let cache_dir = a
         .cache_dir

@@ -200,6 +200,19 @@ const BUILDS: &[Build] = &[
     },
 ];
 
+/// A scratch module build: in MBS (as scratch, context `s1_1`) and, in
+/// Koji, its content tag and component build only, as MBS leaves them.
+const SCRATCH: Build = Build {
+    nsvc: "testmodule:master:20250301000000:s1",
+    platform: "f41",
+    requires: &[],
+    rpms: &["testmodule-comp.noarch"],
+    listed: 1,
+    mbs_state: "done",
+    in_koji: false,
+    in_mbs: false,
+};
+
 /// The hub: each module build, its content tag and its component build.
 /// Returns the model and the event before the f41 builds (imported last).
 fn hub(topdir: &Path) -> (HubModel, i64) {
@@ -218,6 +231,11 @@ fn hub(topdir: &Path) -> (HubModel, i64) {
         m.tag_build(&tag, &b.component());
         m.import_module_build(b.nsvc, &b.modulemd(), &tag, &["x86_64"]);
     }
+    let tag = SCRATCH.content_tag();
+    m.add_tag(&tag, None);
+    m.add_package(&tag, "testmodule-comp");
+    m.import_build(&SCRATCH.component(), SCRATCH.rpms, None);
+    m.tag_build(&tag, &SCRATCH.component());
     (m, before_f41)
 }
 
@@ -225,13 +243,26 @@ fn mbs(dir: &Path) -> Mbs {
     let mut imports = vec![Import {
         state: "ready",
         yaml: PLATFORMS.to_owned(),
+        args: vec![],
     }];
     for b in BUILDS.iter().filter(|b| b.in_mbs) {
         imports.push(Import {
             state: b.mbs_state,
             yaml: b.modulemd(),
+            args: vec![],
         });
     }
+    // the scratch build: MBS gives its context the suffix `_1` and answers
+    // its final modulemd
+    imports.push(Import {
+        state: "done",
+        yaml: SCRATCH.modulemd(),
+        args: vec![
+            "--scratch".into(),
+            "--final-modulemd".into(),
+            "x86_64={file}".into(),
+        ],
+    });
     Mbs::start(dir, &imports).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -450,6 +481,44 @@ print(c["id"])
          testmodule-devel:master:20250201000000:t41b testmodule:master:20250201000000:t41a \
          testmodule:master:20250201000000:t41b"
     );
+    // a scratch module: only in test composes, from MBS's final modulemd
+    // and its koji_tag; `source` may then be empty and stays so
+    let scratch = "testmodule:master:20250301000000:s1_1";
+    let c = post(json!({"source": {"type": "module", "source": "",
+        "scratch_modules": [scratch]}}));
+    assert_eq!(c["state_name"], "done", "{c}");
+    assert_eq!(
+        (c["source"].as_str(), c["scratch_modules"].as_str()),
+        (Some(""), Some(scratch))
+    );
+    assert_eq!(
+        packages(&repo(c["id"].as_i64().unwrap())),
+        ["testmodule-comp-1.0-2025.module_f41+s1.noarch"]
+    );
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "module", "source": "", "scratch_modules": [scratch]},
+                "compose_type": "production"}),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("compose_type \"test\""),
+        "{body}"
+    );
+    let c = post(json!({"source": {"type": "module", "source": "",
+        "scratch_modules": ["testmodule:master:20240201000000:t40"]}}));
+    assert_eq!(c["state_name"], "failed");
+    assert!(
+        c["state_reason"]
+            .as_str()
+            .unwrap()
+            .contains("is not a scratch build"),
+        "{c}"
+    );
+
     // MBS names a build Koji does not have
     let c = post(json!({"source": {"type": "module", "source": "ghost:1"}}));
     assert_eq!(c["state_name"], "failed");
@@ -610,7 +679,9 @@ fn modular_koji_tags_take_the_modules_of_koji_tags() {
     assert!(out.status.success(), "{out:?}");
     assert!(listed.lines().any(|l| l == "app"), "{listed}");
     assert!(
-        !listed.lines().any(|l| l == "base-comp" || l == "testmodule-comp"),
+        !listed
+            .lines()
+            .any(|l| l == "base-comp" || l == "testmodule-comp"),
         "modular RPMs hidden before their stream is enabled: {listed}"
     );
     let out = dnf(&["module", "enable", "base:1"]);
@@ -632,12 +703,22 @@ fn modular_koji_tags_take_the_modules_of_koji_tags() {
     // the tag nor a modular tag changed; a module build tagged into the
     // modular tag's parent changes the input
     let dir_of = |c: &serde_json::Value| {
-        c["toplevel_url"].as_str().unwrap().rsplit('/').next().unwrap().to_owned()
+        c["toplevel_url"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned()
     };
     let body = json!({"source": {"type": "tag", "source": "f40", "packages": ["app"],
         "modular_koji_tags": ["modular-updates"]}});
     let again = post(body.clone());
-    assert_eq!(dir_of(&again), dir_of(&c), "nothing changed: the earlier compose answers");
+    assert_eq!(
+        dir_of(&again),
+        dir_of(&c),
+        "nothing changed: the earlier compose answers"
+    );
     hub.change(|m| {
         let b = Build {
             nsvc: "extra:1:20250301000000:e1",
@@ -660,7 +741,11 @@ fn modular_koji_tags_take_the_modules_of_koji_tags() {
     });
     let changed = post(body);
     assert_eq!(changed["state_name"], "done", "{changed}");
-    assert_ne!(dir_of(&changed), dir_of(&c), "a modular tag's parent changed: a new compose");
+    assert_ne!(
+        dir_of(&changed),
+        dir_of(&c),
+        "a modular tag's parent changed: a new compose"
+    );
     assert!(
         packages(&repo(&changed)).contains(&"extra-comp-1.0-2025.module_f41+e1.noarch".to_owned()),
         "{:?}",

@@ -159,6 +159,7 @@ fn new_compose(req: &validate::CreateRequest, owner: &str) -> NewCompose {
     n.target_dir = req.target_dir.clone();
     n.module_defaults_url = req.module_defaults.clone();
     n.modular_koji_tags = req.modular_koji_tags.clone();
+    n.scratch_modules = req.scratch_modules.clone();
     n.base_module_br_name = req.base_module_br.name.clone();
     n.base_module_br_stream = req.base_module_br.stream.clone();
     n.base_module_br_stream_version_lte = req.base_module_br.stream_version_lte;

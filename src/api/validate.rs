@@ -183,6 +183,8 @@ pub struct CreateRequest {
     /// Koji tags whose module builds the compose takes (white-space
     /// separated, as stored).
     pub modular_koji_tags: Option<String>,
+    /// N:S:V:C of scratch module builds (white-space separated).
+    pub scratch_modules: Option<String>,
 }
 
 /// A module of a module compose: `n:s`, `n:s:v` or `n:s:v:c` (the
@@ -343,7 +345,27 @@ pub fn parse_create(
             }
         }
     }
-    if tokens.is_empty() && type_name != "build" {
+    // exact N:S:V:C of scratch module builds (module and tag composes)
+    let scratch_modules = checked_list(source.get("scratch_modules"), "scratch_modules", |t| {
+        check_module(t, base_modules)?;
+        if t.split(':').count() != 4 {
+            return Err(bad(format!(
+                "scratch_modules: {t:?} is not a scratch module build's N:S:V:C"
+            )));
+        }
+        Ok(())
+    })?
+    .filter(|t| !t.is_empty());
+    if let Some(s) = &scratch_modules
+        && !matches!(type_name, "module" | "tag")
+    {
+        return Err(bad(format!(
+            "scratch_modules: only module and tag composes take scratch modules, not {type_name} ({})",
+            s.join(" ")
+        )));
+    }
+    let scratch_only = type_name == "module" && scratch_modules.is_some();
+    if tokens.is_empty() && type_name != "build" && !scratch_only {
         return Err(bad(format!("No source provided for {source_type}")));
     }
     if type_name == "tag" && tokens.len() != 1 {
@@ -469,6 +491,18 @@ pub fn parse_create(
         })?
         .filter(|t| !t.is_empty())
         .map(|t| t.join(" "));
+    let compose_type = body
+        .get("compose_type")
+        .and_then(Value::as_str)
+        .unwrap_or("test")
+        .to_owned();
+    // Pungi takes scratch modules into test composes only (and leaves them
+    // out of others with a warning); here the request is refused instead
+    if scratch_modules.is_some() && compose_type != "test" {
+        return Err(bad(format!(
+            "scratch_modules: only composes of compose_type \"test\" may hold scratch module builds, not \"{compose_type}\""
+        )));
+    }
     Ok(CreateRequest {
         source_type,
         source_type_name: type_name.to_owned(),
@@ -484,16 +518,13 @@ pub fn parse_create(
         multilib_method,
         lookaside_repos: lookaside.join(" "),
         label: body.get("label").and_then(Value::as_str).map(str::to_owned),
-        compose_type: body
-            .get("compose_type")
-            .and_then(Value::as_str)
-            .unwrap_or("test")
-            .to_owned(),
+        compose_type,
         seconds_to_live,
         target_dir,
         module_defaults,
         base_module_br,
         modular_koji_tags,
+        scratch_modules: scratch_modules.map(|s| s.join(" ")),
     })
 }
 

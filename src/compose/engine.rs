@@ -152,7 +152,10 @@ fn resolve(
                 base_module_br: req.base_module_br.clone(),
             };
             let with_deps = !req.flags.no_deps;
-            modules = if req.modular_koji_tags.is_empty() {
+            modules = if req.source.is_empty() {
+                // scratch modules only
+                Vec::new()
+            } else if req.modular_koji_tags.is_empty() {
                 super::modules::resolve_modules(
                     &req.source,
                     &req.base_module_names,
@@ -171,6 +174,9 @@ fn resolve(
                     with_deps,
                 )?
             };
+            for nsvc in &req.scratch_modules {
+                modules.push(source.scratch_module(nsvc, &req.arches)?);
+            }
             let mut v = Vec::new();
             for m in &modules {
                 v.extend(source.module_rpms(m, &sigkeys)?);
@@ -180,13 +186,16 @@ fn resolve(
         SourceType::Tag => {
             let tag = req.source.first().map(String::as_str).unwrap_or_default();
             let mut v = source.tag_rpms(tag, event, !req.flags.no_inheritance, &sigkeys)?;
-            if !req.modular_koji_tags.is_empty() {
-                // every module of the modular tags, its RPMs in place of the
-                // tag's packages of the same names: what dnf sees with all
-                // the compose's streams active (formats.md §4.3, modular
-                // filtering)
-                modules = super::modules::tag_modules(&req.modular_koji_tags, event, source)?;
-                modules.retain(|m| !req.base_module_names.contains(&m.name));
+            // every module of the modular tags and every scratch module, its
+            // RPMs in place of the tag's packages of the same names: what
+            // dnf sees with all the compose's streams active (formats.md
+            // §4.3, modular filtering)
+            modules = super::modules::tag_modules(&req.modular_koji_tags, event, source)?;
+            modules.retain(|m| !req.base_module_names.contains(&m.name));
+            for nsvc in &req.scratch_modules {
+                modules.push(source.scratch_module(nsvc, &req.arches)?);
+            }
+            if !modules.is_empty() {
                 let mut modular = Vec::new();
                 for m in &modules {
                     modular.extend(source.module_rpms(m, &sigkeys)?);

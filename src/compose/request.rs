@@ -64,6 +64,8 @@ pub struct ComposeRequest {
     pub modular_koji_tags: Vec<String>,
     /// Module names that are base modules, left out of a compose's modules.
     pub base_module_names: Vec<String>,
+    /// Exact N:S:V:C of scratch module builds the compose adds (from MBS).
+    pub scratch_modules: Vec<String>,
 }
 
 impl ComposeRequest {
@@ -90,6 +92,7 @@ impl ComposeRequest {
             base_module_br: Default::default(),
             modular_koji_tags: vec![],
             base_module_names: vec!["platform".into(), "bootstrap".into()],
+            scratch_modules: vec![],
         }
     }
 }

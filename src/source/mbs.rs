@@ -64,6 +64,14 @@ pub enum MbsError {
         state: String,
         source_name: String,
     },
+    #[error("module build {nsvc} in the MBS is not a scratch build: ask for it in source")]
+    NotScratch { nsvc: String },
+    #[error("the MBS has no final modulemd of scratch module {nsvc} for {arches} (only for {has})")]
+    NoArch {
+        nsvc: String,
+        arches: String,
+        has: String,
+    },
     #[error("MBS CA bundle {path}: {message}")]
     CaBundle {
         path: std::path::PathBuf,
@@ -90,6 +98,8 @@ pub struct MbsBuild {
     pub modulemd: Option<String>,
     #[serde(default)]
     pub base_module_buildrequires: Vec<MbsBaseModule>,
+    #[serde(default)]
+    pub scratch: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -300,6 +310,43 @@ impl MbsClient {
     }
 }
 
+impl MbsClient {
+    /// The build `nsvc` whatever its state, as Pungi's `MBSWrapper` finds a
+    /// scratch module build (they stay `done`, never `ready`).
+    pub fn build_by_nsvc(&self, nsvc: &str) -> Result<MbsBuild, MbsError> {
+        let url = format!(
+            "{}/module-builds/?nsvc={}&verbose=True",
+            self.api,
+            query_escape(nsvc)
+        );
+        let text = self.get(&url)?;
+        let page: Page = serde_json::from_str(&text).map_err(|e| MbsError::Response {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+        page.items
+            .into_iter()
+            .find(|b| b.nsvc() == nsvc)
+            .ok_or_else(|| MbsError::NotFound {
+                nsvc: nsvc.to_owned(),
+            })
+    }
+
+    /// `GET /final-modulemd/<id>`: arch → the build's final modulemd for
+    /// that arch (with its artifacts), as MBS makes it from Koji.
+    pub fn final_modulemd(
+        &self,
+        id: i64,
+    ) -> Result<std::collections::BTreeMap<String, String>, MbsError> {
+        let url = format!("{}/final-modulemd/{id}", self.api);
+        let text = self.get(&url)?;
+        serde_json::from_str(&text).map_err(|e| MbsError::Response {
+            url,
+            message: e.to_string(),
+        })
+    }
+}
+
 /// Percent-encoding of a query value (RFC 3986 unreserved kept).
 fn query_escape(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
@@ -408,6 +455,54 @@ impl PackageSource for MbsSource {
         self.inner.tag_modules(tag, event)
     }
 
+    /// A scratch module build as Pungi takes it (its
+    /// `_add_scratch_modules_to_variant`): the build from MBS, its final
+    /// modulemd of each compose arch (artifacts merged), its RPMs from its
+    /// `koji_tag`.
+    fn scratch_module(&self, nsvc: &str, arches: &[String]) -> Result<ModuleStream, SourceError> {
+        let build = self.mbs.build_by_nsvc(nsvc)?;
+        if !build.scratch {
+            return Err(MbsError::NotScratch {
+                nsvc: nsvc.to_owned(),
+            }
+            .into());
+        }
+        let finals = self.mbs.final_modulemd(build.id)?;
+        let mut merged: Option<ModuleStream> = None;
+        for arch in arches {
+            let Some(text) = finals.get(arch) else {
+                continue;
+            };
+            let stream = crate::modulemd::parse(text)
+                .ok()
+                .and_then(|i| i.streams.into_iter().next())
+                .ok_or_else(|| MbsError::Response {
+                    url: format!("final-modulemd/{}", build.id),
+                    message: format!("the {arch} modulemd of {nsvc} cannot be read"),
+                })?;
+            match &mut merged {
+                None => merged = Some(stream),
+                Some(m) => {
+                    for a in stream.artifacts {
+                        if !m.artifacts.contains(&a) {
+                            m.artifacts.push(a);
+                        }
+                    }
+                }
+            }
+        }
+        let mut m = merged.ok_or_else(|| MbsError::NoArch {
+            nsvc: nsvc.to_owned(),
+            arches: arches.join(", "),
+            has: finals.keys().cloned().collect::<Vec<_>>().join(", "),
+        })?;
+        m.arch = String::new();
+        // the build's own name for it, with MBS's scratch suffix
+        m.context = build.context.clone();
+        m.content_tag = build.koji_tag.clone().unwrap_or_default();
+        Ok(m)
+    }
+
     /// MBS decides which builds; the inner source gives each one's modulemd
     /// (per-arch artifacts) and content tag. A `-devel` module is looked up
     /// without its suffix and gets it back, with a run-time dependency on
@@ -488,6 +583,7 @@ mod tests {
             koji_tag: None,
             modulemd: None,
             base_module_buildrequires: vec![],
+            scratch: false,
         }
     }
 

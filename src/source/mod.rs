@@ -179,6 +179,18 @@ pub trait PackageSource: Sync {
             "modular_koji_tags need a Koji hub: this server's package source has no modular tags (tag {tag})"
         )))
     }
+    /// The scratch module build `nsvc` (exact, with MBS's `_<n>` context
+    /// suffix) with its final modulemd for `arches`: only MBS has them.
+    fn scratch_module(
+        &self,
+        nsvc: &str,
+        arches: &[String],
+    ) -> Result<crate::modulemd::ModuleStream, SourceError> {
+        let _ = arches;
+        Err(SourceError::Unsupported(format!(
+            "scratch_modules need the Module Build Service ([mbs] url), which this server is not configured with (scratch module {nsvc})"
+        )))
+    }
     /// The RPMs of a module build: those of its content tag listed in its
     /// artifacts.
     fn module_rpms(

@@ -149,6 +149,7 @@ pub fn engine_request(
             .and_then(|d| d.split_once(' '))
             .map(|(u, c)| (u.to_owned(), c.to_owned())),
         modular_koji_tags: words(&c.modular_koji_tags),
+        scratch_modules: words(&c.scratch_modules),
         base_module_names: crate::compose::modules::BASE_MODULES
             .iter()
             .map(|s| s.to_string())
@@ -605,6 +606,13 @@ impl WorkerContext {
                         );
                     }
                 }
+                for nsvc in &req.scratch_modules {
+                    modules.push(
+                        source
+                            .scratch_module(nsvc, &req.arches)
+                            .map_err(ComposeError::Source)?,
+                    );
+                }
                 if let Some((url, commit)) = &req.module_defaults
                     && !modules.is_empty()
                 {
@@ -690,7 +698,14 @@ impl WorkerContext {
         };
         // a module compose records the exact builds it holds, sorted, as
         // the original did: a compose made again from it has the same modules
-        let mut exact = r.modules.clone();
+        // (scratch modules stay in their own field, as in the original)
+        let scratch = words(&c.scratch_modules);
+        let mut exact: Vec<String> = r
+            .modules
+            .iter()
+            .filter(|m| !scratch.contains(m))
+            .cloned()
+            .collect();
         exact.sort();
         if !exact.is_empty()
             && c.source_type == crate::domain::SourceType::Module.code()

@@ -48,10 +48,13 @@ impl Drop for Mbs {
 }
 
 /// One import: the modulemd documents (with `xmd.mbs.koji_tag` for their
-/// content tag) and the MBS state they get (`ready`, `done`).
+/// content tag), the MBS state they get (`ready`, `done`) and further
+/// arguments of `scripts/mbs-peer import` (`{file}` stands for the file of
+/// the documents: `--final-modulemd x86_64={file}`).
 pub struct Import<'a> {
     pub state: &'a str,
     pub yaml: String,
+    pub args: Vec<String>,
 }
 
 impl Mbs {
@@ -73,13 +76,20 @@ impl Mbs {
         for (i, import) in imports.iter().enumerate() {
             let file = dir.join(format!("import-{i}.yaml"));
             write_file(&file, &import.yaml)?;
-            run(&[
+            let extra: Vec<String> = import
+                .args
+                .iter()
+                .map(|a| a.replace("{file}", &file.to_string_lossy()))
+                .collect();
+            let mut args: Vec<&std::ffi::OsStr> = vec![
                 "import".as_ref(),
                 d,
                 "--state".as_ref(),
                 import.state.as_ref(),
-                file.as_os_str(),
-            ])?;
+            ];
+            args.extend(extra.iter().map(std::ffi::OsStr::new));
+            args.push(file.as_os_str());
+            run(&args)?;
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
