@@ -11,6 +11,7 @@ pub mod debian;
 pub mod kdc;
 pub mod ldap;
 pub mod mbs;
+pub mod modulemd;
 pub mod server;
 
 use std::path::{Path, PathBuf};
