@@ -163,6 +163,8 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
         url: format!("{}/{}", url.trim_end_matches('/'), a.name),
         lookaside_limits: Default::default(),
         module_defaults: None,
+        module_defaults_cache: None,
+        module_defaults_dir: None,
         base_module_br: Default::default(),
         modular_koji_tags: vec![],
         base_module_names: vec!["platform".into(), "bootstrap".into()],

@@ -111,6 +111,8 @@ async fn worker_context(
             ..Default::default()
         },
         base_modules: cfg.base_module_names.clone(),
+        module_defaults_dir: cfg.module_defaults_dir.clone(),
+        module_defaults_cache: cfg.cache_dir(),
     }))
 }
 

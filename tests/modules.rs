@@ -438,6 +438,17 @@ print(c["id"])
     );
     let _: Value = c;
 
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "module", "source": "app:1", "packages": ["x"]}}),
+    );
+    assert_eq!(
+        (code, body["message"].as_str()),
+        (
+            400,
+            Some("Exact packages cannot be set for MODULE source type.")
+        )
+    );
     // modular Koji tags need a Koji hub; the list is checked at the door
     let (code, body) = s.post(
         "/api/1/composes/",
@@ -468,13 +479,22 @@ print(c["id"])
 }
 
 /// `base_module_names`: the configured base modules are refused in
-/// requests and left out of the dependencies.
+/// requests and left out of the dependencies; `module_defaults_dir`: the
+/// configured defaults go into module composes that name none.
 #[test]
-fn configured_base_modules_are_refused_and_left_out() {
+fn configured_base_modules_and_module_defaults() {
     let (s, _) = Server::start_with(
         false,
         |cfg| {
             cfg.base_module_names = vec!["platform".into(), "lib".into()];
+            let defaults = cfg.data_dir.join("module-defaults");
+            std::fs::create_dir_all(&defaults).unwrap();
+            std::fs::write(
+                defaults.join("app.yaml"),
+                "document: modulemd-defaults\nversion: 1\ndata:\n  module: app\n  stream: \"1\"\n",
+            )
+            .unwrap();
+            cfg.module_defaults_dir = Some(defaults);
             let store = LocalStore::open(&cfg.store_dir()).unwrap();
             let dir = cfg.data_dir.join("incoming-modules");
             let (yaml, rpms) = module(&dir, "lib", "1", 7, &[]);
@@ -503,6 +523,12 @@ fn configured_base_modules_are_refused_and_left_out() {
     let c = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
     assert_eq!(c["state_name"], "done", "{c}");
     assert_eq!(c["source"], "app:1:3:c1", "lib is a base module here");
+    let repo = s.data.join(format!(
+        "composes/odcs-{}/compose/Temporary/x86_64/os",
+        c["id"]
+    ));
+    let read = libmodulemd(&modules_yaml(&repo));
+    assert!(read.contains("DEFAULT app 1"), "{read}");
 }
 
 /// `module_defaults_url` + `module_defaults_commit`: the defaults of a git
@@ -621,6 +647,19 @@ fn module_defaults_from_git_make_a_default_stream_dnf_installs_from() {
             .join(format!("composes/odcs-{id}/compose/Temporary/x86_64/os"))
     };
     let (with_repo, without_repo) = (repo_of(&with), repo_of(&without));
+    // a full commit hash holds the same files for good: kept, and read
+    // from the cache once the repository is gone
+    let moved = tmp.path().join("defaults-moved");
+    std::fs::rename(&git_dir, &moved).unwrap();
+    let (code, cached) =
+        post(json!({"module_defaults_url": url, "module_defaults_commit": commit}));
+    assert_eq!(code, 200, "{cached}");
+    let cached_repo = repo_of(&cached);
+    assert!(
+        libmodulemd(&modules_yaml(&cached_repo)).contains("DEFAULT app 1"),
+        "defaults from the cache"
+    );
+    std::fs::rename(&moved, &git_dir).unwrap();
     assert_eq!(
         s.get(&format!("/api/1/composes/{}", with["id"])).1["module_defaults_url"],
         format!("{url} {commit}")

@@ -380,6 +380,11 @@ pub fn parse_create(
     let packages = string_list(source.get("packages"), "packages")?;
     if let Some(p) = &packages {
         p.iter().try_for_each(|n| check_package(n))?;
+        // the original fails such a compose when generating it, with this
+        // message; it is refused here at once
+        if type_name == "module" && !p.is_empty() {
+            return Err(bad("Exact packages cannot be set for MODULE source type."));
+        }
     }
     let builds = checked_list(source.get("builds"), "builds", check_build)?;
     if type_name == "build" && tokens.is_empty() && builds.as_ref().is_none_or(Vec::is_empty) {

@@ -451,13 +451,7 @@ fn build(
         });
     }
 
-    let defaults = match &req.module_defaults {
-        Some((url, commit)) if !modules.is_empty() => {
-            let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
-            super::modules::fetch_defaults(url, commit, &top.join("work"), &names)?
-        }
-        _ => Vec::new(),
-    };
+    let defaults = super::modules::defaults_for(req, &modules, &top.join("work"))?;
     let content = Content {
         rpms,
         modules,

@@ -9,6 +9,7 @@
 //! modules (`platform`) are left out: they are the system, not content.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use super::request::ComposeError;
 use crate::modulemd::{ModuleDefaults, ModuleStream, modules_yaml};
@@ -219,18 +220,108 @@ pub fn modules_yaml_for(
 /// How long fetching the modulemd-defaults may take.
 const GIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// The modulemd-defaults of a compose's modules: from the request's git
+/// repository at its commit, else from the configured directory
+/// (`module_defaults_dir`), else none.
+pub fn defaults_for(
+    req: &super::request::ComposeRequest,
+    modules: &[ModuleStream],
+    work: &Path,
+) -> Result<Vec<ModuleDefaults>, ComposeError> {
+    if modules.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+    match (&req.module_defaults, &req.module_defaults_dir) {
+        (Some((url, commit)), _) => fetch_defaults(
+            url,
+            commit,
+            work,
+            &names,
+            req.module_defaults_cache.as_deref(),
+        ),
+        (None, Some(dir)) => {
+            let text = defaults_text(dir).map_err(|m| {
+                ComposeError::Modules(format!("module defaults in {}: {m}", dir.display()))
+            })?;
+            pick_defaults(&text, &names).map_err(|m| {
+                ComposeError::Modules(format!("module defaults in {}: {m}", dir.display()))
+            })
+        }
+        (None, None) => Ok(Vec::new()),
+    }
+}
+
+/// Every `*.yaml` at the top of `dir` (sorted by name), as one YAML stream.
+fn defaults_text(dir: &Path) -> Result<String, String> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    let mut out = String::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        // each file's documents stay their own: a file whose first
+        // document has no `---` starts one here
+        crate::modulemd::parse(&text).map_err(|e| {
+            format!(
+                "{}: {e}",
+                f.file_name().unwrap_or_default().to_string_lossy()
+            )
+        })?;
+        if !text.trim_start().starts_with("---") {
+            out.push_str("---\n");
+        }
+        out.push_str(&text);
+        if !text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// The defaults documents of `text` for the modules of `names`.
+fn pick_defaults(text: &str, names: &[&str]) -> Result<Vec<ModuleDefaults>, String> {
+    Ok(crate::modulemd::parse(text)?
+        .defaults
+        .into_iter()
+        .filter(|d| names.contains(&d.module.as_str()))
+        .collect())
+}
+
+/// Whether `commit` names one commit for good (a full hash), so what it
+/// holds may be cached.
+fn is_full_hash(commit: &str) -> bool {
+    matches!(commit.len(), 40 | 64) && commit.chars().all(|c| c.is_ascii_hexdigit())
+}
+
 /// The modulemd-defaults documents of the git repository `url` at `commit`
 /// (every `*.yaml` at its top, as Pungi's `module_defaults_dir` with
 /// `dir: "."`), cloned into `work` (removed after), for the modules of
-/// `names` only.
+/// `names` only. With `cache`, what a full commit hash holds is kept in
+/// `<cache>/module-defaults/` and read from there the next time.
 pub fn fetch_defaults(
     url: &str,
     commit: &str,
-    work: &std::path::Path,
+    work: &Path,
     names: &[&str],
+    cache: Option<&Path>,
 ) -> Result<Vec<ModuleDefaults>, ComposeError> {
     let fail =
         |m: String| ComposeError::Modules(format!("module defaults from {url} at {commit}: {m}"));
+    let cached = cache.filter(|_| is_full_hash(commit)).map(|c| {
+        use sha2::Digest as _;
+        let key = hex::encode(&sha2::Sha256::digest(url.as_bytes())[..8]);
+        c.join("module-defaults")
+            .join(format!("{key}-{commit}.yaml"))
+    });
+    if let Some(path) = &cached
+        && let Ok(text) = std::fs::read_to_string(path)
+    {
+        return pick_defaults(&text, names).map_err(fail);
+    }
     let dir = work.join("module-defaults");
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
@@ -272,30 +363,23 @@ pub fn fetch_defaults(
     let d = dir.to_string_lossy().into_owned();
     git(&["clone", "--quiet", "--no-checkout", "--", url, &d])?;
     git(&["-C", &d, "checkout", "--quiet", "--detach", commit])?;
-    let mut out = Vec::new();
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| fail(e.to_string()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
-    for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|e| fail(e.to_string()))?;
-        let index = crate::modulemd::parse(&text).map_err(|e| {
-            fail(format!(
-                "{}: {e}",
-                f.file_name().unwrap_or_default().to_string_lossy()
-            ))
-        })?;
-        out.extend(
-            index
-                .defaults
-                .into_iter()
-                .filter(|d| names.contains(&d.module.as_str())),
-        );
-    }
+    let text = defaults_text(&dir);
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(out)
+    let text = text.map_err(fail)?;
+    if let Some(path) = &cached {
+        // written aside, then renamed: a reader sees all of it or nothing
+        let part = path.with_extension("part");
+        let stored = path
+            .parent()
+            .map(std::fs::create_dir_all)
+            .transpose()
+            .and_then(|_| std::fs::write(&part, &text))
+            .and_then(|_| std::fs::rename(&part, path));
+        if let Err(e) = stored {
+            tracing::warn!("cannot keep the module defaults in {}: {e}", path.display());
+        }
+    }
+    pick_defaults(&text, names).map_err(fail)
 }
 
 #[cfg(test)]

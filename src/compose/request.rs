@@ -56,6 +56,10 @@ pub struct ComposeRequest {
     pub lookaside_limits: RepoLimits,
     /// Git URL and commit of the modulemd-defaults of a module compose.
     pub module_defaults: Option<(String, String)>,
+    /// Where the defaults of a full commit hash are kept between composes.
+    pub module_defaults_cache: Option<PathBuf>,
+    /// The configured modulemd-defaults, for requests without their own.
+    pub module_defaults_dir: Option<PathBuf>,
     /// Which base module the requested module builds must have been built
     /// against (MBS's `base_module_br_*` filters).
     pub base_module_br: crate::source::BaseModuleBr,
@@ -89,6 +93,8 @@ impl ComposeRequest {
             url: url.to_owned(),
             lookaside_limits: RepoLimits::default(),
             module_defaults: None,
+            module_defaults_cache: None,
+            module_defaults_dir: None,
             base_module_br: Default::default(),
             modular_koji_tags: vec![],
             base_module_names: vec!["platform".into(), "bootstrap".into()],

@@ -86,6 +86,10 @@ pub struct Config {
     /// module compose, refused in requests, left out of dependencies (the
     /// original's `base_module_names`).
     pub base_module_names: Vec<String>,
+    /// A directory of modulemd-defaults documents (`*.yaml`) for module
+    /// composes whose request names no `module_defaults_url` (Pungi's
+    /// `module_defaults_dir`).
+    pub module_defaults_dir: Option<PathBuf>,
     pub sigkeys: Vec<String>,
     pub workers: usize,
     pub expected_workers: usize,
@@ -128,6 +132,7 @@ impl Default for Config {
             max_seconds_to_live: 259_200,
             arches: vec!["x86_64".into()],
             base_module_names: vec!["platform".into(), "bootstrap".into()],
+            module_defaults_dir: None,
             sigkeys: vec![],
             workers: 1,
             expected_workers: 1,

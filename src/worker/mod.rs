@@ -69,6 +69,10 @@ pub struct WorkerContext {
     pub lookaside_limits: RepoLimits,
     /// Module names that are base modules (`base_module_names`).
     pub base_modules: Vec<String>,
+    /// The configured modulemd-defaults (`module_defaults_dir`).
+    pub module_defaults_dir: Option<std::path::PathBuf>,
+    /// Where fetched modulemd-defaults are kept per commit.
+    pub module_defaults_cache: std::path::PathBuf,
 }
 
 /// How often an idle worker records that it is alive (for the metrics).
@@ -148,6 +152,8 @@ pub fn engine_request(
             .as_deref()
             .and_then(|d| d.split_once(' '))
             .map(|(u, c)| (u.to_owned(), c.to_owned())),
+        module_defaults_cache: None,
+        module_defaults_dir: None,
         modular_koji_tags: words(&c.modular_koji_tags),
         scratch_modules: words(&c.scratch_modules),
         base_module_names: crate::compose::modules::BASE_MODULES
@@ -529,6 +535,8 @@ impl WorkerContext {
         };
         let mut req = engine_request(&c, &self.target_dirs, self.lookaside_limits);
         req.base_module_names = self.base_modules.clone();
+        req.module_defaults_dir = self.module_defaults_dir.clone();
+        req.module_defaults_cache = Some(self.module_defaults_cache.clone());
         // finished by a run that died before recording it: build it again
         self.remove_unfinished_tree(&c).await;
         let caches = self.caches.clone();
@@ -585,7 +593,6 @@ impl WorkerContext {
                 // compose's modules those of its modular tags at its event:
                 // their modulemd goes into the recreated repositories again
                 let mut modules = Vec::new();
-                let mut defaults = Vec::new();
                 if req.source_type == SourceType::Tag && !req.modular_koji_tags.is_empty() {
                     // the modules of the modular tags at the compose's event
                     modules = crate::compose::modules::tag_modules(
@@ -613,16 +620,10 @@ impl WorkerContext {
                             .map_err(ComposeError::Source)?,
                     );
                 }
-                if let Some((url, commit)) = &req.module_defaults
-                    && !modules.is_empty()
-                {
-                    let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
-                    let work = target_path.join(format!(".{}.defaults", req.name));
-                    let fetched =
-                        crate::compose::modules::fetch_defaults(url, commit, &work, &names);
-                    let _ = std::fs::remove_dir_all(&work);
-                    defaults = fetched?;
-                }
+                let work = target_path.join(format!(".{}.defaults", req.name));
+                let fetched = crate::compose::modules::defaults_for(&req, &modules, &work);
+                let _ = std::fs::remove_dir_all(&work);
+                let defaults = fetched?;
                 replay_compose(
                     &req,
                     &stored,
