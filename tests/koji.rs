@@ -1050,3 +1050,61 @@ fn koji_cli_and_our_client_read_draft_builds_alike() {
         .unwrap();
     assert!(regular.iter().all(|b| !b.draft) && !regular.is_empty());
 }
+
+/// Module builds (formats.md §4.1) as the real koji CLI reads the test
+/// hub's: `search build` with a glob, `list-tagged --type module`, and
+/// `getBuild`'s `extra.typeinfo.module`, which our module lookups read.
+#[test]
+fn koji_cli_finds_module_builds_as_our_client_does() {
+    let topdir = tempfile::tempdir().unwrap();
+    let mut m = HubModel::new(topdir.path());
+    m.add_tag("modtag", None);
+    m.add_package("modtag", "mod");
+    m.add_package("modtag", "plain");
+    let modulemd = "document: modulemd\nversion: 2\ndata:\n  name: mod\n  stream: s-1\n  version: 7\n  context: c0\n  summary: s\n  description: d\n  license:\n    module: [MIT]\n";
+    m.import_module_build("mod:s-1:7:c0", modulemd, "module-mod-c0", &["x86_64"]);
+    m.tag_build("modtag", "mod-s_1-7.c0");
+    m.import_build("plain-1-1", &["plain.x86_64"], None);
+    m.tag_build("modtag", "plain-1-1");
+    let hub = KojiHub::start(m);
+    let dir = tempfile::tempdir().unwrap();
+
+    assert_eq!(
+        koji(&hub, dir.path(), &["search", "build", "mod-s_1-*"]),
+        ["mod-s_1-7.c0"]
+    );
+    let typed = koji(
+        &hub,
+        dir.path(),
+        &["list-tagged", "--quiet", "--type", "module", "modtag"],
+    );
+    let nvrs: Vec<&str> = typed
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(nvrs, ["mod-s_1-7.c0"], "{typed:?}");
+    let out = koji(
+        &hub,
+        dir.path(),
+        &["call", "--json-output", "getBuild", "mod-s_1-7.c0"],
+    );
+    let build: serde_json::Value = serde_json::from_str(&out.join("\n")).unwrap();
+    let module = &build["extra"]["typeinfo"]["module"];
+    assert_eq!(module["content_koji_tag"], "module-mod-c0", "{build}");
+    assert_eq!(
+        (module["stream"].as_str(), module["version"].as_str()),
+        (Some("s-1"), Some("7"))
+    );
+
+    // our client reads the same
+    let client = KojiClient::new(hub.url(), quick_options());
+    assert_eq!(
+        client.search_builds("mod-s_1-*").unwrap(),
+        [(1, "mod-s_1-7.c0".to_owned())]
+    );
+    let listed = client
+        .list_tagged_modules("modtag", client.get_last_event().unwrap().id)
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].nvr, "mod-s_1-7.c0");
+}
