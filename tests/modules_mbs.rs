@@ -746,3 +746,65 @@ fn modular_koji_tags_take_the_modules_of_koji_tags() {
     );
     drop(hub);
 }
+
+/// The MBS client retries a 5xx and a dropped connection as the Koji client
+/// does, and quotes MBS's own message for a 4xx.
+#[test]
+fn the_mbs_client_retries_5xx_and_quotes_mbs_errors() {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = server.server_addr().to_ip().unwrap().port();
+    let answers: Vec<(u16, &str)> = vec![
+        (503, "busy"),
+        (502, "gateway"),
+        (200, r#"{"items": [], "meta": {"pages": 0, "total": 0}}"#),
+        (
+            400,
+            r#"{"error": "Bad Request", "message": "Invalid state was supplied: bogus", "status": 400}"#,
+        ),
+        (503, "busy"),
+        (503, "busy"),
+        (503, "busy"),
+    ];
+    let thread = std::thread::spawn(move || {
+        let mut urls = Vec::new();
+        for (status, body) in answers {
+            let req = server.recv().unwrap();
+            urls.push(req.url().to_owned());
+            req.respond(tiny_http::Response::from_string(body).with_status_code(status))
+                .unwrap();
+        }
+        urls
+    });
+    let options = ClientOptions {
+        max_retries: 2,
+        ..options()
+    };
+    let client = MbsClient::new(
+        &format!("http://127.0.0.1:{port}/module-build-service"),
+        options,
+        None,
+    )
+    .unwrap();
+    // two failures, then the answer: no build, the original's message
+    let q = ModuleQuery {
+        include_done: true,
+        ..ModuleQuery::new("m:s", 0)
+    };
+    assert!(client.module_builds(&q).unwrap().is_empty());
+    let e = client.module_builds(&q).unwrap_err().to_string();
+    assert!(
+        e.contains("HTTP status 400: Invalid state was supplied: bogus"),
+        "{e}"
+    );
+    let e = client.module_builds(&q).unwrap_err().to_string();
+    assert!(
+        e.contains("HTTP status 503") && e.contains("after 3 attempt(s)"),
+        "{e}"
+    );
+    let urls = thread.join().unwrap();
+    assert_eq!(
+        urls[2],
+        "/module-build-service/1/module-builds/?nsvc=m:s&state=5&state=3&verbose=True&order_desc_by=version&per_page=100&page=1",
+        "the query the original sends, with include_done_modules"
+    );
+}
