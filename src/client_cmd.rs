@@ -124,6 +124,30 @@ pub struct CreateArgs {
     /// The compose type (test, nightly, production, ...).
     #[arg(long)]
     compose_type: Option<String>,
+    /// Results besides the repository: iso (made here); boot.iso, ostree
+    /// (need Pungi).
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    results: Vec<String>,
+    /// Koji tags whose module builds a tag compose adds, or a module
+    /// compose takes its modules from instead of MBS.
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    modular_koji_tags: Vec<String>,
+    /// Scratch module builds (N:S:V:C, from MBS; test composes only).
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    scratch_modules: Vec<String>,
+    /// Module composes: only builds made against this base module (MBS's
+    /// base_module_br_name).
+    #[arg(long)]
+    base_module_br_name: Option<String>,
+    /// ... of this stream (base_module_br_stream).
+    #[arg(long)]
+    base_module_br_stream: Option<String>,
+    /// ... with a stream version at most this (base_module_br_stream_version_lte).
+    #[arg(long)]
+    base_module_br_stream_version_lte: Option<i64>,
+    /// ... with a stream version at least this (base_module_br_stream_version_gte).
+    #[arg(long)]
+    base_module_br_stream_version_gte: Option<i64>,
     /// Wait until the compose is done (or failed), showing its progress.
     #[arg(long)]
     wait: bool,
@@ -139,9 +163,33 @@ impl CreateArgs {
             ("packages", &self.packages),
             ("builds", &builds),
             ("sigkeys", &self.sigkeys),
+            ("modular_koji_tags", &self.modular_koji_tags),
+            ("scratch_modules", &self.scratch_modules),
         ] {
             if !list.is_empty() {
                 src[key] = json!(list);
+            }
+        }
+        for (key, text) in [
+            ("base_module_br_name", &self.base_module_br_name),
+            ("base_module_br_stream", &self.base_module_br_stream),
+        ] {
+            if let Some(t) = text {
+                src[key] = json!(t);
+            }
+        }
+        for (key, n) in [
+            (
+                "base_module_br_stream_version_lte",
+                self.base_module_br_stream_version_lte,
+            ),
+            (
+                "base_module_br_stream_version_gte",
+                self.base_module_br_stream_version_gte,
+            ),
+        ] {
+            if let Some(n) = n {
+                src[key] = json!(n);
             }
         }
         if let Some(e) = self.koji_event {
@@ -153,6 +201,7 @@ impl CreateArgs {
             ("lookaside_repos", &self.lookaside_repos),
             ("multilib_arches", &self.multilib_arches),
             ("multilib_method", &self.multilib_method),
+            ("results", &self.results),
         ] {
             if !list.is_empty() {
                 body[key] = json!(list);
@@ -409,13 +458,33 @@ mod tests {
             "rc1",
             "--compose-type",
             "nightly",
+            "--results",
+            "iso",
+            "--modular-koji-tags",
+            "f40-modular",
+            "--scratch-modules",
+            "m:s:1:c_1",
+            "--base-module-br-name",
+            "platform",
+            "--base-module-br-stream",
+            "f40",
+            "--base-module-br-stream-version-lte",
+            "400000",
+            "--base-module-br-stream-version-gte",
+            "390000",
         ]);
         assert_eq!(
             cli.create.body(),
             json!({
                 "source": {"type": "tag", "source": "f40", "packages": ["bash", "vim"],
                            "builds": ["bash-5-1", "zsh-5.9-2,draft_77"],
-                           "sigkeys": ["a15b79cc", ""], "koji_event": 42},
+                           "sigkeys": ["a15b79cc", ""], "koji_event": 42,
+                           "modular_koji_tags": ["f40-modular"],
+                           "scratch_modules": ["m:s:1:c_1"],
+                           "base_module_br_name": "platform",
+                           "base_module_br_stream": "f40",
+                           "base_module_br_stream_version_lte": 400000,
+                           "base_module_br_stream_version_gte": 390000},
                 "flags": ["no_deps", "no_reuse"],
                 "arches": ["x86_64", "aarch64"],
                 "lookaside_repos": ["http://mirror/repo"],
@@ -423,7 +492,8 @@ mod tests {
                 "multilib_method": ["runtime", "devel"],
                 "seconds_to_live": 600,
                 "label": "rc1",
-                "compose_type": "nightly"
+                "compose_type": "nightly",
+                "results": ["iso"]
             })
         );
         // nothing given: only what the API needs

@@ -169,6 +169,7 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
         modular_koji_tags: vec![],
         base_module_names: vec!["platform".into(), "bootstrap".into()],
         scratch_modules: vec![],
+        iso: false,
     };
     let cache_dir = a
         .cache_dir

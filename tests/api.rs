@@ -392,10 +392,27 @@ fn rpm_files(dir: &Path) -> Vec<PathBuf> {
 /// makes the renewal fail, naming it, rather than give different RPMs.
 fn recreate_from_the_package_set(postgres: bool) {
     let (s, apps) = Server::start(postgres);
-    let body = json!({"source": {"type": "tag", "source": "updates", "packages": [apps[0]]}});
+    // with an iso result, recreated too
+    let body = json!({"source": {"type": "tag", "source": "updates", "packages": [apps[0]]},
+                      "results": ["iso"]});
     let (_, a) = s.post("/api/1/composes/", &body);
     let a = a["id"].as_i64().unwrap();
     let done = s.wait_for(a, &["done"]);
+    assert_eq!(done["results"], json!(["repository", "iso"]));
+    let isos = |id: i64| -> Vec<String> {
+        let dir = s
+            .data
+            .join(format!("composes/odcs-{id}/compose/Temporary/x86_64/iso"));
+        let mut v: Vec<String> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    assert_eq!(isos(a).len(), 2, "the image and SHA256SUM: {:?}", isos(a));
     let payload = rpms_payload(&s, a);
     let remove = |id: i64| {
         let (status, body) = s.request("DELETE", &format!("/api/1/composes/{id}"), None);
@@ -411,6 +428,7 @@ fn recreate_from_the_package_set(postgres: bool) {
     assert_eq!(redone["state_name"], "done", "{redone}");
     assert_eq!(redone["koji_event"], done["koji_event"]);
     assert_eq!(rpms_payload(&s, b), payload);
+    assert_eq!(isos(b).len(), 2, "the image made again: {:?}", isos(b));
     let log = std::fs::read_to_string(s.data.join(format!("composes/odcs-{b}.log"))).unwrap();
     assert!(log.contains("recreating the"), "{log}");
     assert!(!log.contains("resolving"), "resolved again:\n{log}");

@@ -937,3 +937,99 @@ fn the_files_a_compose_links_keep_their_cache_records() {
     compose_as("odcs-5");
     assert_eq!(misses(), 0);
 }
+
+/// The `iso` result (#16): an ISO of the `os` tree made natively. xorriso
+/// reads back the same files as the tree holds, checkisomd5 accepts the
+/// implanted MD5, `SHA256SUM` holds the image's sha256, and productmd loads
+/// `images.json` (and composeinfo's `isos` path).
+#[test]
+fn an_iso_result_holds_the_os_tree_and_passes_checkisomd5() {
+    let w = world();
+    let req = ComposeRequest {
+        iso: true,
+        ..request("odcs-9", "updates", &["alpha", "ed"])
+    };
+    compose(&w, &req).unwrap();
+    let tree = os_tree(&w, "odcs-9");
+    let iso_dir = w.target.join("odcs-9/compose/Temporary/x86_64/iso");
+    let isos: Vec<PathBuf> = std::fs::read_dir(&iso_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "iso"))
+        .collect();
+    assert_eq!(isos.len(), 1, "{isos:?}");
+    let iso = &isos[0];
+    let name = iso.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("odcs-9-1-") && name.ends_with("-Temporary-x86_64-dvd1.iso"),
+        "{name}"
+    );
+
+    // the files of the image are the files of the tree
+    let out = common::run_ok(
+        Command::new(common::tool("xorriso"))
+            .args(["-indev"])
+            .arg(iso)
+            .args(["-find", "/", "-type", "f"]),
+    );
+    let mut in_iso: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().trim_matches('\'').to_owned())
+        .collect();
+    in_iso.sort();
+    let mut in_tree: Vec<String> = Vec::new();
+    let mut stack = vec![tree.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                in_tree.push(format!("/{}", p.strip_prefix(&tree).unwrap().display()));
+            }
+        }
+    }
+    in_tree.sort();
+    assert!(in_tree.iter().any(|f| f.ends_with(".rpm")), "{in_tree:?}");
+    assert_eq!(in_iso, in_tree);
+
+    let out = common::run(Command::new(common::tool("checkisomd5")).arg(iso));
+    assert!(out.status.success(), "checkisomd5: {out:?}");
+    let sums = std::fs::read_to_string(iso_dir.join("SHA256SUM")).unwrap();
+    let sha = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(std::fs::read(iso).unwrap()))
+    };
+    assert_eq!(sums, format!("SHA256 ({name}) = {sha}\n"));
+
+    let script = r#"
+import sys, productmd.compose
+c = productmd.compose.Compose(sys.argv[1])
+im = c.images.images["Temporary"]["x86_64"]
+for i in im:
+    print(i.path, i.type, i.format, i.implant_md5, i.checksums["sha256"], i.volume_id)
+print(c.info.variants["Temporary"].paths.isos["x86_64"])
+"#;
+    let out = common::run_ok(
+        Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(w.target.join("odcs-9")),
+    );
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = said.lines().collect();
+    let fields: Vec<&str> = lines[0].split(' ').collect();
+    assert_eq!(
+        (fields[0], fields[1], fields[2], fields[4], fields[5]),
+        (
+            format!("Temporary/x86_64/iso/{name}").as_str(),
+            "dvd",
+            "iso",
+            sha.as_str(),
+            "odcs-9-1-x86_64"
+        ),
+        "{said}"
+    );
+    assert_eq!(fields[3].len(), 32, "implant_md5: {said}");
+    assert_eq!(lines[1], "Temporary/x86_64/iso");
+}

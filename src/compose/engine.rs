@@ -493,7 +493,18 @@ pub(super) fn finish(
     go_on(progress)?;
     let t = Instant::now();
     progress.phase("metadata", None);
-    metadata::write_all(top, req, &rpms, &modules, &trees).map_err(io_at(top))?;
+    let date = crate::date::today();
+    let images = if req.iso {
+        progress.phase("createiso", None);
+        let t = Instant::now();
+        let images = super::iso::make_isos(top, req, &metadata::productmd_id(&req.name, &date))?;
+        timings.push(("createiso", t.elapsed()));
+        go_on(progress)?;
+        images
+    } else {
+        Vec::new()
+    };
+    metadata::write_all(top, req, &date, &rpms, &modules, &trees, &images).map_err(io_at(top))?;
     timings.push(("metadata", t.elapsed()));
     progress.done();
     Ok(ComposeResult {

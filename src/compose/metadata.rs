@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::request::{ComposeRequest, ComposedRpm, VARIANT, manifest};
-use crate::date::today;
 use crate::modulemd::ModuleStream;
 
 /// Write JSON as productmd does.
@@ -28,12 +27,13 @@ pub fn productmd_id(name: &str, date: &str) -> String {
 pub fn write_all(
     top: &Path,
     req: &ComposeRequest,
+    date: &str,
     rpms: &[ComposedRpm],
     modules: &[ModuleStream],
     trees: &[PathBuf],
+    images: &[super::iso::Image],
 ) -> std::io::Result<()> {
-    let date = today();
-    let id = productmd_id(&req.name, &date);
+    let id = productmd_id(&req.name, date);
     let compose = json!({"id": id, "date": date, "type": "test", "respin": 0});
     let meta_dir = top.join("compose/metadata");
     std::fs::create_dir_all(&meta_dir)?;
@@ -74,6 +74,10 @@ pub fn write_all(
                 entry[a.as_str()] = Value::String(value);
             }
         }
+    }
+    for i in images {
+        let entry = paths.entry("isos".to_owned()).or_insert_with(|| json!({}));
+        entry[i.arch.as_str()] = Value::String(format!("{VARIANT}/{}/iso", i.arch));
     }
     let composeinfo = json!({
         "header": {"type": "productmd.composeinfo", "version": "1.2"},
@@ -148,6 +152,13 @@ pub fn write_all(
         "payload": {"compose": compose, "modules": modules_payload}
     });
     write_json(&meta_dir.join("modules.json"), &modules_json)?;
+    // images.json only when images were made, as Pungi writes it
+    if !images.is_empty() {
+        write_json(
+            &meta_dir.join("images.json"),
+            &super::iso::images_json(images, &compose),
+        )?;
+    }
 
     std::fs::write(top.join("COMPOSE_ID"), &id)?;
     std::fs::write(top.join("STATUS"), "FINISHED\n")?;

@@ -10,6 +10,7 @@
 
 pub mod createrepo;
 pub mod engine;
+pub mod iso;
 pub mod metadata;
 pub mod modules;
 mod plan;

@@ -70,6 +70,8 @@ pub struct ComposeRequest {
     pub base_module_names: Vec<String>,
     /// Exact N:S:V:C of scratch module builds the compose adds (from MBS).
     pub scratch_modules: Vec<String>,
+    /// The `iso` result: an ISO of each arch's `os` tree.
+    pub iso: bool,
 }
 
 impl ComposeRequest {
@@ -99,6 +101,7 @@ impl ComposeRequest {
             modular_koji_tags: vec![],
             base_module_names: vec!["platform".into(), "bootstrap".into()],
             scratch_modules: vec![],
+            iso: false,
         }
     }
 }
@@ -134,6 +137,8 @@ pub enum ComposeError {
     Cancelled,
     #[error("{0}")]
     Modules(String),
+    #[error("iso: {0}")]
+    Iso(String),
     #[error("source type {source_type:?} is not supported by this engine")]
     Unsupported { source_type: &'static str },
     #[error("RPM files differ from the checksums their source records:{}", .lines.iter().map(|l| format!("\n  {l}")).collect::<String>())]

@@ -156,6 +156,7 @@ pub fn engine_request(
         module_defaults_dir: None,
         modular_koji_tags: words(&c.modular_koji_tags),
         scratch_modules: words(&c.scratch_modules),
+        iso: c.results & i64::from(crate::domain::ResultKind::Iso.bit()) != 0,
         base_module_names: crate::compose::modules::BASE_MODULES
             .iter()
             .map(|s| s.to_string())
