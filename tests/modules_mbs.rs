@@ -692,6 +692,21 @@ fn modular_koji_tags_take_the_modules_of_koji_tags() {
         "{installed}"
     );
 
+    // renewed after removal: the same RPMs and the same modules again
+    let id = c["id"].as_i64().unwrap();
+    assert_eq!(s.request("DELETE", &format!("/api/1/composes/{id}"), None).0, 202);
+    s.wait_for(id, &["removed"]);
+    let (code, renewed) = s.patch(&format!("/api/1/composes/{id}"), &json!({}));
+    assert_eq!(code, 200, "{renewed}");
+    let renewed = s.wait_for(renewed["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(renewed["state_name"], "done", "{renewed}");
+    assert_eq!(renewed["modular_koji_tags"], "modular-updates");
+    assert_eq!(
+        common::modulemd::libmodulemd(&common::modulemd::modules_yaml(&repo(&renewed))),
+        read
+    );
+    let c = renewed;
+
     // reuse: the same request is answered by this compose while neither
     // the tag nor a modular tag changed; a module build tagged into the
     // modular tag's parent changes the input

@@ -380,6 +380,12 @@ async fn renew_compose(
     n.respin_of = old.pungi_compose_id.clone();
     n.target_dir = old.target_dir.clone();
     n.module_defaults_url = old.module_defaults_url.clone();
+    n.modular_koji_tags = old.modular_koji_tags.clone();
+    n.scratch_modules = old.scratch_modules.clone();
+    n.base_module_br_name = old.base_module_br_name.clone();
+    n.base_module_br_stream = old.base_module_br_stream.clone();
+    n.base_module_br_stream_version_lte = old.base_module_br_stream_version_lte;
+    n.base_module_br_stream_version_gte = old.base_module_br_stream_version_gte;
     n.fingerprint = n.reuse_fingerprint();
     let row = app.store.submit_compose(&n).await?;
     app.jobs_queued.notify_waiters();
