@@ -68,7 +68,7 @@ impl SourceType {
     pub fn supported(self) -> bool {
         matches!(
             self,
-            SourceType::Tag | SourceType::Build | SourceType::Module
+            SourceType::Tag | SourceType::Build | SourceType::Module | SourceType::RawConfig
         )
     }
 }

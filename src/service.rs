@@ -113,6 +113,15 @@ async fn worker_context(
         base_modules: cfg.base_module_names.clone(),
         module_defaults_dir: cfg.module_defaults_dir.clone(),
         module_defaults_cache: cfg.cache_dir(),
+        pungi: cfg.pungi.as_ref().map(|p| {
+            let mut command = vec![p.koji.clone()];
+            command.extend(p.args.iter().cloned());
+            Arc::new(crate::compose::pungi::PungiSetup {
+                command,
+                timeout: Duration::from_secs(p.timeout_seconds.max(1)),
+                raw_configs: cfg.raw_config_urls.clone(),
+            })
+        }),
     }))
 }
 
@@ -183,6 +192,8 @@ pub async fn serve_with(
         arches: cfg.arches.clone(),
         sigkeys: cfg.sigkeys.clone(),
         base_modules: cfg.base_module_names.clone(),
+        raw_configs: cfg.raw_config_urls.clone(),
+        pungi: cfg.pungi.is_some(),
         max_body_bytes: cfg.max_body_bytes,
         jobs_queued: notify,
         worker_metrics: ctx.metrics.clone(),

@@ -694,7 +694,11 @@ fn modular_koji_tags_take_the_modules_of_koji_tags() {
 
     // renewed after removal: the same RPMs and the same modules again
     let id = c["id"].as_i64().unwrap();
-    assert_eq!(s.request("DELETE", &format!("/api/1/composes/{id}"), None).0, 202);
+    assert_eq!(
+        s.request("DELETE", &format!("/api/1/composes/{id}"), None)
+            .0,
+        202
+    );
     s.wait_for(id, &["removed"]);
     let (code, renewed) = s.patch(&format!("/api/1/composes/{id}"), &json!({}));
     assert_eq!(code, 200, "{renewed}");

@@ -30,7 +30,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::domain::{Flag, ResultKind, TargetDirs};
+use crate::domain::{Flag, ResultKind, SourceType, TargetDirs};
 use crate::store::{ComposeRow, ComposeState, NewCompose, Store, StoreError, Timestamp};
 use error::error_response;
 use files::serve_done_trees;
@@ -51,6 +51,10 @@ pub struct AppState {
     pub sigkeys: Vec<String>,
     /// Module names a module compose may not ask for.
     pub base_modules: Vec<String>,
+    /// `raw_config_urls`.
+    pub raw_configs: std::collections::BTreeMap<String, crate::compose::pungi::RawConfig>,
+    /// Whether Pungi is configured (`[pungi]`).
+    pub pungi: bool,
     pub max_body_bytes: usize,
     /// Phase times and counts of the workers in this process.
     pub worker_metrics: Arc<crate::worker::WorkerMetrics>,
@@ -84,6 +88,8 @@ pub fn compose_json(c: &ComposeRow, target_dirs: &TargetDirs, with_dump: bool) -
             format!("{base}/{rest}")
         }
     };
+    // a raw_config compose has no repository of ours (odcs-api.md §7.5)
+    let raw = c.source_type == SourceType::RawConfig.code();
     let mut v = json!({
         "id": c.id,
         "owner": c.owner,
@@ -98,8 +104,12 @@ pub fn compose_json(c: &ComposeRow, target_dirs: &TargetDirs, with_dump: bool) -
         "time_done": time(c.time_done),
         "time_removed": time(c.time_removed),
         "removed_by": c.removed_by,
-        "result_repo": under("compose/Temporary"),
-        "result_repofile": under(&format!("compose/Temporary/{name}.repo")),
+        "result_repo": if raw { String::new() } else { under("compose/Temporary") },
+        "result_repofile": if raw {
+            String::new()
+        } else {
+            under(&format!("compose/Temporary/{name}.repo"))
+        },
         "toplevel_url": base,
     });
     // two halves: one json! of every field exceeds the macro recursion limit
@@ -228,6 +238,19 @@ async fn create_compose(
     }
     for repo in req.lookaside_repos.split_whitespace() {
         validate::check_lookaside_allowed(repo, &app.lookaside_allowed)?;
+    }
+    if req.source_type == SourceType::RawConfig.code() {
+        let name = req.source.split('#').next().unwrap_or_default();
+        if !app.raw_configs.contains_key(name) {
+            return Err(ApiError::BadRequest(format!(
+                "Source \"{name}\" does not exist in server configuration."
+            )));
+        }
+        if !app.pungi {
+            return Err(ApiError::BadRequest(
+                "raw_config composes need Pungi, which this server is not configured with ([pungi] in the configuration)".into(),
+            ));
+        }
     }
     if let Some((url, _)) = req
         .module_defaults
@@ -360,7 +383,11 @@ async fn renew_compose(
     // unless the content is asked to change, recreate exactly the same RPMs
     // from the stored package set (of the compose it reused, if it did); a
     // failed compose has none and is made again at the same event
-    let had_package_set = matches!(old.state, ComposeState::Done | ComposeState::Removed);
+    // (Pungi's composes have none: a raw_config compose runs Pungi again,
+    // with the stored configuration dump when there is one)
+    let had_package_set = matches!(old.state, ComposeState::Done | ComposeState::Removed)
+        && old.source_type != SourceType::RawConfig.code();
+    n.pungi_config_dump = old.pungi_config_dump.clone();
     if builds.is_none() && sigkeys == old.sigkeys && had_package_set {
         n.replay_of = Some(old.reused_id.unwrap_or(old.id));
     }
@@ -455,7 +482,7 @@ async fn about(State(app): State<Arc<AppState>>) -> Response {
             "version": env!("CARGO_PKG_VERSION"),
             "auth_backend": app.auth.backend_names(),
             "allowed_clients": app.allowed_clients,
-            "raw_config_urls": {},
+            "raw_config_urls": app.raw_configs,
             "sigkeys": app.sigkeys,
         }))
         .into_response(),

@@ -331,7 +331,7 @@ pub fn parse_create(
         .ok_or_else(|| bad(format!("Unknown source type \"{type_name}\"")))?;
     if !source_type.supported() {
         return Err(bad(format!(
-            "Source type \"{type_name}\" is not supported by this server (supported: tag, build, module)"
+            "Source type \"{type_name}\" is not supported by this server (supported: tag, build, module, raw_config)"
         )));
     }
     let source_type = source_type.code();
@@ -367,6 +367,27 @@ pub fn parse_create(
     let scratch_only = type_name == "module" && scratch_modules.is_some();
     if tokens.is_empty() && type_name != "build" && !scratch_only {
         return Err(bad(format!("No source provided for {source_type}")));
+    }
+    if type_name == "raw_config" {
+        if tokens.len() != 1 {
+            return Err(bad(
+                "Only single source is allowed for \"raw_config\" source_type",
+            ));
+        }
+        // (the commit also goes to git: no option, nothing but a name)
+        let well_formed = tokens[0].split_once('#').is_some_and(|(name, commit)| {
+            !name.is_empty()
+                && !commit.is_empty()
+                && !commit.starts_with('-')
+                && commit
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c))
+        });
+        if !well_formed {
+            return Err(bad(
+                "Source must be in \"source_name#commit_hash\" format for \"raw_config\" source_type.",
+            ));
+        }
     }
     if type_name == "tag" && tokens.len() != 1 {
         return Err(bad("source: a tag compose takes exactly one tag"));

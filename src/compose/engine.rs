@@ -491,8 +491,6 @@ pub(super) fn finish(
     let trees = tree::write_repositories(top, req, &modules, &defaults, caches, progress)?;
     timings.push(("repodata", t.elapsed()));
     go_on(progress)?;
-    let t = Instant::now();
-    progress.phase("metadata", None);
     let date = crate::date::today();
     let images = if req.iso {
         progress.phase("createiso", None);
@@ -504,6 +502,8 @@ pub(super) fn finish(
     } else {
         Vec::new()
     };
+    let t = Instant::now();
+    progress.phase("metadata", None);
     metadata::write_all(top, req, &date, &rpms, &modules, &trees, &images).map_err(io_at(top))?;
     timings.push(("metadata", t.elapsed()));
     progress.done();
@@ -513,5 +513,6 @@ pub(super) fn finish(
         rpms,
         modules: modules.iter().map(ModuleStream::nsvc).collect(),
         timings,
+        pungi: None,
     })
 }

@@ -297,6 +297,48 @@ fn is_full_hash(commit: &str) -> bool {
     matches!(commit.len(), 40 | 64) && commit.chars().all(|c| c.is_ascii_hexdigit())
 }
 
+/// Run git with `args` (no prompt, no stdin) for at most [`GIT_TIMEOUT`];
+/// its stderr in the error `fail` makes.
+pub(crate) fn git(
+    args: &[&str],
+    fail: &dyn Fn(String) -> ComposeError,
+) -> Result<(), ComposeError> {
+    let mut child = std::process::Command::new("git")
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("cannot run git: {e}")))?;
+    // the subcommand, for messages (`git -C DIR checkout` is a checkout)
+    let what = match args {
+        ["-C", _, sub, ..] => *sub,
+        [sub, ..] => *sub,
+        [] => "",
+    };
+    let started = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(_)) => {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    use std::io::Read as _;
+                    let _ = e.read_to_string(&mut err);
+                }
+                return Err(fail(format!("git {what}: {}", err.trim())));
+            }
+            Ok(None) if started.elapsed() > GIT_TIMEOUT => {
+                let _ = child.kill();
+                return Err(fail(format!("git {what} took longer than {GIT_TIMEOUT:?}")));
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Err(e) => return Err(fail(e.to_string())),
+        }
+    }
+}
+
 /// The modulemd-defaults documents of the git repository `url` at `commit`
 /// (every `*.yaml` at its top, as Pungi's `module_defaults_dir` with
 /// `dir: "."`), cloned into `work` (removed after), for the modules of
@@ -327,42 +369,12 @@ pub fn fetch_defaults(
         std::fs::remove_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
     }
     std::fs::create_dir_all(work).map_err(|e| fail(e.to_string()))?;
-    let git = |args: &[&str]| -> Result<(), ComposeError> {
-        let mut child = std::process::Command::new("git")
-            .args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| fail(format!("cannot run git: {e}")))?;
-        let started = std::time::Instant::now();
-        loop {
-            match child.try_wait() {
-                Ok(Some(status)) if status.success() => return Ok(()),
-                Ok(Some(_)) => {
-                    let mut err = String::new();
-                    if let Some(mut e) = child.stderr.take() {
-                        use std::io::Read as _;
-                        let _ = e.read_to_string(&mut err);
-                    }
-                    return Err(fail(format!("git {}: {}", args[0], err.trim())));
-                }
-                Ok(None) if started.elapsed() > GIT_TIMEOUT => {
-                    let _ = child.kill();
-                    return Err(fail(format!(
-                        "git {} took longer than {GIT_TIMEOUT:?}",
-                        args[0]
-                    )));
-                }
-                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
-                Err(e) => return Err(fail(e.to_string())),
-            }
-        }
-    };
     let d = dir.to_string_lossy().into_owned();
-    git(&["clone", "--quiet", "--no-checkout", "--", url, &d])?;
-    git(&["-C", &d, "checkout", "--quiet", "--detach", commit])?;
+    git(&["clone", "--quiet", "--no-checkout", "--", url, &d], &fail)?;
+    git(
+        &["-C", &d, "checkout", "--quiet", "--detach", commit],
+        &fail,
+    )?;
     let text = defaults_text(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     let text = text.map_err(fail)?;

@@ -139,6 +139,8 @@ pub enum ComposeError {
     Modules(String),
     #[error("iso: {0}")]
     Iso(String),
+    #[error("{0}")]
+    Pungi(String),
     #[error("source type {source_type:?} is not supported by this engine")]
     Unsupported { source_type: &'static str },
     #[error("RPM files differ from the checksums their source records:{}", .lines.iter().map(|l| format!("\n  {l}")).collect::<String>())]
@@ -188,6 +190,8 @@ pub struct ComposeResult {
     /// and required ones).
     pub modules: Vec<String>,
     pub timings: Vec<(&'static str, Duration)>,
+    /// What Pungi answered, for a compose Pungi made.
+    pub pungi: Option<super::pungi::PungiOutcome>,
 }
 
 /// `name-epoch:version-release.arch`, epoch always present (productmd's form).

@@ -46,6 +46,29 @@ pub struct MbsConfig {
     pub ca_bundle: Option<PathBuf>,
 }
 
+/// How Pungi runs, for the composes it makes (`raw_config`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PungiConfig {
+    /// The `pungi-koji` command (a path, or a name on PATH).
+    #[serde(default = "default_pungi_koji")]
+    pub koji: String,
+    /// Arguments every run gets (the original's `pungi_koji_args`).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// How long one run may take (the original's `pungi_timeout`).
+    #[serde(default = "default_pungi_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_pungi_koji() -> String {
+    "pungi-koji".into()
+}
+
+fn default_pungi_timeout() -> u64 {
+    3600
+}
+
 fn default_mbs_timeout() -> u64 {
     60
 }
@@ -114,6 +137,10 @@ pub struct Config {
     /// Without it, module builds are looked up in the package source itself
     /// (the Koji hub, or the local store).
     pub mbs: Option<MbsConfig>,
+    /// Without it, composes that need Pungi are refused (400).
+    pub pungi: Option<PungiConfig>,
+    /// `raw_config` sources: name → git repository and configuration file.
+    pub raw_config_urls: std::collections::BTreeMap<String, crate::compose::pungi::RawConfig>,
     /// Who may create, renew and delete composes.
     pub auth: AuthConfig,
 }
@@ -146,6 +173,8 @@ impl Default for Config {
             lookaside_max_bytes: 1 << 30,
             koji: None,
             mbs: None,
+            pungi: None,
+            raw_config_urls: Default::default(),
             auth: AuthConfig::default(),
         }
     }

@@ -845,6 +845,29 @@ impl Store {
         })
     }
 
+    /// What Pungi answered for a generating compose: its compose id and,
+    /// for production and development composes, its configuration dump.
+    pub async fn set_pungi(
+        &self,
+        id: i64,
+        compose_id: &str,
+        config_dump: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE composes SET pungi_compose_id = $2, \
+                   pungi_config_dump = COALESCE($3, pungi_config_dump) \
+                   WHERE id = $1 AND state = 1";
+        with_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(id)
+                .bind(compose_id)
+                .bind(config_dump)
+                .execute(pool)
+                .await
+                .map(drop)
+                .map_err(db("record what Pungi answered"))
+        })
+    }
+
     /// Composes of `owner` in `wait` or `generating`.
     pub async fn active_composes_of(&self, owner: &str) -> Result<i64, StoreError> {
         let sql = "SELECT COUNT(*) FROM composes WHERE owner = $1 AND state IN (0, 1)";

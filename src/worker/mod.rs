@@ -73,6 +73,8 @@ pub struct WorkerContext {
     pub module_defaults_dir: Option<std::path::PathBuf>,
     /// Where fetched modulemd-defaults are kept per commit.
     pub module_defaults_cache: std::path::PathBuf,
+    /// How Pungi runs (`[pungi]` and `raw_config_urls`), if it does.
+    pub pungi: Option<Arc<crate::compose::pungi::PungiSetup>>,
 }
 
 /// How often an idle worker records that it is alive (for the metrics).
@@ -116,6 +118,8 @@ pub fn engine_request(
         (SourceType::Build, nvrs)
     } else if c.source_type == crate::domain::SourceType::Module.code() {
         (SourceType::Module, words(&Some(c.source.clone())))
+    } else if c.source_type == crate::domain::SourceType::RawConfig.code() {
+        (SourceType::RawConfig, vec![c.source.clone()])
     } else {
         (SourceType::Tag, vec![c.source.clone()])
     };
@@ -584,6 +588,9 @@ impl WorkerContext {
         let target_path = target.path.clone();
         let progress = Arc::new(progress);
         let engine_progress = progress.clone();
+        // a raw_config compose is Pungi's: what it needs of the row
+        let raw = (c.source_type == crate::domain::SourceType::RawConfig.code())
+            .then(|| (self.pungi.clone(), c.clone()));
         let outcome = tokio::task::spawn_blocking(move || match stored {
             Some(stored) => {
                 engine_progress.log(&format!(
@@ -635,13 +642,40 @@ impl WorkerContext {
                     engine_progress.as_ref(),
                 )
             }
-            None => run_compose(
-                &req,
-                source.as_ref(),
-                caches.caches(),
-                &target_path,
-                engine_progress.as_ref(),
-            ),
+            None => match raw {
+                Some((pungi, c)) => {
+                    let setup = pungi.ok_or_else(|| {
+                        ComposeError::Pungi(
+                            "raw_config composes need Pungi, which this server is not configured with ([pungi] in the configuration)".into(),
+                        )
+                    })?;
+                    let event = match c.koji_event {
+                        Some(e) => e,
+                        None => source.current_event().map_err(ComposeError::Source)?,
+                    };
+                    crate::compose::pungi::run_raw_config(
+                        &setup,
+                        &crate::compose::pungi::RawRequest {
+                            name: &req.name,
+                            source: &c.source,
+                            compose_type: c.compose_type.as_deref().unwrap_or("test"),
+                            label: c.label.as_deref(),
+                            koji_event: event,
+                            respin_of: c.respin_of.as_deref(),
+                            config_dump: c.pungi_config_dump.as_deref(),
+                        },
+                        &target_path,
+                        engine_progress.as_ref(),
+                    )
+                }
+                None => run_compose(
+                    &req,
+                    source.as_ref(),
+                    caches.caches(),
+                    &target_path,
+                    engine_progress.as_ref(),
+                ),
+            },
         })
         .await;
         let r = match outcome {
@@ -716,6 +750,17 @@ impl WorkerContext {
             tracing::warn!(
                 compose.id = id,
                 "compose {id}: cannot record its modules: {e}"
+            );
+        }
+        if let Some(p) = &r.pungi
+            && let Err(e) = self
+                .store
+                .set_pungi(id, &p.compose_id, p.config_dump.as_deref())
+                .await
+        {
+            tracing::warn!(
+                compose.id = id,
+                "compose {id}: cannot record what Pungi answered: {e}"
             );
         }
         match self.store.mark_done(id, event, &rpms).await {

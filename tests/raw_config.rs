@@ -1,0 +1,368 @@
+//! raw_config composes (#16): Pungi run with a configuration from a git
+//! repository the test makes, through the service and the Python client.
+//! Pungi is not in the registries this machine reaches; `tests/pungi-koji`
+//! stands for it (its header says which parts of Pungi it copies): it reads
+//! the configuration, refuses one Pungi would refuse, writes the compose
+//! layout and logs as Pungi names them, and records its command line.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::server::Server;
+use odcs::compose::pungi::RawConfig;
+use serde_json::{Value, json};
+
+const VARIANTS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE variants PUBLIC "-//Red Hat, Inc.//DTD Variants info//EN" "variants2012.dtd">
+<variants>
+  <variant id="Server" name="Server" type="variant">
+    <arches><arch>x86_64</arch></arches>
+  </variant>
+</variants>
+"#;
+
+fn config(extra: &str) -> String {
+    format!(
+        "# a Pungi configuration (kobo format)\n\
+         release_name = \"Raw\"\n\
+         release_short = \"raw\"\n\
+         release_version = \"9\"\n\
+         release_is_layered = False\n\
+         variants_file = \"variants.xml\"\n\
+         sigkeys = [None]\n\
+         pkgset_source = \"koji\"\n\
+         pkgset_koji_tag = \"f40\"\n\
+         gather_method = \"deps\"\n\
+         skip_phases = [\"createiso\"]\n\
+         {extra}"
+    )
+}
+
+/// A git repository with the configurations; its commit.
+fn repository(dir: &Path) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let git = |args: &[&str]| {
+        common::run_ok(Command::new("git").current_dir(dir).args(args));
+    };
+    git(&["init", "-q"]);
+    for (name, text) in [
+        ("variants.xml", VARIANTS.to_owned()),
+        ("pungi.conf", config("")),
+        ("slow.conf", config("stand_in_sleep_seconds = 60\n")),
+        ("fail.conf", config("stand_in_fail_phase = \"gather\"\n")),
+        (
+            "bad.conf",
+            config("").replace("release_name = \"Raw\"\n", ""),
+        ),
+    ] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    git(&["add", "."]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "commit",
+        "-q",
+        "-m",
+        "configs",
+    ]);
+    String::from_utf8(
+        common::run_ok(
+            Command::new("git")
+                .current_dir(dir)
+                .args(["rev-parse", "HEAD"]),
+        )
+        .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned()
+}
+
+fn stand_in() -> PathBuf {
+    common::manifest_dir().join("tests/pungi-koji")
+}
+
+fn server(repo: &Path, with_pungi: bool) -> Server {
+    let url = format!("file://{}", repo.display());
+    let (s, _) = Server::start_with(
+        false,
+        move |cfg| {
+            if with_pungi {
+                cfg.pungi = Some(odcs::config::PungiConfig {
+                    koji: stand_in().display().to_string(),
+                    args: vec![],
+                    timeout_seconds: 120,
+                });
+            }
+            for (name, file, timeout) in [
+                ("raw", "pungi.conf", None),
+                ("slow", "slow.conf", None),
+                ("slow-2s", "slow.conf", Some(2)),
+                ("failing", "fail.conf", None),
+                ("bad", "bad.conf", None),
+            ] {
+                cfg.raw_config_urls.insert(
+                    name.to_owned(),
+                    RawConfig {
+                        url: url.clone(),
+                        config_filename: file.to_owned(),
+                        path: None,
+                        commit: None,
+                        pungi_timeout: timeout,
+                        pungi_args: None,
+                    },
+                );
+            }
+        },
+        None,
+    );
+    s
+}
+
+/// The stand-in's record of how it was run.
+fn argv(s: &Server, c: &Value) -> Vec<String> {
+    let dir = s.data.join(format!("composes/odcs-{}", c["id"]));
+    serde_json::from_str(
+        &std::fs::read_to_string(dir.join("work/global/stand-in-argv.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_raw_config_compose_runs_pungi_with_the_configuration_at_its_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("configs");
+    let commit = repository(&repo);
+    let s = server(&repo, true);
+
+    let (_, about) = s.get("/api/1/about/");
+    assert_eq!(
+        about["raw_config_urls"]["raw"]["config_filename"],
+        "pungi.conf"
+    );
+
+    // the Python client, as a pipeline would
+    let script = format!(
+        r#"
+from odcs.client.odcs import ODCS, AuthMech
+odcs = ODCS("{url}", auth_mech=AuthMech.Anonymous)
+c = odcs.new_compose("raw#{commit}", "raw_config")
+c = odcs.wait_for_compose(c["id"], timeout=120)
+assert c["state_name"] == "done", c
+print(c["id"])
+"#,
+        url = s.url
+    );
+    let out = common::run(Command::new("python3").arg("-c").arg(&script));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let c = s.get(&format!("/api/1/composes/{id}")).1;
+    assert_eq!(
+        (c["result_repo"].as_str(), c["result_repofile"].as_str()),
+        (Some(""), Some(""))
+    );
+    let pungi_id = c["pungi_compose_id"].as_str().unwrap().to_owned();
+    assert!(
+        pungi_id.starts_with("raw-9-") && pungi_id.ends_with(".t.0"),
+        "{c}"
+    );
+    let a = argv(&s, &c);
+    assert!(
+        a.contains(&"--test".to_owned()) && a.contains(&"--no-latest-link".to_owned()),
+        "{a:?}"
+    );
+    let event = c["koji_event"].as_i64().unwrap();
+    assert!(
+        a.windows(2)
+            .any(|w| w[0] == "--koji-event" && w[1] == event.to_string()),
+        "{a:?}"
+    );
+    let top = s.data.join(format!("composes/odcs-{id}"));
+    assert!(top.join("pungi-stderr.log").is_file() && top.join("pungi-stdout.log").is_file());
+    // the symlinks of odcs-api.md §7.5
+    let links = s.data.join("composes/test");
+    for name in [pungi_id.clone(), "latest-raw-9".to_owned()] {
+        assert_eq!(
+            std::fs::read_link(links.join(&name)).unwrap(),
+            Path::new("..").join(format!("odcs-{id}")),
+            "{name}"
+        );
+    }
+
+    // a production compose keeps Pungi's configuration dump; its respin
+    // runs with it, as a respin of the first
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "raw_config", "source": format!("raw#{commit}")},
+                "compose_type": "production", "label": "RC-1.0"}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let prod = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(prod["state_name"], "done", "{prod}");
+    let prod_id = prod["pungi_compose_id"].as_str().unwrap().to_owned();
+    assert!(
+        !prod_id.contains(".t."),
+        "a production id has no type suffix: {prod_id}"
+    );
+    assert!(
+        s.data
+            .join("composes/production/latest-raw-9-RC-1.0")
+            .is_symlink()
+    );
+    // (removed first: a PATCH of a done compose only extends its life)
+    let prod_num = prod["id"].as_i64().unwrap();
+    assert_eq!(
+        s.request("DELETE", &format!("/api/1/composes/{prod_num}"), None)
+            .0,
+        202
+    );
+    s.wait_for(prod_num, &["removed"]);
+    let (code, respin) = s.patch(&format!("/api/1/composes/{prod_num}"), &json!({}));
+    assert_eq!(code, 200, "{respin}");
+    let respin = s.wait_for(respin["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(respin["state_name"], "done", "{respin}");
+    assert_eq!(respin["respin_of"], prod_id.as_str());
+    let a = argv(&s, &respin);
+    assert!(
+        a.iter()
+            .any(|x| x.starts_with("--config=") && x.ends_with("pungi.json")),
+        "the respin runs with the stored dump: {a:?}"
+    );
+    assert!(a.contains(&format!("--respin-of={prod_id}")), "{a:?}");
+}
+
+#[test]
+fn raw_config_requests_are_checked_and_pungis_failures_quoted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("configs");
+    let commit = repository(&repo);
+    let s = server(&repo, true);
+    let post = |source: &str| {
+        s.post(
+            "/api/1/composes/",
+            &json!({"source": {"type": "raw_config", "source": source}}),
+        )
+    };
+    for (source, message) in [
+        (
+            "raw#abc raw#def",
+            "Only single source is allowed for \"raw_config\" source_type",
+        ),
+        (
+            "raw#",
+            "Source must be in \"source_name#commit_hash\" format for \"raw_config\" source_type.",
+        ),
+        (
+            "raw#-x",
+            "Source must be in \"source_name#commit_hash\" format for \"raw_config\" source_type.",
+        ),
+        (
+            "nope#abc",
+            "Source \"nope\" does not exist in server configuration.",
+        ),
+    ] {
+        let (code, body) = post(source);
+        assert_eq!(
+            (code, body["message"].as_str()),
+            (400, Some(message)),
+            "{source}"
+        );
+    }
+    let wait = |source: String| {
+        let (code, body) = post(&source);
+        assert_eq!(code, 200, "{body}");
+        s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"])
+    };
+    // Pungi fails: the reason says so, with its phase and the end of its stderr
+    let c = wait(format!("failing#{commit}"));
+    assert_eq!(c["state_name"], "failed");
+    let reason = c["state_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("Pungi failed")
+            && reason.contains("in phase gather")
+            && reason.contains("stand-in failure"),
+        "{reason}"
+    );
+    // a configuration Pungi refuses
+    let c = wait(format!("bad#{commit}"));
+    assert!(
+        c["state_reason"].as_str().unwrap().contains("release_name"),
+        "{c}"
+    );
+    // a commit the repository does not have
+    let c = wait("raw#0123456789abcdef0123456789abcdef01234567".to_owned());
+    assert!(
+        c["state_reason"].as_str().unwrap().contains("git checkout"),
+        "{c}"
+    );
+    // Pungi's own timeout kills it
+    let c = wait(format!("slow-2s#{commit}"));
+    assert!(
+        c["state_reason"]
+            .as_str()
+            .unwrap()
+            .contains("Pungi ran longer than its timeout (2 seconds), in phase gather"),
+        "{c}"
+    );
+    // failed composes leave no tree
+    assert!(!s.data.join(format!("composes/odcs-{}", c["id"])).exists());
+
+    // a cancelled compose kills Pungi's whole process group
+    let (_, body) = post(&format!("slow#{commit}"));
+    let id = body["id"].as_i64().unwrap();
+    let t = std::time::Instant::now();
+    loop {
+        let c = s.get(&format!("/api/1/composes/{id}")).1;
+        if c["progress"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("gather")
+        {
+            break;
+        }
+        assert!(
+            t.elapsed().as_secs() < 60,
+            "Pungi never reached gather: {c}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        s.request("DELETE", &format!("/api/1/composes/{id}"), None)
+            .0,
+        202
+    );
+    s.wait_for(id, &["failed", "removed"]);
+    let part = s.data.join(format!("composes/.odcs-{id}.part"));
+    let t = std::time::Instant::now();
+    loop {
+        let out = common::run(Command::new("pgrep").args(["-f", &part.display().to_string()]));
+        if !out.status.success() {
+            break;
+        }
+        assert!(t.elapsed().as_secs() < 20, "Pungi still runs: {out:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // a server without Pungi refuses at once
+    drop(s);
+    let s = server(&repo, false);
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "raw_config", "source": format!("raw#{commit}")}}),
+    );
+    assert_eq!(code, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("need Pungi"),
+        "{body}"
+    );
+}
