@@ -239,6 +239,19 @@ print(c["id"])
         "the respin runs with the stored dump: {a:?}"
     );
     assert!(a.contains(&format!("--respin-of={prod_id}")), "{a:?}");
+
+    // the original's metrics: fewer than 5 composes of a source are summed
+    // per configuration name
+    let out = common::run_ok(Command::new("curl").args(["-sf", &format!("{}/api/1/metrics/", s.url)]));
+    let metrics = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        metrics.contains("raw_config_composes_count_total{source=\"raw#other_commits_or_branches\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!("raw_config_composes{{source=\"raw#{commit}\",state=\"done\"}} 2")),
+        "{metrics}"
+    );
 }
 
 #[test]

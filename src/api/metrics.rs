@@ -124,8 +124,7 @@ async fn render_metrics(app: &AppState) -> Result<String, ApiError> {
         }
     }
 
-    // raw_config composes per source (none are accepted here yet, but the
-    // series are what the original exposes)
+    // raw_config composes per source, as the original exposes them
     let raw = app
         .store
         .count_composes_by_source_and_state(SourceType::RawConfig.code())
