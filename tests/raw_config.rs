@@ -227,6 +227,17 @@ print(c["id"])
         202
     );
     s.wait_for(prod_num, &["removed"]);
+    // its symlinks went with it
+    assert!(
+        !s.data
+            .join("composes/production/latest-raw-9-RC-1.0")
+            .is_symlink()
+    );
+    assert!(
+        !s.data
+            .join(format!("composes/production/{prod_id}"))
+            .is_symlink()
+    );
     let (code, respin) = s.patch(&format!("/api/1/composes/{prod_num}"), &json!({}));
     assert_eq!(code, 200, "{respin}");
     let respin = s.wait_for(respin["id"].as_i64().unwrap(), &["done", "failed"]);
@@ -242,14 +253,19 @@ print(c["id"])
 
     // the original's metrics: fewer than 5 composes of a source are summed
     // per configuration name
-    let out = common::run_ok(Command::new("curl").args(["-sf", &format!("{}/api/1/metrics/", s.url)]));
+    let out =
+        common::run_ok(Command::new("curl").args(["-sf", &format!("{}/api/1/metrics/", s.url)]));
     let metrics = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        metrics.contains("raw_config_composes_count_total{source=\"raw#other_commits_or_branches\"} 3"),
+        metrics.contains(
+            "raw_config_composes_count_total{source=\"raw#other_commits_or_branches\"} 3"
+        ),
         "{metrics}"
     );
     assert!(
-        metrics.contains(&format!("raw_config_composes{{source=\"raw#{commit}\",state=\"done\"}} 2")),
+        metrics.contains(&format!(
+            "raw_config_composes{{source=\"raw#{commit}\",state=\"done\"}} 2"
+        )),
         "{metrics}"
     );
 }

@@ -77,15 +77,22 @@ pub struct Run<'a> {
     pub timeout: Duration,
 }
 
-/// The Pungi flag of a compose type; unknown types are test composes.
-fn type_flag(compose_type: &str) -> &'static str {
-    match compose_type {
-        "production" => "--production",
-        "development" => "--development",
-        "nightly" => "--nightly",
-        "ci" => "--ci",
-        _ => "--test",
-    }
+/// The compose types Pungi knows; any other is a test compose to it (and
+/// here, where the type names a directory of symlinks).
+pub const COMPOSE_TYPES: [&str; 5] = ["test", "ci", "nightly", "production", "development"];
+
+/// `compose_type` as Pungi takes it.
+fn known_type(compose_type: &str) -> &'static str {
+    COMPOSE_TYPES
+        .iter()
+        .find(|t| **t == compose_type)
+        .copied()
+        .unwrap_or("test")
+}
+
+/// The Pungi flag of a compose type.
+fn type_flag(compose_type: &str) -> String {
+    format!("--{}", known_type(compose_type))
 }
 
 const TYPE_FLAGS: [&str; 5] = [
@@ -105,7 +112,7 @@ pub fn arguments(run: &Run<'_>) -> Vec<String> {
     ];
     a.extend(run.args.iter().cloned());
     if !run.args.iter().any(|x| TYPE_FLAGS.contains(&x.as_str())) {
-        a.push(type_flag(run.compose_type).to_owned());
+        a.push(type_flag(run.compose_type));
     }
     if let Some(l) = run.label {
         a.push(format!("--label={l}"));
@@ -410,11 +417,28 @@ pub fn run_raw_config(
     })
 }
 
+/// The symlinks of odcs-api.md §7.5 that point at `target/<name>`, removed
+/// with the compose.
+pub fn remove_links(target: &Path, name: &str) {
+    let to = Path::new("..").join(name);
+    for t in COMPOSE_TYPES {
+        let Ok(entries) = std::fs::read_dir(target.join(t)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if std::fs::read_link(e.path()).is_ok_and(|l| l == to) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
 /// `target/<compose_type>/<pungi id>`, `latest-<first two dash parts>`
 /// and, with a label, `latest-<…>-<label>`, each `../<name>`; replaced
 /// atomically when they exist.
 fn link_compose(target: &Path, req: &RawRequest<'_>, compose_id: &str) -> Result<(), ComposeError> {
-    let dir = target.join(req.compose_type);
+    // (a known type only: the request's string names no directory)
+    let dir = target.join(known_type(req.compose_type));
     std::fs::create_dir_all(&dir)
         .map_err(|e| ComposeError::Pungi(format!("{}: {e}", dir.display())))?;
     let short: Vec<&str> = compose_id.splitn(3, '-').take(2).collect();

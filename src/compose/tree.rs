@@ -175,6 +175,10 @@ pub fn remove_tree(dir: &Path, caches: Caches<'_>) -> std::io::Result<()> {
         }
     }
     std::fs::remove_dir_all(dir)?;
+    // a raw_config compose's symlinks go with it
+    if let (Some(target), Some(name)) = (dir.parent(), dir.file_name()) {
+        super::pungi::remove_links(target, &name.to_string_lossy());
+    }
     if let Some(c) = caches.headers
         && let Err(e) = c.rekey(&moved)
     {
