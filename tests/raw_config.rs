@@ -395,3 +395,91 @@ fn raw_config_requests_are_checked_and_pungis_failures_quoted() {
         "{body}"
     );
 }
+
+/// A tag compose asking for `boot.iso` or `ostree` is Pungi's, with the
+/// configuration of odcs-api.md §7.2 (and the ostree phase on for the
+/// ostree result, which the original forgot).
+#[test]
+fn boot_iso_and_ostree_results_are_made_by_pungi_with_the_generated_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("configs");
+    repository(&repo);
+    let s = server(&repo, true);
+    let config_of = |c: &Value| -> Value {
+        let dir = s.data.join(format!("composes/odcs-{}", c["id"]));
+        serde_json::from_str(
+            &std::fs::read_to_string(dir.join("work/global/stand-in-config.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "tag", "source": "updates", "packages": ["ed"],
+                           "sigkeys": ["123", ""]},
+                "results": ["boot.iso"], "flags": ["check_deps"]}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let c = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(c["state_name"], "done", "{c}");
+    assert_eq!(c["results"], json!(["repository", "boot.iso"]));
+    let config = config_of(&c);
+    let name = format!("odcs-{}", c["id"]);
+    for (k, want) in [
+        ("release_name", json!(name)),
+        ("bootable", json!(true)),
+        ("buildinstall_method", json!("lorax")),
+        ("pkgset_koji_tag", json!("updates")),
+        ("sigkeys", json!(["123", ""])),
+        ("check_deps", json!(true)),
+        ("gather_method", json!("deps")),
+        (
+            "skip_phases",
+            json!(["createiso", "live_media", "live_images", "ostree"]),
+        ),
+    ] {
+        assert_eq!(config[k], want, "{k}");
+    }
+    let a = argv(&s, &c);
+    assert!(
+        a.windows(2)
+            .any(|w| w[0] == "--koji-event" && w[1] == c["koji_event"].to_string()),
+        "a tag compose pins Pungi to its event: {a:?}"
+    );
+    let top = s.data.join(format!("composes/{name}"));
+    assert!(top.join(format!("compose/Temporary/{name}.repo")).is_file());
+    let images = std::fs::read_to_string(top.join("compose/metadata/images.json")).unwrap();
+    assert!(images.contains("boot.iso"), "{images}");
+    assert!(
+        c["pungi_compose_id"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{name}-1-")),
+        "{c}"
+    );
+
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "build", "source": "", "builds": ["ed-1.14.1-1"]},
+                "results": ["ostree"]}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let c = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(c["state_name"], "done", "{c}");
+    let config = config_of(&c);
+    assert_eq!(
+        config["skip_phases"],
+        json!(["createiso", "buildinstall", "live_media", "live_images"]),
+        "the ostree phase runs"
+    );
+    assert_eq!(config["pkgset_koji_tag"], "");
+    assert!(
+        !argv(&s, &c).contains(&"--koji-event".to_owned()),
+        "only tag composes pin an event"
+    );
+
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "module", "source": "m:s"}, "results": ["boot.iso"]}),
+    );
+    assert_eq!(code, 400, "{body}");
+}

@@ -239,6 +239,33 @@ async fn create_compose(
     for repo in req.lookaside_repos.split_whitespace() {
         validate::check_lookaside_allowed(repo, &app.lookaside_allowed)?;
     }
+    // an ISO of each tree is made here; boot.iso and ostree need Pungi
+    let pungi_only =
+        i64::from(req.results) & !i64::from(ResultKind::Repository.bit() | ResultKind::Iso.bit());
+    if pungi_only != 0 && req.source_type != SourceType::RawConfig.code() {
+        let names = ResultKind::names(pungi_only)
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if !app.pungi {
+            return Err(ApiError::BadRequest(format!(
+                "results: {names} {} Pungi, which this server is not configured with ([pungi] in the configuration)",
+                if pungi_only.count_ones() == 1 {
+                    "needs"
+                } else {
+                    "need"
+                }
+            )));
+        }
+        if req.source_type != SourceType::Tag.code() && req.source_type != SourceType::Build.code()
+        {
+            return Err(ApiError::BadRequest(format!(
+                "results: {names}: Pungi makes them here for tag and build composes only, not {}",
+                req.source_type_name
+            )));
+        }
+    }
     if req.source_type == SourceType::RawConfig.code() {
         let name = req.source.split('#').next().unwrap_or_default();
         if !app.raw_configs.contains_key(name) {
@@ -385,8 +412,10 @@ async fn renew_compose(
     // failed compose has none and is made again at the same event
     // (Pungi's composes have none: a raw_config compose runs Pungi again,
     // with the stored configuration dump when there is one)
-    let had_package_set = matches!(old.state, ComposeState::Done | ComposeState::Removed)
-        && old.source_type != SourceType::RawConfig.code();
+    let made_by_pungi = old.source_type == SourceType::RawConfig.code()
+        || old.results & i64::from(ResultKind::BootIso.bit() | ResultKind::Ostree.bit()) != 0;
+    let had_package_set =
+        matches!(old.state, ComposeState::Done | ComposeState::Removed) && !made_by_pungi;
     n.pungi_config_dump = old.pungi_config_dump.clone();
     if builds.is_none() && sigkeys == old.sigkeys && had_package_set {
         n.replay_of = Some(old.reused_id.unwrap_or(old.id));

@@ -423,20 +423,6 @@ pub fn parse_create(
     let results =
         1 | ResultKind::mask(&string_list(body.get("results"), "results")?.unwrap_or_default())
             .map_err(|n| bad(format!("('Unknown result %s', '{n}')")))?;
-    // an ISO of each tree is made here; boot.iso and ostree need Pungi
-    let pungi_only = results & !(ResultKind::Repository.bit() | ResultKind::Iso.bit());
-    if pungi_only != 0 {
-        let names = ResultKind::names(i64::from(pungi_only));
-        return Err(bad(format!(
-            "results: {} {} Pungi, which this server does not run (repository and iso are made here)",
-            names
-                .iter()
-                .map(|n| format!("\"{n}\""))
-                .collect::<Vec<_>>()
-                .join(", "),
-            if names.len() == 1 { "needs" } else { "need" }
-        )));
-    }
     let arches = match body.get("arches") {
         None => default_arches.to_vec(),
         Some(Value::Array(_)) => string_list(body.get("arches"), "arches")?.unwrap_or_default(),

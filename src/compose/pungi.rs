@@ -500,6 +500,81 @@ mod tests {
         assert_eq!(arguments(&run)[3..], ["--production".to_owned()]);
     }
 
+    /// The verified rendering of odcs-api.md §7.2: tag `f26`, packages
+    /// `ed file`, sigkeys `"123 "`, two arches, multilib x86_64
+    /// runtime+devel, two lookaside URLs, build `foo-1-1`, `check_deps`,
+    /// results repository + boot.iso.
+    #[test]
+    fn pungi_json_is_the_originals_rendering() {
+        use crate::compose::request::{ComposeRequest, MultilibMethod};
+        let req = ComposeRequest {
+            packages: vec!["ed".into(), "file".into()],
+            builds: vec!["foo-1-1".into()],
+            arches: vec!["x86_64".into(), "ppc64le".into()],
+            sigkeys: vec!["123".into(), "".into()],
+            multilib_arches: vec!["x86_64".into()],
+            multilib_methods: vec![MultilibMethod::Runtime, MultilibMethod::Devel],
+            lookaside_repos: vec!["http://a/repo".into(), "http://b/repo".into()],
+            flags: crate::compose::request::ComposeFlags {
+                check_deps: true,
+                ..Default::default()
+            },
+            ..ComposeRequest::tag("odcs-12", "f26", "http://localhost/odcs/odcs-12")
+        };
+        let f = FullRequest {
+            req: &req,
+            boot_iso: true,
+            ostree: false,
+            no_reuse: false,
+            compose_type: "test",
+            label: None,
+            mbs_api_url: None,
+            koji_profile: "koji",
+        };
+        let v = pungi_json(&f);
+        let expected = serde_json::json!({
+            "bootable": true, "buildinstall_method": "lorax",
+            "buildinstall_topdir": "/mnt/koji/compose/odcs", "check_deps": true,
+            "comps_file": "comps.xml", "gather_method": "deps", "gather_source": "comps",
+            "multilib": [["^.*$", {"x86_64": ["runtime", "devel"]}]],
+            "pkgset_koji_builds": ["foo-1-1"], "pkgset_koji_inherit": true,
+            "pkgset_koji_tag": "f26", "pkgset_source": "koji", "release_name": "odcs-12",
+            "release_short": "odcs-12", "release_version": "1", "sigkeys": ["123", ""],
+            "skip_phases": ["createiso", "live_media", "live_images", "ostree"],
+        });
+        for (k, want) in expected.as_object().unwrap() {
+            assert_eq!(&v[k], want, "{k}");
+        }
+        assert_eq!(
+            v["gather_lookaside_repos"],
+            serde_json::json!([["^.*$", {"*": ["http://a/repo", "http://b/repo"]}]])
+        );
+        assert!(
+            v.get("additional_packages").is_none(),
+            "packages were given"
+        );
+        // the ostree result runs the ostree phase (the original skipped it)
+        let f = FullRequest {
+            boot_iso: false,
+            ostree: true,
+            ..f
+        };
+        assert_eq!(
+            pungi_json(&f)["skip_phases"],
+            serde_json::json!(["createiso", "buildinstall", "live_media", "live_images"])
+        );
+        let vx = variants_xml(&f, &[]);
+        assert!(
+            vx.contains("<arch>ppc64le</arch>") && vx.contains("odcs-group"),
+            "{vx}"
+        );
+        let cx = comps_xml(&f);
+        assert!(
+            cx.contains("<packagereq type=\"default\">file</packagereq>"),
+            "{cx}"
+        );
+    }
+
     #[test]
     fn phases_are_read_from_pungis_log() {
         let dir = tempfile::tempdir().unwrap();
@@ -516,4 +591,302 @@ mod tests {
         last_phase(&log, &mut offset, &mut phase);
         assert_eq!(phase.as_deref(), Some("gather"), "a partial line waits");
     }
+}
+
+/// What a tag or build compose that Pungi makes (for `boot.iso` or
+/// `ostree`) asks, beyond its [`super::request::ComposeRequest`].
+pub struct FullRequest<'a> {
+    pub req: &'a super::request::ComposeRequest,
+    pub boot_iso: bool,
+    pub ostree: bool,
+    pub no_reuse: bool,
+    pub compose_type: &'a str,
+    pub label: Option<&'a str>,
+    /// MBS's API (`<mbs url>/1`), for scratch modules.
+    pub mbs_api_url: Option<String>,
+    /// The original's `koji_profile`.
+    pub koji_profile: &'a str,
+}
+
+/// `pungi.json` as the original renders its template (odcs-api.md §7.2),
+/// with one repair: the `ostree` phase runs when the `ostree` result is
+/// asked (the original skipped it always).
+pub fn pungi_json(f: &FullRequest<'_>) -> serde_json::Value {
+    use super::request::SourceType;
+    use serde_json::json;
+    let req = f.req;
+    let is_tag = req.source_type == SourceType::Tag;
+    let is_module = req.source_type == SourceType::Module;
+    let mut c = serde_json::Map::new();
+    let mut put = |k: &str, v: serde_json::Value| {
+        c.insert(k.to_owned(), v);
+    };
+    put("release_name", json!(req.name));
+    put(
+        "release_short",
+        json!(req.name.chars().take(16).collect::<String>()),
+    );
+    put("release_version", json!("1"));
+    put("release_is_layered", json!(false));
+    put("bootable", json!(f.boot_iso));
+    put("variants_file", json!("variants.xml"));
+    let sigkeys: Vec<Option<&str>> = if req.sigkeys.is_empty() {
+        vec![None]
+    } else {
+        req.sigkeys.iter().map(|k| Some(k.as_str())).collect()
+    };
+    put("sigkeys", json!(sigkeys));
+    put("hashed_directories", json!(true));
+    put("runroot", json!(false));
+    put("pkgset_source", json!("koji"));
+    put(
+        "pkgset_koji_tag",
+        json!(if is_tag {
+            req.source.join(" ")
+        } else {
+            String::new()
+        }),
+    );
+    if is_tag && !req.modular_koji_tags.is_empty() {
+        put("pkgset_koji_module_tag", json!(req.modular_koji_tags));
+    }
+    if let Some((url, commit)) = &req.module_defaults {
+        put(
+            "module_defaults_dir",
+            json!({"scm": "git", "repo": url, "branch": commit, "dir": "."}),
+        );
+    }
+    put("pkgset_koji_inherit", json!(!req.flags.no_inheritance));
+    put("pkgset_koji_builds", json!(req.builds));
+    if !req.scratch_modules.is_empty()
+        && let Some(api) = &f.mbs_api_url
+    {
+        put("mbs_api_url", json!(api));
+        put(
+            "pkgset_scratch_modules",
+            json!({"^Temporary$": req.scratch_modules}),
+        );
+    }
+    put("pkgset_allow_reuse", json!(!f.no_reuse));
+    if !is_module && req.packages.is_empty() {
+        put(
+            "additional_packages",
+            json!([["^Temporary$", {"*": ["*"]}]]),
+        );
+    }
+    put("filter_system_release_packages", json!(false));
+    let methods: Vec<&str> = req.multilib_methods.iter().map(|m| m.name()).collect();
+    let multilib: Vec<serde_json::Value> = req
+        .multilib_arches
+        .iter()
+        .map(|a| json!(["^.*$", {a.as_str(): methods}]))
+        .collect();
+    put("multilib", json!(multilib));
+    put(
+        "gather_source",
+        json!(if is_module { "module" } else { "comps" }),
+    );
+    let method = if req.flags.no_deps || is_module {
+        "nodeps"
+    } else if is_tag && !req.modular_koji_tags.is_empty() {
+        "hybrid"
+    } else {
+        "deps"
+    };
+    put("gather_method", json!(method));
+    if !is_module {
+        put("comps_file", json!("comps.xml"));
+    }
+    put("check_deps", json!(req.flags.check_deps));
+    put("greedy_method", json!("build"));
+    put(
+        "gather_lookaside_repos",
+        json!([["^.*$", {"*": req.lookaside_repos}]]),
+    );
+    put("createrepo_c", json!(true));
+    put("createrepo_checksum", json!("sha256"));
+    put("createrepo_enable_cache", json!(false));
+    put("media_checksums", json!(["sha256"]));
+    put("create_jigdo", json!(false));
+    if f.boot_iso {
+        put("buildinstall_method", json!("lorax"));
+        put("buildinstall_topdir", json!("/mnt/koji/compose/odcs"));
+    }
+    let mut skip = Vec::new();
+    if !req.iso {
+        skip.push("createiso");
+    }
+    if !f.boot_iso {
+        skip.push("buildinstall");
+    }
+    skip.extend(["live_media", "live_images"]);
+    if !f.ostree {
+        skip.push("ostree");
+    }
+    put("skip_phases", json!(skip));
+    put(
+        "translate_paths",
+        json!([[
+            "/mnt/koji/compose/",
+            "http://kojipkgs.fedoraproject.org/compose/"
+        ]]),
+    );
+    put("koji_profile", json!(f.koji_profile));
+    put("repoclosure_strictness", json!([[".*", {"*": "off"}]]));
+    serde_json::Value::Object(c)
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `variants.xml` (odcs-api.md §7.2): the one variant `Temporary`.
+pub fn variants_xml(f: &FullRequest<'_>, modules: &[String]) -> String {
+    use super::request::SourceType;
+    let req = f.req;
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE variants PUBLIC \"-//Red Hat, Inc.//DTD Variants info//EN\" \"variants2012.dtd\">\n<variants>\n  <variant id=\"Temporary\" name=\"Temporary\" type=\"variant\">\n    <arches>\n",
+    );
+    for a in &req.arches {
+        out.push_str(&format!("      <arch>{}</arch>\n", xml_escape(a)));
+    }
+    out.push_str("    </arches>\n");
+    if req.source_type == SourceType::Tag && !req.packages.is_empty() {
+        out.push_str(
+            "    <groups>\n      <group default=\"true\">odcs-group</group>\n    </groups>\n",
+        );
+    }
+    if req.source_type == SourceType::Tag && !req.modular_koji_tags.is_empty() {
+        out.push_str("    <modules>\n      <module>*</module>\n    </modules>\n");
+    } else if !modules.is_empty() {
+        out.push_str("    <modules>\n");
+        for m in modules.iter().filter(|m| !m.is_empty()) {
+            out.push_str(&format!("      <module>{}</module>\n", xml_escape(m)));
+        }
+        out.push_str("    </modules>\n");
+    }
+    out.push_str("  </variant>\n</variants>\n");
+    out
+}
+
+/// `comps.xml` (odcs-api.md §7.2): the group `odcs-group` of the requested
+/// packages.
+pub fn comps_xml(f: &FullRequest<'_>) -> String {
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE comps PUBLIC \"-//Red Hat, Inc.//DTD Comps info//EN\" \"comps.dtd\">\n<comps>\n  <group>\n    <id>odcs-group</id>\n    <name>odcs-group</name>\n    <description>ODCS compose default group</description>\n    <default>true</default>\n    <uservisible>true</uservisible>\n    <packagelist>\n",
+    );
+    for p in &f.req.packages {
+        out.push_str(&format!(
+            "      <packagereq type=\"default\">{}</packagereq>\n",
+            xml_escape(p)
+        ));
+    }
+    out.push_str("    </packagelist>\n  </group>\n</comps>\n");
+    out
+}
+
+/// A tag or build compose made by Pungi (`boot.iso`, `ostree`) into
+/// `target/<name>`, with its `.repo` file (odcs-api.md §7.4).
+pub fn run_full(
+    setup: &PungiSetup,
+    f: &FullRequest<'_>,
+    koji_event: Option<i64>,
+    target: &Path,
+    progress: &dyn Progress,
+) -> Result<ComposeResult, ComposeError> {
+    let fail = |m: String| ComposeError::Pungi(m);
+    let req = f.req;
+    let final_dir = target.join(&req.name);
+    if final_dir.exists() {
+        return Err(ComposeError::Exists {
+            name: req.name.clone(),
+            target: target.to_owned(),
+        });
+    }
+    let part = target.join(format!(".{}.part", req.name));
+    let work = target.join(format!(".{}.pungi-work", req.name));
+    for d in [&part, &work] {
+        if d.exists() {
+            std::fs::remove_dir_all(d).map_err(|e| fail(format!("{}: {e}", d.display())))?;
+        }
+    }
+    std::fs::create_dir_all(&work).map_err(|e| fail(format!("{}: {e}", work.display())))?;
+    let t = Instant::now();
+    let result = (|| {
+        let write = |name: &str, text: &str| {
+            std::fs::write(work.join(name), text).map_err(|e| fail(format!("{name}: {e}")))
+        };
+        let config = serde_json::to_string_pretty(&pungi_json(f))
+            .map_err(|e| fail(format!("pungi.json: {e}")))?;
+        write("pungi.json", &config)?;
+        let modules = if req.source_type == super::request::SourceType::Module {
+            req.source.clone()
+        } else {
+            vec![]
+        };
+        write("variants.xml", &variants_xml(f, &modules))?;
+        write(
+            "comps.xml",
+            &if req.source_type == super::request::SourceType::Module {
+                String::new()
+            } else {
+                comps_xml(f)
+            },
+        )?;
+        run_pungi(
+            &PungiSetup {
+                command: vec![setup.command[0].clone()],
+                ..setup.clone()
+            },
+            &Run {
+                config: &work.join("pungi.json"),
+                compose_dir: &part,
+                work: &work,
+                args: &setup.command[1..],
+                compose_type: f.compose_type,
+                label: f.label,
+                // the event goes to Pungi for tag composes only (§7.3)
+                koji_event: koji_event
+                    .filter(|_| req.source_type == super::request::SourceType::Tag),
+                respin_of: None,
+                timeout: setup.timeout,
+            },
+            progress,
+        )?;
+        let compose_id = std::fs::read_to_string(part.join("COMPOSE_ID"))
+            .map(|s| s.trim().to_owned())
+            .map_err(|e| fail(format!("Pungi wrote no COMPOSE_ID: {e}")))?;
+        let repo_dir = part.join("compose").join(super::request::VARIANT);
+        std::fs::create_dir_all(&repo_dir).map_err(|e| fail(e.to_string()))?;
+        std::fs::write(
+            repo_dir.join(format!("{}.repo", req.name)),
+            super::metadata::repo_file(&req.name, &req.url),
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        Ok(PungiOutcome {
+            compose_id,
+            config_dump: None,
+        })
+    })();
+    let _ = std::fs::remove_dir_all(&work);
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&part);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&part, &final_dir)
+        .map_err(|e| fail(format!("{}: {e}", final_dir.display())))?;
+    Ok(ComposeResult {
+        dir: final_dir,
+        event: koji_event.unwrap_or_default(),
+        rpms: vec![],
+        modules: vec![],
+        timings: vec![("pungi", t.elapsed())],
+        pungi: Some(outcome),
+    })
 }

@@ -591,6 +591,12 @@ impl WorkerContext {
         // a raw_config compose is Pungi's: what it needs of the row
         let raw = (c.source_type == crate::domain::SourceType::RawConfig.code())
             .then(|| (self.pungi.clone(), c.clone()));
+        // a tag or build compose with a result only Pungi makes is Pungi's
+        let pungi_results = i64::from(
+            crate::domain::ResultKind::BootIso.bit() | crate::domain::ResultKind::Ostree.bit(),
+        );
+        let full = (c.results & pungi_results != 0 && raw.is_none() && stored.is_none())
+            .then(|| (self.pungi.clone(), c.clone()));
         let outcome = tokio::task::spawn_blocking(move || match stored {
             Some(stored) => {
                 engine_progress.log(&format!(
@@ -638,6 +644,38 @@ impl WorkerContext {
                     (&modules, &defaults),
                     event,
                     caches.caches(),
+                    &target_path,
+                    engine_progress.as_ref(),
+                )
+            }
+            None if full.is_some() => {
+                let (pungi, c) = full.expect("checked");
+                let setup = pungi.ok_or_else(|| {
+                    ComposeError::Pungi(
+                        "boot.iso and ostree results need Pungi, which this server is not configured with ([pungi] in the configuration)".into(),
+                    )
+                })?;
+                let event = match c.koji_event {
+                    Some(e) => Some(e),
+                    None if req.source_type == SourceType::Tag => {
+                        Some(source.current_event().map_err(ComposeError::Source)?)
+                    }
+                    None => None,
+                };
+                let bit = |r: crate::domain::ResultKind| c.results & i64::from(r.bit()) != 0;
+                crate::compose::pungi::run_full(
+                    &setup,
+                    &crate::compose::pungi::FullRequest {
+                        req: &req,
+                        boot_iso: bit(crate::domain::ResultKind::BootIso),
+                        ostree: bit(crate::domain::ResultKind::Ostree),
+                        no_reuse: flag(&c, Flag::NoReuse),
+                        compose_type: c.compose_type.as_deref().unwrap_or("test"),
+                        label: c.label.as_deref(),
+                        mbs_api_url: None,
+                        koji_profile: "koji",
+                    },
+                    event,
                     &target_path,
                     engine_progress.as_ref(),
                 )
