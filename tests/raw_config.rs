@@ -441,8 +441,9 @@ fn boot_iso_and_ostree_results_are_made_by_pungi_with_the_generated_config() {
     }
     let a = argv(&s, &c);
     assert!(
-        a.windows(2)
-            .any(|w| w[0] == "--koji-event" && w[1] == c["koji_event"].to_string()),
+        a.windows(2).any(
+            |w| w[0] == "--koji-event" && w[1] == c["koji_event"].as_i64().unwrap().to_string()
+        ),
         "a tag compose pins Pungi to its event: {a:?}"
     );
     let top = s.data.join(format!("composes/{name}"));

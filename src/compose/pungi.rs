@@ -459,140 +459,6 @@ fn link_compose(target: &Path, req: &RawRequest<'_>, compose_id: &str) -> Result
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_command_line_is_the_originals() {
-        let run = Run {
-            config: Path::new("/w/pungi.conf"),
-            compose_dir: Path::new("/t/odcs-3"),
-            work: Path::new("/w"),
-            args: &[],
-            compose_type: "nightly",
-            label: Some("RC-1.0"),
-            koji_event: Some(42),
-            respin_of: None,
-            timeout: Duration::from_secs(1),
-        };
-        assert_eq!(
-            arguments(&run),
-            [
-                "--config=/w/pungi.conf",
-                "--no-latest-link",
-                "--compose-dir=/t/odcs-3",
-                "--nightly",
-                "--label=RC-1.0",
-                "--koji-event",
-                "42"
-            ]
-        );
-        // a type flag among the configured arguments is not doubled
-        let args = vec!["--production".to_owned()];
-        let run = Run {
-            args: &args,
-            compose_type: "weird",
-            label: None,
-            koji_event: None,
-            ..run
-        };
-        assert_eq!(arguments(&run)[3..], ["--production".to_owned()]);
-    }
-
-    /// The verified rendering of odcs-api.md §7.2: tag `f26`, packages
-    /// `ed file`, sigkeys `"123 "`, two arches, multilib x86_64
-    /// runtime+devel, two lookaside URLs, build `foo-1-1`, `check_deps`,
-    /// results repository + boot.iso.
-    #[test]
-    fn pungi_json_is_the_originals_rendering() {
-        use crate::compose::request::{ComposeRequest, MultilibMethod};
-        let req = ComposeRequest {
-            packages: vec!["ed".into(), "file".into()],
-            builds: vec!["foo-1-1".into()],
-            arches: vec!["x86_64".into(), "ppc64le".into()],
-            sigkeys: vec!["123".into(), "".into()],
-            multilib_arches: vec!["x86_64".into()],
-            multilib_methods: vec![MultilibMethod::Runtime, MultilibMethod::Devel],
-            lookaside_repos: vec!["http://a/repo".into(), "http://b/repo".into()],
-            flags: crate::compose::request::ComposeFlags {
-                check_deps: true,
-                ..Default::default()
-            },
-            ..ComposeRequest::tag("odcs-12", "f26", "http://localhost/odcs/odcs-12")
-        };
-        let f = FullRequest {
-            req: &req,
-            boot_iso: true,
-            ostree: false,
-            no_reuse: false,
-            compose_type: "test",
-            label: None,
-            mbs_api_url: None,
-            koji_profile: "koji",
-        };
-        let v = pungi_json(&f);
-        let expected = serde_json::json!({
-            "bootable": true, "buildinstall_method": "lorax",
-            "buildinstall_topdir": "/mnt/koji/compose/odcs", "check_deps": true,
-            "comps_file": "comps.xml", "gather_method": "deps", "gather_source": "comps",
-            "multilib": [["^.*$", {"x86_64": ["runtime", "devel"]}]],
-            "pkgset_koji_builds": ["foo-1-1"], "pkgset_koji_inherit": true,
-            "pkgset_koji_tag": "f26", "pkgset_source": "koji", "release_name": "odcs-12",
-            "release_short": "odcs-12", "release_version": "1", "sigkeys": ["123", ""],
-            "skip_phases": ["createiso", "live_media", "live_images", "ostree"],
-        });
-        for (k, want) in expected.as_object().unwrap() {
-            assert_eq!(&v[k], want, "{k}");
-        }
-        assert_eq!(
-            v["gather_lookaside_repos"],
-            serde_json::json!([["^.*$", {"*": ["http://a/repo", "http://b/repo"]}]])
-        );
-        assert!(
-            v.get("additional_packages").is_none(),
-            "packages were given"
-        );
-        // the ostree result runs the ostree phase (the original skipped it)
-        let f = FullRequest {
-            boot_iso: false,
-            ostree: true,
-            ..f
-        };
-        assert_eq!(
-            pungi_json(&f)["skip_phases"],
-            serde_json::json!(["createiso", "buildinstall", "live_media", "live_images"])
-        );
-        let vx = variants_xml(&f, &[]);
-        assert!(
-            vx.contains("<arch>ppc64le</arch>") && vx.contains("odcs-group"),
-            "{vx}"
-        );
-        let cx = comps_xml(&f);
-        assert!(
-            cx.contains("<packagereq type=\"default\">file</packagereq>"),
-            "{cx}"
-        );
-    }
-
-    #[test]
-    fn phases_are_read_from_pungis_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("pungi.global.log");
-        std::fs::write(
-            &log,
-            "2026-11-29 15:00:00 [INFO    ] [BEGIN] ---------- PHASE: PKGSET ----------\n\
-             2026-11-29 15:00:01 [INFO    ] [DONE ] ---------- PHASE: PKGSET ----------\n\
-             2026-11-29 15:00:01 [INFO    ] [BEGIN] ---------- PHASE: GATHER ----------\n\
-             2026-11-29 15:00:01 [INFO    ] [BEGIN] ---------- PHASE: CREATE",
-        )
-        .unwrap();
-        let (mut offset, mut phase) = (0, None);
-        last_phase(&log, &mut offset, &mut phase);
-        assert_eq!(phase.as_deref(), Some("gather"), "a partial line waits");
-    }
-}
-
 /// What a tag or build compose that Pungi makes (for `boot.iso` or
 /// `ostree`) asks, beyond its [`super::request::ComposeRequest`].
 pub struct FullRequest<'a> {
@@ -889,4 +755,138 @@ pub fn run_full(
         timings: vec![("pungi", t.elapsed())],
         pungi: Some(outcome),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_the_originals() {
+        let run = Run {
+            config: Path::new("/w/pungi.conf"),
+            compose_dir: Path::new("/t/odcs-3"),
+            work: Path::new("/w"),
+            args: &[],
+            compose_type: "nightly",
+            label: Some("RC-1.0"),
+            koji_event: Some(42),
+            respin_of: None,
+            timeout: Duration::from_secs(1),
+        };
+        assert_eq!(
+            arguments(&run),
+            [
+                "--config=/w/pungi.conf",
+                "--no-latest-link",
+                "--compose-dir=/t/odcs-3",
+                "--nightly",
+                "--label=RC-1.0",
+                "--koji-event",
+                "42"
+            ]
+        );
+        // a type flag among the configured arguments is not doubled
+        let args = vec!["--production".to_owned()];
+        let run = Run {
+            args: &args,
+            compose_type: "weird",
+            label: None,
+            koji_event: None,
+            ..run
+        };
+        assert_eq!(arguments(&run)[3..], ["--production".to_owned()]);
+    }
+
+    /// The verified rendering of odcs-api.md §7.2: tag `f26`, packages
+    /// `ed file`, sigkeys `"123 "`, two arches, multilib x86_64
+    /// runtime+devel, two lookaside URLs, build `foo-1-1`, `check_deps`,
+    /// results repository + boot.iso.
+    #[test]
+    fn pungi_json_is_the_originals_rendering() {
+        use crate::compose::request::{ComposeRequest, MultilibMethod};
+        let req = ComposeRequest {
+            packages: vec!["ed".into(), "file".into()],
+            builds: vec!["foo-1-1".into()],
+            arches: vec!["x86_64".into(), "ppc64le".into()],
+            sigkeys: vec!["123".into(), "".into()],
+            multilib_arches: vec!["x86_64".into()],
+            multilib_methods: vec![MultilibMethod::Runtime, MultilibMethod::Devel],
+            lookaside_repos: vec!["http://a/repo".into(), "http://b/repo".into()],
+            flags: crate::compose::request::ComposeFlags {
+                check_deps: true,
+                ..Default::default()
+            },
+            ..ComposeRequest::tag("odcs-12", "f26", "http://localhost/odcs/odcs-12")
+        };
+        let f = FullRequest {
+            req: &req,
+            boot_iso: true,
+            ostree: false,
+            no_reuse: false,
+            compose_type: "test",
+            label: None,
+            mbs_api_url: None,
+            koji_profile: "koji",
+        };
+        let v = pungi_json(&f);
+        let expected = serde_json::json!({
+            "bootable": true, "buildinstall_method": "lorax",
+            "buildinstall_topdir": "/mnt/koji/compose/odcs", "check_deps": true,
+            "comps_file": "comps.xml", "gather_method": "deps", "gather_source": "comps",
+            "multilib": [["^.*$", {"x86_64": ["runtime", "devel"]}]],
+            "pkgset_koji_builds": ["foo-1-1"], "pkgset_koji_inherit": true,
+            "pkgset_koji_tag": "f26", "pkgset_source": "koji", "release_name": "odcs-12",
+            "release_short": "odcs-12", "release_version": "1", "sigkeys": ["123", ""],
+            "skip_phases": ["createiso", "live_media", "live_images", "ostree"],
+        });
+        for (k, want) in expected.as_object().unwrap() {
+            assert_eq!(&v[k], want, "{k}");
+        }
+        assert_eq!(
+            v["gather_lookaside_repos"],
+            serde_json::json!([["^.*$", {"*": ["http://a/repo", "http://b/repo"]}]])
+        );
+        assert!(
+            v.get("additional_packages").is_none(),
+            "packages were given"
+        );
+        // the ostree result runs the ostree phase (the original skipped it)
+        let f = FullRequest {
+            boot_iso: false,
+            ostree: true,
+            ..f
+        };
+        assert_eq!(
+            pungi_json(&f)["skip_phases"],
+            serde_json::json!(["createiso", "buildinstall", "live_media", "live_images"])
+        );
+        let vx = variants_xml(&f, &[]);
+        assert!(
+            vx.contains("<arch>ppc64le</arch>") && vx.contains("odcs-group"),
+            "{vx}"
+        );
+        let cx = comps_xml(&f);
+        assert!(
+            cx.contains("<packagereq type=\"default\">file</packagereq>"),
+            "{cx}"
+        );
+    }
+
+    #[test]
+    fn phases_are_read_from_pungis_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("pungi.global.log");
+        std::fs::write(
+            &log,
+            "2026-11-29 15:00:00 [INFO    ] [BEGIN] ---------- PHASE: PKGSET ----------\n\
+             2026-11-29 15:00:01 [INFO    ] [DONE ] ---------- PHASE: PKGSET ----------\n\
+             2026-11-29 15:00:01 [INFO    ] [BEGIN] ---------- PHASE: GATHER ----------\n\
+             2026-11-29 15:00:01 [INFO    ] [BEGIN] ---------- PHASE: CREATE",
+        )
+        .unwrap();
+        let (mut offset, mut phase) = (0, None);
+        last_phase(&log, &mut offset, &mut phase);
+        assert_eq!(phase.as_deref(), Some("gather"), "a partial line waits");
+    }
 }
