@@ -87,10 +87,12 @@ fn stand_in() -> PathBuf {
     common::manifest_dir().join("tests/pungi-koji")
 }
 
-fn server(repo: &Path, with_pungi: bool) -> Server {
+/// A server (on PostgreSQL with `postgres`, else SQLite) with the
+/// configurations of `repo` and, `with_pungi`, the stand-in Pungi.
+fn server_on(repo: &Path, with_pungi: bool, postgres: bool) -> Server {
     let url = format!("file://{}", repo.display());
     let (s, _) = Server::start_with(
-        false,
+        postgres,
         move |cfg| {
             if with_pungi {
                 cfg.pungi = Some(odcs::config::PungiConfig {
@@ -124,6 +126,10 @@ fn server(repo: &Path, with_pungi: bool) -> Server {
     s
 }
 
+fn server(repo: &Path, with_pungi: bool) -> Server {
+    server_on(repo, with_pungi, false)
+}
+
 /// The stand-in's record of how it was run.
 fn argv(s: &Server, c: &Value) -> Vec<String> {
     let dir = s.data.join(format!("composes/odcs-{}", c["id"]));
@@ -138,7 +144,8 @@ fn a_raw_config_compose_runs_pungi_with_the_configuration_at_its_commit() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("configs");
     let commit = repository(&repo);
-    let s = server(&repo, true);
+    // on PostgreSQL: the respin lookup is SQL both databases must answer
+    let s = server_on(&repo, true, true);
 
     let (_, about) = s.get("/api/1/about/");
     assert_eq!(
@@ -199,6 +206,19 @@ print(c["id"])
         );
     }
 
+    // the next compose of the configuration that day is the next respin
+    // (named before Pungi runs, as the original does)
+    let (_, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "raw_config", "source": format!("raw#{commit}")}}),
+    );
+    let second = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(
+        second["pungi_compose_id"].as_str().unwrap(),
+        pungi_id.replace(".t.0", ".t.1"),
+        "{second}"
+    );
+
     // a production compose keeps Pungi's configuration dump; its respin
     // runs with it, as a respin of the first
     let (code, body) = s.post(
@@ -243,6 +263,11 @@ print(c["id"])
     let respin = s.wait_for(respin["id"].as_i64().unwrap(), &["done", "failed"]);
     assert_eq!(respin["state_name"], "done", "{respin}");
     assert_eq!(respin["respin_of"], prod_id.as_str());
+    assert_eq!(
+        respin["pungi_compose_id"].as_str().unwrap(),
+        format!("{}1", prod_id.strip_suffix('0').unwrap()),
+        "a respin is the next respin of the day"
+    );
     let a = argv(&s, &respin);
     assert!(
         a.iter()
@@ -258,13 +283,13 @@ print(c["id"])
     let metrics = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         metrics.contains(
-            "raw_config_composes_count_total{source=\"raw#other_commits_or_branches\"} 3"
+            "raw_config_composes_count_total{source=\"raw#other_commits_or_branches\"} 4"
         ),
         "{metrics}"
     );
     assert!(
         metrics.contains(&format!(
-            "raw_config_composes{{source=\"raw#{commit}\",state=\"done\"}} 2"
+            "raw_config_composes{{source=\"raw#{commit}\",state=\"done\"}} 3"
         )),
         "{metrics}"
     );

@@ -15,10 +15,11 @@
 //! the configuration is handed to Pungi as the repository holds it (the
 //! original parses it with kobo and hands Pungi a JSON dump; Pungi reads
 //! both), there are no Jinja wrappers, post scripts, schema overrides or
-//! per-URL credentials yet, and Pungi names the compose (the original
-//! writes `COMPOSE_ID` first, with a respin unique among its composes): two
-//! raw_config composes of one configuration on one day get the same Pungi
-//! compose id, and the later one's symlink wins.
+//! per-URL credentials yet. The compose is named before Pungi runs, as the
+//! original does (`COMPOSE_ID`, `composeinfo-base.json`, the respin the next
+//! free one among this service's composes), when the configuration states
+//! its release as plain strings; a configuration that computes them leaves
+//! the naming to Pungi.
 
 use std::io::{Read as _, Seek as _};
 use std::path::{Path, PathBuf};
@@ -266,6 +267,103 @@ pub struct RawRequest<'a> {
     pub respin_of: Option<&'a str>,
     /// The stored configuration dump of the compose this one renews.
     pub config_dump: Option<&'a str>,
+    /// Claims the next free respin of a Pungi compose id prefix
+    /// (`<short>-<version>-<date><type>.`) for this compose and returns it.
+    pub claim_respin: &'a (dyn Fn(&str) -> i64 + Sync),
+}
+
+/// The suffix of a compose type in Pungi's compose ids.
+fn type_suffix(compose_type: &str) -> &'static str {
+    match known_type(compose_type) {
+        "production" => "",
+        "nightly" => ".n",
+        "ci" => ".ci",
+        "development" => ".d",
+        _ => ".t",
+    }
+}
+
+/// The next respin after those of `taken` (ids starting with `prefix`).
+pub fn next_respin(taken: &[String], prefix: &str) -> i64 {
+    taken
+        .iter()
+        .filter_map(|id| id.strip_prefix(prefix)?.parse::<i64>().ok())
+        .max()
+        .map_or(0, |r| r + 1)
+}
+
+/// `release_name`, `release_short` and `release_version` of a Pungi
+/// configuration, when they are plain strings: a JSON dump, or the kobo
+/// format's `key = "value"` lines. `None` when one of them is computed
+/// (a wrapper): Pungi then names the compose itself.
+fn release_of_config(path: &Path) -> Option<(String, String, String)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let get = |key: &str| -> Option<String> {
+        if path.extension().is_some_and(|e| e == "json") {
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            return v.get(key)?.as_str().map(str::to_owned);
+        }
+        text.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            if k.trim() != key {
+                return None;
+            }
+            let v = v.trim();
+            let q = v.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+            let inner = v.strip_prefix(q)?.strip_suffix(q)?;
+            (!inner.contains(['\\', '"', '\''])).then(|| inner.to_owned())
+        })
+    };
+    Some((
+        get("release_name")?,
+        get("release_short")?,
+        get("release_version")?,
+    ))
+}
+
+/// Name the compose before Pungi runs, as the original does: `COMPOSE_ID`
+/// and `work/global/composeinfo-base.json` in `compose_dir`, with the next
+/// free respin of the day; `false` when the configuration does not say its
+/// release plainly.
+fn name_compose(
+    config: &Path,
+    compose_dir: &Path,
+    compose_type: &str,
+    label: Option<&str>,
+    claim_respin: &(dyn Fn(&str) -> i64 + Sync),
+) -> Result<bool, ComposeError> {
+    let Some((name, short, version)) = release_of_config(config) else {
+        return Ok(false);
+    };
+    let date = crate::date::today();
+    let prefix = format!("{short}-{version}-{date}{}.", type_suffix(compose_type));
+    let respin = claim_respin(&prefix);
+    let id = format!("{prefix}{respin}");
+    let mut compose = serde_json::json!({
+        "id": id, "date": date, "type": known_type(compose_type), "respin": respin,
+    });
+    if let Some(l) = label {
+        compose["label"] = serde_json::json!(l);
+    }
+    let info = serde_json::json!({
+        "header": {"type": "productmd.composeinfo", "version": "1.2"},
+        "payload": {
+            "compose": compose,
+            "release": {"name": name, "short": short, "version": version,
+                        "type": "ga", "internal": false, "is_layered": false},
+            "variants": {}
+        }
+    });
+    let global = compose_dir.join("work/global");
+    let io = |e: std::io::Error| ComposeError::Pungi(format!("{}: {e}", compose_dir.display()));
+    std::fs::create_dir_all(&global).map_err(io)?;
+    std::fs::write(compose_dir.join("COMPOSE_ID"), &id).map_err(io)?;
+    std::fs::write(
+        global.join("composeinfo-base.json"),
+        serde_json::to_string_pretty(&info).unwrap_or_default(),
+    )
+    .map_err(io)?;
+    Ok(true)
 }
 
 /// What Pungi answered, to store with the compose.
@@ -350,6 +448,13 @@ pub fn run_raw_config(
                 config
             }
         };
+        name_compose(
+            &config,
+            &part,
+            req.compose_type,
+            req.label,
+            req.claim_respin,
+        )?;
         let args = raw
             .pungi_args
             .clone()

@@ -845,6 +845,22 @@ impl Store {
         })
     }
 
+    /// The Pungi compose ids that start with `prefix`
+    /// (`<short>-<version>-<date><type>.`): the respins already taken.
+    pub async fn pungi_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let sql = "SELECT pungi_compose_id FROM composes \
+                   WHERE substr(pungi_compose_id, 1, $2) = $1";
+        let len = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+        with_pool!(self, |pool| {
+            sqlx::query_scalar::<_, String>(sql)
+                .bind(prefix)
+                .bind(len)
+                .fetch_all(pool)
+                .await
+                .map_err(db("read the Pungi compose ids"))
+        })
+    }
+
     /// What Pungi answered for a generating compose: its compose id and,
     /// for production and development composes, its configuration dump.
     pub async fn set_pungi(

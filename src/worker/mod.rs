@@ -597,6 +597,7 @@ impl WorkerContext {
         );
         let full = (c.results & pungi_results != 0 && raw.is_none() && stored.is_none())
             .then(|| (self.pungi.clone(), c.clone()));
+        let (claim_store, claim_handle) = (self.store.clone(), tokio::runtime::Handle::current());
         let outcome = tokio::task::spawn_blocking(move || match stored {
             Some(stored) => {
                 engine_progress.log(&format!(
@@ -682,6 +683,23 @@ impl WorkerContext {
             }
             None => match raw {
                 Some((pungi, c)) => {
+                    // the next free respin, claimed for this compose at once
+                    let claim = |prefix: &str| -> i64 {
+                        claim_handle.block_on(async {
+                            let taken = claim_store
+                                .pungi_ids_with_prefix(prefix)
+                                .await
+                                .unwrap_or_default();
+                            let respin = crate::compose::pungi::next_respin(&taken, prefix);
+                            if let Err(e) = claim_store
+                                .set_pungi(c.id, &format!("{prefix}{respin}"), None)
+                                .await
+                            {
+                                tracing::warn!("compose {}: cannot claim its Pungi id: {e}", c.id);
+                            }
+                            respin
+                        })
+                    };
                     let setup = pungi.ok_or_else(|| {
                         ComposeError::Pungi(
                             "raw_config composes need Pungi, which this server is not configured with ([pungi] in the configuration)".into(),
@@ -701,6 +719,7 @@ impl WorkerContext {
                             koji_event: event,
                             respin_of: c.respin_of.as_deref(),
                             config_dump: c.pungi_config_dump.as_deref(),
+                            claim_respin: &claim,
                         },
                         &target_path,
                         engine_progress.as_ref(),
