@@ -102,6 +102,7 @@ fn server_on(repo: &Path, with_pungi: bool, postgres: bool) -> Server {
                 });
             }
             for (name, file, timeout) in [
+                ("short-lived", "pungi.conf", None),
                 ("raw", "pungi.conf", None),
                 ("slow", "slow.conf", None),
                 ("slow-2s", "slow.conf", Some(2)),
@@ -117,6 +118,9 @@ fn server_on(repo: &Path, with_pungi: bool, postgres: bool) -> Server {
                         commit: None,
                         pungi_timeout: timeout,
                         pungi_args: None,
+                        // 2 h by default, 6 h at most (odcs-api.md §5.4's example)
+                        seconds_to_live: (name == "short-lived").then_some(7200),
+                        max_seconds_to_live: (name == "short-lived").then_some(21600),
                     },
                 );
             }
@@ -331,6 +335,26 @@ fn raw_config_requests_are_checked_and_pungis_failures_quoted() {
             (400, Some(message)),
             "{source}"
         );
+    }
+    // lifetimes of a raw config: its default, its maximum
+    for (asked, got) in [(None, 7200), (Some(43200), 21600)] {
+        let mut body =
+            json!({"source": {"type": "raw_config", "source": format!("short-lived#{commit}")}});
+        if let Some(a) = asked {
+            body["seconds_to_live"] = json!(a);
+        }
+        let (code, c) = s.post("/api/1/composes/", &body);
+        assert_eq!(code, 200, "{c}");
+        // (at most 6 h apart: the dates differ by a day at most)
+        let at = |k: &str| -> (String, i64) {
+            let t = c[k].as_str().unwrap();
+            let (d, hms) = t.trim_end_matches('Z').split_once('T').unwrap();
+            let p: Vec<i64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
+            (d.to_owned(), p[0] * 3600 + p[1] * 60 + p[2])
+        };
+        let ((d1, s1), (d2, s2)) = (at("time_submitted"), at("time_to_expire"));
+        let diff = s2 - s1 + if d1 == d2 { 0 } else { 86400 };
+        assert_eq!(diff, got, "{c}");
     }
     let wait = |source: String| {
         let (code, body) = post(&source);

@@ -223,12 +223,26 @@ async fn create_compose(
     let who = caller.authenticate(&app, "new-compose").await?;
     let body = read_body(&app, body).await?;
     let data = parse_body(&body)?;
+    // a raw_config source may have lifetimes of its own (odcs-api.md §5.4),
+    // each falling back to the server's
+    let raw_entry = data
+        .get("source")
+        .filter(|s| s.get("type").and_then(Value::as_str) == Some("raw_config"))
+        .and_then(|s| s.get("source")?.as_str())
+        .and_then(|s| app.raw_configs.get(s.split('#').next()?));
+    let lifetime = match raw_entry {
+        Some(r) => validate::Lifetime {
+            default: r.seconds_to_live.unwrap_or(app.lifetime.default),
+            max: r.max_seconds_to_live.unwrap_or(app.lifetime.max),
+        },
+        None => app.lifetime,
+    };
     let req = validate::parse_create(
         &data,
         &app.arches,
         &app.sigkeys,
         &app.base_modules,
-        app.lifetime,
+        lifetime,
     )?;
     if app.target_dirs.get(&req.target_dir).is_none() {
         return Err(ApiError::BadRequest(format!(

@@ -61,6 +61,12 @@ pub struct RawConfig {
     /// `raw_config_pungi_koji_args[name]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pungi_args: Option<Vec<String>>,
+    /// The default lifetime of its composes, instead of the server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_to_live: Option<i64>,
+    /// The longest lifetime of its composes, instead of the server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_seconds_to_live: Option<i64>,
 }
 
 /// One Pungi run.
