@@ -103,6 +103,7 @@ fn server_on(repo: &Path, with_pungi: bool, postgres: bool) -> Server {
             }
             for (name, file, timeout) in [
                 ("short-lived", "pungi.conf", None),
+                ("with-post", "pungi.conf", None),
                 ("raw", "pungi.conf", None),
                 ("slow", "slow.conf", None),
                 ("slow-2s", "slow.conf", Some(2)),
@@ -121,6 +122,8 @@ fn server_on(repo: &Path, with_pungi: bool, postgres: bool) -> Server {
                         // 2 h by default, 6 h at most (odcs-api.md §5.4's example)
                         seconds_to_live: (name == "short-lived").then_some(7200),
                         max_seconds_to_live: (name == "short-lived").then_some(21600),
+                        post_script: (name == "with-post")
+                            .then(|| "cat COMPOSE_ID > post.txt; echo oops >&2; exit 3".to_owned()),
                     },
                 );
             }
@@ -361,6 +364,28 @@ fn raw_config_requests_are_checked_and_pungis_failures_quoted() {
         assert_eq!(code, 200, "{body}");
         s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"])
     };
+    // a post script runs in the compose dir; its failure is logged, the
+    // compose stays done
+    let c = wait(format!("with-post#{commit}"));
+    assert_eq!(c["state_name"], "done", "{c}");
+    let top = s.data.join(format!("composes/odcs-{}", c["id"]));
+    assert_eq!(
+        std::fs::read_to_string(top.join("post.txt"))
+            .unwrap()
+            .trim(),
+        c["pungi_compose_id"].as_str().unwrap()
+    );
+    assert_eq!(
+        std::fs::read_to_string(top.join("post-script.log")).unwrap(),
+        "oops\n"
+    );
+    let log =
+        std::fs::read_to_string(s.data.join(format!("composes/odcs-{}.log", c["id"]))).unwrap();
+    assert!(
+        log.contains("the post script failed: it ended with exit status: 3"),
+        "{log}"
+    );
+
     // Pungi fails: the reason says so, with its phase and the end of its stderr
     let c = wait(format!("failing#{commit}"));
     assert_eq!(c["state_name"], "failed");

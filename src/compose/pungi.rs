@@ -67,6 +67,55 @@ pub struct RawConfig {
     /// The longest lifetime of its composes, instead of the server's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_seconds_to_live: Option<i64>,
+    /// A shell command run in the compose directory after Pungi succeeded
+    /// (at most [`POST_SCRIPT_TIMEOUT`]); its failure is logged, the
+    /// compose stays done, as in the original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_script: Option<String>,
+}
+
+/// How long a raw config's `post_script` may run.
+pub const POST_SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Run `script` with `sh -c` in `dir` (its own process group, output in
+/// `post-script.log` there); what went wrong, if anything.
+fn run_post_script(script: &str, dir: &Path) -> Option<String> {
+    let log = match std::fs::File::create(dir.join("post-script.log")) {
+        Ok(f) => f,
+        Err(e) => return Some(format!("post-script.log: {e}")),
+    };
+    let err = match log.try_clone() {
+        Ok(f) => f,
+        Err(e) => return Some(e.to_string()),
+    };
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", script])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return Some(format!("cannot run sh: {e}")),
+    };
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) if s.success() => return None,
+            Ok(Some(s)) => return Some(format!("it ended with {s}")),
+            Ok(None) if started.elapsed() > POST_SCRIPT_TIMEOUT => {
+                kill_group(child.id());
+                let _ = child.wait();
+                return Some(format!(
+                    "it ran longer than {} seconds",
+                    POST_SCRIPT_TIMEOUT.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => return Some(e.to_string()),
+        }
+    }
 }
 
 /// One Pungi run.
@@ -518,6 +567,18 @@ pub fn run_raw_config(
     std::fs::rename(&part, &final_dir)
         .map_err(|e| fail(format!("{}: {e}", final_dir.display())))?;
     link_compose(target, req, &outcome.compose_id)?;
+    if let Some(script) = &raw.post_script {
+        progress.phase("post script", None);
+        match run_post_script(script, &final_dir) {
+            None => progress.note("the post script succeeded (post-script.log)"),
+            Some(e) => {
+                tracing::warn!("{}: the post script failed: {e}", req.name);
+                progress.note(&format!(
+                    "the post script failed: {e} (post-script.log); the compose stays done"
+                ));
+            }
+        }
+    }
     Ok(ComposeResult {
         dir: final_dir,
         event: req.koji_event,
