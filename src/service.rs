@@ -114,12 +114,16 @@ async fn worker_context(
         module_defaults_dir: cfg.module_defaults_dir.clone(),
         module_defaults_cache: cfg.cache_dir(),
         pungi: cfg.pungi.as_ref().map(|p| {
+            let raw_configs = Arc::new(crate::compose::pungi::RawConfigs::new(
+                cfg.raw_config_urls.clone(),
+                cfg.raw_config_urls_file.clone(),
+            ));
             let mut command = vec![p.koji.clone()];
             command.extend(p.args.iter().cloned());
             Arc::new(crate::compose::pungi::PungiSetup {
                 command,
                 timeout: Duration::from_secs(p.timeout_seconds.max(1)),
-                raw_configs: cfg.raw_config_urls.clone(),
+                raw_configs: raw_configs.clone(),
             })
         }),
     }))
@@ -192,7 +196,16 @@ pub async fn serve_with(
         arches: cfg.arches.clone(),
         sigkeys: cfg.sigkeys.clone(),
         base_modules: cfg.base_module_names.clone(),
-        raw_configs: cfg.raw_config_urls.clone(),
+        raw_configs: ctx
+            .pungi
+            .as_ref()
+            .map(|p| p.raw_configs.clone())
+            .unwrap_or_else(|| {
+                Arc::new(crate::compose::pungi::RawConfigs::new(
+                    cfg.raw_config_urls.clone(),
+                    cfg.raw_config_urls_file.clone(),
+                ))
+            }),
         pungi: cfg.pungi.is_some(),
         max_body_bytes: cfg.max_body_bytes,
         jobs_queued: notify,

@@ -91,9 +91,11 @@ fn stand_in() -> PathBuf {
 /// configurations of `repo` and, `with_pungi`, the stand-in Pungi.
 fn server_on(repo: &Path, with_pungi: bool, postgres: bool) -> Server {
     let url = format!("file://{}", repo.display());
+    let late = repo.with_file_name("raw_config_urls.toml");
     let (s, _) = Server::start_with(
         postgres,
         move |cfg| {
+            cfg.raw_config_urls_file = Some(late);
             if with_pungi {
                 cfg.pungi = Some(odcs::config::PungiConfig {
                     koji: stand_in().display().to_string(),
@@ -339,6 +341,35 @@ fn raw_config_requests_are_checked_and_pungis_failures_quoted() {
             "{source}"
         );
     }
+    // raw_config_urls_file: an entry added while the server runs is there
+    let (code, body) = post(&format!("late#{commit}"));
+    assert_eq!(
+        (code, body["message"].as_str()),
+        (
+            400,
+            Some("Source \"late\" does not exist in server configuration.")
+        )
+    );
+    std::fs::write(
+        repo.with_file_name("raw_config_urls.toml"),
+        format!(
+            "[late]\nurl = \"file://{}\"\nconfig_filename = \"pungi.conf\"\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+    let (_, about) = s.get("/api/1/about/");
+    assert_eq!(
+        about["raw_config_urls"]["late"]["config_filename"], "pungi.conf",
+        "{about}"
+    );
+    let (code, body) = post(&format!("late#{commit}"));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"])["state_name"],
+        "done"
+    );
+
     // lifetimes of a raw config: its default, its maximum
     for (asked, got) in [(None, 7200), (Some(43200), 21600)] {
         let mut body =

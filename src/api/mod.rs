@@ -52,7 +52,7 @@ pub struct AppState {
     /// Module names a module compose may not ask for.
     pub base_modules: Vec<String>,
     /// `raw_config_urls`.
-    pub raw_configs: std::collections::BTreeMap<String, crate::compose::pungi::RawConfig>,
+    pub raw_configs: Arc<crate::compose::pungi::RawConfigs>,
     /// Whether Pungi is configured (`[pungi]`).
     pub pungi: bool,
     pub max_body_bytes: usize,
@@ -230,6 +230,7 @@ async fn create_compose(
         .filter(|s| s.get("type").and_then(Value::as_str) == Some("raw_config"))
         .and_then(|s| s.get("source")?.as_str())
         .and_then(|s| app.raw_configs.get(s.split('#').next()?));
+    let raw_entry = raw_entry.as_ref();
     let lifetime = match raw_entry {
         Some(r) => validate::Lifetime {
             default: r.seconds_to_live.unwrap_or(app.lifetime.default),
@@ -282,7 +283,7 @@ async fn create_compose(
     }
     if req.source_type == SourceType::RawConfig.code() {
         let name = req.source.split('#').next().unwrap_or_default();
-        if !app.raw_configs.contains_key(name) {
+        if app.raw_configs.get(name).is_none() {
             return Err(ApiError::BadRequest(format!(
                 "Source \"{name}\" does not exist in server configuration."
             )));
@@ -525,7 +526,7 @@ async fn about(State(app): State<Arc<AppState>>) -> Response {
             "version": env!("CARGO_PKG_VERSION"),
             "auth_backend": app.auth.backend_names(),
             "allowed_clients": app.allowed_clients,
-            "raw_config_urls": app.raw_configs,
+            "raw_config_urls": app.raw_configs.all(),
             "sigkeys": app.sigkeys,
         }))
         .into_response(),

@@ -37,7 +37,77 @@ pub struct PungiSetup {
     /// How long one run may take (the original's `pungi_timeout`).
     pub timeout: Duration,
     /// `raw_config_urls`: name → where its configuration is.
-    pub raw_configs: std::collections::BTreeMap<String, RawConfig>,
+    pub raw_configs: std::sync::Arc<RawConfigs>,
+}
+
+/// The `raw_config_urls` of the configuration and, when
+/// `raw_config_urls_file` names one, those of that TOML file (`[NAME]`
+/// tables), read again whenever its modification time changes, as the
+/// original re-reads its `raw_config_urls.conf`; the file's entries win.
+#[derive(Debug, Default)]
+pub struct RawConfigs {
+    fixed: std::collections::BTreeMap<String, RawConfig>,
+    file: Option<PathBuf>,
+    /// The file's modification time when read, and what it held.
+    read: std::sync::Mutex<(
+        Option<std::time::SystemTime>,
+        std::collections::BTreeMap<String, RawConfig>,
+    )>,
+}
+
+impl RawConfigs {
+    pub fn new(
+        fixed: std::collections::BTreeMap<String, RawConfig>,
+        file: Option<PathBuf>,
+    ) -> RawConfigs {
+        RawConfigs {
+            fixed,
+            file,
+            read: Default::default(),
+        }
+    }
+
+    /// Every entry now; a file that cannot be read or parsed keeps what
+    /// it held before (and says why in the log).
+    pub fn all(&self) -> std::collections::BTreeMap<String, RawConfig> {
+        let mut out = self.fixed.clone();
+        let Some(path) = &self.file else {
+            return out;
+        };
+        let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        if mtime != read.0 {
+            let parsed = std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| {
+                    toml::from_str::<std::collections::BTreeMap<String, RawConfig>>(&t)
+                        .map_err(|e| e.to_string())
+                });
+            match parsed {
+                Ok(entries) => {
+                    tracing::info!(
+                        "raw_config_urls: {} entries from {}",
+                        entries.len(),
+                        path.display()
+                    );
+                    *read = (mtime, entries);
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "raw_config_urls: {}: {e}; keeping what it held before",
+                        path.display()
+                    );
+                    read.0 = mtime;
+                }
+            }
+        }
+        out.extend(read.1.clone());
+        out
+    }
+
+    pub fn get(&self, name: &str) -> Option<RawConfig> {
+        self.all().remove(name)
+    }
 }
 
 /// One entry of `raw_config_urls` (odcs-api.md §7.5).

@@ -141,6 +141,9 @@ pub struct Config {
     pub pungi: Option<PungiConfig>,
     /// `raw_config` sources: name → git repository and configuration file.
     pub raw_config_urls: std::collections::BTreeMap<String, crate::compose::pungi::RawConfig>,
+    /// A TOML file of more `raw_config_urls` entries (`[NAME]` tables),
+    /// read again whenever it changes (no restart needed).
+    pub raw_config_urls_file: Option<PathBuf>,
     /// Who may create, renew and delete composes.
     pub auth: AuthConfig,
 }
@@ -175,6 +178,7 @@ impl Default for Config {
             mbs: None,
             pungi: None,
             raw_config_urls: Default::default(),
+            raw_config_urls_file: None,
             auth: AuthConfig::default(),
         }
     }
