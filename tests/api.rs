@@ -484,6 +484,12 @@ fn snapshots(postgres: bool) {
     let id = submitted["id"].as_i64().unwrap();
     let done = s.wait_for(id, &["done"]);
     let (_, page) = s.get("/api/1/composes/?per_page=1&source=updates&state=2");
+    // names filter as the numbers do (#19); an unknown name matches nothing
+    let (_, named) = s.get("/api/1/composes/?per_page=1&source=updates&state=done&source_type=tag");
+    assert_eq!(named["items"], page["items"]);
+    assert_eq!(named["items"].as_array().map(Vec::len), Some(1));
+    let (_, other) = s.get("/api/1/composes/?source=updates&source_type=module");
+    assert_eq!(other["items"], json!([]));
     let (_, about) = s.get("/api/1/about/");
     let compose = |extra: Value| {
         let mut b = json!({"source": {"type": "tag", "source": "base"}});

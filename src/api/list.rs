@@ -23,17 +23,21 @@ pub(super) async fn list_composes(
             .find(|(n, v)| n == k && !v.is_empty())
             .map(|(_, v)| v.clone())
     };
-    // numeric filters: a non-number matches nothing (odcs-api.md §3.1)
+    // numeric filters: a non-number matches nothing (odcs-api.md §3.1);
+    // `state` and `source_type` also take their names (`done`, `tag`), an
+    // unknown name matching nothing too
     let mut impossible = false;
-    let mut int = |k: &str| -> Option<i64> {
+    let mut int = |k: &str, name: &dyn Fn(&str) -> Option<i64>| -> Option<i64> {
         let v = first(k)?;
-        let parsed = v.parse::<i64>().ok();
+        let parsed = v.parse::<i64>().ok().or_else(|| name(&v));
         impossible |= parsed.is_none();
         parsed
     };
-    let source_type = int("source_type");
-    let state_code = int("state");
-    let koji_task_id = int("koji_task_id");
+    let source_type = int("source_type", &|n| {
+        crate::domain::SourceType::from_name(n).map(|t| t.code())
+    });
+    let state_code = int("state", &|n| ComposeState::from_name(n).map(|s| s as i64));
+    let koji_task_id = int("koji_task_id", &|_| None);
     let state = match state_code {
         Some(c) => match ComposeState::from_code(c) {
             Some(s) => Some(s),
