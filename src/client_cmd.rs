@@ -38,6 +38,10 @@ enum ClientCommand {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 3600)]
         timeout: u64,
+        /// Also print the compose's log as it grows (to stderr), as the
+        /// original's `--watch` tails Pungi's log.
+        #[arg(long)]
+        watch: bool,
     },
     /// Show one compose.
     Show {
@@ -151,6 +155,9 @@ pub struct CreateArgs {
     /// Wait until the compose is done (or failed), showing its progress.
     #[arg(long)]
     wait: bool,
+    /// With --wait: also print the compose's log as it grows.
+    #[arg(long)]
+    watch: bool,
 }
 
 impl CreateArgs {
@@ -249,7 +256,30 @@ fn print(v: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn wait(server: &str, id: u64, timeout: u64) -> anyhow::Result<Value> {
+/// The part of the compose log at `url` after `offset` bytes (asked with
+/// a Range header; a server ignoring it answers the whole log).
+fn log_since(url: &str, offset: u64) -> Option<Vec<u8>> {
+    let resp = agent()
+        .get(url)
+        .header("Range", format!("bytes={offset}-"))
+        .call()
+        .ok()?;
+    let status = resp.status().as_u16();
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut resp.into_body().into_reader(), &mut body).ok()?;
+    match status {
+        206 => Some(body),
+        200 => Some(body.get(offset as usize..).unwrap_or_default().to_vec()),
+        _ => None,
+    }
+}
+
+/// Wait for compose `id` to end: a progress line (state, phase, elapsed) on
+/// a terminal, a plain line per change otherwise; with `watch`, the
+/// compose's log as it grows.
+fn wait(server: &str, id: u64, timeout: u64, watch: bool) -> anyhow::Result<Value> {
+    use std::io::{IsTerminal as _, Write as _};
+    let terminal = std::io::stderr().is_terminal();
     let bar =
         indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
     bar.set_style(
@@ -258,6 +288,7 @@ fn wait(server: &str, id: u64, timeout: u64) -> anyhow::Result<Value> {
     );
     bar.set_prefix(id.to_string());
     let t = Instant::now();
+    let (mut last, mut offset) = (String::new(), 0u64);
     loop {
         let c = answer(
             agent().get(&format!("{server}/api/1/composes/{id}")).call(),
@@ -268,8 +299,24 @@ fn wait(server: &str, id: u64, timeout: u64) -> anyhow::Result<Value> {
             .as_str()
             .or(c["state_reason"].as_str())
             .unwrap_or("");
-        bar.set_message(format!("{state} {detail}"));
-        bar.tick();
+        let line = format!("{state} {detail}");
+        if watch
+            && let Some(top) = c["toplevel_url"].as_str().filter(|u| !u.is_empty())
+            && let Some(new) = log_since(&format!("{top}.log"), offset)
+            && !new.is_empty()
+        {
+            offset += new.len() as u64;
+            bar.suspend(|| {
+                let _ = std::io::stderr().write_all(&new);
+            });
+        }
+        if terminal {
+            bar.set_message(line.clone());
+            bar.tick();
+        } else if line != last {
+            eprintln!("compose {id}: {line} ({}s)", t.elapsed().as_secs());
+        }
+        last = line;
         if matches!(state.as_str(), "done" | "failed" | "removed") {
             bar.finish_and_clear();
             return Ok(c);
@@ -302,7 +349,7 @@ pub fn run(a: ClientArgs) -> anyhow::Result<()> {
     match a.command {
         ClientCommand::Create(args) => {
             let body = args.body();
-            let w = args.wait;
+            let (w, watch) = (args.wait, args.watch);
             let c = answer(
                 signed(agent().post(&format!("{server}/api/1/composes/")))
                     .header("Content-Type", "application/json")
@@ -310,7 +357,7 @@ pub fn run(a: ClientArgs) -> anyhow::Result<()> {
                 "create",
             )?;
             let c = match (w, c["id"].as_u64()) {
-                (true, Some(id)) => wait(&server, id, 3600)?,
+                (true, Some(id)) => wait(&server, id, 3600, watch)?,
                 _ => c,
             };
             print(&c)?;
@@ -323,8 +370,8 @@ pub fn run(a: ClientArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        ClientCommand::Wait { id, timeout } => {
-            let c = wait(&server, id, timeout)?;
+        ClientCommand::Wait { id, timeout, watch } => {
+            let c = wait(&server, id, timeout, watch)?;
             print(&c)?;
             if c["state_name"] != "done" {
                 bail!(

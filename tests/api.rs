@@ -873,6 +873,22 @@ fn the_odcs_client_commands_create_wait_list_renew_and_delete() {
     let c: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(c["state_name"], "done");
     let id = c["id"].as_i64().unwrap().to_string();
+    // off a terminal, a plain line per change, the last one `done`
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines()
+            .last()
+            .is_some_and(|l| l.starts_with(&format!("compose {id}: done"))),
+        "{err}"
+    );
+    // --watch prints the compose's log
+    let out = client(&["wait", "--watch", &id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let log = std::fs::read_to_string(s.data.join(format!("composes/odcs-{id}.log"))).unwrap();
+    assert!(
+        out.status.success() && !log.is_empty() && err.contains(&log),
+        "{err}\n---\n{log}"
+    );
 
     let out = client(&["list", "--state", "done"]);
     let text = String::from_utf8_lossy(&out.stdout);
