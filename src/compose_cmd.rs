@@ -120,11 +120,8 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
             .flat_map(|s| s.split_whitespace().map(str::to_owned))
             .collect(),
     );
-    if source_type == SourceType::Tag && source.len() != 1 {
-        bail!(
-            "--source: a tag compose takes exactly one tag, got {}",
-            source.len()
-        );
+    if source_type == SourceType::Tag && source.is_empty() {
+        bail!("--source: a tag compose takes one tag or more");
     }
     std::fs::create_dir_all(&a.target)
         .with_context(|| format!("creating {}", a.target.display()))?;

@@ -653,6 +653,25 @@ fn reuse_until_the_tag_changes(postgres: bool) {
     );
     assert!(third_event > event);
 
+    // a compose of several tags: a change in any of them is a change
+    tag_new_build(&s, "hotfix", "fixed");
+    let two = json!({"source": {"type": "tag", "source": "hotfix updates", "packages": [apps[3], "fixed"]}});
+    let (first_two, dir, _) = create(&two);
+    assert_eq!(dir, format!("odcs-{first_two}"));
+    assert_eq!(
+        s.get(&format!("/api/1/composes/{first_two}")).1["source"],
+        "hotfix updates"
+    );
+    let (_, dir, _) = create(&two);
+    assert_eq!(dir, format!("odcs-{first_two}"), "nothing changed");
+    tag_new_build(&s, "base", "late");
+    let (third_two, dir, _) = create(&two);
+    assert_eq!(
+        dir,
+        format!("odcs-{third_two}"),
+        "the second tag's parent changed"
+    );
+
     // ... unless inheritance is off: then only `updates` itself counts
     tag_new_build(&s, "updates", "own");
     let own = json!({"source": {"type": "tag", "source": "updates", "packages": ["own"]},

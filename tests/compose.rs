@@ -1033,3 +1033,48 @@ print(c.info.variants["Temporary"].paths.isos["x86_64"])
     assert_eq!(fields[3].len(), 32, "implant_md5: {said}");
     assert_eq!(lines[1], "Temporary/x86_64/iso");
 }
+
+/// A tag compose of several tags (#20): each resolved with its own
+/// inheritance, the first tag listed giving a package both have; `builds`
+/// still override.
+#[test]
+fn several_tags_the_first_listed_wins_a_package() {
+    let w = world();
+    for (tag, specs) in [
+        ("hotfix", &["zeta-2.0-1.noarch"][..]),
+        ("extras", &["zeta-1.5-1.noarch", "onlyextra-1-1.noarch"][..]),
+    ] {
+        let dir = w.root.join(format!("incoming-{tag}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for s in specs {
+            PackageSpec::parse(s).unwrap().write_to(&dir).unwrap();
+        }
+        import(&w.store, &dir, tag, &[]);
+    }
+    let names_of = |name: &str, tags: &[&str]| {
+        let req = ComposeRequest {
+            source: tags.iter().map(|t| t.to_string()).collect(),
+            ..request(name, "unused", &["zeta", "onlyextra", "ed"])
+        };
+        compose(&w, &req).unwrap();
+        package_names(&os_tree(&w, name))
+    };
+    let a = names_of("odcs-21", &["hotfix", "extras", "updates"]);
+    assert!(a.contains(&"zeta-2.0-1.noarch".to_owned()), "{a:?}");
+    assert!(a.contains(&"onlyextra-1-1.noarch".to_owned()), "{a:?}");
+    assert!(
+        a.iter().any(|n| n.starts_with("ed-1.14.1")),
+        "a package of the third tag's parent: {a:?}"
+    );
+    assert!(!a.iter().any(|n| n.starts_with("zeta-1.")), "{a:?}");
+    let b = names_of("odcs-22", &["extras", "hotfix", "updates"]);
+    assert!(
+        b.contains(&"zeta-1.5-1.noarch".to_owned()),
+        "the order decides: {b:?}"
+    );
+    let c = names_of("odcs-23", &["updates", "hotfix", "extras"]);
+    assert!(
+        c.contains(&"zeta-1.0-9.noarch".to_owned()),
+        "updates listed first gives its own zeta: {c:?}"
+    );
+}

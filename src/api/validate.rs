@@ -389,9 +389,6 @@ pub fn parse_create(
             ));
         }
     }
-    if type_name == "tag" && tokens.len() != 1 {
-        return Err(bad("source: a tag compose takes exactly one tag"));
-    }
     if type_name == "module" {
         for t in &tokens {
             check_module(t, base_modules)?;

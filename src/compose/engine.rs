@@ -125,6 +125,40 @@ pub(super) fn keep_records(caches: Caches<'_>, moved: &[(FileKey, FileKey)]) {
     }
 }
 
+/// The package name of a build `N-V-R` (its N).
+fn build_name(nvr: &str) -> &str {
+    let nvr = nvr.split(',').next().unwrap_or(nvr); // a draft's `,draft_<id>`
+    nvr.rsplitn(3, '-').nth(2).unwrap_or(nvr)
+}
+
+/// The latest builds of several tags, each resolved at `event` with its own
+/// inheritance, merged by one rule: the first tag listed that has a build
+/// of a package gives that package (as a release engineer lists an updates
+/// tag before its base).
+fn tags_rpms(
+    tags: &[String],
+    event: i64,
+    inherit: bool,
+    sigkeys: &[Option<String>],
+    source: &dyn PackageSource,
+) -> Result<Vec<SourceRpm>, ComposeError> {
+    let mut out: Vec<SourceRpm> = Vec::new();
+    let mut taken: HashSet<String> = HashSet::new();
+    for tag in tags {
+        let rpms = source.tag_rpms(tag, event, inherit, sigkeys)?;
+        let here: HashSet<String> = rpms
+            .iter()
+            .map(|r| build_name(&r.build_nvr).to_owned())
+            .collect();
+        out.extend(
+            rpms.into_iter()
+                .filter(|r| !taken.contains(build_name(&r.build_nvr))),
+        );
+        taken.extend(here);
+    }
+    Ok(out)
+}
+
 /// Resolve the request to candidate RPMs at an event.
 fn resolve(
     req: &ComposeRequest,
@@ -184,8 +218,13 @@ fn resolve(
             v
         }
         SourceType::Tag => {
-            let tag = req.source.first().map(String::as_str).unwrap_or_default();
-            let mut v = source.tag_rpms(tag, event, !req.flags.no_inheritance, &sigkeys)?;
+            let mut v = tags_rpms(
+                &req.source,
+                event,
+                !req.flags.no_inheritance,
+                &sigkeys,
+                source,
+            )?;
             // every module of the modular tags and every scratch module, its
             // RPMs in place of the tag's packages of the same names: what
             // dnf sees with all the compose's streams active (formats.md

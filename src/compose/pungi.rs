@@ -747,13 +747,15 @@ pub fn pungi_json(f: &FullRequest<'_>) -> serde_json::Value {
     put("hashed_directories", json!(true));
     put("runroot", json!(false));
     put("pkgset_source", json!("koji"));
+    // several tags go to Pungi as a list (the original passed them as one
+    // string, which Pungi took for one tag name)
     put(
         "pkgset_koji_tag",
-        json!(if is_tag {
-            req.source.join(" ")
-        } else {
-            String::new()
-        }),
+        match (is_tag, req.source.as_slice()) {
+            (true, [one]) => json!(one),
+            (true, many) => json!(many),
+            (false, _) => json!(""),
+        },
     );
     if is_tag && !req.modular_koji_tags.is_empty() {
         put("pkgset_koji_module_tag", json!(req.modular_koji_tags));

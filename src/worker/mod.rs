@@ -121,7 +121,8 @@ pub fn engine_request(
     } else if c.source_type == crate::domain::SourceType::RawConfig.code() {
         (SourceType::RawConfig, vec![c.source.clone()])
     } else {
-        (SourceType::Tag, vec![c.source.clone()])
+        // several tags, in the order given
+        (SourceType::Tag, words(&Some(c.source.clone())))
     };
     ComposeRequest {
         url: target_dirs.tree_url(&c.target_dir, &name),

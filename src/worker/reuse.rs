@@ -198,8 +198,10 @@ impl WorkerContext {
                         .map(str::to_owned)
                         .collect();
                     let changed = tokio::task::spawn_blocking(move || {
-                        if source.tag_changed_since(&tag, theirs, inherit)? {
-                            return Ok(true);
+                        for t in tag.split_whitespace() {
+                            if source.tag_changed_since(t, theirs, inherit)? {
+                                return Ok(true);
+                            }
                         }
                         for m in &modular {
                             if source.tag_changed_since(m, theirs, true)? {
