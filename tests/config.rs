@@ -144,9 +144,14 @@ fn the_systemd_units_pass_systemd_analyze_verify() {
         ("odcs.service", "odcs.service"),
         ("odcs-worker@.service", "odcs-worker@4.service"),
     ] {
-        let text = std::fs::read_to_string(common::manifest_dir().join("contrib").join(unit)).unwrap();
+        let text =
+            std::fs::read_to_string(common::manifest_dir().join("contrib").join(unit)).unwrap();
         assert!(text.contains("ExecStart=/usr/bin/odcs "), "{unit}");
-        std::fs::write(dir.path().join(as_name), text.replace("/usr/bin/odcs", binary)).unwrap();
+        std::fs::write(
+            dir.path().join(as_name),
+            text.replace("/usr/bin/odcs", binary),
+        )
+        .unwrap();
     }
     let out = common::run(
         std::process::Command::new(analyze)
@@ -156,8 +161,14 @@ fn the_systemd_units_pass_systemd_analyze_verify() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && said.trim().is_empty(), "{said}");
     // the hardening the issue asks for
-    let unit = std::fs::read_to_string(common::manifest_dir().join("contrib/odcs.service")).unwrap();
-    for key in ["User=odcs", "ProtectSystem=strict", "ReadWritePaths=", "ExecStartPre=/usr/bin/odcs migrate"] {
+    let unit =
+        std::fs::read_to_string(common::manifest_dir().join("contrib/odcs.service")).unwrap();
+    for key in [
+        "User=odcs",
+        "ProtectSystem=strict",
+        "ReadWritePaths=",
+        "ExecStartPre=/usr/bin/odcs migrate",
+    ] {
         assert!(unit.contains(key), "{key}");
     }
 }

@@ -92,6 +92,17 @@ fn stand_in() -> PathBuf {
 fn server_on(repo: &Path, with_pungi: bool, postgres: bool) -> Server {
     let url = format!("file://{}", repo.display());
     let late = repo.with_file_name("raw_config_urls.toml");
+    // a wrapper as the original's deployments use them: the repository's
+    // configuration imported, values of the compose put in
+    let wrapper = repo.with_file_name("wrapper.conf");
+    std::fs::write(
+        &wrapper,
+        "from raw_config import *\n\
+         release_short = \"wrapped\"\n\
+         odcs_source = \"{{ compose.source }}\"\n\
+         {% if compose.label %}odcs_label = \"{{ compose.label }}\"\n{% endif %}",
+    )
+    .unwrap();
     let (s, _) = Server::start_with(
         postgres,
         move |cfg| {
@@ -104,6 +115,7 @@ fn server_on(repo: &Path, with_pungi: bool, postgres: bool) -> Server {
                 });
             }
             for (name, file, timeout) in [
+                ("wrapped", "pungi.conf", None),
                 ("short-lived", "pungi.conf", None),
                 ("with-post", "pungi.conf", None),
                 ("raw", "pungi.conf", None),
@@ -124,6 +136,7 @@ fn server_on(repo: &Path, with_pungi: bool, postgres: bool) -> Server {
                         // 2 h by default, 6 h at most (odcs-api.md §5.4's example)
                         seconds_to_live: (name == "short-lived").then_some(7200),
                         max_seconds_to_live: (name == "short-lived").then_some(21600),
+                        raw_config_wrapper: (name == "wrapped").then(|| wrapper.clone()),
                         post_script: (name == "with-post")
                             .then(|| "cat COMPOSE_ID > post.txt; echo oops >&2; exit 3".to_owned()),
                     },
@@ -341,6 +354,40 @@ fn raw_config_requests_are_checked_and_pungis_failures_quoted() {
             "{source}"
         );
     }
+    // a wrapper: the repository's configuration imported from
+    // raw_config.conf, the compose's values put in
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "raw_config", "source": format!("wrapped#{commit}")},
+                "label": "Beta-1.0"}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let c = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(c["state_name"], "done", "{c}");
+    let got: Value = serde_json::from_str(
+        &std::fs::read_to_string(s.data.join(format!(
+            "composes/odcs-{}/work/global/stand-in-config.json",
+            c["id"]
+        )))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            &got["release_short"],
+            &got["release_name"],
+            &got["odcs_source"],
+            &got["odcs_label"]
+        ),
+        (
+            &json!("wrapped"),
+            &json!("Raw"),
+            &json!(format!("wrapped#{commit}")),
+            &json!("Beta-1.0")
+        ),
+        "{got}"
+    );
+
     // raw_config_urls_file: an entry added while the server runs is there
     let (code, body) = post(&format!("late#{commit}"));
     assert_eq!(

@@ -14,8 +14,7 @@
 //! Departures from the original, said here and in the closing note of #16:
 //! the configuration is handed to Pungi as the repository holds it (the
 //! original parses it with kobo and hands Pungi a JSON dump; Pungi reads
-//! both), there are no Jinja wrappers, post scripts, schema overrides or
-//! per-URL credentials yet. The compose is named before Pungi runs, as the
+//! both); there are no schema overrides or per-URL credentials yet. The compose is named before Pungi runs, as the
 //! original does (`COMPOSE_ID`, `composeinfo-base.json`, the respin the next
 //! free one among this service's composes), when the configuration states
 //! its release as plain strings; a configuration that computes them leaves
@@ -137,6 +136,12 @@ pub struct RawConfig {
     /// The longest lifetime of its composes, instead of the server's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_seconds_to_live: Option<i64>,
+    /// A Jinja2 template on this server that becomes `pungi.conf`, rendered
+    /// with `compose` = the compose's JSON; it imports the repository's
+    /// configuration, saved beside it as `raw_config.conf` (`from
+    /// raw_config import *`), and can use e.g. `compose.builds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_config_wrapper: Option<PathBuf>,
     /// A shell command run in the compose directory after Pungi succeeded
     /// (at most [`POST_SCRIPT_TIMEOUT`]); its failure is logged, the
     /// compose stays done, as in the original.
@@ -392,6 +397,8 @@ pub struct RawRequest<'a> {
     pub respin_of: Option<&'a str>,
     /// The stored configuration dump of the compose this one renews.
     pub config_dump: Option<&'a str>,
+    /// The compose's JSON, for a wrapper template.
+    pub compose_json: &'a serde_json::Value,
     /// Claims the next free respin of a Pungi compose id prefix
     /// (`<short>-<version>-<date><type>.`) for this compose and returns it.
     pub claim_respin: &'a (dyn Fn(&str) -> i64 + Sync),
@@ -491,6 +498,34 @@ fn name_compose(
     Ok(true)
 }
 
+/// The configuration through a wrapper (odcs-api.md §7.5): `config` saved
+/// as `raw_config.conf` beside it, the wrapper template rendered with
+/// `compose` as `pungi.conf` there; the path of `pungi.conf`.
+fn wrap(
+    config: &Path,
+    wrapper: &Path,
+    compose: &serde_json::Value,
+) -> Result<PathBuf, ComposeError> {
+    let fail =
+        |m: String| ComposeError::Pungi(format!("raw config wrapper {}: {m}", wrapper.display()));
+    let dir = config.parent().unwrap_or(Path::new("."));
+    let template = std::fs::read_to_string(wrapper).map_err(|e| fail(e.to_string()))?;
+    let mut env = minijinja::Environment::new();
+    env.add_template("wrapper", &template)
+        .map_err(|e| fail(e.to_string()))?;
+    let rendered = env
+        .get_template("wrapper")
+        .and_then(|t| {
+            t.render(minijinja::context! { compose => minijinja::Value::from_serialize(compose) })
+        })
+        .map_err(|e| fail(e.to_string()))?;
+    let saved = dir.join("raw_config.conf");
+    std::fs::copy(config, &saved).map_err(|e| fail(format!("{}: {e}", saved.display())))?;
+    let out = dir.join("pungi.conf");
+    std::fs::write(&out, rendered).map_err(|e| fail(format!("{}: {e}", out.display())))?;
+    Ok(out)
+}
+
 /// What Pungi answered, to store with the compose.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PungiOutcome {
@@ -570,7 +605,10 @@ pub fn run_raw_config(
                             .display()
                     )));
                 }
-                config
+                match &raw.raw_config_wrapper {
+                    Some(wrapper) => wrap(&config, wrapper, req.compose_json)?,
+                    None => config,
+                }
             }
         };
         name_compose(

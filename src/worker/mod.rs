@@ -599,6 +599,7 @@ impl WorkerContext {
         let full = (c.results & pungi_results != 0 && raw.is_none() && stored.is_none())
             .then(|| (self.pungi.clone(), c.clone()));
         let (claim_store, claim_handle) = (self.store.clone(), tokio::runtime::Handle::current());
+        let target_dirs = self.target_dirs.clone();
         let outcome = tokio::task::spawn_blocking(move || match stored {
             Some(stored) => {
                 engine_progress.log(&format!(
@@ -684,6 +685,7 @@ impl WorkerContext {
             }
             None => match raw {
                 Some((pungi, c)) => {
+                    let compose_json = crate::api::compose_json(&c, &target_dirs, false);
                     // the next free respin, claimed for this compose at once
                     let claim = |prefix: &str| -> i64 {
                         claim_handle.block_on(async {
@@ -720,6 +722,7 @@ impl WorkerContext {
                             koji_event: event,
                             respin_of: c.respin_of.as_deref(),
                             config_dump: c.pungi_config_dump.as_deref(),
+                            compose_json: &compose_json,
                             claim_respin: &claim,
                         },
                         &target_path,
