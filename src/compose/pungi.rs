@@ -11,14 +11,18 @@
 //! its Pungi timeout, has its whole process group killed; a failure quotes
 //! the end of `pungi-stderr.log` and the phase Pungi was in.
 //!
-//! Departures from the original, said here and in the closing note of #16:
+//! The compose is named before Pungi runs, as the original does
+//! (`COMPOSE_ID`, `composeinfo-base.json`, the respin the next free one
+//! among this service's composes), when the configuration states its
+//! release as plain strings; a configuration that computes them leaves the
+//! naming to Pungi. A `raw_config_wrapper` is a Jinja2 template (minijinja)
+//! rendered with the compose's JSON.
+//!
+//! Departure from the original, said here and in the closing note of #16:
 //! the configuration is handed to Pungi as the repository holds it (the
 //! original parses it with kobo and hands Pungi a JSON dump; Pungi reads
-//! both); there are no schema overrides or per-URL credentials yet. The compose is named before Pungi runs, as the
-//! original does (`COMPOSE_ID`, `composeinfo-base.json`, the respin the next
-//! free one among this service's composes), when the configuration states
-//! its release as plain strings; a configuration that computes them leaves
-//! the naming to Pungi.
+//! both). Not built yet: schema overrides (`pungi-config-validate`) and
+//! per-URL credentials.
 
 use std::io::{Read as _, Seek as _};
 use std::path::{Path, PathBuf};
