@@ -42,6 +42,11 @@ pub struct ModuleStream {
     /// document): its dependencies are looked up among builds made against
     /// the same base module version or an older one.
     pub base_module: Option<(String, i64)>,
+    /// The artifacts of each arch, where the build's own per-arch modulemd
+    /// says them (Koji's `modulemd.<arch>.txt`, MBS's final modulemd): they
+    /// hold what the arch's tree gets, multilib packages included, which a
+    /// filter by arch name would drop. Not part of the document.
+    pub arch_artifacts: BTreeMap<String, Vec<String>>,
 }
 
 /// `document: modulemd-defaults`, `version: 1`.
@@ -167,6 +172,7 @@ pub fn parse(yaml: &str) -> Result<ModuleIndex, String> {
                     artifacts: strings(&data["artifacts"]["rpms"]),
                     content_tag: String::new(),
                     base_module: None,
+                    arch_artifacts: BTreeMap::new(),
                 };
                 if s.name.is_empty() || s.stream.is_empty() {
                     return Err("a modulemd document without name or stream".into());
@@ -371,6 +377,7 @@ mod tests {
             ],
             content_tag: String::new(),
             base_module: None,
+            arch_artifacts: BTreeMap::new(),
         }
     }
 

@@ -827,3 +827,79 @@ fn the_mbs_client_retries_5xx_and_quotes_mbs_errors() {
         "the query the original sends, with include_done_modules"
     );
 }
+
+/// Per-arch modulemd (formats.md §4.1): Koji's `modulemd.x86_64.txt` lists
+/// the i686 package of a multilib component; the x86_64 tree gets it and
+/// its modules.yaml lists it, where a filter by arch name would drop both.
+#[test]
+fn a_modules_per_arch_artifacts_go_into_that_arch_including_multilib() {
+    let tmp = tempfile::tempdir().unwrap();
+    let topdir = tmp.path().join("topdir");
+    let mut m = HubModel::new(&topdir);
+    let tag = "module-multi-m1";
+    m.add_tag(tag, None);
+    m.add_package(tag, "multi-comp");
+    let release = "1.module_f40+m1";
+    m.import_build(
+        &format!("multi-comp-1.0-{release}"),
+        &["multi-comp.x86_64", "multi-comp.i686", "multi-comp.aarch64"],
+        None,
+    );
+    m.tag_build(tag, &format!("multi-comp-1.0-{release}"));
+    let doc = |artifacts: &[&str]| {
+        let list: String = artifacts
+            .iter()
+            .map(|a| format!("    - multi-comp-0:1.0-{release}.{a}\n"))
+            .collect();
+        format!(
+            "---\ndocument: modulemd\nversion: 2\ndata:\n  name: multi\n  stream: \"1\"\n  version: 1\n  context: \"m1\"\n  summary: m\n  description: m.\n  license:\n    module: [MIT]\n  profiles:\n    default:\n      rpms: [multi-comp]\n  artifacts:\n    rpms:\n{list}...\n"
+        )
+    };
+    let generic = doc(&["x86_64", "aarch64"]);
+    let (x86, arm) = (doc(&["x86_64", "i686"]), doc(&["aarch64"]));
+    m.import_module_build_per_arch(
+        "multi:1:1:m1",
+        &generic,
+        tag,
+        &[("x86_64", x86.as_str()), ("aarch64", arm.as_str())],
+    );
+    let hub = koji_hub::KojiHub::start(m);
+    let koji = KojiSource::new(
+        KojiClient::new(hub.url(), options()),
+        KojiPaths::new(&topdir),
+    );
+    let target = tmp.path().join("composes");
+    std::fs::create_dir_all(&target).unwrap();
+    let req = odcs::compose::engine::ComposeRequest {
+        source_type: odcs::compose::request::SourceType::Module,
+        source: vec!["multi:1".into()],
+        arches: vec!["x86_64".into(), "aarch64".into()],
+        ..odcs::compose::engine::ComposeRequest::tag("odcs-1", "unused", "http://localhost/odcs-1")
+    };
+    let cache = odcs::compose::createrepo::CacheDir::open(&tmp.path().join("cache")).unwrap();
+    odcs::compose::engine::run_compose(
+        &req,
+        &koji,
+        cache.caches(),
+        &target,
+        &odcs::compose::NoProgress,
+    )
+    .unwrap();
+    let tree = |arch: &str| target.join(format!("odcs-1/compose/Temporary/{arch}/os"));
+    assert_eq!(
+        packages(&tree("x86_64")),
+        [
+            format!("multi-comp-1.0-{release}.i686"),
+            format!("multi-comp-1.0-{release}.x86_64")
+        ]
+    );
+    assert_eq!(
+        packages(&tree("aarch64")),
+        [format!("multi-comp-1.0-{release}.aarch64")]
+    );
+    let read = common::modulemd::libmodulemd(&common::modulemd::modules_yaml(&tree("x86_64")));
+    assert!(
+        read.contains(&format!("multi-comp-0:1.0-{release}.i686")),
+        "{read}"
+    );
+}

@@ -384,32 +384,41 @@ fn build(
     go_on(progress)?;
 
     let t = Instant::now();
-    // the RPMs of a tag compose's modules go in whatever `packages` says,
-    // as Pungi's hybrid method adds every module's artifacts
-    let modular: HashSet<usize> = if req.source_type == SourceType::Tag && !modules.is_empty() {
-        let artifacts: HashSet<&str> = modules
-            .iter()
-            .flat_map(|m| m.artifacts.iter().map(String::as_str))
-            .collect();
-        candidates
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| {
-                let nevra = format!(
+    // the RPMs each arch's modules list go into that arch's tree: all of a
+    // module compose (multilib ones too, as the per-arch modulemd says), and
+    // in a tag compose whatever `packages` says, as Pungi's hybrid method
+    // adds every module's artifacts
+    let modular: HashMap<String, HashSet<usize>> =
+        if !modules.is_empty() && matches!(req.source_type, SourceType::Tag | SourceType::Module) {
+            let nevra = |c: &SourceRpm| {
+                format!(
                     "{}-{}:{}-{}.{}",
                     c.name,
                     c.epoch.unwrap_or(0),
                     c.version,
                     c.release,
                     c.arch
-                );
-                artifacts.contains(nevra.as_str())
-            })
-            .map(|(i, _)| i)
-            .collect()
-    } else {
-        HashSet::new()
-    };
+                )
+            };
+            req.arches
+                .iter()
+                .map(|arch| {
+                    let listed: HashSet<String> = super::modules::for_arch(&modules, arch)
+                        .into_iter()
+                        .flat_map(|m| m.artifacts)
+                        .collect();
+                    let chosen = candidates
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| listed.contains(&nevra(c)))
+                        .map(|(i, _)| i)
+                        .collect();
+                    (arch.clone(), chosen)
+                })
+                .collect()
+        } else {
+            HashMap::new()
+        };
     let placements = plan(req, &metas, &lookaside, &modular, caches, top, progress)?;
     timings.push(("gather", t.elapsed()));
     go_on(progress)?;

@@ -184,14 +184,19 @@ pub fn lookup_among(
     Ok(out)
 }
 
-/// Each module build as built for `arch`: its artifacts those of that
-/// arch, `noarch` and `src`.
+/// Each module build as built for `arch`: its artifacts those its
+/// per-arch modulemd lists for `arch` (multilib ones included), else those
+/// of that arch, `noarch` and `src`.
 pub fn for_arch(modules: &[ModuleStream], arch: &str) -> Vec<ModuleStream> {
     modules
         .iter()
         .map(|m| {
             let mut m = m.clone();
             m.arch = arch.to_owned();
+            if let Some(listed) = m.arch_artifacts.get(arch) {
+                m.artifacts = listed.clone();
+                return m;
+            }
             m.artifacts.retain(|a| {
                 crate::modulemd::split_nevra(a).is_some_and(|(_, a_arch)| {
                     a_arch == arch || a_arch == "noarch" || a_arch == "src"

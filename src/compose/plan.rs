@@ -26,13 +26,15 @@ pub(super) struct Placement {
 
 /// Where each chosen RPM of `metas` goes, per tree arch of `req`, with
 /// `lookaside` packages satisfying dependencies without being chosen and
-/// the binary packages of `always` (indexes into `metas`) chosen whatever
-/// `packages` asks.
+/// the binary packages `modular` lists for an arch (indexes into `metas`:
+/// what its modules hold there, multilib packages included) chosen for it
+/// whatever `packages` asks; a module compose with such lists holds exactly
+/// them.
 pub(super) fn plan(
     req: &ComposeRequest,
     metas: &[PackageMeta],
     lookaside: &[PackageMeta],
-    always: &HashSet<usize>,
+    modular: &std::collections::HashMap<String, HashSet<usize>>,
     caches: Caches<'_>,
     top: &Path,
     progress: &dyn Progress,
@@ -48,7 +50,14 @@ pub(super) fn plan(
     let lookaside_refs: Vec<&PackageMeta> = lookaside.iter().collect();
     let mut missing_all: Vec<String> = Vec::new();
     for arch in &req.arches {
-        let multilib = req.multilib_arches.contains(arch) && !req.multilib_methods.is_empty();
+        let listed = modular.get(arch);
+        // a module's per-arch artifacts may hold packages of the arch's
+        // multilib arches: the pool then has them
+        let probe = ArchSet::new(arch, true, true);
+        let module_multilib =
+            listed.is_some_and(|l| l.iter().any(|&i| probe.is_multilib(&metas[i].arch)));
+        let multilib = (req.multilib_arches.contains(arch) && !req.multilib_methods.is_empty())
+            || module_multilib;
         let arches = ArchSet::new(arch, multilib, true);
         let refs: Vec<&PackageMeta> = metas.iter().collect();
         let pool = Pool::new(&refs, &lookaside_refs, &arches, caches.pools)?;
@@ -90,14 +99,18 @@ pub(super) fn plan(
                 }
             }
         }
-        if !req.packages.is_empty() {
-            roots.extend((0..pool.len()).filter(|&i| {
+        if let Some(listed) = listed {
+            let of_modules = (0..pool.len()).filter(|&i| {
                 let p = pool.package(i);
-                always.contains(&pool.input_index(i))
-                    && !p.is_source
-                    && !gather::is_debug(&p.name)
-                    && !arches.is_multilib(&p.arch)
-            }));
+                listed.contains(&pool.input_index(i)) && !p.is_source && !gather::is_debug(&p.name)
+            });
+            if req.source_type == SourceType::Module {
+                roots = of_modules.collect();
+            } else {
+                roots.extend(of_modules);
+                roots.sort_unstable();
+                roots.dedup();
+            }
         }
         let opts = GatherOptions {
             // a module is exactly its artifacts (Pungi's `nodeps` for modules)

@@ -139,13 +139,24 @@ impl KojiSource {
             texts.push(generic.to_owned());
         }
         let mut merged: Option<ModuleStream> = None;
-        for t in &texts {
+        let mut per_arch_artifacts = std::collections::BTreeMap::new();
+        for (i, t) in texts.iter().enumerate() {
             let stream = crate::modulemd::parse(t)
                 .map_err(|e| bad(format!("modulemd: {e}")))?
                 .streams
                 .into_iter()
                 .next()
                 .ok_or_else(|| bad("modulemd without a stream".into()))?;
+            // `modulemd.<arch>.txt`: what that arch's tree holds
+            if let Some(arch) = per_arch.get(i).and_then(|p| {
+                p.file_name()?
+                    .to_str()?
+                    .strip_prefix("modulemd.")?
+                    .strip_suffix(".txt")
+                    .map(str::to_owned)
+            }) {
+                per_arch_artifacts.insert(arch, stream.artifacts.clone());
+            }
             match &mut merged {
                 None => merged = Some(stream),
                 Some(m) => {
@@ -159,6 +170,7 @@ impl KojiSource {
         }
         let mut m = merged.expect("at least one modulemd");
         m.arch = String::new();
+        m.arch_artifacts = per_arch_artifacts;
         if let Some(tag) = info.get("content_koji_tag").and_then(|v| v.as_str()) {
             m.content_tag = tag.to_owned();
         }

@@ -469,6 +469,7 @@ impl PackageSource for MbsSource {
         }
         let finals = self.mbs.final_modulemd(build.id)?;
         let mut merged: Option<ModuleStream> = None;
+        let mut per_arch = std::collections::BTreeMap::new();
         for arch in arches {
             let Some(text) = finals.get(arch) else {
                 continue;
@@ -480,6 +481,7 @@ impl PackageSource for MbsSource {
                     url: format!("final-modulemd/{}", build.id),
                     message: format!("the {arch} modulemd of {nsvc} cannot be read"),
                 })?;
+            per_arch.insert(arch.clone(), stream.artifacts.clone());
             match &mut merged {
                 None => merged = Some(stream),
                 Some(m) => {
@@ -497,6 +499,7 @@ impl PackageSource for MbsSource {
             has: finals.keys().cloned().collect::<Vec<_>>().join(", "),
         })?;
         m.arch = String::new();
+        m.arch_artifacts = per_arch;
         // the build's own name for it, with MBS's scratch suffix
         m.context = build.context.clone();
         m.content_tag = build.koji_tag.clone().unwrap_or_default();

@@ -416,6 +416,20 @@ impl HubModel {
         content_tag: &str,
         arches: &[&str],
     ) -> i64 {
+        let per_arch: Vec<(&str, &str)> = arches.iter().map(|a| (*a, modulemd)).collect();
+        self.import_module_build_per_arch(nsvc, modulemd, content_tag, &per_arch)
+    }
+
+    /// [`HubModel::import_module_build`] with a document of its own for each
+    /// arch (`modulemd.<arch>.txt`), as MBS writes them: each lists what
+    /// that arch's tree gets, multilib packages included.
+    pub fn import_module_build_per_arch(
+        &mut self,
+        nsvc: &str,
+        modulemd: &str,
+        content_tag: &str,
+        per_arch: &[(&str, &str)],
+    ) -> i64 {
         let p: Vec<&str> = nsvc.split(':').collect();
         let (name, stream, version, context) = (p[0], p[1], p[2], p[3]);
         let package_id = self.package_id(name);
@@ -451,8 +465,8 @@ impl HubModel {
         let dir = self.build_dir(&build).join("files").join("module");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("modulemd.txt"), modulemd).unwrap();
-        for arch in arches {
-            std::fs::write(dir.join(format!("modulemd.{arch}.txt")), modulemd).unwrap();
+        for (arch, text) in per_arch {
+            std::fs::write(dir.join(format!("modulemd.{arch}.txt")), text).unwrap();
         }
         self.builds.push(build);
         id
