@@ -731,6 +731,21 @@ fn link_compose(target: &Path, req: &RawRequest<'_>, compose_id: &str) -> Result
     if let Some(l) = req.label {
         names.push(format!("{latest}-{l}"));
     }
+    // the names come from Pungi and the request's label: one path segment
+    // each, or no link (nothing is written outside the target directory)
+    let safe = |n: &String| {
+        !n.is_empty()
+            && !n.starts_with('.')
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._+~".contains(c))
+    };
+    names.retain(|n| {
+        let ok = safe(n);
+        if !ok {
+            tracing::warn!("{}: no symlink named {n:?}", req.name);
+        }
+        ok
+    });
     let to = Path::new("..").join(req.name);
     for n in names {
         let link = dir.join(&n);
@@ -1157,6 +1172,35 @@ mod tests {
             cx.contains("<packagereq type=\"default\">file</packagereq>"),
             "{cx}"
         );
+    }
+
+    #[test]
+    fn symlinks_stay_in_the_target_directory_whatever_the_label() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("t");
+        std::fs::create_dir_all(target.join("odcs-1")).unwrap();
+        let json = serde_json::json!({});
+        let claim = |_: &str| 0;
+        let req = RawRequest {
+            name: "odcs-1",
+            source: "raw#abc",
+            compose_type: "test",
+            label: Some("../../../escaped"),
+            koji_event: 1,
+            respin_of: None,
+            config_dump: None,
+            compose_json: &json,
+            claim_respin: &claim,
+        };
+        link_compose(&target, &req, "raw-9-20261129.t.0").unwrap();
+        let mut made: Vec<String> = std::fs::read_dir(target.join("test"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        made.sort();
+        assert_eq!(made, ["latest-raw-9", "raw-9-20261129.t.0"]);
+        assert!(!dir.path().join("escaped").exists());
+        assert!(!target.join("escaped").exists());
     }
 
     #[test]
