@@ -107,6 +107,24 @@ fn server_on(repo: &Path, with_pungi: bool, postgres: bool) -> Server {
         postgres,
         move |cfg| {
             cfg.raw_config_urls_file = Some(late);
+            // a module `m:s` in the store, for module composes through Pungi
+            let store = odcs::source::local::LocalStore::open(&cfg.store_dir()).unwrap();
+            let dir = cfg.data_dir.join("incoming-module");
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = odcs::rpm::build::PackageSpec::parse("mpkg-1-1.noarch")
+                .unwrap()
+                .write_to(&dir)
+                .unwrap();
+            let meta = odcs::rpm::read_package(&path).unwrap();
+            let m = odcs::modulemd::ModuleStream {
+                name: "m".into(),
+                stream: "s".into(),
+                version: 1,
+                context: "c1".into(),
+                artifacts: vec!["mpkg-0:1-1.noarch".into()],
+                ..Default::default()
+            };
+            store.import_module(&m.to_yaml(), &[(path, meta)]).unwrap();
             if with_pungi {
                 cfg.pungi = Some(odcs::config::PungiConfig {
                     koji: stand_in().display().to_string(),
@@ -630,9 +648,31 @@ fn boot_iso_and_ostree_results_are_made_by_pungi_with_the_generated_config() {
         "only tag composes pin an event"
     );
 
+    // a module compose: its modules resolved first, Pungi gets the exact
+    // N:S:V:C in variants.xml and the module gather settings
     let (code, body) = s.post(
         "/api/1/composes/",
         &json!({"source": {"type": "module", "source": "m:s"}, "results": ["boot.iso"]}),
     );
-    assert_eq!(code, 400, "{body}");
+    assert_eq!(code, 200, "{body}");
+    let c = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(c["state_name"], "done", "{c}");
+    assert_eq!(c["source"], "m:s:1:c1");
+    let config = config_of(&c);
+    assert_eq!(
+        (&config["gather_source"], &config["gather_method"]),
+        (&json!("module"), &json!("nodeps"))
+    );
+    assert!(config.get("comps_file").is_none(), "{config}");
+    let variants = std::fs::read_to_string(s.data.join(format!(
+        "composes/odcs-{}/work/global/variants.xml",
+        c["id"]
+    )))
+    .unwrap();
+    assert!(variants.contains("<module>m:s:1:c1</module>"), "{variants}");
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "raw_config", "source": "raw#abc"}, "results": ["boot.iso"]}),
+    );
+    assert_ne!(code, 500, "{body}");
 }

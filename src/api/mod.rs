@@ -273,10 +273,12 @@ async fn create_compose(
                 }
             )));
         }
-        if req.source_type != SourceType::Tag.code() && req.source_type != SourceType::Build.code()
+        if ![SourceType::Tag, SourceType::Build, SourceType::Module]
+            .iter()
+            .any(|t| t.code() == req.source_type)
         {
             return Err(ApiError::BadRequest(format!(
-                "results: {names}: Pungi makes them here for tag and build composes only, not {}",
+                "results: {names}: Pungi makes them here for tag, build and module composes only, not {}",
                 req.source_type_name
             )));
         }

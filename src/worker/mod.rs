@@ -666,6 +666,33 @@ impl WorkerContext {
                     None => None,
                 };
                 let bit = |r: crate::domain::ResultKind| c.results & i64::from(r.bit()) != 0;
+                // a module compose's modules are resolved here, as the
+                // original resolves them before Pungi: Pungi gets the exact
+                // N:S:V:C list in variants.xml
+                let mut req = req;
+                let mut nsvcs = Vec::new();
+                if req.source_type == SourceType::Module && !req.source.is_empty() {
+                    let at = match c.koji_event {
+                        Some(e) => e,
+                        None => source.current_event().map_err(ComposeError::Source)?,
+                    };
+                    let template = crate::source::ModuleQuery {
+                        spec: String::new(),
+                        event: at,
+                        include_done: req.flags.include_done_modules,
+                        base_module_br: req.base_module_br.clone(),
+                    };
+                    let modules = crate::compose::modules::resolve_modules(
+                        &req.source,
+                        &req.base_module_names,
+                        &template,
+                        &|q| source.module_builds(q),
+                        !req.flags.no_deps,
+                    )?;
+                    nsvcs = modules.iter().map(|m| m.nsvc()).collect();
+                    nsvcs.sort();
+                    req.source = nsvcs.clone();
+                }
                 crate::compose::pungi::run_full(
                     &setup,
                     &crate::compose::pungi::FullRequest {
@@ -682,6 +709,10 @@ impl WorkerContext {
                     &target_path,
                     engine_progress.as_ref(),
                 )
+                .map(|mut r| {
+                    r.modules = nsvcs;
+                    r
+                })
             }
             None => match raw {
                 Some((pungi, c)) => {
