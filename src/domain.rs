@@ -68,7 +68,11 @@ impl SourceType {
     pub fn supported(self) -> bool {
         matches!(
             self,
-            SourceType::Tag | SourceType::Build | SourceType::Module | SourceType::RawConfig
+            SourceType::Tag
+                | SourceType::Build
+                | SourceType::Module
+                | SourceType::RawConfig
+                | SourceType::Repo
         )
     }
 }

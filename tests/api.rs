@@ -999,3 +999,52 @@ fn the_python_odcs_cli_creates_renews_gets_waits_and_deletes() {
         "removed"
     );
 }
+
+/// `repo` composes through the API (#20): the repository must lie where
+/// lookaside repositories may; the compose's `koji_event` is its repomd
+/// revision; they are never reused (the repository may change in place).
+#[test]
+fn a_repo_compose_reads_an_allowed_local_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    odcs::rpm::build::PackageSpec::parse("solo-1-1.noarch")
+        .unwrap()
+        .write_to(&repo)
+        .unwrap();
+    common::createrepo_c(&repo, &repo, &["--revision", "77"]);
+    let allowed = tmp.path().display().to_string();
+    let (s, _) = Server::start_with(
+        false,
+        move |cfg| cfg.lookaside_allowed = vec![allowed],
+        None,
+    );
+    let post = |source: &str| {
+        s.post(
+            "/api/1/composes/",
+            &json!({"source": {"type": "repo", "source": source}}),
+        )
+    };
+    let (code, body) = post("/etc");
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().starts_with("source: "),
+        "{body}"
+    );
+    let (code, body) = post("relative/dir");
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = post(&repo.display().to_string());
+    assert_eq!(code, 200, "{body}");
+    let c = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(
+        (c["state_name"].as_str(), c["koji_event"].as_i64()),
+        (Some("done"), Some(77)),
+        "{c}"
+    );
+    let (_, again) = post(&repo.display().to_string());
+    let again = s.wait_for(again["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_ne!(
+        again["toplevel_url"], c["toplevel_url"],
+        "a repo compose is not reused"
+    );
+}

@@ -1078,3 +1078,42 @@ fn several_tags_the_first_listed_wins_a_package() {
         "updates listed first gives its own zeta: {c:?}"
     );
 }
+
+/// A `repo` compose (#20): the packages of a local repository, from its
+/// repodata (createrepo_c's), with the closure as for a tag; the repomd
+/// revision is the compose's event.
+#[test]
+fn a_repo_compose_takes_the_packages_of_a_local_repository() {
+    let w = world();
+    let repo = w.root.join("a-repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    for s in ["app-1-1.x86_64", "lib-2-1.x86_64", "other-1-1.noarch"] {
+        let mut spec = PackageSpec::parse(s).unwrap();
+        if s.starts_with("app") {
+            spec = spec.requires("lib >= 2");
+        }
+        spec.write_to(&repo).unwrap();
+    }
+    common::createrepo_c(&repo, &repo, &["--revision", "4242"]);
+    let req = ComposeRequest {
+        source_type: odcs::compose::request::SourceType::Repo,
+        source: vec![format!("file://{}", repo.display())],
+        ..request("odcs-31", "unused", &["app"])
+    };
+    let r = compose(&w, &req).unwrap();
+    assert_eq!(r.event, 4242);
+    assert_eq!(
+        package_names(&os_tree(&w, "odcs-31")),
+        ["app-1-1.x86_64", "lib-2-1.x86_64"]
+    );
+    // a directory without repodata: the failure names it
+    let empty = w.root.join("no-repo");
+    std::fs::create_dir_all(&empty).unwrap();
+    let req = ComposeRequest {
+        source_type: odcs::compose::request::SourceType::Repo,
+        source: vec![empty.display().to_string()],
+        ..request("odcs-32", "unused", &["app"])
+    };
+    let e = compose(&w, &req).unwrap_err().to_string();
+    assert!(e.contains(&empty.display().to_string()), "{e}");
+}

@@ -283,6 +283,18 @@ async fn create_compose(
             )));
         }
     }
+    // a repo source is read by the server: only where lookaside
+    // repositories may be
+    if req.source_type == SourceType::Repo.code() {
+        for t in req.source.split_whitespace() {
+            let url = if t.starts_with("file://") {
+                t.to_owned()
+            } else {
+                format!("file://{t}")
+            };
+            validate::check_allowed("source", &url, &app.lookaside_allowed)?;
+        }
+    }
     if req.source_type == SourceType::RawConfig.code() {
         let name = req.source.split('#').next().unwrap_or_default();
         if app.raw_configs.get(name).is_none() {

@@ -331,7 +331,7 @@ pub fn parse_create(
         .ok_or_else(|| bad(format!("Unknown source type \"{type_name}\"")))?;
     if !source_type.supported() {
         return Err(bad(format!(
-            "Source type \"{type_name}\" is not supported by this server (supported: tag, build, module, raw_config)"
+            "Source type \"{type_name}\" is not supported by this server (supported: tag, build, module, repo, raw_config)"
         )));
     }
     let source_type = source_type.code();
@@ -367,6 +367,16 @@ pub fn parse_create(
     let scratch_only = type_name == "module" && scratch_modules.is_some();
     if tokens.is_empty() && type_name != "build" && !scratch_only {
         return Err(bad(format!("No source provided for {source_type}")));
+    }
+    if type_name == "repo" {
+        for t in &tokens {
+            let path = t.strip_prefix("file://").unwrap_or(t);
+            if !path.starts_with('/') {
+                return Err(bad(format!(
+                    "source: {t:?} is not a local repository (an absolute path or a file:// URL)"
+                )));
+            }
+        }
     }
     if type_name == "raw_config" {
         if tokens.len() != 1 {

@@ -169,11 +169,12 @@ fn resolve(
     } else {
         req.sigkeys.iter().map(|k| Some(k.clone())).collect()
     };
-    let event = match req.event {
-        Some(e) => {
+    let mut event = match req.event {
+        Some(e) if req.source_type != SourceType::Repo => {
             source.check_event(e)?;
             e
         }
+        Some(e) => e,
         None => source.current_event()?,
     };
     let mut modules = Vec::new();
@@ -256,6 +257,14 @@ fn resolve(
             }
             v
         }
+        SourceType::Repo => {
+            let (rpms, revision) = repo_rpms(&req.source, req.lookaside_limits)?;
+            // the repomd revision is the compose's event (odcs-api.md §6)
+            if let Some(r) = revision {
+                event = r;
+            }
+            rpms
+        }
         other => {
             return Err(ComposeError::Unsupported {
                 source_type: other.name(),
@@ -271,6 +280,61 @@ fn resolve(
     rpms.retain(|r| !replaced.contains(r.name.as_str()));
     rpms.extend(extra);
     Ok((event, rpms, modules))
+}
+
+/// The packages of local repositories (`repo` composes: a directory or a
+/// `file://` URL), from their repodata, and the numeric revision of the
+/// last one's repomd.xml. Repositories over http(s) are not read yet.
+fn repo_rpms(
+    locations: &[String],
+    limits: RepoLimits,
+) -> Result<(Vec<SourceRpm>, Option<i64>), ComposeError> {
+    let mut out = Vec::new();
+    let mut revision = None;
+    for loc in locations {
+        let fail = |message: String| ComposeError::Lookaside {
+            location: loc.clone(),
+            message,
+        };
+        let dir = Path::new(loc.strip_prefix("file://").unwrap_or(loc));
+        if loc.starts_with("http://") || loc.starts_with("https://") || !dir.is_absolute() {
+            return Err(fail(
+                "a repo source is a local directory or file:// URL here".into(),
+            ));
+        }
+        let repo =
+            crate::source::repo::load_repo(loc, dir, limits).map_err(|e| fail(e.to_string()))?;
+        revision = repo
+            .revision
+            .as_deref()
+            .and_then(|r| r.trim().parse::<i64>().ok());
+        for p in repo.packages {
+            if p.location_base.is_some() || p.location_href.split('/').any(|c| c == "..") {
+                return Err(fail(format!(
+                    "{}: a package outside the repository",
+                    p.location_href
+                )));
+            }
+            let build_nvr = p
+                .sourcerpm
+                .strip_suffix(".src.rpm")
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{}-{}-{}", p.name, p.ver, p.rel));
+            out.push(SourceRpm {
+                epoch: p.epoch.parse::<u64>().ok().filter(|e| *e > 0),
+                path: dir.join(&p.location_href),
+                name: p.name,
+                version: p.ver,
+                release: p.rel,
+                arch: p.arch,
+                build_nvr,
+                sigkey: None,
+                koji_rpm_id: None,
+            });
+        }
+    }
+    Ok((out, revision))
 }
 
 /// Packages of the lookaside repositories, from their repodata (downloaded

@@ -278,7 +278,12 @@ impl NewCompose {
         use sha2::{Digest, Sha256};
 
         use crate::domain::{Flag, SourceType};
-        if Flag::NoReuse.is_set(self.flags) || self.source_type == SourceType::RawConfig.code() {
+        // (a repo compose: its repository may change under the same path;
+        // the original compares repomd revisions, not done here yet)
+        if Flag::NoReuse.is_set(self.flags)
+            || self.source_type == SourceType::RawConfig.code()
+            || self.source_type == SourceType::Repo.code()
+        {
             return None;
         }
         fn set(list: Option<&str>) -> String {

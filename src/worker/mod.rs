@@ -118,6 +118,8 @@ pub fn engine_request(
         (SourceType::Build, nvrs)
     } else if c.source_type == crate::domain::SourceType::Module.code() {
         (SourceType::Module, words(&Some(c.source.clone())))
+    } else if c.source_type == crate::domain::SourceType::Repo.code() {
+        (SourceType::Repo, words(&Some(c.source.clone())))
     } else if c.source_type == crate::domain::SourceType::RawConfig.code() {
         (SourceType::RawConfig, vec![c.source.clone()])
     } else {
