@@ -389,6 +389,53 @@ pub fn run_pungi(
     Ok(())
 }
 
+/// Run `f` with the compose's `.part` directory (where Pungi writes) and a
+/// work directory beside it (the configuration), both made empty first;
+/// the work directory is removed after, the `.part` one renamed into place
+/// when `f` succeeds and removed when it fails (nothing is left behind).
+fn in_pungi_dirs<T>(
+    target: &Path,
+    name: &str,
+    f: impl FnOnce(&Path, &Path) -> Result<T, ComposeError>,
+) -> Result<(T, PathBuf), ComposeError> {
+    let fail = |m: String| ComposeError::Pungi(m);
+    let final_dir = target.join(name);
+    if final_dir.exists() {
+        return Err(ComposeError::Exists {
+            name: name.to_owned(),
+            target: target.to_owned(),
+        });
+    }
+    let part = target.join(format!(".{name}.part"));
+    let work = target.join(format!(".{name}.pungi-work"));
+    for d in [&part, &work] {
+        if d.exists() {
+            std::fs::remove_dir_all(d).map_err(|e| fail(format!("{}: {e}", d.display())))?;
+        }
+    }
+    std::fs::create_dir_all(&work).map_err(|e| fail(format!("{}: {e}", work.display())))?;
+    let result = f(&part, &work);
+    let _ = std::fs::remove_dir_all(&work);
+    match result {
+        Ok(v) => {
+            std::fs::rename(&part, &final_dir)
+                .map_err(|e| fail(format!("{}: {e}", final_dir.display())))?;
+            Ok((v, final_dir))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&part);
+            Err(e)
+        }
+    }
+}
+
+/// The compose id Pungi wrote into `compose_dir`.
+fn compose_id_of(compose_dir: &Path) -> Result<String, ComposeError> {
+    std::fs::read_to_string(compose_dir.join("COMPOSE_ID"))
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| ComposeError::Pungi(format!("Pungi wrote no COMPOSE_ID: {e}")))
+}
+
 /// What a raw_config compose is asked.
 pub struct RawRequest<'a> {
     /// `odcs-<id>`.
@@ -558,23 +605,8 @@ pub fn run_raw_config(
         ))
     })?;
     let commit = raw.commit.as_deref().unwrap_or(commit);
-    let final_dir = target.join(req.name);
-    if final_dir.exists() {
-        return Err(ComposeError::Exists {
-            name: req.name.to_owned(),
-            target: target.to_owned(),
-        });
-    }
-    let part = target.join(format!(".{}.part", req.name));
-    let work = target.join(format!(".{}.pungi-work", req.name));
-    for d in [&part, &work] {
-        if d.exists() {
-            std::fs::remove_dir_all(d).map_err(|e| fail(format!("{}: {e}", d.display())))?;
-        }
-    }
-    std::fs::create_dir_all(&work).map_err(|e| fail(format!("{}: {e}", work.display())))?;
     let t = Instant::now();
-    let result = (|| {
+    let (outcome, final_dir) = in_pungi_dirs(target, req.name, |part, work| {
         progress.phase("fetching the configuration", None);
         // the repository at the commit: the configuration and the files it
         // names (variants, comps), also for a respin
@@ -615,13 +647,7 @@ pub fn run_raw_config(
                 }
             }
         };
-        name_compose(
-            &config,
-            &part,
-            req.compose_type,
-            req.label,
-            req.claim_respin,
-        )?;
+        name_compose(&config, part, req.compose_type, req.label, req.claim_respin)?;
         let args = raw
             .pungi_args
             .clone()
@@ -630,12 +656,12 @@ pub fn run_raw_config(
             command: vec![setup.command[0].clone()],
             ..setup.clone()
         };
-        let cwd = config.parent().unwrap_or(&work).to_owned();
+        let cwd = config.parent().unwrap_or(work).to_owned();
         run_pungi(
             &run_setup,
             &Run {
                 config: &config,
-                compose_dir: &part,
+                compose_dir: part,
                 work: &cwd,
                 args: &args,
                 compose_type: req.compose_type,
@@ -649,9 +675,7 @@ pub fn run_raw_config(
             },
             progress,
         )?;
-        let compose_id = std::fs::read_to_string(part.join("COMPOSE_ID"))
-            .map(|s| s.trim().to_owned())
-            .map_err(|e| fail(format!("Pungi wrote no COMPOSE_ID: {e}")))?;
+        let compose_id = compose_id_of(part)?;
         let config_dump = if matches!(req.compose_type, "production" | "development") {
             let dump = part.join("logs/global/config-dump.global.log");
             Some(std::fs::read_to_string(&dump).map_err(|e| {
@@ -667,17 +691,7 @@ pub fn run_raw_config(
             compose_id,
             config_dump,
         })
-    })();
-    let _ = std::fs::remove_dir_all(&work);
-    let outcome = match result {
-        Ok(o) => o,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&part);
-            return Err(e);
-        }
-    };
-    std::fs::rename(&part, &final_dir)
-        .map_err(|e| fail(format!("{}: {e}", final_dir.display())))?;
+    })?;
     link_compose(target, req, &outcome.compose_id)?;
     if let Some(script) = &raw.post_script {
         progress.phase("post script", None);
@@ -966,23 +980,8 @@ pub fn run_full(
 ) -> Result<ComposeResult, ComposeError> {
     let fail = |m: String| ComposeError::Pungi(m);
     let req = f.req;
-    let final_dir = target.join(&req.name);
-    if final_dir.exists() {
-        return Err(ComposeError::Exists {
-            name: req.name.clone(),
-            target: target.to_owned(),
-        });
-    }
-    let part = target.join(format!(".{}.part", req.name));
-    let work = target.join(format!(".{}.pungi-work", req.name));
-    for d in [&part, &work] {
-        if d.exists() {
-            std::fs::remove_dir_all(d).map_err(|e| fail(format!("{}: {e}", d.display())))?;
-        }
-    }
-    std::fs::create_dir_all(&work).map_err(|e| fail(format!("{}: {e}", work.display())))?;
     let t = Instant::now();
-    let result = (|| {
+    let (outcome, final_dir) = in_pungi_dirs(target, &req.name, |part, work| {
         let write = |name: &str, text: &str| {
             std::fs::write(work.join(name), text).map_err(|e| fail(format!("{name}: {e}")))
         };
@@ -1010,8 +1009,8 @@ pub fn run_full(
             },
             &Run {
                 config: &work.join("pungi.json"),
-                compose_dir: &part,
-                work: &work,
+                compose_dir: part,
+                work,
                 args: &setup.command[1..],
                 compose_type: f.compose_type,
                 label: f.label,
@@ -1023,9 +1022,7 @@ pub fn run_full(
             },
             progress,
         )?;
-        let compose_id = std::fs::read_to_string(part.join("COMPOSE_ID"))
-            .map(|s| s.trim().to_owned())
-            .map_err(|e| fail(format!("Pungi wrote no COMPOSE_ID: {e}")))?;
+        let compose_id = compose_id_of(part)?;
         let repo_dir = part.join("compose").join(super::request::VARIANT);
         std::fs::create_dir_all(&repo_dir).map_err(|e| fail(e.to_string()))?;
         std::fs::write(
@@ -1037,17 +1034,7 @@ pub fn run_full(
             compose_id,
             config_dump: None,
         })
-    })();
-    let _ = std::fs::remove_dir_all(&work);
-    let outcome = match result {
-        Ok(o) => o,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&part);
-            return Err(e);
-        }
-    };
-    std::fs::rename(&part, &final_dir)
-        .map_err(|e| fail(format!("{}: {e}", final_dir.display())))?;
+    })?;
     Ok(ComposeResult {
         dir: final_dir,
         event: koji_event.unwrap_or_default(),
