@@ -153,28 +153,15 @@ pub fn lookup_among(
     query: &ModuleQuery,
 ) -> Result<Vec<ModuleStream>, SourceError> {
     let parts: Vec<&str> = query.spec.split(':').collect();
-    let matching: Vec<&ModuleStream> = offered
+    let mut out: Vec<ModuleStream> = offered
         .iter()
         .filter(|m| {
-            let have = [
-                m.name.clone(),
-                m.stream.clone(),
-                m.version.to_string(),
-                m.context.clone(),
-            ];
-            parts.iter().zip(&have).all(|(want, have)| want == have)
+            let version = m.version.to_string();
+            crate::source::spec_matches(&parts, [&m.name, &m.stream, &version, &m.context])
         })
-        .collect();
-    let mut newest: BTreeMap<&str, u64> = BTreeMap::new();
-    for m in &matching {
-        let v = newest.entry(m.stream.as_str()).or_insert(m.version);
-        *v = (*v).max(m.version);
-    }
-    let out: Vec<ModuleStream> = matching
-        .into_iter()
-        .filter(|m| parts.len() >= 3 || newest.get(m.stream.as_str()) == Some(&m.version))
         .cloned()
         .collect();
+    crate::source::keep_newest(&mut out, parts.len(), |m| (m.stream.as_str(), m.version));
     if out.is_empty() {
         return Err(SourceError::NotInModularTags {
             spec: query.spec.clone(),

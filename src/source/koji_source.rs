@@ -320,7 +320,7 @@ impl PackageSource for KojiSource {
             ];
             if build.state != super::koji::build_state::COMPLETE
                 || build.completion_ts.is_some_and(|t| t > event_ts)
-                || !parts.iter().zip(&have).all(|(want, have)| want == have)
+                || !super::spec_matches(&parts, have.each_ref().map(String::as_str))
             {
                 continue;
             }
@@ -328,14 +328,9 @@ impl PackageSource for KojiSource {
             found.push((build, stream));
         }
         let mut streams: Vec<ModuleStream> = found.into_iter().map(|(_, s)| s).collect();
-        if parts.len() < 3 {
-            let mut newest: std::collections::BTreeMap<String, u64> = Default::default();
-            for s in &streams {
-                let v = newest.entry(s.stream.clone()).or_insert(s.version);
-                *v = (*v).max(s.version);
-            }
-            streams.retain(|s| newest.get(&s.stream) == Some(&s.version));
-        }
+        super::keep_newest(&mut streams, parts.len(), |s| {
+            (s.stream.as_str(), s.version)
+        });
         streams.sort_by_key(ModuleStream::nsvc);
         if streams.is_empty() {
             return Err(SourceError::UnknownModule {

@@ -604,34 +604,17 @@ impl PackageSource for LocalStore {
         let (spec, event) = (query.spec.as_str(), query.event);
         let index = self.index()?;
         let parts: Vec<&str> = spec.split(':').collect();
-        let matching: Vec<&StoredModule> = index
+        let mut chosen: Vec<&StoredModule> = index
             .modules
             .iter()
             .filter(|m| m.event <= event)
             .filter(|m| {
-                let have = [
-                    m.name.clone(),
-                    m.stream.clone(),
-                    m.version.to_string(),
-                    m.context.clone(),
-                ];
-                parts.iter().zip(&have).all(|(want, have)| want == have)
+                let version = m.version.to_string();
+                super::spec_matches(&parts, [&m.name, &m.stream, &version, &m.context])
             })
             .collect();
         // without a version: the newest version of each stream
-        let mut newest: BTreeMap<&str, u64> = BTreeMap::new();
-        for m in &matching {
-            let v = newest.entry(m.stream.as_str()).or_insert(m.version);
-            *v = (*v).max(m.version);
-        }
-        let chosen: Vec<&StoredModule> = if parts.len() >= 3 {
-            matching
-        } else {
-            matching
-                .into_iter()
-                .filter(|m| newest.get(m.stream.as_str()) == Some(&m.version))
-                .collect()
-        };
+        super::keep_newest(&mut chosen, parts.len(), |m| (m.stream.as_str(), m.version));
         if chosen.is_empty() {
             return Err(SourceError::UnknownModule {
                 spec: spec.to_owned(),

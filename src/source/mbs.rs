@@ -367,15 +367,8 @@ pub fn newest(builds: Vec<MbsBuild>, spec_parts: usize) -> Vec<MbsBuild> {
     if spec_parts >= 3 {
         return builds;
     }
-    let mut highest: std::collections::BTreeMap<String, u64> = Default::default();
-    for b in &builds {
-        let v = highest.entry(b.stream.clone()).or_insert(b.version);
-        *v = (*v).max(b.version);
-    }
-    let mut out: Vec<MbsBuild> = builds
-        .into_iter()
-        .filter(|b| highest.get(&b.stream) == Some(&b.version))
-        .collect();
+    let mut out = builds;
+    super::keep_newest(&mut out, spec_parts, |b| (b.stream.as_str(), b.version));
     out.sort_by_key(MbsBuild::nsvc);
     out.dedup_by(|a, b| a.nsvc() == b.nsvc());
     out

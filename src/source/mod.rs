@@ -70,6 +70,35 @@ impl BaseModuleBr {
     }
 }
 
+/// Whether a module build `name:stream:version:context` is one that the
+/// parts of a spec (`N`, `N:S`, `N:S:V`, `N:S:V:C`) name.
+pub fn spec_matches(parts: &[&str], have: [&str; 4]) -> bool {
+    parts.iter().zip(have).all(|(want, have)| *want == have)
+}
+
+/// Every context of the newest version of each stream among `items`
+/// (`stream_version` says an item's stream and version), unless the spec
+/// (of `spec_parts` parts) names a version: then all of them.
+pub fn keep_newest<T>(
+    items: &mut Vec<T>,
+    spec_parts: usize,
+    stream_version: impl Fn(&T) -> (&str, u64),
+) {
+    if spec_parts >= 3 {
+        return;
+    }
+    let mut newest: std::collections::BTreeMap<String, u64> = Default::default();
+    for i in items.iter() {
+        let (s, v) = stream_version(i);
+        let e = newest.entry(s.to_owned()).or_insert(v);
+        *e = (*e).max(v);
+    }
+    items.retain(|i| {
+        let (s, v) = stream_version(i);
+        newest.get(s) == Some(&v)
+    });
+}
+
 impl ModuleQuery {
     /// Exactly `spec` at `event`, no further filter.
     pub fn new(spec: impl Into<String>, event: i64) -> ModuleQuery {
