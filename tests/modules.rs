@@ -345,31 +345,7 @@ fn module_composes_through_the_service_and_the_python_client() {
         },
         None,
     );
-    let script = format!(
-        r#"
-from odcs.client.odcs import ODCS, AuthMech
-odcs = ODCS("{url}", auth_mech=AuthMech.Anonymous)
-c = odcs.new_compose("app:1", "module")
-c = odcs.wait_for_compose(c["id"], timeout=60)
-assert c["state_name"] == "done", c
-print(c["id"])
-"#,
-        url = s.url
-    );
-    let out = common::run(Command::new("python3").arg("-c").arg(&script));
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id: i64 = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let id = s.python_client_compose("app:1", "module");
     let c = s.get(&format!("/api/1/composes/{id}")).1;
     assert_eq!(c["source"], "app:1:3:c1 lib:1:7:c1");
     assert_eq!(c["source_type"], 2);

@@ -391,31 +391,7 @@ fn module_composes_ask_the_real_mbs_and_take_the_builds_from_koji() {
     // the Python client asks for a module stream; MBS picks the newest
     // version (both its contexts) and, for its dependency base:1, the
     // newest build made against the same base module or an older one
-    let script = format!(
-        r#"
-from odcs.client.odcs import ODCS, AuthMech
-odcs = ODCS("{url}", auth_mech=AuthMech.Anonymous)
-c = odcs.new_compose("testmodule:master", "module")
-c = odcs.wait_for_compose(c["id"], timeout=120)
-assert c["state_name"] == "done", c
-print(c["id"])
-"#,
-        url = s.url
-    );
-    let out = common::run(Command::new("python3").arg("-c").arg(&script));
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id: i64 = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let id = s.python_client_compose("testmodule:master", "module");
     let c = s.get(&format!("/api/1/composes/{id}")).1;
     assert_eq!(
         c["source"],

@@ -194,25 +194,7 @@ fn a_raw_config_compose_runs_pungi_with_the_configuration_at_its_commit() {
     );
 
     // the Python client, as a pipeline would
-    let script = format!(
-        r#"
-from odcs.client.odcs import ODCS, AuthMech
-odcs = ODCS("{url}", auth_mech=AuthMech.Anonymous)
-c = odcs.new_compose("raw#{commit}", "raw_config")
-c = odcs.wait_for_compose(c["id"], timeout=120)
-assert c["state_name"] == "done", c
-print(c["id"])
-"#,
-        url = s.url
-    );
-    let out = common::run(Command::new("python3").arg("-c").arg(&script));
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let id = s.python_client_compose(&format!("raw#{commit}"), "raw_config");
     let c = s.get(&format!("/api/1/composes/{id}")).1;
     assert_eq!(
         (c["result_repo"].as_str(), c["result_repofile"].as_str()),

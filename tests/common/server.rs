@@ -256,6 +256,37 @@ impl Server {
             .unwrap()
     }
 
+    /// The Python `odcs` client (from PyPI) creates a compose of `source`
+    /// (`source_type` as the client names it) anonymously and waits for it
+    /// to be done; its id.
+    pub fn python_client_compose(&self, source: &str, source_type: &str) -> i64 {
+        let script = format!(
+            r#"
+from odcs.client.odcs import ODCS, AuthMech
+odcs = ODCS("{url}", auth_mech=AuthMech.Anonymous)
+c = odcs.new_compose("{source}", "{source_type}")
+c = odcs.wait_for_compose(c["id"], timeout=120)
+assert c["state_name"] == "done", c
+print(c["id"])
+"#,
+            url = self.url
+        );
+        let out = super::run(std::process::Command::new("python3").arg("-c").arg(&script));
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
     pub fn wait_for(&self, id: i64, states: &[&str]) -> Value {
         let t = Instant::now();
         loop {
