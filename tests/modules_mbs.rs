@@ -80,6 +80,20 @@ impl Build {
             .collect()
     }
 
+    /// Its content tag with its component build in the hub, and (with
+    /// `module_build`) the module build itself, as MBS's content generator
+    /// leaves them; a scratch build has no module build in Koji.
+    fn put_in_koji(&self, m: &mut HubModel, module_build: bool) {
+        let tag = self.content_tag();
+        m.add_tag(&tag, None);
+        m.add_package(&tag, &format!("{}-comp", self.parts().0));
+        m.import_build(&self.component(), self.rpms, None);
+        m.tag_build(&tag, &self.component());
+        if module_build {
+            m.import_module_build(self.nsvc, &self.modulemd(), &tag, &["x86_64"]);
+        }
+    }
+
     fn modulemd(&self) -> String {
         let (n, s, v, c) = self.parts();
         let requires: String = self
@@ -224,18 +238,9 @@ fn hub(topdir: &Path) -> (HubModel, i64) {
         if b.platform == "f41" && before_f41 == 0 {
             before_f41 = m.last_event();
         }
-        let tag = b.content_tag();
-        m.add_tag(&tag, None);
-        m.add_package(&tag, &format!("{}-comp", b.parts().0));
-        m.import_build(&b.component(), b.rpms, None);
-        m.tag_build(&tag, &b.component());
-        m.import_module_build(b.nsvc, &b.modulemd(), &tag, &["x86_64"]);
+        b.put_in_koji(&mut m, true);
     }
-    let tag = SCRATCH.content_tag();
-    m.add_tag(&tag, None);
-    m.add_package(&tag, "testmodule-comp");
-    m.import_build(&SCRATCH.component(), SCRATCH.rpms, None);
-    m.tag_build(&tag, &SCRATCH.component());
+    SCRATCH.put_in_koji(&mut m, false);
     (m, before_f41)
 }
 
@@ -718,12 +723,7 @@ fn modular_koji_tags_take_the_modules_of_koji_tags() {
             in_koji: true,
             in_mbs: false,
         };
-        let tag = b.content_tag();
-        m.add_tag(&tag, None);
-        m.add_package(&tag, "extra-comp");
-        m.import_build(&b.component(), b.rpms, None);
-        m.tag_build(&tag, &b.component());
-        m.import_module_build(b.nsvc, &b.modulemd(), &tag, &["x86_64"]);
+        b.put_in_koji(m, true);
         m.add_package("modular-base", "extra");
         m.tag_build("modular-base", "extra-1-20250301000000.e1");
     });
