@@ -124,6 +124,12 @@ async fn worker_context(
                 command,
                 timeout: Duration::from_secs(p.timeout_seconds.max(1)),
                 raw_configs: raw_configs.clone(),
+                config_validate: p.config_validate.clone(),
+                mbs_api_url: cfg
+                    .mbs
+                    .as_ref()
+                    .map(|m| format!("{}/1", m.url.trim_end_matches('/'))),
+                credentials: cfg.raw_config_credentials.clone(),
             })
         }),
     }))

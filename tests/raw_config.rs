@@ -6,6 +6,9 @@
 //! layout and logs as Pungi names them, and records its command line.
 
 mod common;
+#[allow(dead_code)]
+#[path = "koji_hub/tls.rs"]
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -90,6 +93,16 @@ fn stand_in() -> PathBuf {
 /// A server (on PostgreSQL with `postgres`, else SQLite) with the
 /// configurations of `repo` and, `with_pungi`, the stand-in Pungi.
 fn server_on(repo: &Path, with_pungi: bool, postgres: bool) -> Server {
+    server_tweaked(repo, with_pungi, postgres, |_| {})
+}
+
+/// [`server_on`], then `tweak` on its configuration.
+fn server_tweaked(
+    repo: &Path,
+    with_pungi: bool,
+    postgres: bool,
+    tweak: impl FnOnce(&mut odcs::config::Config),
+) -> Server {
     let url = format!("file://{}", repo.display());
     let late = repo.with_file_name("raw_config_urls.toml");
     // a wrapper as the original's deployments use them: the repository's
@@ -130,6 +143,7 @@ fn server_on(repo: &Path, with_pungi: bool, postgres: bool) -> Server {
                     koji: stand_in().display().to_string(),
                     args: vec![],
                     timeout_seconds: 120,
+                    config_validate: None,
                 });
             }
             for (name, file, timeout) in [
@@ -157,9 +171,11 @@ fn server_on(repo: &Path, with_pungi: bool, postgres: bool) -> Server {
                         raw_config_wrapper: (name == "wrapped").then(|| wrapper.clone()),
                         post_script: (name == "with-post")
                             .then(|| "cat COMPOSE_ID > post.txt; echo oops >&2; exit 3".to_owned()),
+                        schema_override: None,
                     },
                 );
             }
+            tweak(cfg);
         },
         None,
     );
@@ -598,6 +614,20 @@ fn boot_iso_and_ostree_results_are_made_by_pungi_with_the_generated_config() {
         ),
         "a tag compose pins Pungi to its event: {a:?}"
     );
+    assert!(
+        !a.contains(&"--old-composes".to_owned()),
+        "nothing to reuse yet: {a:?}"
+    );
+    // the Koji tag cache (odcs-api.md §7.1): the compose without packages,
+    // under tag, flags, sorted sigkeys and arches
+    let cache_dir = s.data.join("composes/koji_tag_cache");
+    let cache = cache_dir.join("updates-8--123-x86_64");
+    assert!(
+        cache.join("compose/metadata/composeinfo.json").is_file(),
+        "{:?}",
+        std::fs::read_dir(&cache_dir)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+    );
     let top = s.data.join(format!("composes/{name}"));
     assert!(top.join(format!("compose/Temporary/{name}.repo")).is_file());
     let images = std::fs::read_to_string(top.join("compose/metadata/images.json")).unwrap();
@@ -608,6 +638,29 @@ fn boot_iso_and_ostree_results_are_made_by_pungi_with_the_generated_config() {
             .unwrap()
             .starts_with(&format!("{name}-1-")),
         "{c}"
+    );
+
+    // the next compose of that tag (other packages: not a reuse) is offered
+    // the cache as an old compose, named as the original names it
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "tag", "source": "updates", "sigkeys": ["123", ""]},
+                "results": ["boot.iso"], "flags": ["check_deps"]}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let c2 = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(c2["state_name"], "done", "{c2}");
+    let a = argv(&s, &c2);
+    assert!(
+        a.windows(2)
+            .any(|w| w[0] == "--old-composes" && Path::new(&w[1]) == cache_dir),
+        "{a:?}"
+    );
+    assert!(
+        !cache_dir
+            .join(format!("odcs-{}-1-19700101.n.0", c2["id"]))
+            .exists(),
+        "the copy offered to Pungi is removed after the run"
     );
 
     let (code, body) = s.post(
@@ -657,4 +710,199 @@ fn boot_iso_and_ostree_results_are_made_by_pungi_with_the_generated_config() {
         &json!({"source": {"type": "raw_config", "source": "raw#abc"}, "results": ["boot.iso"]}),
     );
     assert_ne!(code, 500, "{body}");
+}
+
+/// A git repository over https with a password, as a private Pungi
+/// configuration repository is: git's "dumb" HTTP protocol (plain files,
+/// after `git update-server-info`) behind Basic auth, served by tiny_http
+/// behind the test hub's TLS front with a private CA. Its URL.
+fn https_repository(repo: &Path, certs: &tls::Certs, user: &str, password: &str) -> String {
+    let bare = repo.with_file_name("configs.git");
+    common::run_ok(Command::new("git").args([
+        "clone",
+        "-q",
+        "--bare",
+        &repo.display().to_string(),
+        &bare.display().to_string(),
+    ]));
+    common::run_ok(
+        Command::new("git")
+            .arg("-C")
+            .arg(&bare)
+            .arg("update-server-info"),
+    );
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = server.server_addr().to_ip().unwrap().port();
+    let expected = format!(
+        "Basic {}",
+        base64_encode(format!("{user}:{password}").as_bytes())
+    );
+    std::thread::spawn(move || {
+        for req in server.incoming_requests() {
+            let authorized = req
+                .headers()
+                .iter()
+                .any(|h| h.field.equiv("Authorization") && h.value.as_str() == expected);
+            if !authorized {
+                let _ = req.respond(
+                    tiny_http::Response::from_string("who are you?")
+                        .with_status_code(401)
+                        .with_header(
+                            "WWW-Authenticate: Basic realm=\"git\""
+                                .parse::<tiny_http::Header>()
+                                .unwrap(),
+                        ),
+                );
+                continue;
+            }
+            let path = req.url().split('?').next().unwrap_or("").to_owned();
+            let file = path
+                .strip_prefix("/configs.git/")
+                .filter(|p| !p.split('/').any(|c| c == ".."))
+                .map(|p| bare.join(p));
+            let _ = match file.and_then(|f| std::fs::read(f).ok()) {
+                Some(bytes) => req.respond(tiny_http::Response::from_data(bytes)),
+                None => req.respond(tiny_http::Response::empty(404)),
+            };
+        }
+    });
+    let front = tls::TlsFront::start(certs, port);
+    front.url().replace("/kojihub", "/configs.git")
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[test]
+fn a_raw_config_over_https_is_cloned_with_its_credentials_and_validated_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("configs");
+    let commit = repository(&repo);
+    let certs_dir = tmp.path().join("certs");
+    std::fs::create_dir_all(&certs_dir).unwrap();
+    let certs = tls::Certs::make(&certs_dir);
+    let url = https_repository(&repo, &certs, "odcs", "s3cret");
+    // git trusts the private CA through its environment; nextest runs each
+    // test in a process of its own, and no other thread reads the
+    // environment yet
+    unsafe { std::env::set_var("GIT_SSL_CAINFO", &certs.ca) };
+    // a schema override that makes the repository's release_version ("9")
+    // invalid
+    let strict = tmp.path().join("strict.json");
+    std::fs::write(
+        &strict,
+        r#"{"properties": {"release_version": {"type": "string", "enum": ["10"]}}}"#,
+    )
+    .unwrap();
+    let entry = |schema_override: Option<PathBuf>| RawConfig {
+        url: url.clone(),
+        config_filename: "pungi.conf".into(),
+        path: None,
+        commit: None,
+        pungi_timeout: None,
+        pungi_args: None,
+        seconds_to_live: None,
+        max_seconds_to_live: None,
+        raw_config_wrapper: None,
+        post_script: None,
+        schema_override,
+    };
+    let s = server_tweaked(&repo, true, false, |cfg| {
+        if let Some(p) = cfg.pungi.as_mut() {
+            p.config_validate = Some(
+                common::manifest_dir()
+                    .join("tests/pungi-config-validate")
+                    .display()
+                    .to_string(),
+            );
+        }
+        for (name, schema_override) in [
+            ("private", None),
+            ("private-strict", Some(strict.clone())),
+            ("private-wrong", None),
+            ("private-none", None),
+        ] {
+            cfg.raw_config_urls
+                .insert(name.into(), entry(schema_override));
+        }
+        let creds = |user: &str, password: &str| odcs::compose::pungi::GitCredentials {
+            username: user.into(),
+            password: password.into(),
+        };
+        // the first pattern that matches wins: a wrong one that does not
+        // match comes first
+        cfg.raw_config_credentials.insert(
+            "private".into(),
+            [
+                ("^https://example\\.com/".to_owned(), creds("x", "y")),
+                (
+                    "^https://127\\.0\\.0\\.1:".to_owned(),
+                    creds("odcs", "s3cret"),
+                ),
+            ]
+            .into(),
+        );
+        cfg.raw_config_credentials.insert(
+            "private-strict".into(),
+            [("127\\.0\\.0\\.1".to_owned(), creds("odcs", "s3cret"))].into(),
+        );
+        cfg.raw_config_credentials.insert(
+            "private-wrong".into(),
+            [("".to_owned(), creds("odcs", "guess"))].into(),
+        );
+    });
+    let compose = |name: &str| {
+        let (code, body) = s.post(
+            "/api/1/composes/",
+            &json!({"source": {"type": "raw_config", "source": format!("{name}#{commit}")}}),
+        );
+        assert_eq!(code, 200, "{body}");
+        s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"])
+    };
+
+    // the right password: cloned, validated, made
+    let c = compose("private");
+    assert_eq!(c["state_name"], "done", "{c}");
+    // the configuration came over https (the stand-in records it)
+    let got: Value = serde_json::from_str(
+        &std::fs::read_to_string(s.data.join(format!(
+            "composes/odcs-{}/work/global/stand-in-config.json",
+            c["id"]
+        )))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(got["release_short"], "raw", "{got}");
+
+    // the schema override refuses it before Pungi runs: no compose tree
+    let c = compose("private-strict");
+    assert_eq!(c["state_name"], "failed", "{c}");
+    let reason = c["state_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("refused the configuration")
+            && reason.contains("Failed validation in release_version"),
+        "{reason}"
+    );
+    assert!(
+        !s.data.join(format!("composes/odcs-{}", c["id"])).exists(),
+        "a refused configuration leaves no tree"
+    );
+
+    // a wrong password, and none: git's refusal, no password in the reason
+    for name in ["private-wrong", "private-none"] {
+        let c = compose(name);
+        assert_eq!(c["state_name"], "failed", "{name}: {c}");
+        let reason = c["state_reason"].as_str().unwrap();
+        assert!(
+            reason.contains(&format!("raw config {name} from {url}"))
+                && reason.contains("git clone"),
+            "{name}: {reason}"
+        );
+        assert!(
+            !reason.contains("guess") && !reason.contains("s3cret"),
+            "{reason}"
+        );
+    }
 }

@@ -295,8 +295,19 @@ pub(crate) fn git(
     args: &[&str],
     fail: &dyn Fn(String) -> ComposeError,
 ) -> Result<(), ComposeError> {
+    git_with_env(args, &[], fail)
+}
+
+/// [`git`] with more environment variables (credentials stay off the
+/// command line, where any user on the host could read them).
+pub(crate) fn git_with_env(
+    args: &[&str],
+    env: &[(&str, &str)],
+    fail: &dyn Fn(String) -> ComposeError,
+) -> Result<(), ComposeError> {
     let mut child = std::process::Command::new("git")
         .args(args)
+        .envs(env.iter().copied())
         .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -304,11 +315,11 @@ pub(crate) fn git(
         .spawn()
         .map_err(|e| fail(format!("cannot run git: {e}")))?;
     // the subcommand, for messages (`git -C DIR checkout` is a checkout)
-    let what = match args {
-        ["-C", _, sub, ..] => *sub,
-        [sub, ..] => *sub,
-        [] => "",
-    };
+    let mut rest = args;
+    while let ["-C" | "-c", _, tail @ ..] = rest {
+        rest = tail;
+    }
+    let what = rest.first().copied().unwrap_or("");
     let started = std::time::Instant::now();
     loop {
         match child.try_wait() {

@@ -21,8 +21,13 @@
 //! Departure from the original, said here and in the closing note of #16:
 //! the configuration is handed to Pungi as the repository holds it (the
 //! original parses it with kobo and hands Pungi a JSON dump; Pungi reads
-//! both). Not built yet: schema overrides (`pungi-config-validate`) and
-//! per-URL credentials.
+//! both).
+//!
+//! A repository over https may need a password: `raw_config_credentials`
+//! gives one per URL pattern, handed to git by a credential helper through
+//! the environment of that git process (never its command line). With
+//! `[pungi] config_validate`, `pungi-config-validate` checks a raw config
+//! (and its `schema_override`) before Pungi runs.
 
 use std::io::{Read as _, Seek as _};
 use std::path::{Path, PathBuf};
@@ -41,6 +46,33 @@ pub struct PungiSetup {
     pub timeout: Duration,
     /// `raw_config_urls`: name → where its configuration is.
     pub raw_configs: std::sync::Arc<RawConfigs>,
+    /// `pungi-config-validate`, run on a raw_config's configuration before
+    /// Pungi when set (`[pungi] config_validate`).
+    pub config_validate: Option<String>,
+    /// `<[mbs] url>/1`: where Pungi looks up scratch modules.
+    pub mbs_api_url: Option<String>,
+    /// `raw_config_credentials`: name → URL pattern → user and password
+    /// for cloning over https.
+    pub credentials:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, GitCredentials>>,
+}
+
+/// A user and password for one raw_config repository over https
+/// (`[raw_config_credentials.NAME."URL regex"]`).
+#[derive(Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for GitCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitCredentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The `raw_config_urls` of the configuration and, when
@@ -146,6 +178,10 @@ pub struct RawConfig {
     /// raw_config import *`), and can use e.g. `compose.builds`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_config_wrapper: Option<PathBuf>,
+    /// A JSON file of schema changes `pungi-config-validate` applies
+    /// (`--schema-override`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_override: Option<PathBuf>,
     /// A shell command run in the compose directory after Pungi succeeded
     /// (at most [`POST_SCRIPT_TIMEOUT`]); its failure is logged, the
     /// compose stays done, as in the original.
@@ -209,6 +245,9 @@ pub struct Run<'a> {
     pub label: Option<&'a str>,
     pub koji_event: Option<i64>,
     pub respin_of: Option<&'a str>,
+    /// Where Pungi looks for an earlier compose to reuse
+    /// (`--old-composes`).
+    pub old_composes: Option<&'a Path>,
     pub timeout: Duration,
 }
 
@@ -258,6 +297,10 @@ pub fn arguments(run: &Run<'_>) -> Vec<String> {
     if let Some(e) = run.koji_event {
         a.push("--koji-event".to_owned());
         a.push(e.to_string());
+    }
+    if let Some(d) = run.old_composes {
+        a.push("--old-composes".to_owned());
+        a.push(d.display().to_string());
     }
     a
 }
@@ -577,6 +620,98 @@ fn wrap(
     Ok(out)
 }
 
+/// The credentials of `raw_config_credentials` for raw config `name` at
+/// `url`: the first pattern (a regular expression, searched in the URL) that
+/// matches; https only, as in the original, so a password never crosses the
+/// network in the clear.
+fn credentials_for<'a>(
+    all: &'a std::collections::BTreeMap<String, std::collections::BTreeMap<String, GitCredentials>>,
+    name: &str,
+    url: &str,
+) -> Result<Option<&'a GitCredentials>, ComposeError> {
+    if !url.starts_with("https://") {
+        return Ok(None);
+    }
+    for (pattern, creds) in all.get(name).into_iter().flatten() {
+        let re = regex_lite::Regex::new(pattern).map_err(|e| {
+            ComposeError::Pungi(format!(
+                "raw_config_credentials.{name}: pattern {pattern:?} is not a regular expression: {e}"
+            ))
+        })?;
+        if re.is_match(url) {
+            return Ok(Some(creds));
+        }
+    }
+    Ok(None)
+}
+
+/// `git clone --no-checkout url dir`, answering git's credential requests
+/// with `creds` when given: a helper that prints them from the environment
+/// of this git process only (never its command line), replacing any helper
+/// the host configured; `credential.useHttpPath` as in the original.
+fn clone(
+    url: &str,
+    dir: &str,
+    creds: Option<&GitCredentials>,
+    fail: &dyn Fn(String) -> ComposeError,
+) -> Result<(), ComposeError> {
+    let clone = ["clone", "--quiet", "--no-checkout", "--", url, dir];
+    let Some(c) = creds else {
+        return super::modules::git(&clone, fail);
+    };
+    let helper = "credential.helper=!f() { test \"$1\" = get && \
+                  printf 'username=%s\\npassword=%s\\n' \"$ODCS_GIT_USERNAME\" \"$ODCS_GIT_PASSWORD\"; }; f";
+    let mut args = vec![
+        "-c",
+        "credential.useHttpPath=true",
+        "-c",
+        "credential.helper=",
+        "-c",
+        helper,
+    ];
+    args.extend(clone);
+    super::modules::git_with_env(
+        &args,
+        &[
+            ("ODCS_GIT_USERNAME", &c.username),
+            ("ODCS_GIT_PASSWORD", &c.password),
+        ],
+        fail,
+    )
+}
+
+/// `pungi-config-validate --old-composes [--schema-override FILE] CONFIG`
+/// in the configuration's directory (odcs-api.md §7.5): a configuration it
+/// refuses fails the compose with what it printed, before Pungi runs.
+fn validate_config(
+    command: &str,
+    config: &Path,
+    schema_override: Option<&Path>,
+) -> Result<(), ComposeError> {
+    let mut cmd = Command::new(command);
+    cmd.arg("--old-composes");
+    if let Some(s) = schema_override {
+        cmd.arg("--schema-override").arg(s);
+    }
+    cmd.arg(config)
+        .current_dir(config.parent().unwrap_or(Path::new(".")))
+        .stdin(Stdio::null());
+    let out = cmd
+        .output()
+        .map_err(|e| ComposeError::Pungi(format!("cannot run {command}: {e}")))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let mut said = String::from_utf8_lossy(&out.stdout).into_owned();
+    said.push_str(&String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = said.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+    Err(ComposeError::Pungi(format!(
+        "{command} refused the configuration ({}): {tail}",
+        out.status
+    )))
+}
+
 /// What Pungi answered, to store with the compose.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PungiOutcome {
@@ -612,8 +747,10 @@ pub fn run_raw_config(
         // names (variants, comps), also for a respin
         let src = work.join("src");
         let s = src.to_string_lossy().into_owned();
-        super::modules::git(
-            &["clone", "--quiet", "--no-checkout", "--", &raw.url, &s],
+        clone(
+            &raw.url,
+            &s,
+            credentials_for(&setup.credentials, name, &raw.url)?,
             &|m| fail(format!("raw config {name} from {}: {m}", raw.url)),
         )?;
         super::modules::git(
@@ -647,6 +784,10 @@ pub fn run_raw_config(
                 }
             }
         };
+        if let Some(validate) = &setup.config_validate {
+            progress.phase("validating the configuration", None);
+            validate_config(validate, &config, raw.schema_override.as_deref())?;
+        }
         name_compose(&config, part, req.compose_type, req.label, req.claim_respin)?;
         let args = raw
             .pungi_args
@@ -668,6 +809,8 @@ pub fn run_raw_config(
                 label: req.label,
                 koji_event: Some(req.koji_event),
                 respin_of: req.respin_of,
+                // the earlier composes of this type, through their links
+                old_composes: Some(target.join(req.compose_type).as_path()).filter(|d| d.is_dir()),
                 timeout: raw
                     .pungi_timeout
                     .map(Duration::from_secs)
@@ -774,6 +917,7 @@ fn link_compose(target: &Path, req: &RawRequest<'_>, compose_id: &str) -> Result
 
 /// What a tag or build compose that Pungi makes (for `boot.iso` or
 /// `ostree`) asks, beyond its [`super::request::ComposeRequest`].
+#[derive(Clone)]
 pub struct FullRequest<'a> {
     pub req: &'a super::request::ComposeRequest,
     pub boot_iso: bool,
@@ -785,6 +929,125 @@ pub struct FullRequest<'a> {
     pub mbs_api_url: Option<String>,
     /// The original's `koji_profile`.
     pub koji_profile: &'a str,
+    /// The compose's flags as the API gives them (a bit set): part of the
+    /// Koji tag cache's key.
+    pub flags: i64,
+}
+
+/// How long a Koji tag cache entry is offered to Pungi (the original's
+/// `koji_tag_cache_cleanup_timeout`, 30 days).
+pub const TAG_CACHE_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The Koji tag cache entry of a tag compose (odcs-api.md §7.1 step 4):
+/// `<target>/koji_tag_cache/<tag>-<flags>-<sigkeys>-<arches>`, sigkeys and
+/// arches sorted and joined by `-`; `None` for other composes and with
+/// `no_reuse`.
+pub fn tag_cache_dir(target: &Path, f: &FullRequest<'_>) -> Option<PathBuf> {
+    if f.req.source_type != super::request::SourceType::Tag || f.no_reuse {
+        return None;
+    }
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v.join("-")
+    };
+    let name = format!(
+        "{}-{}-{}-{}",
+        f.req.source.join("+"),
+        f.flags,
+        sorted(&f.req.sigkeys),
+        sorted(&f.req.arches)
+    );
+    // tag names, sigkeys and arches are checked at the API; a name that is
+    // not one path segment gets no cache rather than a path elsewhere
+    (!name.contains('/') && !name.starts_with('.'))
+        .then(|| target.join("koji_tag_cache").join(name))
+}
+
+/// `src` copied to `dst` (files, directories, symlinks as links), leaving
+/// out the directories named `skip` (a compose's `Packages`).
+fn copy_tree(src: &Path, dst: &Path, skip: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dst)?;
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let to = dst.join(entry.file_name());
+        if kind.is_dir() {
+            if entry.file_name() != skip {
+                copy_tree(&entry.path(), &to, skip)?;
+            }
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &to)?;
+        } else {
+            std::fs::copy(entry.path(), &to)?;
+        }
+    }
+    Ok(())
+}
+
+/// The cache entry, when younger than [`TAG_CACHE_MAX_AGE`], copied to
+/// `koji_tag_cache/<name>-1-19700101.n.0` for Pungi to find among its
+/// `--old-composes`; that copy's path.
+fn offer_tag_cache(cache: &Path, name: &str) -> Option<PathBuf> {
+    let age = std::fs::metadata(cache)
+        .and_then(|m| m.modified())
+        .ok()?
+        .elapsed()
+        .unwrap_or_default();
+    if age > TAG_CACHE_MAX_AGE {
+        return None;
+    }
+    let offered = cache.with_file_name(format!("{name}-1-19700101.n.0"));
+    let _ = std::fs::remove_dir_all(&offered);
+    match copy_tree(cache, &offered, "") {
+        Ok(()) => Some(offered),
+        Err(e) => {
+            tracing::warn!(
+                "koji tag cache {}: {e}; Pungi starts afresh",
+                cache.display()
+            );
+            let _ = std::fs::remove_dir_all(&offered);
+            None
+        }
+    }
+}
+
+/// Koji tag cache entries older than [`TAG_CACHE_MAX_AGE`] removed from
+/// `target/koji_tag_cache` (the original's cleanup); what was removed.
+pub fn prune_tag_cache(target: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(target.join("koji_tag_cache")) else {
+        return vec![];
+    };
+    let mut removed = vec![];
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > TAG_CACHE_MAX_AGE);
+        if old && std::fs::remove_dir_all(e.path()).is_ok() {
+            removed.push(e.path());
+        }
+    }
+    removed
+}
+
+/// The cache entry replaced by a copy of the compose just made, without
+/// its packages (step 9): written beside it, then renamed into place.
+fn update_tag_cache(cache: &Path, compose: &Path) {
+    let fresh = cache.with_extension("new");
+    let _ = std::fs::remove_dir_all(&fresh);
+    let done = copy_tree(compose, &fresh, "Packages").and_then(|()| {
+        if cache.exists() {
+            std::fs::remove_dir_all(cache)?;
+        }
+        std::fs::rename(&fresh, cache)
+    });
+    if let Err(e) = done {
+        tracing::warn!("koji tag cache {}: {e}", cache.display());
+        let _ = std::fs::remove_dir_all(&fresh);
+    }
 }
 
 /// `pungi.json` as the original renders its template (odcs-api.md §7.2),
@@ -981,7 +1244,9 @@ pub fn run_full(
     let fail = |m: String| ComposeError::Pungi(m);
     let req = f.req;
     let t = Instant::now();
-    let (outcome, final_dir) = in_pungi_dirs(target, &req.name, |part, work| {
+    let cache = tag_cache_dir(target, f);
+    let offered = cache.as_deref().and_then(|c| offer_tag_cache(c, &req.name));
+    let made = in_pungi_dirs(target, &req.name, |part, work| {
         let write = |name: &str, text: &str| {
             std::fs::write(work.join(name), text).map_err(|e| fail(format!("{name}: {e}")))
         };
@@ -1018,6 +1283,7 @@ pub fn run_full(
                 koji_event: koji_event
                     .filter(|_| req.source_type == super::request::SourceType::Tag),
                 respin_of: None,
+                old_composes: offered.as_deref().and_then(Path::parent),
                 timeout: setup.timeout,
             },
             progress,
@@ -1034,7 +1300,14 @@ pub fn run_full(
             compose_id,
             config_dump: None,
         })
-    })?;
+    });
+    if let Some(o) = &offered {
+        let _ = std::fs::remove_dir_all(o);
+    }
+    let (outcome, final_dir) = made?;
+    if let Some(c) = &cache {
+        update_tag_cache(c, &final_dir);
+    }
     Ok(ComposeResult {
         dir: final_dir,
         event: koji_event.unwrap_or_default(),
@@ -1050,6 +1323,54 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_tag_cache_is_a_compose_without_its_packages() {
+        let tmp = tempfile::tempdir().unwrap();
+        let compose = tmp.path().join("odcs-1");
+        let os = compose.join("compose/Temporary/x86_64/os");
+        std::fs::create_dir_all(os.join("Packages/e")).unwrap();
+        std::fs::write(os.join("Packages/e/ed-1-1.x86_64.rpm"), "rpm").unwrap();
+        std::fs::create_dir_all(os.join("repodata")).unwrap();
+        std::fs::write(os.join("repodata/repomd.xml"), "<repomd/>").unwrap();
+        std::os::unix::fs::symlink("x86_64", compose.join("compose/Temporary/latest")).unwrap();
+        let cache = tmp.path().join("koji_tag_cache/f40-0--x86_64");
+        update_tag_cache(&cache, &compose);
+        let cached = cache.join("compose/Temporary/x86_64/os");
+        assert_eq!(
+            std::fs::read_to_string(cached.join("repodata/repomd.xml")).unwrap(),
+            "<repomd/>"
+        );
+        assert!(!cached.join("Packages").exists());
+        assert_eq!(
+            std::fs::read_link(cache.join("compose/Temporary/latest")).unwrap(),
+            Path::new("x86_64")
+        );
+        // offered under the next compose's name, beside the cache
+        let offered = offer_tag_cache(&cache, "odcs-2").unwrap();
+        assert_eq!(
+            offered,
+            tmp.path().join("koji_tag_cache/odcs-2-1-19700101.n.0")
+        );
+        assert!(
+            offered
+                .join("compose/Temporary/x86_64/os/repodata/repomd.xml")
+                .is_file()
+        );
+        // a newer compose replaces the entry
+        std::fs::remove_dir_all(os.join("repodata")).unwrap();
+        update_tag_cache(&cache, &compose);
+        assert!(!cached.join("repodata").exists());
+        // entries older than 30 days are pruned, newer ones kept
+        assert_eq!(prune_tag_cache(tmp.path()), Vec::<PathBuf>::new());
+        let month_ago = std::time::SystemTime::now() - TAG_CACHE_MAX_AGE - Duration::from_secs(60);
+        std::fs::File::open(&offered)
+            .unwrap()
+            .set_modified(month_ago)
+            .unwrap();
+        assert_eq!(prune_tag_cache(tmp.path()), vec![offered.clone()]);
+        assert!(cache.is_dir() && !offered.exists());
+    }
+
+    #[test]
     fn the_command_line_is_the_originals() {
         let run = Run {
             config: Path::new("/w/pungi.conf"),
@@ -1060,6 +1381,7 @@ mod tests {
             label: Some("RC-1.0"),
             koji_event: Some(42),
             respin_of: None,
+            old_composes: Some(Path::new("/t/koji_tag_cache")),
             timeout: Duration::from_secs(1),
         };
         assert_eq!(
@@ -1071,7 +1393,9 @@ mod tests {
                 "--nightly",
                 "--label=RC-1.0",
                 "--koji-event",
-                "42"
+                "42",
+                "--old-composes",
+                "/t/koji_tag_cache"
             ]
         );
         // a type flag among the configured arguments is not doubled
@@ -1081,6 +1405,7 @@ mod tests {
             compose_type: "weird",
             label: None,
             koji_event: None,
+            old_composes: None,
             ..run
         };
         assert_eq!(arguments(&run)[3..], ["--production".to_owned()]);
@@ -1116,7 +1441,23 @@ mod tests {
             label: None,
             mbs_api_url: None,
             koji_profile: "koji",
+            flags: 8,
         };
+        // the Koji tag cache's key: tag, flags, sorted sigkeys and arches
+        assert_eq!(
+            tag_cache_dir(Path::new("/t"), &f),
+            Some(PathBuf::from("/t/koji_tag_cache/f26-8--123-ppc64le-x86_64"))
+        );
+        assert_eq!(
+            tag_cache_dir(
+                Path::new("/t"),
+                &FullRequest {
+                    no_reuse: true,
+                    ..f.clone()
+                }
+            ),
+            None
+        );
         let v = pungi_json(&f);
         let expected = serde_json::json!({
             "bootable": true, "buildinstall_method": "lorax",

@@ -59,6 +59,10 @@ pub struct PungiConfig {
     /// How long one run may take (the original's `pungi_timeout`).
     #[serde(default = "default_pungi_timeout")]
     pub timeout_seconds: u64,
+    /// `pungi-config-validate` (a path, or a name on PATH): when set, it
+    /// checks a raw_config's configuration before Pungi runs.
+    #[serde(default)]
+    pub config_validate: Option<String>,
 }
 
 fn default_pungi_koji() -> String {
@@ -144,6 +148,12 @@ pub struct Config {
     /// A TOML file of more `raw_config_urls` entries (`[NAME]` tables),
     /// read again whenever it changes (no restart needed).
     pub raw_config_urls_file: Option<PathBuf>,
+    /// Passwords for raw_config repositories over https: name → URL regular
+    /// expression → `{ username, password }`.
+    pub raw_config_credentials: std::collections::BTreeMap<
+        String,
+        std::collections::BTreeMap<String, crate::compose::pungi::GitCredentials>,
+    >,
     /// Who may create, renew and delete composes.
     pub auth: AuthConfig,
 }
@@ -179,6 +189,7 @@ impl Default for Config {
             pungi: None,
             raw_config_urls: Default::default(),
             raw_config_urls_file: None,
+            raw_config_credentials: Default::default(),
             auth: AuthConfig::default(),
         }
     }
