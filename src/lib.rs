@@ -12,6 +12,7 @@ pub mod compose;
 pub mod config;
 pub mod date;
 pub mod domain;
+pub mod events;
 pub mod gather;
 pub mod modulemd;
 pub mod repodata;

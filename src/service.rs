@@ -1,7 +1,8 @@
 //! `odcs serve` and `odcs worker`: the configuration wired into a running
 //! service — database (migrated at start), package source, caches, the API,
-//! in-process workers and the expiry reaper — with graceful shutdown (a job in
-//! progress is handed back to the queue).
+//! in-process workers, the expiry reaper and the outbox sender of state-change
+//! messages — with graceful shutdown (a job in progress is handed back to the
+//! queue).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -142,6 +143,25 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
+/// The outbox sender of this process (one of all processes sends at a
+/// time), rendering composes as the API does.
+fn spawn_sender(
+    cfg: &Config,
+    ctx: &Arc<WorkerContext>,
+    metrics: Arc<crate::events::EventMetrics>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let dirs = ctx.target_dirs.clone();
+    let sender = crate::events::Sender {
+        store: ctx.store.clone(),
+        cfg: cfg.messaging.clone(),
+        render: Arc::new(move |c| crate::api::compose_json(c, &dirs, false)),
+        metrics,
+        holder: ctx.process_id.clone(),
+    };
+    tokio::spawn(sender.run(stop.clone()))
+}
+
 fn spawn_workers(
     ctx: &Arc<WorkerContext>,
     n: usize,
@@ -184,6 +204,7 @@ pub async fn serve_with(
     cfg.auth
         .check(&listen)
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    crate::events::check(&cfg.messaging).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let auth = Arc::new(
         crate::auth::Authenticator::new(&cfg.auth, &cfg.cache_dir())
             .map_err(|e| anyhow::anyhow!("configuration: {e}"))?,
@@ -220,13 +241,20 @@ pub async fn serve_with(
         lease: ctx.lease,
         auth,
         allowed_clients: serde_json::to_value(&cfg.auth.allowed_clients)?,
+        event_metrics: Default::default(),
     });
     // the trees are served here when the target URL is this server's /odcs
     let local_url = format!("http://{}/odcs", listener.local_addr()?);
     let serve_dir = (cfg.target_dir_url.is_none() || cfg.target_dir_url() == local_url)
         .then(|| ctx.target_dirs.default.path.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let handles = spawn_workers(&ctx, cfg.workers, cfg.reaper_interval, &stop_rx);
+    let mut handles = spawn_workers(&ctx, cfg.workers, cfg.reaper_interval, &stop_rx);
+    handles.push(spawn_sender(
+        &cfg,
+        &ctx,
+        app.event_metrics.clone(),
+        &stop_rx,
+    ));
     tracing::info!("odcs serving on http://{}", listener.local_addr()?);
     tracing::info!("auth: {}", app.auth.backend_names());
     let routes = router(app, serve_dir);
@@ -337,6 +365,7 @@ pub async fn work(
     workers: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    crate::events::check(&cfg.messaging).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let store = open_store(&cfg).await?;
     let ctx = worker_context(
         &cfg,
@@ -346,7 +375,8 @@ pub async fn work(
     )
     .await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let handles = spawn_workers(&ctx, workers.max(1), cfg.reaper_interval, &stop_rx);
+    let mut handles = spawn_workers(&ctx, workers.max(1), cfg.reaper_interval, &stop_rx);
+    handles.push(spawn_sender(&cfg, &ctx, Default::default(), &stop_rx));
     shutdown.await;
     let _ = stop_tx.send(true);
     for h in handles {

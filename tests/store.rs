@@ -150,6 +150,7 @@ on_both_backends!(
     a_compose_with_no_live_job_is_lost,
     a_job_tried_again_later_waits_out_its_pause,
     a_submitted_compose_always_has_its_job,
+    every_state_change_is_in_the_outbox_as_it_was,
 );
 
 fn tag_compose(owner: &str, source: &str) -> NewCompose {
@@ -1254,4 +1255,89 @@ async fn a_submitted_compose_always_has_its_job(db: TestDb) {
     assert!(s.has_live_job(id).await.unwrap());
     let job = s.claim_next_job("w1", LEASE).await.unwrap().unwrap();
     assert_eq!((job.compose_id, job.kind), (id, JobKind::Generate));
+}
+
+/// The outbox (#17): each state change, creation and the changes a reuse
+/// propagates included, recorded in order with the compose as it was at
+/// that change; a change that does not happen (a refused transition, a
+/// restart of a generating compose, a renewal) records nothing; sent
+/// entries are gone, failed ones count their attempts.
+async fn every_state_change_is_in_the_outbox_as_it_was(db: TestDb) {
+    let s = &db.store;
+    let a = s
+        .insert_compose(&tag_compose("me", "f40"))
+        .await
+        .unwrap()
+        .id;
+    s.mark_generating(a).await.unwrap();
+    // a worker that took the job over restarts it: no change of state
+    s.mark_generating(a).await.unwrap();
+    let b = s
+        .insert_compose(&tag_compose("you", "f40"))
+        .await
+        .unwrap()
+        .id;
+    s.mark_reused(b, a).await.unwrap();
+    s.mark_done(a, Some(7), &[rpm(1)]).await.unwrap();
+    // refused: a done compose cannot fail
+    assert!(s.mark_failed(a, "late").await.is_err());
+    s.extend_expiry(a, Timestamp::now().add_seconds(100_000))
+        .await
+        .unwrap();
+    s.mark_removed(b, Some("admin"), "expired").await.unwrap();
+
+    let got = s.outbox_batch(100).await.unwrap();
+    let seen: Vec<(i64, ComposeState, Option<&str>)> = got
+        .iter()
+        .map(|e| {
+            (
+                e.compose.id,
+                e.compose.state,
+                e.compose.state_reason.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (a, ComposeState::Wait, None),
+            (a, ComposeState::Generating, Some("Compose thread started")),
+            (b, ComposeState::Wait, None),
+            // a reuser takes the state and reason of the compose it reuses
+            (b, ComposeState::Generating, Some("Compose thread started")),
+            (
+                a,
+                ComposeState::Done,
+                Some("Compose is generated successfully")
+            ),
+            (
+                b,
+                ComposeState::Done,
+                Some("Compose is generated successfully")
+            ),
+            (b, ComposeState::Removed, Some("expired")),
+        ]
+    );
+    // the compose as it was: no time_done while generating, the event once
+    // done; the other columns are the compose's
+    assert_eq!(got[1].compose.time_done, None);
+    assert_eq!(got[1].compose.koji_event, None);
+    assert_eq!(got[4].compose.koji_event, Some(7));
+    assert!(got[4].compose.time_done.is_some());
+    assert_eq!(got[3].compose.reused_id, Some(a));
+    assert!(got.iter().all(|e| e.compose.arches == "x86_64"));
+    assert!(got.windows(2).all(|w| w[0].outbox_id < w[1].outbox_id));
+    assert_eq!(s.outbox_waiting().await.unwrap().0, 7);
+
+    s.outbox_failed(got[0].outbox_id, "broker down")
+        .await
+        .unwrap();
+    s.outbox_sent(&[got[1].outbox_id, got[2].outbox_id])
+        .await
+        .unwrap();
+    let left = s.outbox_batch(100).await.unwrap();
+    assert_eq!(left.len(), 5);
+    assert_eq!((left[0].outbox_id, left[0].attempts), (got[0].outbox_id, 1));
+    assert_eq!(left[1].outbox_id, got[3].outbox_id);
+    assert_eq!(s.outbox_batch(2).await.unwrap().len(), 2);
 }

@@ -187,6 +187,61 @@ async fn render_metrics(app: &AppState) -> Result<String, ApiError> {
     );
     let _ = writeln!(out, "odcs_jobs_queued {live}");
     out.push_str(&app.worker_metrics.render());
+
+    // the outbox of state-change messages (src/events)
+    let (waiting, oldest_ms) = app.store.outbox_waiting().await?;
+    head(
+        &mut out,
+        "odcs_messages_waiting",
+        "gauge",
+        "State-change messages in the outbox, not yet confirmed by the broker",
+    );
+    let _ = writeln!(out, "odcs_messages_waiting {waiting}");
+    head(
+        &mut out,
+        "odcs_messages_oldest_waiting_seconds",
+        "gauge",
+        "How long the oldest message in the outbox has waited",
+    );
+    let _ = writeln!(
+        out,
+        "odcs_messages_oldest_waiting_seconds {:.3}",
+        oldest_ms.unwrap_or(0).max(0) as f64 / 1000.0
+    );
+    let m = &app.event_metrics;
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    for (name, help, value) in [
+        (
+            "odcs_messages_published_total",
+            "State-change messages this process published (confirmed by the broker, or logged)",
+            get(&m.published),
+        ),
+        (
+            "odcs_messages_failed_total",
+            "Attempts of this process to publish a message that failed",
+            get(&m.failed),
+        ),
+        (
+            "odcs_messages_retried_total",
+            "Messages this process published after a failed attempt",
+            get(&m.retried),
+        ),
+    ] {
+        head(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    head(
+        &mut out,
+        "odcs_message_delay_seconds",
+        "summary",
+        "From a state change to the broker's confirmation of its message",
+    );
+    let _ = writeln!(
+        out,
+        "odcs_message_delay_seconds_sum {:.3}\nodcs_message_delay_seconds_count {}",
+        get(&m.delay_ms_sum) as f64 / 1000.0,
+        get(&m.delay_count)
+    );
     Ok(out)
 }
 

@@ -68,6 +68,8 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Authenticator>,
     /// `allowed_clients` as `/api/1/about/` shows it.
     pub allowed_clients: Value,
+    /// What this process's outbox sender did (the metrics).
+    pub event_metrics: Arc<crate::events::EventMetrics>,
 }
 
 fn time(t: Option<Timestamp>) -> Value {

@@ -65,6 +65,44 @@ pub struct PungiConfig {
     pub config_validate: Option<String>,
 }
 
+/// Where state changes are announced (`[messaging]`, src/events).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessagingConfig {
+    pub backend: MessagingBackend,
+    /// `amqp://user:password@host:5672/%2F` (the `amqp` backend).
+    pub url: Option<String>,
+    /// The exchange messages go to (a topic exchange; declared unless it is
+    /// one of the broker's `amq.*`).
+    pub exchange: String,
+    /// Routing key prefix: `<topic_prefix>.odcs.compose.state-changed`.
+    pub topic_prefix: String,
+}
+
+impl Default for MessagingConfig {
+    fn default() -> Self {
+        MessagingConfig {
+            backend: MessagingBackend::Log,
+            url: None,
+            exchange: "amq.topic".into(),
+            topic_prefix: String::new(),
+        }
+    }
+}
+
+/// `[messaging] backend`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MessagingBackend {
+    /// Each message in the log (INFO, target `odcs::events`).
+    #[default]
+    Log,
+    /// AMQP 0-9-1 (RabbitMQ), in the fedora-messaging format.
+    Amqp,
+    /// AMQP 1.0: not built yet, refused at start.
+    Amqp1,
+}
+
 fn default_pungi_koji() -> String {
     "pungi-koji".into()
 }
@@ -156,6 +194,8 @@ pub struct Config {
     >,
     /// Who may create, renew and delete composes.
     pub auth: AuthConfig,
+    /// Where state changes are announced.
+    pub messaging: MessagingConfig,
 }
 
 impl Default for Config {
@@ -191,6 +231,7 @@ impl Default for Config {
             raw_config_urls_file: None,
             raw_config_credentials: Default::default(),
             auth: AuthConfig::default(),
+            messaging: MessagingConfig::default(),
         }
     }
 }

@@ -34,6 +34,7 @@
 mod composes;
 mod jobs;
 mod model;
+mod outbox;
 mod tokens;
 mod workers;
 
@@ -47,6 +48,7 @@ pub use model::{
     ComposeFilter, ComposeRow, ComposeState, Job, JobKind, JobState, NewCompose, OrderBy,
     OrderColumn, StoredRpm, Timestamp,
 };
+pub use outbox::OutboxEntry;
 pub use tokens::TokenRow;
 pub use workers::WorkerPresence;
 
