@@ -92,10 +92,9 @@ pub fn routing_key(prefix: &str) -> String {
 /// A UUID-shaped id derived from the entry, so an entry sent twice (see the
 /// module doc) carries the same id both times and a consumer can drop the
 /// second.
-pub fn message_id(prefix: &str, e: &OutboxEntry) -> String {
+pub fn message_id(prefix: &str, compose_id: i64, outbox_id: i64, queued_ms: i64) -> String {
     let digest = sha2::Sha256::digest(format!(
-        "odcs|{prefix}|{}|{}|{}",
-        e.compose.id, e.outbox_id, e.queued_ms
+        "odcs|{prefix}|{compose_id}|{outbox_id}|{queued_ms}"
     ));
     let mut b = [0u8; 16];
     b.copy_from_slice(&digest[..16]);
@@ -117,7 +116,7 @@ pub fn message_id(prefix: &str, e: &OutboxEntry) -> String {
 pub fn message(cfg: &MessagingConfig, render: &Render, e: &OutboxEntry) -> Message {
     let body = json!({"event": "state-changed", "compose": render(&e.compose)});
     Message {
-        id: message_id(&cfg.topic_prefix, e),
+        id: message_id(&cfg.topic_prefix, e.compose.id, e.outbox_id, e.queued_ms),
         routing_key: routing_key(&cfg.topic_prefix),
         body: serde_json::to_vec(&body).unwrap_or_default(),
         sent_at: sent_at(Timestamp::now()),
@@ -148,7 +147,7 @@ pub struct EventMetrics {
 /// A connection to the bus, by backend.
 enum Link {
     Log,
-    Amqp(amqp::Publisher),
+    Amqp(Box<amqp::Publisher>),
 }
 
 /// The outbox sender of one process.
@@ -222,7 +221,9 @@ impl Sender {
         if link.is_none() {
             *link = Some(match self.cfg.backend {
                 MessagingBackend::Log => Link::Log,
-                MessagingBackend::Amqp => Link::Amqp(amqp::Publisher::connect(&self.cfg).await?),
+                MessagingBackend::Amqp => {
+                    Link::Amqp(Box::new(amqp::Publisher::connect(&self.cfg).await?))
+                }
                 MessagingBackend::Amqp1 => return Err("backend amqp1 is not supported".into()),
             });
         }
@@ -308,5 +309,35 @@ mod tests {
             sent_at(Timestamp(1_795_973_464)),
             "2026-11-29T17:31:04+00:00"
         );
+    }
+
+    #[test]
+    fn backends_that_cannot_run_are_refused_naming_the_key() {
+        let cfg = |backend, url: Option<&str>| MessagingConfig {
+            backend,
+            url: url.map(str::to_owned),
+            ..Default::default()
+        };
+        assert!(check(&cfg(MessagingBackend::Log, None)).is_ok());
+        assert!(check(&cfg(MessagingBackend::Amqp, Some("amqp://h/%2F"))).is_ok());
+        let e = check(&cfg(MessagingBackend::Amqp, None)).unwrap_err();
+        assert!(e.contains("needs url"), "{e}");
+        let e = check(&cfg(MessagingBackend::Amqp1, Some("amqp://h"))).unwrap_err();
+        assert!(e.contains("amqp1") && e.contains("not supported"), "{e}");
+    }
+
+    #[test]
+    fn message_ids_are_uuids_stable_per_entry() {
+        let a = message_id("p", 5, 1, 1_795_973_464_000);
+        assert_eq!(a, message_id("p", 5, 1, 1_795_973_464_000));
+        assert_ne!(a, message_id("p", 5, 2, 1_795_973_464_000));
+        assert_ne!(a, message_id("q", 5, 1, 1_795_973_464_000));
+        // a database started afresh numbers its entries again, at other times
+        assert_ne!(a, message_id("p", 5, 1, 1_795_973_999_000));
+        let re = regex_lite::Regex::new(
+            "^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+        )
+        .unwrap();
+        assert!(re.is_match(&a), "{a}");
     }
 }

@@ -6,6 +6,7 @@
 //! without having checked anything.
 #![allow(dead_code)]
 
+pub mod bus;
 pub mod daemons;
 pub mod debian;
 pub mod kdc;

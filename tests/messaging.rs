@@ -1,0 +1,196 @@
+//! State changes on the bus (#17), judged by a consumer outside our code:
+//! the real fedora-messaging library (PyPI, through `scripts/fm-peer`)
+//! consuming from the RabbitMQ of this machine (127.0.0.1:5672). It decodes
+//! and validates each message as a Fedora consumer does, and nacks what it
+//! cannot; only what it accepts is recorded.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use common::bus::{self, Consumer, Relay};
+use common::server::Server;
+use serde_json::{Value, json};
+
+/// A server whose messages go over AMQP to `url` with `prefix`.
+fn server(postgres: bool, url: String, prefix: &str) -> (Server, Vec<String>) {
+    let prefix = prefix.to_owned();
+    Server::start_with(
+        postgres,
+        move |cfg| {
+            cfg.messaging = odcs::config::MessagingConfig {
+                backend: odcs::config::MessagingBackend::Amqp,
+                url: Some(url),
+                exchange: "amq.topic".into(),
+                topic_prefix: prefix,
+            };
+        },
+        None,
+    )
+}
+
+fn compose(s: &Server, packages: &[&str]) -> i64 {
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "tag", "source": "base", "packages": packages}}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    assert_eq!(s.wait_for(id, &["done", "failed"])["state_name"], "done");
+    id
+}
+
+/// The state names each compose's messages carried, in arrival order.
+fn states_by_compose(messages: &[Value]) -> BTreeMap<i64, Vec<String>> {
+    let mut by = BTreeMap::<i64, Vec<String>>::new();
+    for m in messages {
+        let c = &m["body"]["compose"];
+        by.entry(c["id"].as_i64().unwrap())
+            .or_default()
+            .push(c["state_name"].as_str().unwrap().to_owned());
+    }
+    by
+}
+
+fn metric(s: &Server, name: &str) -> f64 {
+    let (_, text) = s.get("/api/1/metrics/");
+    let text = text.as_str().unwrap_or("").to_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in the metrics:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn every_state_change_reaches_a_fedora_messaging_consumer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = bus::unique("prefix");
+    let key = format!("{prefix}.odcs.compose.state-changed");
+    let consumer = Consumer::start(tmp.path(), &key);
+    let (s, apps) = server(false, bus::AMQP_URL.to_owned(), &prefix);
+    let id = compose(&s, &[apps[0].as_str()]);
+    let (_, done) = s.get(&format!("/api/1/composes/{id}"));
+    // deleted: the reaper removes it
+    let (code, body) = s.request("DELETE", &format!("/api/1/composes/{id}"), None);
+    assert_eq!(code, 202, "{body}");
+    s.wait_for(id, &["removed"]);
+
+    let got = consumer.wait_until("wait, generating, done and removed", |m| m.len() >= 4);
+    assert_eq!(
+        states_by_compose(&got)[&id],
+        ["wait", "generating", "done", "removed"]
+    );
+    let sent_at = regex_lite::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$").unwrap();
+    let mut ids = HashSet::new();
+    for m in &got {
+        // decoded by fedora-messaging as its base message, at INFO
+        assert_eq!(m["topic"], key.as_str(), "{m}");
+        assert_eq!(
+            (&m["class"], &m["schema"], &m["severity"]),
+            (&json!("Message"), &json!("base.message"), &json!(20)),
+            "{m}"
+        );
+        let h = &m["headers"];
+        assert_eq!(h["fedora_messaging_schema"], "base.message", "{m}");
+        assert_eq!(h["fedora_messaging_schema_package"], "fedora_messaging");
+        assert_eq!(h["fedora_messaging_severity"], 20);
+        assert_eq!(h["priority"], 0);
+        assert!(sent_at.is_match(h["sent-at"].as_str().unwrap()), "{m}");
+        let p = &m["properties"];
+        assert_eq!(
+            (
+                &p["content_type"],
+                &p["content_encoding"],
+                &p["delivery_mode"]
+            ),
+            (&json!("application/json"), &json!("utf-8"), &json!(2)),
+            "{m}"
+        );
+        assert!(ids.insert(m["id"].as_str().unwrap().to_owned()), "{m}");
+        assert_eq!(m["body"]["event"], "state-changed");
+        assert!(
+            m["body"]["compose"].get("pungi_config_dump").is_none(),
+            "{m}"
+        );
+    }
+    // each message holds the compose as it was at that change
+    let of = |state: &str| {
+        got.iter()
+            .map(|m| &m["body"]["compose"])
+            .find(|c| c["state_name"] == state)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(of("wait")["time_done"], Value::Null);
+    assert_eq!(of("generating")["state_reason"], "Compose thread started");
+    let d = of("done");
+    for k in [
+        "time_done",
+        "koji_event",
+        "result_repofile",
+        "source",
+        "arches",
+    ] {
+        assert_eq!(d[k], done[k], "{k}");
+    }
+    assert_eq!(of("removed")["removed_by"], "anonymous");
+
+    let started = std::time::Instant::now();
+    while metric(&s, "odcs_messages_waiting") > 0.0 {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(metric(&s, "odcs_messages_published_total") >= 4.0);
+    assert_eq!(metric(&s, "odcs_messages_failed_total"), 0.0);
+}
+
+#[test]
+fn a_broker_that_was_down_gets_every_message_once_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = bus::unique("prefix");
+    let consumer = Consumer::start(tmp.path(), &format!("{prefix}.odcs.compose.state-changed"));
+    let relay = Relay::start();
+    // on PostgreSQL: its trigger, and workers on a shared database
+    let (s, apps) = server(true, relay.url(), &prefix);
+    let first = compose(&s, &[apps[0].as_str()]);
+    consumer.wait_until("the first compose's three changes", |m| m.len() >= 3);
+
+    // the broker's port closes while composes finish
+    relay.down();
+    let mut during = vec![];
+    for app in &apps[1..4] {
+        during.push(compose(&s, &[app.as_str()]));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(consumer.messages().len(), 3, "nothing gets through");
+    assert_eq!(metric(&s, "odcs_messages_waiting"), 9.0);
+    assert!(metric(&s, "odcs_messages_failed_total") >= 1.0);
+
+    relay.up();
+    let got = consumer.wait_until("all twelve", |m| m.len() >= 12);
+    // and no more come: nothing twice
+    std::thread::sleep(Duration::from_secs(2));
+    let got_later = consumer.messages();
+    assert_eq!(got_later.len(), got.len(), "a message came twice");
+    let by = states_by_compose(&got_later);
+    for id in std::iter::once(first).chain(during.iter().copied()) {
+        assert_eq!(by[&id], ["wait", "generating", "done"], "compose {id}");
+    }
+    let ids: HashSet<&str> = got_later
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 12);
+    // in the order they happened: the outbox's order is the changes' order
+    let order: Vec<i64> = got_later
+        .iter()
+        .map(|m| m["body"]["compose"]["id"].as_i64().unwrap())
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "composes made one after another arrive so");
+    assert_eq!(metric(&s, "odcs_messages_waiting"), 0.0);
+    assert!(metric(&s, "odcs_messages_retried_total") >= 1.0);
+}
