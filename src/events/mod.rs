@@ -11,8 +11,9 @@
 //! - **One sender of all.** [`Sender::run`] runs in every `odcs serve` and
 //!   `odcs worker` process; a lease in the database (the reaper's kind) lets
 //!   one at a time send, so messages leave in the order they were recorded,
-//!   hence in order per compose. It polls the outbox every
-//!   [`POLL_INTERVAL`] while idle, publishes up to [`BATCH`] entries,
+//!   hence in order per compose. While idle it waits for a state change
+//!   this process makes ([`Store::state_changed`]) or, for those of other
+//!   processes, [`POLL_INTERVAL`]; it publishes up to [`BATCH`] entries,
 //!   waits for the broker's confirmation of each (publisher confirms), and
 //!   deletes what was confirmed. The first entry that fails stops the round;
 //!   it and those after it are sent again after a back-off (0.5 s doubling to
@@ -192,6 +193,8 @@ impl Sender {
             };
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
+                // a change made here is sent at once (unless backing off)
+                _ = self.store.state_changed(), if !backing_off => {}
                 _ = stop.changed() => break,
             }
         }

@@ -149,6 +149,7 @@ impl Store {
             }
             Ok(row)
         })
+        .inspect(|_| self.tell_state_changed())
     }
 
     /// The compose with this id, or [`StoreError::NotFound`] (an unknown id
@@ -414,7 +415,10 @@ impl Store {
             Ok(row)
         })?;
         match row {
-            Some(row) => Ok(row),
+            Some(row) => {
+                self.tell_state_changed();
+                Ok(row)
+            }
             None => {
                 // Tell which side is wrong.
                 let this = self.find_compose(id).await?;
@@ -781,7 +785,10 @@ impl Store {
         action: &'static str,
     ) -> Result<ComposeRow, StoreError> {
         match row {
-            Some(row) => Ok(row),
+            Some(row) => {
+                self.tell_state_changed();
+                Ok(row)
+            }
             None => {
                 let current = self.find_compose(id).await?;
                 Err(StoreError::InvalidState {

@@ -216,6 +216,10 @@ pub(crate) use transaction;
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
+    /// Told after each state change this process makes (the outbox sender
+    /// waits on it, so a message leaves at once instead of at its next
+    /// poll).
+    changed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -264,7 +268,10 @@ impl Store {
                 url: redact_url(url),
             });
         };
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            changed: Default::default(),
+        })
     }
 
     /// Applies the migrations of this backend that the database lacks.

@@ -42,6 +42,17 @@ pub struct OutboxEntry {
 }
 
 impl Store {
+    /// Resolves after the next state change this process makes (or at once
+    /// if one was made since the last call): the sender's wake-up; changes
+    /// other processes make are found by polling.
+    pub async fn state_changed(&self) {
+        self.changed.notified().await
+    }
+
+    pub(super) fn tell_state_changed(&self) {
+        self.changed.notify_one();
+    }
+
     /// The oldest `limit` entries, in the order they were recorded.
     #[instrument(skip(self), err(level = "debug"), level = "debug")]
     pub async fn outbox_batch(&self, limit: i64) -> Result<Vec<OutboxEntry>, StoreError> {
