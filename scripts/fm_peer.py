@@ -28,6 +28,8 @@ Environment (all optional):
     ODCS_FM_AMQP_URL      broker URL (default amqp://guest:guest@127.0.0.1:5672/%2F)
     ODCS_FM_TOPIC_PREFIX  fedora-messaging's topic_prefix for publish (default
                           none: the routing key is TOPIC itself)
+    ODCS_FM_MESSAGE_ID    publish with this message id (what a redelivered
+                          message carries) instead of a new one
     ODCS_FM_DURABLE=1     consume declares a durable, not auto-delete queue
                           (default: non-durable, auto-delete, not exclusive)
 """
@@ -340,6 +342,9 @@ def cmd_publish(topic, body_file):
         # with a long traceback: check first, and say it in one line.
         import jsonschema
 
+        # the same message again, as a redelivery carries it: its id given
+        if os.environ.get("ODCS_FM_MESSAGE_ID"):
+            msg.id = os.environ["ODCS_FM_MESSAGE_ID"]
         try:
             msg.validate()
         except jsonschema.exceptions.ValidationError as e:

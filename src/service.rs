@@ -162,6 +162,66 @@ fn spawn_sender(
     tokio::spawn(sender.run(stop.clone()))
 }
 
+/// The consumer of bus events, when `[events]` has rules: each rule's
+/// compose is checked now as POST checks it, so a mistake stops the start
+/// naming the rule.
+fn event_listener(
+    cfg: &Config,
+    ctx: &Arc<WorkerContext>,
+    app: &Arc<AppState>,
+) -> anyhow::Result<Option<crate::events::listen::Listener>> {
+    use crate::events::listen;
+    let ev = &cfg.events;
+    if ev.rules.is_empty() {
+        return Ok(None);
+    }
+    let url = ev
+        .url
+        .clone()
+        .or_else(|| cfg.messaging.url.clone())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "configuration: [events] rules need a broker: [events] url or [messaging] url"
+            )
+        })?;
+    let mut names = std::collections::HashSet::new();
+    for rule in &ev.rules {
+        let bad =
+            |m: String| anyhow::anyhow!("configuration: [[events.rules]] {:?}: {m}", rule.name);
+        if !names.insert(&rule.name) {
+            return Err(bad("another rule has this name".into()));
+        }
+        if rule.on.is_empty() {
+            return Err(bad("`on` names no event (tag, untag, module-ready)".into()));
+        }
+        let module = rule.on.contains(&crate::config::EventKind::ModuleReady);
+        if module && rule.module.is_none() {
+            return Err(bad(
+                "module-ready needs `module` (name or name:stream)".into()
+            ));
+        }
+        if !module && rule.tags.is_empty() {
+            return Err(bad("tag and untag need `tags`".into()));
+        }
+        let example = listen::Event::ModuleReady {
+            nsvc: "example:1:1:c".into(),
+            nsvca: "example-1-1.c".into(),
+        };
+        crate::api::event_compose(app, &listen::compose_json(rule, &example), &ev.owner)
+            .map_err(|e| bad(format!("compose: {e}")))?;
+    }
+    let (check, owner) = (app.clone(), ev.owner.clone());
+    Ok(Some(listen::Listener {
+        store: ctx.store.clone(),
+        cfg: ev.clone(),
+        url,
+        source: ctx.source.clone(),
+        make_compose: Arc::new(move |v| crate::api::event_compose(&check, v, &owner)),
+        jobs_queued: app.jobs_queued.clone(),
+        metrics: app.event_metrics.clone(),
+    }))
+}
+
 fn spawn_workers(
     ctx: &Arc<WorkerContext>,
     n: usize,
@@ -248,6 +308,7 @@ pub async fn serve_with(
     let serve_dir = (cfg.target_dir_url.is_none() || cfg.target_dir_url() == local_url)
         .then(|| ctx.target_dirs.default.path.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let events = event_listener(&cfg, &ctx, &app)?;
     let mut handles = spawn_workers(&ctx, cfg.workers, cfg.reaper_interval, &stop_rx);
     handles.push(spawn_sender(
         &cfg,
@@ -255,6 +316,9 @@ pub async fn serve_with(
         app.event_metrics.clone(),
         &stop_rx,
     ));
+    if let Some(l) = events {
+        handles.push(tokio::spawn(l.run(stop_rx.clone())));
+    }
     tracing::info!("odcs serving on http://{}", listener.local_addr()?);
     tracing::info!("auth: {}", app.auth.backend_names());
     let routes = router(app, serve_dir);

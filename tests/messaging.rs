@@ -7,6 +7,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::bus::{self, Consumer, Relay};
@@ -193,4 +194,203 @@ fn a_broker_that_was_down_gets_every_message_once_in_order() {
     assert_eq!(order, sorted, "composes made one after another arrive so");
     assert_eq!(metric(&s, "odcs_messages_waiting"), 0.0);
     assert!(metric(&s, "odcs_messages_retried_total") >= 1.0);
+}
+
+/// A stand-in for Greenwave's decision API (`POST /api/v1.0/decision`): a
+/// subject is satisfied when the test says so; every request is kept.
+struct Greenwave {
+    url: String,
+    satisfied: Arc<Mutex<HashSet<String>>>,
+    asked: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Greenwave {
+    fn start() -> Greenwave {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+        let satisfied: Arc<Mutex<HashSet<String>>> = Default::default();
+        let asked: Arc<Mutex<Vec<Value>>> = Default::default();
+        let (ok, log) = (satisfied.clone(), asked.clone());
+        std::thread::spawn(move || {
+            for mut req in server.incoming_requests() {
+                let mut text = String::new();
+                let _ = std::io::Read::read_to_string(req.as_reader(), &mut text);
+                let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                let (status, answer) = if req.url() != "/api/v1.0/decision" {
+                    (404, json!({"message": "not found"}))
+                } else {
+                    log.lock().unwrap().push(body.clone());
+                    let subject = body["subject_identifier"].as_str().unwrap_or("");
+                    let yes = ok.lock().unwrap().contains(subject);
+                    (
+                        200,
+                        json!({
+                            "policies_satisfied": yes,
+                            "summary": if yes { "All required tests passed" } else { "1 of 1 required tests failed" },
+                            "applicable_policies": ["odcs-compose"],
+                            "satisfied_requirements": [],
+                            "unsatisfied_requirements": [],
+                        }),
+                    )
+                };
+                let _ = req.respond(
+                    tiny_http::Response::from_string(answer.to_string())
+                        .with_status_code(status)
+                        .with_header(
+                            "Content-Type: application/json"
+                                .parse::<tiny_http::Header>()
+                                .unwrap(),
+                        ),
+                );
+            }
+        });
+        Greenwave {
+            url,
+            satisfied,
+            asked,
+        }
+    }
+
+    fn allow(&self, nvr: &str) {
+        self.satisfied.lock().unwrap().insert(nvr.to_owned());
+    }
+}
+
+fn wait_metric(s: &Server, name: &str, want: f64) {
+    let started = std::time::Instant::now();
+    loop {
+        let got = metric(s, name);
+        if got == want {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{name} is {got}, not {want}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A build of `name` at `version` put into `tag` of the server's store (as
+/// a build tagged in Koji); the message Koji's plugin sends for it.
+fn tag_build(s: &Server, tag: &str, name: &str, version: &str) -> (Value, String) {
+    let dir = s.data.join(format!("incoming-{name}-{version}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = odcs::rpm::build::PackageSpec::parse(&format!("{name}-{version}-1.noarch"))
+        .unwrap()
+        .write_to(&dir)
+        .unwrap();
+    let meta = odcs::rpm::read_package(&path).unwrap();
+    let store = odcs::source::local::LocalStore::open(&s.data.join("store")).unwrap();
+    let parents: Vec<String> = if tag == "updates" {
+        vec!["base".into()]
+    } else {
+        vec![]
+    };
+    store.import(tag, &parents, &[(path, meta)]).unwrap();
+    let nvr = format!("{name}-{version}-1");
+    (
+        json!({"tag": tag, "name": name, "version": version, "release": "1",
+               "user": "releng", "owner": "releng", "tag_id": 1, "build_id": 1,
+               "instance": "primary"}),
+        nvr,
+    )
+}
+
+#[test]
+fn a_tag_change_makes_one_compose_when_its_latest_builds_change_and_policy_allows() {
+    let prefix = bus::unique("koji");
+    let gw = Greenwave::start();
+    let gw_url = gw.url.clone();
+    let queue = bus::unique("queue");
+    let _delete = bus::QueueGuard(queue.clone());
+    let (s, apps) = Server::start_with(
+        false,
+        |cfg| {
+            cfg.events = odcs::config::EventsConfig {
+                url: Some(bus::AMQP_URL.into()),
+                queue,
+                topic_prefix: prefix.clone(),
+                rules: vec![odcs::config::EventRule {
+                    name: "updates".into(),
+                    on: vec![odcs::config::EventKind::Tag, odcs::config::EventKind::Untag],
+                    tags: vec!["updates".into(), "base".into()],
+                    module: None,
+                    compose: json!({"source": {"type": "tag", "source": "updates",
+                                               "packages": ["ed"]}}),
+                    greenwave: Some(odcs::config::GreenwaveRule {
+                        url: gw_url,
+                        decision_context: "odcs_compose".into(),
+                        product_version: "fedora-40".into(),
+                        subject_type: None,
+                    }),
+                }],
+                ..Default::default()
+            };
+        },
+        None,
+    );
+    let _ = apps;
+    let composes = |s: &Server| -> Vec<Value> {
+        let (_, list) = s.get("/api/1/composes/?owner=odcs-events");
+        list["items"].as_array().unwrap().clone()
+    };
+    let publish = |body: &Value, id: Option<&str>| bus::publish(&prefix, "buildsys.tag", body, id);
+
+    // a newer build tagged into the tag, its tests passed: one compose
+    let (msg, nvr) = tag_build(&s, "updates", "ed", "99");
+    gw.allow(&nvr);
+    let first_id = publish(&msg, None);
+    wait_metric(&s, "odcs_events_composes_total", 1.0);
+    let made = composes(&s);
+    assert_eq!(made.len(), 1, "{made:?}");
+    let c = s.wait_for(made[0]["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(
+        (&c["state_name"], &c["source"], &c["owner"]),
+        (&json!("done"), &json!("updates"), &json!("odcs-events")),
+        "{c}"
+    );
+    let asked = gw.asked.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        [
+            json!({"decision_context": "odcs_compose", "product_version": "fedora-40",
+                "subject_type": "koji_build", "subject_identifier": "ed-99-1"})
+        ]
+    );
+
+    // the same message published again: nothing changed, no compose
+    publish(&msg, None);
+    wait_metric(&s, "odcs_events_unchanged_total", 1.0);
+    // an older build tagged into the parent: updates' own build stays latest
+    let (older, _) = tag_build(&s, "base", "ed", "0.5");
+    publish(&older, None);
+    wait_metric(&s, "odcs_events_unchanged_total", 2.0);
+    assert_eq!(composes(&s).len(), 1);
+
+    // a newer build whose tests failed: refused
+    let (msg, nvr) = tag_build(&s, "updates", "ed", "100");
+    publish(&msg, None);
+    wait_metric(&s, "odcs_events_refused_total", 1.0);
+    assert_eq!(composes(&s).len(), 1);
+    // its tests pass later, and the message comes again: composed
+    gw.allow(&nvr);
+    let second_id = publish(&msg, None);
+    wait_metric(&s, "odcs_events_composes_total", 2.0);
+
+    // a delivery of a message decided before (the broker redelivers it):
+    // no second compose, though the tag has changed meanwhile
+    let (msg, nvr) = tag_build(&s, "updates", "ed", "101");
+    gw.allow(&nvr);
+    for id in [&first_id, &second_id] {
+        publish(&msg, Some(id));
+    }
+    wait_metric(&s, "odcs_events_consumed_total", 7.0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(composes(&s).len(), 2);
+    assert_eq!(metric(&s, "odcs_events_composes_total"), 2.0);
+    // the change itself, in a message of its own, is composed
+    publish(&msg, None);
+    wait_metric(&s, "odcs_events_composes_total", 3.0);
+    assert_eq!(composes(&s).len(), 3);
 }

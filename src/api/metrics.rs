@@ -226,6 +226,26 @@ async fn render_metrics(app: &AppState) -> Result<String, ApiError> {
             "Messages this process published after a failed attempt",
             get(&m.retried),
         ),
+        (
+            "odcs_events_consumed_total",
+            "Bus messages this process consumed ([events])",
+            get(&m.consumed),
+        ),
+        (
+            "odcs_events_composes_total",
+            "Composes that bus events caused",
+            get(&m.composes_caused),
+        ),
+        (
+            "odcs_events_unchanged_total",
+            "Rule decisions not to compose: the input was unchanged",
+            get(&m.unchanged),
+        ),
+        (
+            "odcs_events_refused_total",
+            "Rule decisions not to compose: refused by the policy (or an invalid request)",
+            get(&m.refused),
+        ),
     ] {
         head(&mut out, name, "counter", help);
         let _ = writeln!(out, "{name} {value}");

@@ -217,14 +217,10 @@ async fn read_body(app: &AppState, body: axum::body::Body) -> Result<axum::body:
     Ok(buf.into())
 }
 
-async fn create_compose(
-    State(app): State<Arc<AppState>>,
-    caller: caller::Caller,
-    body: axum::body::Body,
-) -> Result<Response, ApiError> {
-    let who = caller.authenticate(&app, "new-compose").await?;
-    let body = read_body(&app, body).await?;
-    let data = parse_body(&body)?;
+/// A compose request checked as POST checks it (fields, target directory,
+/// lookaside and repository locations, what needs Pungi, raw_config names):
+/// for the API and for composes that bus events request.
+fn checked_request(app: &AppState, data: &Value) -> Result<validate::CreateRequest, ApiError> {
     // a raw_config source may have lifetimes of its own (odcs-api.md §5.4),
     // each falling back to the server's
     let raw_entry = data
@@ -240,13 +236,7 @@ async fn create_compose(
         },
         None => app.lifetime,
     };
-    let req = validate::parse_create(
-        &data,
-        &app.arches,
-        &app.sigkeys,
-        &app.base_modules,
-        lifetime,
-    )?;
+    let req = validate::parse_create(data, &app.arches, &app.sigkeys, &app.base_modules, lifetime)?;
     if app.target_dirs.get(&req.target_dir).is_none() {
         return Err(ApiError::BadRequest(format!(
             "Unknown \"target_dir\" \"{}\"",
@@ -317,6 +307,29 @@ async fn create_compose(
     {
         validate::check_allowed("module_defaults_url", url, &app.lookaside_allowed)?;
     }
+    Ok(req)
+}
+
+/// The compose a bus event's rule requests (`[[events.rules]] compose`,
+/// the JSON of a POST), checked as POST checks it, owned by `owner`; the
+/// message names what is wrong.
+pub fn event_compose(app: &AppState, data: &Value, owner: &str) -> Result<NewCompose, String> {
+    let req = checked_request(app, data).map_err(|e| match e {
+        ApiError::BadRequest(m) | ApiError::Forbidden(m) | ApiError::Internal(m) => m,
+        other => format!("{other:?}"),
+    })?;
+    Ok(new_compose(&req, owner))
+}
+
+async fn create_compose(
+    State(app): State<Arc<AppState>>,
+    caller: caller::Caller,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let who = caller.authenticate(&app, "new-compose").await?;
+    let body = read_body(&app, body).await?;
+    let data = parse_body(&body)?;
+    let req = checked_request(&app, &data)?;
     let grant = app
         .auth
         .policy

@@ -90,6 +90,85 @@ impl Default for MessagingConfig {
     }
 }
 
+/// Composes requested by bus events (`[events]`, src/events/listen.rs).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// The broker (default: `[messaging] url`).
+    pub url: Option<String>,
+    /// The durable queue consumed (declared, bound to `exchange` for the
+    /// topics the rules need).
+    pub queue: String,
+    pub exchange: String,
+    /// The prefix of the topics consumed (`org.fedoraproject.prod`: the
+    /// routing keys are `org.fedoraproject.prod.buildsys.tag`, ...).
+    pub topic_prefix: String,
+    /// The owner of the composes rules request.
+    pub owner: String,
+    pub rules: Vec<EventRule>,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            url: None,
+            queue: "odcs-events".into(),
+            exchange: "amq.topic".into(),
+            topic_prefix: String::new(),
+            owner: "odcs-events".into(),
+            rules: vec![],
+        }
+    }
+}
+
+/// One rule: which events, and the compose they request.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EventRule {
+    /// Names the rule in decisions, the log and the database.
+    pub name: String,
+    /// `tag` (a build tagged, `buildsys.tag`), `untag` (`buildsys.untag`),
+    /// `module-ready` (`mbs.module.state.change` to `ready`).
+    pub on: Vec<EventKind>,
+    /// Tag events: the Koji tags whose messages are considered (the tag a
+    /// compose is made of and the tags it inherits from, typically).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Module events: `name` or `name:stream` of the module builds.
+    #[serde(default)]
+    pub module: Option<String>,
+    /// The compose requested, as the JSON body of a POST (`source` with
+    /// `type`, `source`, `packages`...). For `module-ready`, `source.source`
+    /// may be left out: the module build of the message (`N:S:V:C`) is it.
+    pub compose: serde_json::Value,
+    /// Ask a policy engine first; no compose unless it says yes.
+    #[serde(default)]
+    pub greenwave: Option<GreenwaveRule>,
+}
+
+/// `POST <url>/api/v1.0/decision` with `decision_context`,
+/// `product_version`, `subject_type` and `subject_identifier` (the build's
+/// N-V-R, or the module's N-S-V.C).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GreenwaveRule {
+    pub url: String,
+    pub decision_context: String,
+    pub product_version: String,
+    /// Default `koji_build` (tag events) / `redhat-module` (module events).
+    #[serde(default)]
+    pub subject_type: Option<String>,
+}
+
+/// What a rule reacts to.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    Tag,
+    Untag,
+    ModuleReady,
+}
+
 /// `[messaging] backend`.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -196,6 +275,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Where state changes are announced.
     pub messaging: MessagingConfig,
+    /// Composes requested by bus events.
+    pub events: EventsConfig,
 }
 
 impl Default for Config {
@@ -232,6 +313,7 @@ impl Default for Config {
             raw_config_credentials: Default::default(),
             auth: AuthConfig::default(),
             messaging: MessagingConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 }

@@ -41,6 +41,7 @@
 //!   publisher cannot set the headers fedora-messaging needs either).
 
 pub mod amqp;
+pub mod listen;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -143,6 +144,11 @@ pub struct EventMetrics {
     /// in milliseconds (the database's clock at both ends).
     pub delay_ms_sum: AtomicU64,
     pub delay_count: AtomicU64,
+    /// Bus messages consumed (`[events]`), and what the rules decided.
+    pub consumed: AtomicU64,
+    pub composes_caused: AtomicU64,
+    pub unchanged: AtomicU64,
+    pub refused: AtomicU64,
 }
 
 /// A connection to the bus, by backend.

@@ -39,7 +39,7 @@ fn in_states(states: &[ComposeState]) -> String {
 macro_rules! finish_reusers {
     ($tx:expr, $id:expr, $state:expr, $reason:expr, $now:expr) => {{
         let state: ComposeState = $state;
-        let now: Timestamp = $now;
+        let now: $crate::store::Timestamp = $now;
         let time_done = (state == ComposeState::Done).then_some(now);
         let sql = format!(
             "UPDATE composes SET state = $2, state_reason = $3, time_done = $4, \
@@ -59,12 +59,71 @@ macro_rules! finish_reusers {
     }};
 }
 
+/// Inserts the compose `$new` (state `wait`, submitted at `$now`) inside a
+/// transaction; its row. A macro because the transaction's type differs per
+/// backend.
+macro_rules! insert_compose {
+    ($tx:expr, $new:expr, $now:expr) => {{
+        let new: &$crate::store::NewCompose = $new;
+        let now: $crate::store::Timestamp = $now;
+        sqlx::query_as::<_, $crate::store::ComposeRow>(
+            &$crate::store::composes::insert_compose_sql(),
+        )
+        .bind(&new.owner)
+        .bind(new.source_type)
+        .bind(&new.source)
+        .bind($crate::store::ComposeState::Wait)
+        .bind(now)
+        .bind(now.add_seconds(new.seconds_to_live))
+        .bind(new.seconds_to_live)
+        .bind(&new.packages)
+        .bind(&new.builds)
+        .bind(&new.arches)
+        .bind(&new.sigkeys)
+        .bind(new.flags)
+        .bind(new.results)
+        .bind(&new.multilib_arches)
+        .bind(new.multilib_method)
+        .bind(&new.lookaside_repos)
+        .bind(&new.modular_koji_tags)
+        .bind(&new.module_defaults_url)
+        .bind(new.koji_event)
+        .bind(&new.label)
+        .bind(&new.compose_type)
+        .bind(&new.target_dir)
+        .bind(&new.pungi_config_dump)
+        .bind(&new.scratch_modules)
+        .bind(&new.scratch_build_tasks)
+        .bind(&new.parent_pungi_compose_ids)
+        .bind(&new.modules)
+        .bind(&new.respin_of)
+        .bind(&new.base_module_br_name)
+        .bind(&new.base_module_br_stream)
+        .bind(new.base_module_br_stream_version_lte)
+        .bind(new.base_module_br_stream_version_gte)
+        .bind(&new.fingerprint)
+        .bind(new.replay_of)
+        .fetch_one(&mut *$tx)
+        .await
+        .map_err($crate::store::db("insert compose"))?
+    }};
+}
+pub(crate) use insert_compose;
+
+/// The INSERT of [`insert_compose`].
+pub(crate) fn insert_compose_sql() -> String {
+    format!(
+        "INSERT INTO composes ({INSERT_COLUMNS}) VALUES ({}) RETURNING {COMPOSE_COLUMNS}",
+        placeholders(INSERT_COLUMNS.split(',').count())
+    )
+}
+
 /// Queues a job of `kind` for compose `$id` inside a transaction (a new
 /// compose, or one whose live jobs were just ended, so none can conflict).
 macro_rules! queue_job {
     ($tx:expr, $id:expr, $kind:expr, $now:expr) => {{
-        let kind: JobKind = $kind;
-        let now: Timestamp = $now;
+        let kind: $crate::store::JobKind = $kind;
+        let now: $crate::store::Timestamp = $now;
         sqlx::query(
             "INSERT INTO jobs (compose_id, kind, state, attempts, time_enqueued) \
              VALUES ($1, $2, 'queued', 0, $3) \
@@ -75,9 +134,10 @@ macro_rules! queue_job {
         .bind(now)
         .execute(&mut *$tx)
         .await
-        .map_err(db("queue job"))?;
+        .map_err($crate::store::db("queue job"))?;
     }};
 }
+pub(crate) use queue_job;
 
 impl Store {
     /// Inserts a compose in state `wait`, submitted now (with no job: see
@@ -101,49 +161,8 @@ impl Store {
         job: Option<JobKind>,
     ) -> Result<ComposeRow, StoreError> {
         let now = Timestamp::now();
-        let sql = format!(
-            "INSERT INTO composes ({INSERT_COLUMNS}) VALUES ({}) RETURNING {COMPOSE_COLUMNS}",
-            placeholders(INSERT_COLUMNS.split(',').count())
-        );
         transaction!(self, |tx| {
-            let row = sqlx::query_as::<_, ComposeRow>(&sql)
-                .bind(&new.owner)
-                .bind(new.source_type)
-                .bind(&new.source)
-                .bind(ComposeState::Wait)
-                .bind(now)
-                .bind(now.add_seconds(new.seconds_to_live))
-                .bind(new.seconds_to_live)
-                .bind(&new.packages)
-                .bind(&new.builds)
-                .bind(&new.arches)
-                .bind(&new.sigkeys)
-                .bind(new.flags)
-                .bind(new.results)
-                .bind(&new.multilib_arches)
-                .bind(new.multilib_method)
-                .bind(&new.lookaside_repos)
-                .bind(&new.modular_koji_tags)
-                .bind(&new.module_defaults_url)
-                .bind(new.koji_event)
-                .bind(&new.label)
-                .bind(&new.compose_type)
-                .bind(&new.target_dir)
-                .bind(&new.pungi_config_dump)
-                .bind(&new.scratch_modules)
-                .bind(&new.scratch_build_tasks)
-                .bind(&new.parent_pungi_compose_ids)
-                .bind(&new.modules)
-                .bind(&new.respin_of)
-                .bind(&new.base_module_br_name)
-                .bind(&new.base_module_br_stream)
-                .bind(new.base_module_br_stream_version_lte)
-                .bind(new.base_module_br_stream_version_gte)
-                .bind(&new.fingerprint)
-                .bind(new.replay_of)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db("insert compose"))?;
+            let row = insert_compose!(tx, new, now);
             if let Some(kind) = job {
                 queue_job!(tx, row.id, kind, now);
             }

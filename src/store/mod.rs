@@ -32,6 +32,7 @@
 //!   [`Store::renew_lease`] or [`Store::finish_job`] answers `false`.
 
 mod composes;
+mod event_rules;
 mod jobs;
 mod model;
 mod outbox;
@@ -44,6 +45,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+pub use event_rules::{EventDecision, Recorded};
 pub use model::{
     ComposeFilter, ComposeRow, ComposeState, Job, JobKind, JobState, NewCompose, OrderBy,
     OrderColumn, StoredRpm, Timestamp,

@@ -151,11 +151,18 @@ impl Consumer {
     }
 }
 
-/// Publishes `body` on `topic` with fedora-messaging's own `api.publish`.
-pub fn publish(topic: &str, body: &Value) -> String {
+/// Publishes `body` on `<prefix>.<topic>` with fedora-messaging's own
+/// `api.publish`, as Koji's plugin does (its schema class for the topic),
+/// with the message id `id` when given (a redelivery); the message's id.
+pub fn publish(prefix: &str, topic: &str, body: &Value, id: Option<&str>) -> String {
     require_broker();
     setup();
-    let mut child = Command::new(script())
+    let mut cmd = Command::new(script());
+    cmd.env("ODCS_FM_TOPIC_PREFIX", prefix);
+    if let Some(id) = id {
+        cmd.env("ODCS_FM_MESSAGE_ID", id);
+    }
+    let mut child = cmd
         .args(["publish", topic, "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -262,5 +269,30 @@ impl Relay {
         let listener = TcpListener::bind(("127.0.0.1", self.port)).unwrap();
         self.up.store(true, Ordering::SeqCst);
         self.serve(listener);
+    }
+}
+
+/// Deletes the durable queue `name` when dropped (what a test declared
+/// through the service stays on the shared broker otherwise).
+pub struct QueueGuard(pub String);
+
+impl Drop for QueueGuard {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            if let Ok(conn) =
+                lapin::Connection::connect(AMQP_URL, lapin::ConnectionProperties::default()).await
+                && let Ok(ch) = conn.create_channel().await
+            {
+                let _ = ch
+                    .queue_delete(name.as_str().into(), Default::default())
+                    .await;
+                let _ = conn.close(200, "bye".into()).await;
+            }
+        });
     }
 }
