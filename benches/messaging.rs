@@ -102,6 +102,7 @@ async fn run(label: &str, store: Store) {
         url: Some(AMQP.into()),
         exchange: "amq.topic".into(),
         topic_prefix: prefix.clone(),
+        ..Default::default()
     };
     let (_conn, count) = consumer(&odcs::events::routing_key(&prefix)).await;
     for i in 0..THROUGHPUT {

@@ -25,6 +25,7 @@ fn server(postgres: bool, url: String, prefix: &str) -> (Server, Vec<String>) {
                 url: Some(url),
                 exchange: "amq.topic".into(),
                 topic_prefix: prefix,
+                ..Default::default()
             };
         },
         None,
@@ -393,4 +394,46 @@ fn a_tag_change_makes_one_compose_when_its_latest_builds_change_and_policy_allow
     publish(&msg, None);
     wait_metric(&s, "odcs_events_composes_total", 3.0);
     assert_eq!(composes(&s).len(), 3);
+}
+
+/// The amqp1 backend (the original's UMB backend) through RabbitMQ's AMQP
+/// 1.0 plugin (scripts/test enables it) to the `/topic/<key>` address,
+/// which the broker routes through amq.topic: the fedora-messaging consumer
+/// on the other side gets every state, in order, with the JSON body and
+/// the message id (the application properties reach it as RabbitMQ 3.x
+/// passes them, not as its headers, so it decodes a plain message).
+#[test]
+fn the_amqp1_backend_reaches_a_consumer_through_the_brokers_topic_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = bus::unique("amqp1");
+    let key = format!("{prefix}.odcs.compose.state-changed");
+    let consumer = Consumer::start(tmp.path(), &key);
+    let (s, apps) = Server::start_with(
+        false,
+        |cfg| {
+            cfg.messaging = odcs::config::MessagingConfig {
+                backend: odcs::config::MessagingBackend::Amqp1,
+                url: Some(bus::AMQP_URL.into()),
+                topic_prefix: prefix.clone(),
+                ..Default::default()
+            };
+        },
+        None,
+    );
+    let id = compose(&s, &[apps[0].as_str()]);
+    let got = consumer.wait_until("wait, generating and done over AMQP 1.0", |m| m.len() >= 3);
+    assert_eq!(
+        states_by_compose(&got)[&id],
+        ["wait", "generating", "done"],
+        "consumer log:\n{}",
+        consumer.log()
+    );
+    let ids: HashSet<&str> = got.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 3);
+    for m in &got {
+        assert_eq!(m["topic"], key.as_str());
+        assert_eq!(m["body"]["event"], "state-changed");
+        assert_eq!(m["properties"]["content_type"], "application/json", "{m}");
+    }
+    assert_eq!(metric(&s, "odcs_messages_failed_total"), 0.0);
 }

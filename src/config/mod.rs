@@ -77,6 +77,10 @@ pub struct MessagingConfig {
     pub exchange: String,
     /// Routing key prefix: `<topic_prefix>.odcs.compose.state-changed`.
     pub topic_prefix: String,
+    /// The `amqp1` backend's target address, `{topic}` standing for the
+    /// routing key (RabbitMQ: `/topic/{topic}`; ActiveMQ:
+    /// `topic://VirtualTopic.{topic}`).
+    pub address: String,
 }
 
 impl Default for MessagingConfig {
@@ -86,6 +90,7 @@ impl Default for MessagingConfig {
             url: None,
             exchange: "amq.topic".into(),
             topic_prefix: String::new(),
+            address: "/topic/{topic}".into(),
         }
     }
 }
@@ -178,7 +183,7 @@ pub enum MessagingBackend {
     Log,
     /// AMQP 0-9-1 (RabbitMQ), in the fedora-messaging format.
     Amqp,
-    /// AMQP 1.0: not built yet, refused at start.
+    /// AMQP 1.0 to a topic address (the original's UMB backend).
     Amqp1,
 }
 

@@ -36,11 +36,13 @@
 //!   fedora-messaging 3.9's own publisher sets them.
 //! - **Backends** (`[messaging] backend`): `log` (the default: each message
 //!   is logged at INFO under `odcs::events` and counts as sent), `amqp`
-//!   (AMQP 0-9-1, [`amqp`]). `amqp1` (AMQP 1.0, the original's UMB backend)
-//!   is refused at start: it is not built yet (on RabbitMQ 3.10 an AMQP 1.0
-//!   publisher cannot set the headers fedora-messaging needs either).
+//!   (AMQP 0-9-1, [`amqp`]), `amqp1` (AMQP 1.0 to a topic address, the
+//!   original's UMB backend, [`amqp1`]; through RabbitMQ 3.10 its
+//!   application properties do not become the AMQP 0-9-1 headers
+//!   fedora-messaging reads, so there it decodes them as a plain message).
 
 pub mod amqp;
+pub mod amqp1;
 pub mod listen;
 
 use std::sync::Arc;
@@ -155,6 +157,7 @@ pub struct EventMetrics {
 enum Link {
     Log,
     Amqp(Box<amqp::Publisher>),
+    Amqp1(Box<amqp1::Publisher>),
 }
 
 /// The outbox sender of one process.
@@ -205,8 +208,10 @@ impl Sender {
             }
         }
         let _ = self.store.release_lease(LEASE, &self.holder).await;
-        if let Some(Link::Amqp(p)) = link {
-            p.close().await;
+        match link {
+            Some(Link::Amqp(p)) => p.close().await,
+            Some(Link::Amqp1(p)) => p.close().await,
+            _ => {}
         }
     }
 
@@ -233,15 +238,19 @@ impl Sender {
                 MessagingBackend::Amqp => {
                     Link::Amqp(Box::new(amqp::Publisher::connect(&self.cfg).await?))
                 }
-                MessagingBackend::Amqp1 => return Err("backend amqp1 is not supported".into()),
+                MessagingBackend::Amqp1 => Link::Amqp1(Box::new(
+                    amqp1::Publisher::connect(&self.cfg, &routing_key(&self.cfg.topic_prefix))
+                        .await?,
+                )),
             });
         }
         let messages: Vec<Message> = batch
             .iter()
             .map(|e| message(&self.cfg, &self.render, e))
             .collect();
-        let (confirmed, error) = match link.as_ref() {
+        let (confirmed, error) = match link.as_mut() {
             Some(Link::Amqp(p)) => p.publish(&self.cfg.exchange, &messages).await,
+            Some(Link::Amqp1(p)) => p.publish(&messages).await,
             _ => {
                 for m in &messages {
                     tracing::info!(
@@ -286,15 +295,13 @@ impl Sender {
     }
 }
 
-/// Refuses what cannot run: the amqp1 backend, an amqp backend without a URL.
+/// Refuses what cannot run: an amqp or amqp1 backend without a URL.
 pub fn check(cfg: &MessagingConfig) -> Result<(), String> {
     match cfg.backend {
-        MessagingBackend::Amqp1 => Err(
-            "[messaging] backend = \"amqp1\" (AMQP 1.0) is not supported yet; use \"amqp\" (AMQP 0-9-1) or \"log\"".into(),
-        ),
-        MessagingBackend::Amqp if cfg.url.is_none() => {
-            Err("[messaging] backend = \"amqp\" needs url (amqp://user:password@host:5672/%2F)".into())
-        }
+        MessagingBackend::Amqp | MessagingBackend::Amqp1 if cfg.url.is_none() => Err(format!(
+            "[messaging] backend = {:?} needs url (amqp://user:password@host:5672/%2F)",
+            cfg.backend
+        )),
         _ => Ok(()),
     }
 }
@@ -331,8 +338,13 @@ mod tests {
         assert!(check(&cfg(MessagingBackend::Amqp, Some("amqp://h/%2F"))).is_ok());
         let e = check(&cfg(MessagingBackend::Amqp, None)).unwrap_err();
         assert!(e.contains("needs url"), "{e}");
-        let e = check(&cfg(MessagingBackend::Amqp1, Some("amqp://h"))).unwrap_err();
-        assert!(e.contains("amqp1") && e.contains("not supported"), "{e}");
+        assert!(check(&cfg(MessagingBackend::Amqp1, Some("amqp://h"))).is_ok());
+        let e = check(&cfg(MessagingBackend::Amqp1, None)).unwrap_err();
+        assert!(e.contains("needs url"), "{e}");
+        assert_eq!(
+            amqp1::address("/topic/{topic}", "p.odcs.compose.state-changed"),
+            "/topic/p.odcs.compose.state-changed"
+        );
     }
 
     #[test]
