@@ -437,3 +437,72 @@ fn the_amqp1_backend_reaches_a_consumer_through_the_brokers_topic_address() {
     }
     assert_eq!(metric(&s, "odcs_messages_failed_total"), 0.0);
 }
+
+/// A module build reaching `ready` (MBS's `mbs.module.state.change`, its
+/// `ModuleBuild.json()` body) makes a compose of exactly that build; the
+/// same build announced again makes none; other states are not events.
+#[test]
+fn a_module_build_that_becomes_ready_is_composed_once() {
+    let prefix = bus::unique("mbs");
+    let queue = bus::unique("queue");
+    let _delete = bus::QueueGuard(queue.clone());
+    let (s, _) = Server::start_with(
+        false,
+        |cfg| {
+            // the module m:s:1:c1 in the local store
+            let store = odcs::source::local::LocalStore::open(&cfg.store_dir()).unwrap();
+            let dir = cfg.data_dir.join("incoming-module");
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = odcs::rpm::build::PackageSpec::parse("mpkg-1-1.noarch")
+                .unwrap()
+                .write_to(&dir)
+                .unwrap();
+            let meta = odcs::rpm::read_package(&path).unwrap();
+            let m = odcs::modulemd::ModuleStream {
+                name: "m".into(),
+                stream: "s".into(),
+                version: 1,
+                context: "c1".into(),
+                artifacts: vec!["mpkg-0:1-1.noarch".into()],
+                ..Default::default()
+            };
+            store.import_module(&m.to_yaml(), &[(path, meta)]).unwrap();
+            cfg.events = odcs::config::EventsConfig {
+                url: Some(bus::AMQP_URL.into()),
+                queue,
+                topic_prefix: prefix.clone(),
+                rules: vec![odcs::config::EventRule {
+                    name: "m-ready".into(),
+                    on: vec![odcs::config::EventKind::ModuleReady],
+                    tags: vec![],
+                    module: Some("m:s".into()),
+                    compose: json!({"source": {"type": "module"}}),
+                    greenwave: None,
+                }],
+                ..Default::default()
+            };
+        },
+        None,
+    );
+    let body = |state: i64, name: &str| {
+        json!({"id": 7, "name": "m", "stream": "s", "version": "1", "context": "c1",
+               "state": state, "state_name": name, "scratch": false,
+               "koji_tag": "module-m-s-1-c1", "owner": "releng"})
+    };
+    bus::publish(&prefix, "mbs.module.state.change", &body(2, "build"), None);
+    bus::publish(&prefix, "mbs.module.state.change", &body(5, "ready"), None);
+    wait_metric(&s, "odcs_events_composes_total", 1.0);
+    let (_, list) = s.get("/api/1/composes/?owner=odcs-events");
+    let made = list["items"].as_array().unwrap().clone();
+    assert_eq!(made.len(), 1, "{list}");
+    let c = s.wait_for(made[0]["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(
+        (&c["state_name"], &c["source"], &c["source_type"]),
+        (&json!("done"), &json!("m:s:1:c1"), &json!(2)),
+        "{c}"
+    );
+    bus::publish(&prefix, "mbs.module.state.change", &body(5, "ready"), None);
+    wait_metric(&s, "odcs_events_unchanged_total", 1.0);
+    assert_eq!(metric(&s, "odcs_events_consumed_total"), 3.0);
+    assert_eq!(metric(&s, "odcs_events_composes_total"), 1.0);
+}
