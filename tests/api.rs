@@ -1048,3 +1048,152 @@ fn a_repo_compose_reads_an_allowed_local_repository() {
         "a repo compose is not reused"
     );
 }
+
+/// The RPMs a productmd `rpms.json` lists for `variant`: (N-E-V-R.A,
+/// sigkey), per arch.
+fn listed_rpms(rpms_json: &Path, variant: &str) -> Vec<(String, String, Value)> {
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(rpms_json).unwrap()).unwrap();
+    let mut out = vec![];
+    for (arch, srpms) in doc["payload"]["rpms"][variant].as_object().unwrap() {
+        for rpms in srpms.as_object().unwrap().values() {
+            for (nevra, info) in rpms.as_object().unwrap() {
+                out.push((arch.clone(), nevra.clone(), info["sigkey"].clone()));
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    out
+}
+
+/// `pungi_compose` (#20 item 3): a compose of the variant of another compose
+/// holds exactly the RPMs its `rpms.json` lists — of one of our own composes
+/// (read over http from this server, and through the Python client), and of
+/// a Pungi-layout tree listing only part of a build; a URL outside
+/// `lookaside_allowed` is refused.
+#[test]
+fn a_pungi_compose_holds_exactly_the_rpms_of_the_compose_it_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pungi_tree = tmp.path().join("Fedora-40-20261129.0");
+    let allowed = tmp.path().display().to_string();
+    let (s, apps) = Server::start_with(
+        false,
+        move |cfg| {
+            cfg.lookaside_allowed = vec![
+                allowed,
+                cfg.data_dir.join("composes").display().to_string(),
+                format!("http://{}/odcs/", cfg.listen),
+            ];
+        },
+        None,
+    );
+    let post = |source: &str| {
+        s.post(
+            "/api/1/composes/",
+            &json!({"source": {"type": "pungi_compose", "source": source}}),
+        )
+    };
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "tag", "source": "base", "packages": [apps[0], apps[1]]}}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let a = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(a["state_name"], "done", "{a}");
+    let a_dir = s.data.join(format!("composes/odcs-{}/compose", a["id"]));
+    let want = listed_rpms(&a_dir.join("metadata/rpms.json"), "Temporary");
+    assert!(want.len() > 2, "{want:?}");
+
+    // over http, from this server
+    let url = format!("{}/compose/Temporary/", a["toplevel_url"].as_str().unwrap());
+    let (code, body) = post(&url);
+    assert_eq!(code, 200, "{body}");
+    let b = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(b["state_name"], "done", "{b}");
+    let b_dir = s.data.join(format!("composes/odcs-{}/compose", b["id"]));
+    assert_eq!(
+        listed_rpms(&b_dir.join("metadata/rpms.json"), "Temporary"),
+        want
+    );
+
+    // through the Python client, from the tree on disk
+    let id = s.python_client_compose(
+        &format!("file://{}/Temporary", a_dir.display()),
+        "pungi_compose",
+    );
+    let c_dir = s.data.join(format!("composes/odcs-{id}/compose"));
+    assert_eq!(
+        listed_rpms(&c_dir.join("metadata/rpms.json"), "Temporary"),
+        want
+    );
+
+    // a Pungi tree listing one binary RPM of a build (not its source): that
+    // RPM only
+    let a_doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(a_dir.join("metadata/rpms.json")).unwrap())
+            .unwrap();
+    let (arch, srpm, binary) = a_doc["payload"]["rpms"]["Temporary"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(arch, _)| *arch != "src")
+        .flat_map(|(arch, srpms)| {
+            srpms
+                .as_object()
+                .unwrap()
+                .iter()
+                .flat_map(move |(srpm, rpms)| {
+                    rpms.as_object()
+                        .unwrap()
+                        .keys()
+                        .filter(|n| !n.ends_with(".src"))
+                        .map(move |n| (arch.clone(), srpm.clone(), n.clone()))
+                })
+        })
+        .next()
+        .unwrap();
+    let meta = pungi_tree.join("compose/metadata");
+    std::fs::create_dir_all(&meta).unwrap();
+    std::fs::write(
+        meta.join("rpms.json"),
+        json!({"header": {"type": "productmd.rpms", "version": "1.2"},
+               "payload": {"compose": {"id": "Fedora-40-20261129.0", "date": "20261129",
+                                       "respin": 0, "type": "production"},
+                           "rpms": {"Everything": {arch.clone(): {srpm.clone(): {
+                               binary.clone(): {"category": "binary", "path": "x", "sigkey": null}}}}}}})
+        .to_string(),
+    )
+    .unwrap();
+    let (code, body) = post(&format!("{}/compose/Everything", pungi_tree.display()));
+    assert_eq!(code, 200, "{body}");
+    let d = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(d["state_name"], "done", "{d}");
+    let d_dir = s.data.join(format!("composes/odcs-{}/compose", d["id"]));
+    assert_eq!(
+        listed_rpms(&d_dir.join("metadata/rpms.json"), "Temporary")
+            .into_iter()
+            .map(|(_, n, _)| n)
+            .collect::<Vec<_>>(),
+        [binary]
+    );
+    // a variant the compose does not have fails naming it
+    let (_, body) = post(&format!("{}/compose/Server", pungi_tree.display()));
+    let e = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert!(
+        e["state_reason"]
+            .as_str()
+            .unwrap()
+            .contains("no variant \"Server\""),
+        "{e}"
+    );
+
+    // refused: outside lookaside_allowed, not a URL, two of them
+    for (source, part) in [
+        ("/etc/compose/Server", "source"),
+        ("compose/Server", "source"),
+        ("http://a/compose/X http://b/compose/Y", "one variant URL"),
+    ] {
+        let (code, body) = post(source);
+        assert_eq!(code, 400, "{source}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(part), "{body}");
+    }
+}

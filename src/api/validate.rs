@@ -331,7 +331,7 @@ pub fn parse_create(
         .ok_or_else(|| bad(format!("Unknown source type \"{type_name}\"")))?;
     if !source_type.supported() {
         return Err(bad(format!(
-            "Source type \"{type_name}\" is not supported by this server (supported: tag, build, module, repo, raw_config)"
+            "Source type \"{type_name}\" is not supported by this server (supported: tag, build, module, repo, raw_config, pungi_compose)"
         )));
     }
     let source_type = source_type.code();
@@ -377,6 +377,23 @@ pub fn parse_create(
                 )));
             }
         }
+    }
+    if type_name == "pungi_compose" {
+        let url = match tokens.as_slice() {
+            [one] => one,
+            _ => {
+                return Err(bad(
+                    "source: a pungi_compose source is one variant URL of a compose (.../compose/<Variant>/)",
+                ));
+            }
+        };
+        let local = url.strip_prefix("file://").unwrap_or(url);
+        if !(url.starts_with("http://") || url.starts_with("https://") || local.starts_with('/')) {
+            return Err(bad(format!(
+                "source: {url:?} is not the URL of a compose's variant (http(s)://, file:// or an absolute path)"
+            )));
+        }
+        crate::source::pungi_compose::metadata_url(url).map_err(|e| bad(format!("source: {e}")))?;
     }
     if type_name == "raw_config" {
         if tokens.len() != 1 {

@@ -159,11 +159,12 @@ fn tags_rpms(
     Ok(out)
 }
 
+/// What a request resolved to: the event, the candidate RPMs, the modules,
+/// and for a compose of a compose its variant's arches.
+type Resolved = (i64, Vec<SourceRpm>, Vec<ModuleStream>, Option<Vec<String>>);
+
 /// Resolve the request to candidate RPMs at an event.
-fn resolve(
-    req: &ComposeRequest,
-    source: &dyn PackageSource,
-) -> Result<(i64, Vec<SourceRpm>, Vec<ModuleStream>), ComposeError> {
+fn resolve(req: &ComposeRequest, source: &dyn PackageSource) -> Result<Resolved, ComposeError> {
     let sigkeys: Vec<Option<String>> = if req.sigkeys.is_empty() {
         vec![None]
     } else {
@@ -178,6 +179,7 @@ fn resolve(
         None => source.current_event()?,
     };
     let mut modules = Vec::new();
+    let mut arches = None;
     let mut rpms = match req.source_type {
         SourceType::Module => {
             let template = crate::source::ModuleQuery {
@@ -257,6 +259,17 @@ fn resolve(
             }
             v
         }
+        SourceType::PungiCompose => {
+            let url = req.source.first().map(String::as_str).unwrap_or_default();
+            let variant = crate::source::pungi_compose::load(url, req.lookaside_limits).map_err(
+                |message| ComposeError::Lookaside {
+                    location: url.to_owned(),
+                    message,
+                },
+            )?;
+            arches = Some(variant.arches.clone());
+            crate::source::pungi_compose::rpms(source, &variant)?
+        }
         SourceType::Repo => {
             let (rpms, revision) = repo_rpms(&req.source, req.lookaside_limits)?;
             // the repomd revision is the compose's event (odcs-api.md §6)
@@ -279,7 +292,7 @@ fn resolve(
     let replaced: HashSet<&str> = extra.iter().map(|r| r.name.as_str()).collect();
     rpms.retain(|r| !replaced.contains(r.name.as_str()));
     rpms.extend(extra);
-    Ok((event, rpms, modules))
+    Ok((event, rpms, modules, arches))
 }
 
 /// The packages of local repositories (`repo` composes: a directory or a
@@ -417,7 +430,21 @@ fn build(
     let mut timings = Vec::new();
     let t = Instant::now();
     progress.phase("resolving", None);
-    let (event, candidates, modules) = resolve(req, source)?;
+    let (event, candidates, modules, variant_arches) = resolve(req, source)?;
+    // a compose of a compose: its variant's arches, every listed RPM (and
+    // nothing else: the candidates are exactly those)
+    let of_compose;
+    let req = match variant_arches {
+        Some(arches) if !arches.is_empty() => {
+            of_compose = ComposeRequest {
+                arches,
+                packages: vec![],
+                ..req.clone()
+            };
+            &of_compose
+        }
+        _ => req,
+    };
     if !modules.is_empty() {
         progress.note(&format!(
             "modules: {}",

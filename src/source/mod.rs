@@ -10,6 +10,7 @@ pub mod koji;
 pub mod koji_source;
 pub mod local;
 pub mod mbs;
+pub mod pungi_compose;
 pub mod repo;
 
 use std::path::PathBuf;

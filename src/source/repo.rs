@@ -40,7 +40,7 @@ impl Default for RepoLimits {
     }
 }
 
-fn fetch(url: &str, limits: RepoLimits) -> Result<Vec<u8>, RepoError> {
+pub(crate) fn fetch(url: &str, limits: RepoLimits) -> Result<Vec<u8>, RepoError> {
     let err = |message: String| RepoError::Fetch {
         url: url.to_owned(),
         message,

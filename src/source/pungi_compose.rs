@@ -1,0 +1,198 @@
+//! `pungi_compose` sources (odcs-api.md §6): the variant URL of an existing
+//! Pungi compose (`.../compose/Server/`, or one of this service's
+//! `.../odcs-5/compose/Temporary/`). Its `metadata/rpms.json` (productmd)
+//! is read, and the new compose holds exactly the RPMs it lists for that
+//! variant: the same N-E-V-R.A with the same signing keys, taken from the
+//! package source (Koji or the local store) by build. The original rewrote
+//! the request into a build compose (`builds` = the SRPMs, `packages` =
+//! every name, `sigkeys` = the keys used), which gives the same set only
+//! when one key preference picks every copy; here each RPM is taken with its
+//! own key, and a listed RPM the source does not have fails the compose
+//! naming it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::repo::RepoLimits;
+use super::{PackageSource, SourceError, SourceRpm};
+
+/// What a variant of a compose holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Variant {
+    /// The arches it has trees for (not `src`).
+    pub arches: Vec<String>,
+    /// Build N-V-R → the RPMs listed of it: (N-E-V-R.A, sigkey).
+    pub builds: BTreeMap<String, BTreeSet<(String, Option<String>)>>,
+}
+
+/// `<compose>/metadata/rpms.json` and the variant name of a variant URL.
+pub fn metadata_url(variant_url: &str) -> Result<(String, String), String> {
+    let trimmed = variant_url.trim_end_matches('/');
+    let (compose, variant) = trimmed
+        .rsplit_once('/')
+        .filter(|(c, v)| !c.is_empty() && !v.is_empty())
+        .ok_or_else(|| format!("{variant_url:?} is not the URL of a compose's variant"))?;
+    Ok((format!("{compose}/metadata/rpms.json"), variant.to_owned()))
+}
+
+/// A file:// URL or absolute path read from disk, http(s) downloaded,
+/// within `limits`.
+fn read(location: &str, limits: RepoLimits) -> Result<Vec<u8>, String> {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return super::repo::fetch(location, limits).map_err(|e| e.to_string());
+    }
+    let path = Path::new(location.strip_prefix("file://").unwrap_or(location));
+    let len = std::fs::metadata(path)
+        .map_err(|e| format!("{location}: {e}"))?
+        .len();
+    if len > limits.max_bytes {
+        return Err(format!(
+            "{location}: larger than the {} bytes allowed",
+            limits.max_bytes
+        ));
+    }
+    std::fs::read(path).map_err(|e| format!("{location}: {e}"))
+}
+
+/// `name-epoch:version-release.arch` → (`name-version-release`).
+fn nvr_of_nevra(nevra: &str) -> Option<String> {
+    let (nevr, _arch) = nevra.rsplit_once('.')?;
+    let (n, evr) = nevr.rsplit_once('-').and_then(|(ne_v, r)| {
+        let (n_e, v) = ne_v.rsplit_once('-')?;
+        Some((n_e, format!("{v}-{r}")))
+    })?;
+    let (name, version) = match evr.split_once(':') {
+        Some((_, v)) => (n, v.to_owned()),
+        None => (n, evr),
+    };
+    Some(format!("{name}-{version}"))
+}
+
+/// The variant `name` of a productmd `rpms.json` document.
+pub fn parse_rpms_json(text: &[u8], variant: &str) -> Result<Variant, String> {
+    let doc: Value = serde_json::from_slice(text).map_err(|e| format!("rpms.json: {e}"))?;
+    if doc["header"]["type"] != "productmd.rpms" {
+        return Err("rpms.json: not a productmd rpms document (header.type)".into());
+    }
+    let arches = doc["payload"]["rpms"][variant]
+        .as_object()
+        .ok_or_else(|| format!("rpms.json: the compose has no variant {variant:?}"))?;
+    let mut out = Variant::default();
+    for (arch, srpms) in arches {
+        if arch != "src" {
+            out.arches.push(arch.clone());
+        }
+        for (srpm, rpms) in srpms.as_object().into_iter().flatten() {
+            let build = nvr_of_nevra(srpm)
+                .ok_or_else(|| format!("rpms.json: {srpm:?} is not an N-E-V-R.A"))?;
+            for (nevra, info) in rpms.as_object().into_iter().flatten() {
+                let sigkey = info["sigkey"]
+                    .as_str()
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_lowercase);
+                out.builds
+                    .entry(build.clone())
+                    .or_default()
+                    .insert((nevra.clone(), sigkey));
+            }
+        }
+    }
+    out.arches.sort();
+    out.arches.dedup();
+    Ok(out)
+}
+
+/// The variant of the compose at `variant_url`, read within `limits`.
+pub fn load(variant_url: &str, limits: RepoLimits) -> Result<Variant, String> {
+    let (url, variant) = metadata_url(variant_url)?;
+    parse_rpms_json(&read(&url, limits)?, &variant).map_err(|e| format!("{url}: {e}"))
+}
+
+/// `N-E-V-R.A` of an RPM from the source (epoch 0 when it has none).
+pub fn nevra(r: &SourceRpm) -> String {
+    format!(
+        "{}-{}:{}-{}.{}",
+        r.name,
+        r.epoch.unwrap_or(0),
+        r.version,
+        r.release,
+        r.arch
+    )
+}
+
+/// Exactly the listed RPMs, each the copy of its listed key, from `source`.
+pub fn rpms(source: &dyn PackageSource, v: &Variant) -> Result<Vec<SourceRpm>, SourceError> {
+    let mut out = Vec::new();
+    for (build, wanted) in &v.builds {
+        let keys: BTreeSet<&Option<String>> = wanted.iter().map(|(_, k)| k).collect();
+        let mut found = BTreeSet::new();
+        for key in keys {
+            for r in source.build_rpms(build, std::slice::from_ref(key))? {
+                let id = (nevra(&r), r.sigkey.as_ref().map(|k| k.to_lowercase()));
+                if wanted.contains(&id) && found.insert(id) {
+                    out.push(r);
+                }
+            }
+        }
+        if let Some((missing, key)) = wanted.iter().find(|w| !found.contains(*w)) {
+            return Err(SourceError::Unsupported(format!(
+                "the package source has no {missing} {} (build {build})",
+                match key {
+                    Some(k) => format!("signed with {k}"),
+                    None => "unsigned copy".to_owned(),
+                }
+            )));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variant_urls_and_nevras_are_read() {
+        assert_eq!(
+            metadata_url("http://h/composes/odcs-5/compose/Temporary/").unwrap(),
+            (
+                "http://h/composes/odcs-5/compose/metadata/rpms.json".to_owned(),
+                "Temporary".to_owned()
+            )
+        );
+        assert!(metadata_url("Temporary").is_err());
+        assert_eq!(
+            nvr_of_nevra("bash-0:5.2.15-1.fc40.src").as_deref(),
+            Some("bash-5.2.15-1.fc40")
+        );
+        assert_eq!(
+            nvr_of_nevra("perl-Foo-Bar-4:1.0-2.el9.noarch").as_deref(),
+            Some("perl-Foo-Bar-1.0-2.el9")
+        );
+        let doc = br#"{"header": {"type": "productmd.rpms", "version": "1.2"},
+          "payload": {"compose": {}, "rpms": {"Server": {
+            "x86_64": {"bash-0:5.2-1.src": {
+               "bash-0:5.2-1.x86_64": {"path": "p", "sigkey": "A15B79CC", "category": "binary"},
+               "bash-0:5.2-1.src": {"path": "s", "sigkey": null, "category": "source"}}},
+            "src": {}}}}}"#;
+        let v = parse_rpms_json(doc, "Server").unwrap();
+        assert_eq!(v.arches, ["x86_64"]);
+        assert_eq!(
+            v.builds["bash-5.2-1"],
+            BTreeSet::from([
+                ("bash-0:5.2-1.src".to_owned(), None),
+                (
+                    "bash-0:5.2-1.x86_64".to_owned(),
+                    Some("a15b79cc".to_owned())
+                )
+            ])
+        );
+        assert!(
+            parse_rpms_json(doc, "Client")
+                .unwrap_err()
+                .contains("no variant")
+        );
+    }
+}
