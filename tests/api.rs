@@ -1197,3 +1197,91 @@ fn a_pungi_compose_holds_exactly_the_rpms_of_the_compose_it_names() {
         assert!(body["message"].as_str().unwrap().contains(part), "{body}");
     }
 }
+
+/// The web view (#19, first part): `/`, `/composes/` with the API's
+/// filters, `/composes/<id>` with its links, packages and reason; every
+/// value escaped (a label and a reason holding markup, stored past the
+/// API's input check, are shown as text).
+#[test]
+fn the_web_pages_show_composes_and_escape_what_they_show() {
+    let (s, apps) = Server::start(false);
+    let (_, done) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "tag", "source": "base", "packages": [apps[0]]}}),
+    );
+    let done = s.wait_for(done["id"].as_i64().unwrap(), &["done"]);
+    let rt = runtime();
+    let store = rt
+        .block_on(odcs::store::Store::connect(&format!(
+            "sqlite://{}",
+            s.data.join("odcs.db").display()
+        )))
+        .unwrap();
+    let mut hostile = odcs::store::NewCompose::new("mallory", 1, "base");
+    hostile.arches = "x86_64".into();
+    hostile.label = Some("<script>alert(1)</script>".into());
+    let bad = rt.block_on(store.insert_compose(&hostile)).unwrap().id;
+    rt.block_on(store.mark_failed(bad, "Error: <img src=x onerror=alert(2)>"))
+        .unwrap();
+    let html = |path: &str| -> String {
+        let (code, body) = s.get(path);
+        assert_eq!(code, 200, "{path}: {body}");
+        let text = body.as_str().unwrap_or_default().to_owned();
+        assert!(text.starts_with("<!DOCTYPE html>"), "{path}: {text}");
+        text
+    };
+
+    let home = html("/");
+    assert!(home.contains("On Demand Compose Service"), "{home}");
+    assert!(home.contains("noauth"), "the auth backend is shown: {home}");
+    assert!(home.contains(&format!("href=\"/composes/{}\"", done["id"])));
+
+    let all = html("/composes/");
+    for id in [done["id"].as_i64().unwrap(), bad] {
+        assert!(all.contains(&format!("href=\"/composes/{id}\"")), "{all}");
+    }
+    assert!(
+        all.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("<script>"),
+        "markup in a label is not markup: {all}"
+    );
+    let failed = html("/composes/?state=failed");
+    assert!(failed.contains(&format!("href=\"/composes/{bad}\"")));
+    assert!(
+        !failed.contains(&format!("href=\"/composes/{}\"", done["id"])),
+        "{failed}"
+    );
+    assert!(html("/composes/?owner=nobody").contains("0 composes"));
+
+    let page = html(&format!("/composes/{}", done["id"]));
+    let repofile = done["result_repofile"].as_str().unwrap();
+    assert!(page.contains(&format!("href=\"{repofile}\"")), "{page}");
+    let rpms = rt
+        .block_on(store.compose_rpms(done["id"].as_i64().unwrap()))
+        .unwrap();
+    assert!(page.contains(&rpms[0].nevra), "its packages: {page}");
+    let narrowed = html(&format!("/composes/{}?q={}", done["id"], rpms[0].nevra));
+    assert!(
+        narrowed.contains(&format!("1 of {} RPMs", rpms.len())),
+        "{narrowed}"
+    );
+    // the .repo link answers with the .repo file
+    let repo = ureq::get(repofile)
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(repo.contains("baseurl="), "{repo}");
+
+    let page = html(&format!("/composes/{bad}"));
+    assert!(
+        page.contains("Error: &lt;img src=x onerror=alert(2)&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<img"), "{page}");
+    assert!(html("/composes/99999").contains("No compose 99999"));
+}

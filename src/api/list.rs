@@ -17,6 +17,66 @@ pub(super) async fn list_composes(
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
+    let q = parse_list_query(&params)?;
+    let (rows, total) = list_page(&app, &q).await?;
+    let (page, per_page) = (q.page, q.per_page);
+    let pages = if per_page == 0 {
+        0
+    } else {
+        total.div_ceil(u64::from(per_page))
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let extra: String = {
+        let mut seen = std::collections::HashSet::new();
+        params
+            .iter()
+            .filter(|(k, _)| {
+                k != "page" && k != "per_page" && k != "endpoint" && !k.starts_with('_')
+            })
+            .filter(|(k, _)| seen.insert(k.clone()))
+            .map(|(k, v)| format!("&{}={}", urlencode(k), urlencode(v)))
+            .collect()
+    };
+    let link = |p: u64| {
+        json!(format!(
+            "http://{host}/api/1/composes/?page={p}&per_page={per_page}{extra}"
+        ))
+    };
+    let page = u64::from(page);
+    let meta = json!({
+        "page": page,
+        "pages": pages,
+        "per_page": per_page,
+        "total": total,
+        "first": link(1),
+        "last": link(pages),
+        "prev": if page > 1 { link(page - 1) } else { Value::Null },
+        "next": if page < pages { link(page + 1) } else { Value::Null },
+    });
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| compose_json(r, &app.target_dirs, false))
+        .collect();
+    Ok(cors(
+        Json(json!({"items": items, "meta": meta})).into_response(),
+    ))
+}
+
+/// A list request's filters, order and page, as the API reads them.
+pub(super) struct ListQuery {
+    pub filter: ComposeFilter,
+    pub order: OrderBy,
+    pub page: u32,
+    pub per_page: u32,
+    /// A filter that can match nothing (a name or number that is no state).
+    pub impossible: bool,
+}
+
+/// The query of `GET /api/1/composes/` (and of the web view's list).
+pub(super) fn parse_list_query(params: &[(String, String)]) -> Result<ListQuery, ApiError> {
     let first = |k: &str| {
         params
             .iter()
@@ -73,64 +133,38 @@ pub(super) async fn list_composes(
         Some(n) if n < 0 => 20,
         Some(n) => n.min(1000) as u32,
     };
+    Ok(ListQuery {
+        filter,
+        order,
+        page,
+        per_page,
+        impossible,
+    })
+}
+
+/// One page of composes, and how many match in all.
+pub(super) async fn list_page(
+    app: &AppState,
+    q: &ListQuery,
+) -> Result<(Vec<crate::store::ComposeRow>, u64), ApiError> {
+    let (filter, order, page, per_page, impossible) =
+        (&q.filter, q.order, q.page, q.per_page, q.impossible);
     let (rows, total) = if impossible || per_page == 0 {
         let (_, total) = if impossible {
             (Vec::new(), 0)
         } else {
-            app.store.list_composes(&filter, order, 1, 1).await?
+            app.store.list_composes(filter, order, 1, 1).await?
         };
         (Vec::new(), total)
     } else {
         app.store
-            .list_composes(&filter, order, page, per_page)
+            .list_composes(filter, order, page, per_page)
             .await?
     };
-    let pages = if per_page == 0 {
-        0
-    } else {
-        total.div_ceil(u64::from(per_page))
-    };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let extra: String = {
-        let mut seen = std::collections::HashSet::new();
-        params
-            .iter()
-            .filter(|(k, _)| {
-                k != "page" && k != "per_page" && k != "endpoint" && !k.starts_with('_')
-            })
-            .filter(|(k, _)| seen.insert(k.clone()))
-            .map(|(k, v)| format!("&{}={}", urlencode(k), urlencode(v)))
-            .collect()
-    };
-    let link = |p: u64| {
-        json!(format!(
-            "http://{host}/api/1/composes/?page={p}&per_page={per_page}{extra}"
-        ))
-    };
-    let page = u64::from(page);
-    let meta = json!({
-        "page": page,
-        "pages": pages,
-        "per_page": per_page,
-        "total": total,
-        "first": link(1),
-        "last": link(pages),
-        "prev": if page > 1 { link(page - 1) } else { Value::Null },
-        "next": if page < pages { link(page + 1) } else { Value::Null },
-    });
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|r| compose_json(r, &app.target_dirs, false))
-        .collect();
-    Ok(cors(
-        Json(json!({"items": items, "meta": meta})).into_response(),
-    ))
+    Ok((rows, total))
 }
 
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

@@ -19,6 +19,7 @@ pub use error::ApiError;
 mod list;
 mod metrics;
 pub mod validate;
+mod web;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -603,6 +604,11 @@ pub fn router(state: Arc<AppState>, serve_dir: Option<PathBuf>) -> Router {
         .route("/api/1/metrics/", get(metrics))
         .route("/api/1/metrics", get(metrics))
         .route("/api/1/openapi.json", get(openapi))
+        // the web view
+        .route("/", get(web::home))
+        .route("/composes/", get(web::list))
+        .route("/composes", get(web::list))
+        .route("/composes/{id}", get(web::detail))
         .fallback(not_found)
         // bodies are read with the configured limit by the handlers, which
         // answer 400 (not axum's 413) when it is exceeded
