@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""The web pages in a real browser (#19): Debian's chromium, driven headless
+by Playwright for Python, against a running `odcs serve` (tests/web.rs
+starts it and passes what it made).
+
+    web_browser.py BASE_URL DONE_ID FAILED_ID HOSTILE_LABEL SCREENSHOT_DIR
+
+Exits non-zero with a message on the first check that fails; writes
+screenshots of the three pages (desktop and phone width) to SCREENSHOT_DIR.
+"""
+
+import sys
+
+from playwright.sync_api import sync_playwright
+
+base, done_id, failed_id, hostile, shots = sys.argv[1:6]
+dialogs = []
+
+
+def check(cond, what):
+    if not cond:
+        print(f"FAILED: {what}", file=sys.stderr)
+        sys.exit(1)
+
+
+def no_horizontal_scroll(page, what):
+    width = page.evaluate("document.documentElement.scrollWidth")
+    inner = page.evaluate("window.innerWidth")
+    check(width <= inner, f"{what}: {width}px wide in a {inner}px window")
+
+
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    # a script in a label would open a dialog
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    r = page.goto(base + "/")
+    check(r.status == 200, f"/ answered {r.status}")
+    check("ODCS" in page.title(), f"title {page.title()!r}")
+    check("On Demand Compose Service" in page.inner_text("h1"), "the landing heading")
+    page.screenshot(path=f"{shots}/home.png", full_page=True)
+
+    page.goto(base + "/composes/")
+    rows = page.locator("tbody tr")
+    ids = [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())]
+    check(done_id in ids and failed_id in ids, f"the list shows {ids}")
+    check(hostile in page.inner_text("table"), "the hostile label is shown as text")
+    page.screenshot(path=f"{shots}/composes.png", full_page=True)
+
+    # the filter form narrows the list
+    page.select_option("select[name=state]", "failed")
+    page.click("form button")
+    page.wait_for_url("**/composes/?*state=failed*")
+    rows = page.locator("tbody tr")
+    ids = [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())]
+    check(ids == [failed_id], f"state=failed lists {ids}")
+
+    # a failed compose shows its reason
+    page.click(f"a[href='/composes/{failed_id}']")
+    check("Error: <img" in page.inner_text("main"), "the failed compose's reason, as text")
+
+    # the done compose: the page follows it to done, its .repo link serves the file
+    page.goto(f"{base}/composes/{done_id}")
+    page.wait_for_selector(".state-done", timeout=30000)
+    href = page.get_attribute("a:text('.repo file')", "href")
+    repo = page.request.get(href)
+    check(repo.status == 200 and "baseurl=" in repo.text(), f".repo file at {href}")
+    page.fill("input[name=q]", "zzz-no-such-package")
+    page.click("form button")
+    check("0 of " in page.inner_text("main"), "the package search narrows the list")
+    page.goto(f"{base}/composes/{done_id}")
+    page.screenshot(path=f"{shots}/compose.png", full_page=True)
+
+    # phone width: no horizontal scrolling on any page
+    phone = browser.new_page(viewport={"width": 375, "height": 740})
+    for path, name in [("/", "home"), ("/composes/", "composes"), (f"/composes/{done_id}", "compose")]:
+        phone.goto(base + path)
+        no_horizontal_scroll(phone, f"{path} at phone width")
+        phone.screenshot(path=f"{shots}/{name}-phone.png", full_page=True)
+
+    check(not dialogs, f"a script ran: {dialogs}")
+    browser.close()
+print("ok")
