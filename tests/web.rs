@@ -41,7 +41,7 @@ fn the_pages_work_in_chromium() {
     std::fs::create_dir_all(&shots).unwrap();
     let out = Command::new("python3")
         .arg(common::manifest_dir().join("tests/web_browser.py"))
-        .arg(&s.url.trim_end_matches('/').to_owned())
+        .arg(s.url.trim_end_matches('/'))
         .arg(done_id.to_string())
         .arg(failed.to_string())
         .arg(hostile)
