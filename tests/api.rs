@@ -1284,4 +1284,31 @@ fn the_web_pages_show_composes_and_escape_what_they_show() {
     );
     assert!(!page.contains("<img"), "{page}");
     assert!(html("/composes/99999").contains("No compose 99999"));
+
+    // the buttons' posts: refused from another site (or with no origin),
+    // done from this one
+    let post = |origin: Option<&str>| {
+        let url = format!("{}/composes/{}/renew", s.url, done["id"]);
+        let mut req = ureq::post(&url)
+            .config()
+            .http_status_as_error(false)
+            .build();
+        if let Some(o) = origin {
+            req = req.header("Origin", o);
+        }
+        let mut resp = req.send_empty().unwrap();
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        (resp.status().as_u16(), body)
+    };
+    for origin in [None, Some("http://evil.example")] {
+        let (code, body) = post(origin);
+        assert_eq!(code, 403, "{origin:?}: {body}");
+        assert!(body.contains("another site"), "{body}");
+    }
+    let (code, body) = post(Some(s.url.trim_end_matches('/')));
+    assert_eq!(code, 200, "followed to the compose page: {body}");
+    assert!(
+        body.contains(&format!("<h1>Compose {}</h1>", done["id"])),
+        "{body}"
+    );
 }

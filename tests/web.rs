@@ -1,7 +1,9 @@
 //! The web pages in a real browser (#19): Debian's chromium, driven
 //! headless by Playwright for Python (scripts/test installs both), through
-//! tests/web_browser.py. Screenshots of the three pages, at desktop and
-//! phone width, are kept in `target/web-screenshots/`.
+//! tests/web_browser.py: the pages, the filter form, escaping, the `.repo`
+//! link, the package search, phone width, and the Renew and Delete buttons.
+//! Screenshots of the three pages, at desktop and phone width, are kept in
+//! `target/web-screenshots/`.
 
 mod common;
 
@@ -54,7 +56,9 @@ fn the_pages_work_in_chromium() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(s.wait_for(done_id, &["done"])["state_name"], "done");
+    // the page's Delete button removed it, as the API's DELETE does
+    let removed = s.wait_for(done_id, &["removed"]);
+    assert_eq!(removed["removed_by"], "anonymous", "{removed}");
     for name in [
         "home",
         "composes",

@@ -67,7 +67,7 @@ with sync_playwright() as p:
     repo = page.request.get(href)
     check(repo.status == 200 and "baseurl=" in repo.text(), f".repo file at {href}")
     page.fill("input[name=q]", "zzz-no-such-package")
-    page.click("form button")
+    page.click("form:has(input[name=q]) button")
     check("0 of " in page.inner_text("main"), "the package search narrows the list")
     page.goto(f"{base}/composes/{done_id}")
     page.screenshot(path=f"{shots}/compose.png", full_page=True)
@@ -78,6 +78,23 @@ with sync_playwright() as p:
         phone.goto(base + path)
         no_horizontal_scroll(phone, f"{path} at phone width")
         phone.screenshot(path=f"{shots}/{name}-phone.png", full_page=True)
+
+    # the buttons: renew keeps the done compose (a later expiry), delete
+    # has the reaper remove it
+    page.goto(f"{base}/composes/{done_id}")
+    before = page.inner_text("main")
+    page.click("button:text('Renew')")
+    page.wait_for_url(f"**/composes/{done_id}")
+    check(page.locator(".state-done").count() > 0, "renewed, still done")
+    page.click("button:text('Delete')")
+    page.wait_for_url(f"**/composes/{done_id}")
+    for _ in range(60):
+        if page.locator(".state-removed").count() > 0:
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    check(page.locator(".state-removed").count() > 0, "deleted: removed by the reaper")
+    check("removed_by" in page.inner_text("main"), "the fields of a removed compose")
 
     check(not dialogs, f"a script ran: {dialogs}")
     browser.close()

@@ -609,6 +609,8 @@ pub fn router(state: Arc<AppState>, serve_dir: Option<PathBuf>) -> Router {
         .route("/composes/", get(web::list))
         .route("/composes", get(web::list))
         .route("/composes/{id}", get(web::detail))
+        .route("/composes/{id}/renew", axum::routing::post(web::renew))
+        .route("/composes/{id}/delete", axum::routing::post(web::delete))
         .fallback(not_found)
         // bodies are read with the configured limit by the handlers, which
         // answer 400 (not axum's 413) when it is exceeded

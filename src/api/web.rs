@@ -13,10 +13,19 @@
 //!   `.repo` file, the tree and the productmd metadata, the compose it
 //!   reuses, and for done composes its packages (`?q=` narrows them).
 //!
+//! - `POST /composes/<id>/renew` and `/composes/<id>/delete`: the buttons of
+//!   a compose page. They run the API's PATCH and DELETE with the caller's
+//!   credentials (the same authentication and policy), then show the compose;
+//!   a refusal is a page that says why and which authentication this server
+//!   takes. A form post from another site is refused (its `Origin` must be
+//!   this server), so a page elsewhere cannot renew or delete with a
+//!   visitor's credentials. The buttons are shown to everyone; the server
+//!   decides on the post (a page does not know its visitor before it
+//!   authenticates).
+//!
 //! Every value is escaped ([`esc`]): sources and labels are user input. The
 //! pages are plain HTML with a little CSS that fits a phone-width screen.
-//! Not built yet (issue #19): renew/delete buttons, date-range filters,
-//! browser tests.
+//! Not built yet (issue #19): date-range filters, sorting links.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -59,7 +68,7 @@ nav{display:flex;flex-wrap:wrap;gap:1rem;padding:.75rem 0;border-bottom:1px soli
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #eee;vertical-align:top}\
 .scroll{overflow-x:auto}pre{white-space:pre-wrap;word-break:break-all;background:#f6f6f6;padding:.5rem}\
 .state-done{color:#185}.state-failed{color:#b22}.state-generating,.state-wait{color:#a60}.state-removed{color:#777}\
-form{display:flex;flex-wrap:wrap;gap:.5rem;margin:1rem 0}input,select{max-width:12rem}\
+form{display:flex;flex-wrap:wrap;gap:.5rem;margin:1rem 0}.actions{display:flex;gap:1rem}input,select{max-width:12rem}\
 dl{display:grid;grid-template-columns:minmax(8rem,max-content) 1fr;gap:.2rem 1rem}dd{margin:0;word-break:break-all}";
 
 /// A whole page.
@@ -313,7 +322,28 @@ pub(super) async fn detail(
         links.push(format!("reuses <a href=\"/composes/{r}\">compose {r}</a>"));
     }
     links.push(format!("<a href=\"/api/1/composes/{id}\">JSON</a>"));
-    let _ = write!(b, "<p>{}</p><h2>Fields</h2><dl>", links.join(" · "));
+    let _ = write!(b, "<p>{}</p>", links.join(" · "));
+    let mut buttons = String::new();
+    if matches!(
+        row.state,
+        ComposeState::Done | ComposeState::Failed | ComposeState::Removed
+    ) {
+        let _ = write!(
+            buttons,
+            "<form method=\"post\" action=\"/composes/{id}/renew\"><button>Renew</button></form>"
+        );
+    }
+    if row.state != ComposeState::Removed {
+        let what = if live { "Cancel" } else { "Delete" };
+        let _ = write!(
+            buttons,
+            "<form method=\"post\" action=\"/composes/{id}/delete\"><button>{what}</button></form>"
+        );
+    }
+    let _ = write!(
+        b,
+        "<div class=\"actions\">{buttons}</div><h2>Fields</h2><dl>"
+    );
     if let Value::Object(fields) = &c {
         for (k, v) in fields {
             let _ = write!(b, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&text(v)));
@@ -362,6 +392,130 @@ pub(super) async fn detail(
         ""
     };
     Ok(page(&format!("Compose {id}"), head, &b))
+}
+
+/// Whether a form post came from a page of this server: its `Origin` (or,
+/// without one, its `Referer`) names the host the request was sent to.
+fn same_origin(headers: &axum::http::HeaderMap) -> bool {
+    let get = |h| headers.get(h).and_then(|v| v.to_str().ok());
+    let Some(host) = get(header::HOST) else {
+        return false;
+    };
+    let from = get(header::ORIGIN).or_else(|| get(header::REFERER));
+    from.and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
+        .is_some_and(|h| h == host)
+}
+
+/// What a refused action says, as a page with the API's status (and, for
+/// 401, its `WWW-Authenticate` challenges, so a browser can log in).
+async fn refused(app: &AppState, e: ApiError) -> Response {
+    let resp = e.into_response();
+    let status = resp.status();
+    let challenges: Vec<_> = resp
+        .headers()
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .cloned()
+        .collect();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+    let mut b = format!(
+        "<h1>Not done</h1><p>{} {}</p><p>{}</p>",
+        status.as_u16(),
+        esc(status.canonical_reason().unwrap_or("")),
+        esc(&message)
+    );
+    if status == axum::http::StatusCode::UNAUTHORIZED || status == axum::http::StatusCode::FORBIDDEN
+    {
+        let _ = write!(
+            b,
+            "<p>This server authenticates with: {}. Log in with one of them (a Kerberos \
+             ticket, a token, a client certificate) and send the form again; the \
+             <code>odcs</code> command line client does the same from a terminal.</p>",
+            esc(&app.auth.backend_names())
+        );
+    }
+    b.push_str("<p><a href=\"/composes/\">All composes</a></p>");
+    let mut r = page("Not done", "", &b);
+    *r.status_mut() = status;
+    for c in challenges {
+        r.headers_mut().append(header::WWW_AUTHENTICATE, c);
+    }
+    r
+}
+
+/// The id of the compose a successful API answer is about (a renewal of a
+/// removed compose is a new one), or `id`.
+async fn answered_id(resp: Response, id: &str) -> String {
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["id"].as_i64())
+        .map(|i| i.to_string())
+        .unwrap_or_else(|| id.to_owned())
+}
+
+fn see_other(to: &str) -> Response {
+    (
+        axum::http::StatusCode::SEE_OTHER,
+        [(header::LOCATION, to.to_owned())],
+    )
+        .into_response()
+}
+
+/// `POST /composes/<id>/renew`: the API's PATCH with an empty body.
+pub(super) async fn renew(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    caller: super::caller::Caller,
+) -> Response {
+    if !same_origin(&headers) {
+        return refused(
+            &app,
+            ApiError::Forbidden("a form of another site cannot renew composes here".into()),
+        )
+        .await;
+    }
+    match super::renew_compose(
+        State(app.clone()),
+        Path(id.clone()),
+        caller,
+        axum::body::Body::empty(),
+    )
+    .await
+    {
+        Ok(resp) => see_other(&format!("/composes/{}", answered_id(resp, &id).await)),
+        Err(e) => refused(&app, e).await,
+    }
+}
+
+/// `POST /composes/<id>/delete`: the API's DELETE (a cancel while live).
+pub(super) async fn delete(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    caller: super::caller::Caller,
+) -> Response {
+    if !same_origin(&headers) {
+        return refused(
+            &app,
+            ApiError::Forbidden("a form of another site cannot delete composes here".into()),
+        )
+        .await;
+    }
+    match super::delete_compose(State(app.clone()), Path(id.clone()), caller).await {
+        Ok(_) => see_other(&format!("/composes/{id}")),
+        Err(e) => refused(&app, e).await,
+    }
 }
 
 #[cfg(test)]
