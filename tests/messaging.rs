@@ -450,23 +450,7 @@ fn a_module_build_that_becomes_ready_is_composed_once() {
         false,
         |cfg| {
             // the module m:s:1:c1 in the local store
-            let store = odcs::source::local::LocalStore::open(&cfg.store_dir()).unwrap();
-            let dir = cfg.data_dir.join("incoming-module");
-            std::fs::create_dir_all(&dir).unwrap();
-            let path = odcs::rpm::build::PackageSpec::parse("mpkg-1-1.noarch")
-                .unwrap()
-                .write_to(&dir)
-                .unwrap();
-            let meta = odcs::rpm::read_package(&path).unwrap();
-            let m = odcs::modulemd::ModuleStream {
-                name: "m".into(),
-                stream: "s".into(),
-                version: 1,
-                context: "c1".into(),
-                artifacts: vec!["mpkg-0:1-1.noarch".into()],
-                ..Default::default()
-            };
-            store.import_module(&m.to_yaml(), &[(path, meta)]).unwrap();
+            common::server::import_module_m_s(cfg);
             cfg.events = odcs::config::EventsConfig {
                 url: Some(bus::AMQP_URL.into()),
                 queue,

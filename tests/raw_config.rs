@@ -121,23 +121,7 @@ fn server_tweaked(
         move |cfg| {
             cfg.raw_config_urls_file = Some(late);
             // a module `m:s` in the store, for module composes through Pungi
-            let store = odcs::source::local::LocalStore::open(&cfg.store_dir()).unwrap();
-            let dir = cfg.data_dir.join("incoming-module");
-            std::fs::create_dir_all(&dir).unwrap();
-            let path = odcs::rpm::build::PackageSpec::parse("mpkg-1-1.noarch")
-                .unwrap()
-                .write_to(&dir)
-                .unwrap();
-            let meta = odcs::rpm::read_package(&path).unwrap();
-            let m = odcs::modulemd::ModuleStream {
-                name: "m".into(),
-                stream: "s".into(),
-                version: 1,
-                context: "c1".into(),
-                artifacts: vec!["mpkg-0:1-1.noarch".into()],
-                ..Default::default()
-            };
-            store.import_module(&m.to_yaml(), &[(path, meta)]).unwrap();
+            common::server::import_module_m_s(cfg);
             if with_pungi {
                 cfg.pungi = Some(odcs::config::PungiConfig {
                     koji: stand_in().display().to_string(),
@@ -184,6 +168,15 @@ fn server_tweaked(
 
 fn server(repo: &Path, with_pungi: bool) -> Server {
     server_on(repo, with_pungi, false)
+}
+
+/// The configuration the stand-in Pungi ran with (it records it).
+fn stand_in_config(s: &Server, c: &Value) -> Value {
+    let dir = s.data.join(format!("composes/odcs-{}", c["id"]));
+    serde_json::from_str(
+        &std::fs::read_to_string(dir.join("work/global/stand-in-config.json")).unwrap(),
+    )
+    .unwrap()
 }
 
 /// The stand-in's record of how it was run.
@@ -380,14 +373,7 @@ fn raw_config_requests_are_checked_and_pungis_failures_quoted() {
     assert_eq!(code, 200, "{body}");
     let c = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
     assert_eq!(c["state_name"], "done", "{c}");
-    let got: Value = serde_json::from_str(
-        &std::fs::read_to_string(s.data.join(format!(
-            "composes/odcs-{}/work/global/stand-in-config.json",
-            c["id"]
-        )))
-        .unwrap(),
-    )
-    .unwrap();
+    let got = stand_in_config(&s, &c);
     assert_eq!(
         (
             &got["release_short"],
@@ -573,13 +559,6 @@ fn boot_iso_and_ostree_results_are_made_by_pungi_with_the_generated_config() {
     let repo = tmp.path().join("configs");
     repository(&repo);
     let s = server(&repo, true);
-    let config_of = |c: &Value| -> Value {
-        let dir = s.data.join(format!("composes/odcs-{}", c["id"]));
-        serde_json::from_str(
-            &std::fs::read_to_string(dir.join("work/global/stand-in-config.json")).unwrap(),
-        )
-        .unwrap()
-    };
     let (code, body) = s.post(
         "/api/1/composes/",
         &json!({"source": {"type": "tag", "source": "updates", "packages": ["ed"],
@@ -590,7 +569,7 @@ fn boot_iso_and_ostree_results_are_made_by_pungi_with_the_generated_config() {
     let c = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
     assert_eq!(c["state_name"], "done", "{c}");
     assert_eq!(c["results"], json!(["repository", "boot.iso"]));
-    let config = config_of(&c);
+    let config = stand_in_config(&s, &c);
     let name = format!("odcs-{}", c["id"]);
     for (k, want) in [
         ("release_name", json!(name)),
@@ -671,7 +650,7 @@ fn boot_iso_and_ostree_results_are_made_by_pungi_with_the_generated_config() {
     assert_eq!(code, 200, "{body}");
     let c = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
     assert_eq!(c["state_name"], "done", "{c}");
-    let config = config_of(&c);
+    let config = stand_in_config(&s, &c);
     assert_eq!(
         config["skip_phases"],
         json!(["createiso", "buildinstall", "live_media", "live_images"]),
@@ -693,7 +672,7 @@ fn boot_iso_and_ostree_results_are_made_by_pungi_with_the_generated_config() {
     let c = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
     assert_eq!(c["state_name"], "done", "{c}");
     assert_eq!(c["source"], "m:s:1:c1");
-    let config = config_of(&c);
+    let config = stand_in_config(&s, &c);
     assert_eq!(
         (&config["gather_source"], &config["gather_method"]),
         (&json!("module"), &json!("nodeps"))
@@ -866,14 +845,7 @@ fn a_raw_config_over_https_is_cloned_with_its_credentials_and_validated_first() 
     let c = compose("private");
     assert_eq!(c["state_name"], "done", "{c}");
     // the configuration came over https (the stand-in records it)
-    let got: Value = serde_json::from_str(
-        &std::fs::read_to_string(s.data.join(format!(
-            "composes/odcs-{}/work/global/stand-in-config.json",
-            c["id"]
-        )))
-        .unwrap(),
-    )
-    .unwrap();
+    let got = stand_in_config(&s, &c);
     assert_eq!(got["release_short"], "raw", "{got}");
 
     // the schema override refuses it before Pungi runs: no compose tree

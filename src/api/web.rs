@@ -478,24 +478,13 @@ pub(super) async fn renew(
     headers: axum::http::HeaderMap,
     caller: super::caller::Caller,
 ) -> Response {
-    if !same_origin(&headers) {
-        return refused(
-            &app,
-            ApiError::Forbidden("a form of another site cannot renew composes here".into()),
-        )
-        .await;
-    }
-    match super::renew_compose(
+    let run = super::renew_compose(
         State(app.clone()),
         Path(id.clone()),
         caller,
         axum::body::Body::empty(),
-    )
-    .await
-    {
-        Ok(resp) => see_other(&format!("/composes/{}", answered_id(resp, &id).await)),
-        Err(e) => refused(&app, e).await,
-    }
+    );
+    act(&app, &id, &headers, "renew", run).await
 }
 
 /// `POST /composes/<id>/delete`: the API's DELETE (a cancel while live).
@@ -505,16 +494,29 @@ pub(super) async fn delete(
     headers: axum::http::HeaderMap,
     caller: super::caller::Caller,
 ) -> Response {
-    if !same_origin(&headers) {
-        return refused(
-            &app,
-            ApiError::Forbidden("a form of another site cannot delete composes here".into()),
-        )
-        .await;
+    let run = super::delete_compose(State(app.clone()), Path(id.clone()), caller);
+    act(&app, &id, &headers, "delete", run).await
+}
+
+/// A button's post: refused from another origin, else the API handler
+/// `run` (not started before the check), then the compose it is about
+/// (a renewal of a removed compose is a new one) or why not.
+async fn act(
+    app: &AppState,
+    id: &str,
+    headers: &axum::http::HeaderMap,
+    verb: &str,
+    run: impl std::future::Future<Output = Result<Response, ApiError>>,
+) -> Response {
+    if !same_origin(headers) {
+        let e = ApiError::Forbidden(format!(
+            "a form of another site cannot {verb} composes here"
+        ));
+        return refused(app, e).await;
     }
-    match super::delete_compose(State(app.clone()), Path(id.clone()), caller).await {
-        Ok(_) => see_other(&format!("/composes/{id}")),
-        Err(e) => refused(&app, e).await,
+    match run.await {
+        Ok(resp) => see_other(&format!("/composes/{}", answered_id(resp, id).await)),
+        Err(e) => refused(app, e).await,
     }
 }
 

@@ -85,6 +85,28 @@ pub fn seed_store(store: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The module `m:s:1:c1` (one RPM, `mpkg-1-1.noarch`) put into the local
+/// store of `cfg`, for module composes of a test server.
+pub fn import_module_m_s(cfg: &odcs::config::Config) {
+    let store = odcs::source::local::LocalStore::open(&cfg.store_dir()).unwrap();
+    let dir = cfg.data_dir.join("incoming-module");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = odcs::rpm::build::PackageSpec::parse("mpkg-1-1.noarch")
+        .unwrap()
+        .write_to(&dir)
+        .unwrap();
+    let meta = odcs::rpm::read_package(&path).unwrap();
+    let m = odcs::modulemd::ModuleStream {
+        name: "m".into(),
+        stream: "s".into(),
+        version: 1,
+        context: "c1".into(),
+        artifacts: vec!["mpkg-0:1-1.noarch".into()],
+        ..Default::default()
+    };
+    store.import_module(&m.to_yaml(), &[(path, meta)]).unwrap();
+}
+
 /// The seeded local store a test's source wraps.
 pub type WrapSource =
     Box<dyn FnOnce(odcs::source::local::LocalStore) -> Arc<dyn PackageSource + Send> + Send>;
