@@ -96,14 +96,20 @@ async fn worker_context(
     notify: Arc<tokio::sync::Notify>,
 ) -> anyhow::Result<Arc<WorkerContext>> {
     let host = hostname();
+    let caches = Arc::new(CacheDir::open(&cfg.cache_dir())?);
+    caches
+        .resident
+        .set_budget(usize::try_from(cfg.resident_index_mb << 20).unwrap_or(usize::MAX));
+    let metrics = Arc::new(crate::worker::WorkerMetrics::default());
+    metrics.watch(caches.clone());
     Ok(Arc::new(WorkerContext {
         store,
         source,
-        caches: Arc::new(CacheDir::open(&cfg.cache_dir())?),
+        caches,
         target_dirs: target_dirs(cfg)?,
         lease: Duration::from_secs(cfg.lease_seconds.max(3)),
         jobs_queued: notify,
-        metrics: Arc::new(crate::worker::WorkerMetrics::default()),
+        metrics,
         compose_timeout: Duration::from_secs(cfg.compose_timeout_seconds.max(1)),
         job_attempts: i64::from(cfg.job_attempts.max(1)),
         process_id: format!("{host}-{}", std::process::id()),

@@ -168,6 +168,8 @@ pub struct Caches<'a> {
     pub headers: Option<&'a dyn HeaderCache>,
     pub chunks: Option<&'a dyn ChunkStore>,
     pub pools: Option<&'a PoolCache>,
+    /// The resident package index (tag resolutions and records in memory).
+    pub resident: Option<&'a super::resident::ResidentIndex>,
 }
 
 /// Both on-disk caches in one directory (`headers-v*.log` and `chunks-v*/`),
@@ -177,6 +179,7 @@ pub struct CacheDir {
     pub headers: LogCache,
     pub chunks: DirChunkStore,
     pub pools: PoolCache,
+    pub resident: super::resident::ResidentIndex,
 }
 
 /// Solver pools kept in memory: a few package sets (tree arches of recent
@@ -192,6 +195,7 @@ impl CacheDir {
                 source,
             })?,
             pools: PoolCache::new(POOLS_KEPT),
+            resident: super::resident::ResidentIndex::default(),
         })
     }
 
@@ -200,6 +204,7 @@ impl CacheDir {
             headers: Some(&self.headers),
             chunks: Some(&self.chunks),
             pools: Some(&self.pools),
+            resident: Some(&self.resident),
         }
     }
 }

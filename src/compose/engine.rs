@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -17,6 +18,7 @@ use super::Progress;
 use super::createrepo::Caches;
 use super::plan::{Placement, plan};
 use super::request::{go_on, io_at};
+use super::resident::Records;
 use super::{metadata, tree};
 use crate::gather;
 use crate::rpm::{self, FileKey, PackageMeta, RpmError};
@@ -46,7 +48,7 @@ fn hashed_dir(file_name: &str) -> String {
 fn verify_files(
     source: &dyn PackageSource,
     candidates: &[SourceRpm],
-    metas: &[PackageMeta],
+    metas: &[Arc<PackageMeta>],
     placements: &[Placement],
 ) -> Result<(), ComposeError> {
     let mut chosen: Vec<usize> = placements.iter().map(|p| p.index).collect();
@@ -80,7 +82,19 @@ pub(super) fn read_headers(
     progress: &dyn Progress,
 ) -> Result<Vec<PackageMeta>, ComposeError> {
     progress.phase("reading headers", Some(paths.len() as u64));
-    let results: Vec<Result<(PackageMeta, Option<FileKey>), RpmError>> = paths
+    Ok(read_keyed(paths, caches, progress)?
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect())
+}
+
+/// [`read_headers`] with each file's key, for progress already announced.
+fn read_keyed(
+    paths: &[&Path],
+    caches: Caches<'_>,
+    progress: &dyn Progress,
+) -> Result<Vec<(FileKey, PackageMeta)>, ComposeError> {
+    let results: Vec<Result<(FileKey, PackageMeta, bool), RpmError>> = paths
         .par_iter()
         .map(|&path| {
             let md = std::fs::metadata(path).map_err(|source| RpmError::Io {
@@ -89,29 +103,123 @@ pub(super) fn read_headers(
             })?;
             let key = FileKey::from_metadata(&md);
             let out = match caches.headers.and_then(|c| c.get(&key)) {
-                Some(meta) => (meta, None),
-                None => (rpm::read_package(path)?, Some(key)),
+                Some(meta) => (key, meta, false),
+                None => (key, rpm::read_package(path)?, true),
             };
             progress.advance(1);
             Ok(out)
         })
         .collect();
-    let mut metas = Vec::with_capacity(results.len());
+    let mut out = Vec::with_capacity(results.len());
     let mut fresh = Vec::new();
     for r in results {
-        let (meta, key) = r?;
-        if let Some(k) = key {
-            fresh.push((k, metas.len()));
+        let (key, meta, read) = r?;
+        if read {
+            fresh.push(out.len());
         }
-        metas.push(meta);
+        out.push((key, meta));
     }
     if let Some(c) = caches.headers {
-        let records: Vec<_> = fresh.iter().map(|(k, i)| (*k, &metas[*i])).collect();
+        let records: Vec<_> = fresh.iter().map(|&i| (out[i].0, &out[i].1)).collect();
         if let Err(e) = c.put_many(&records) {
             tracing::warn!("{e}");
         }
     }
-    Ok(metas)
+    Ok(out)
+}
+
+/// Records read (not from the resident index) after which a compose gives
+/// the freed heap back: a warm compose reads none and pays nothing.
+const RELEASE_AFTER: usize = 1000;
+
+/// The candidates' records: from the resident index where it holds them
+/// (no file touched), else read as [`read_headers`] does and kept there.
+/// With the index, each record comes with its file's key as it was read,
+/// for [`changed_since_kept`].
+fn candidate_records(
+    candidates: &Arc<Vec<SourceRpm>>,
+    caches: Caches<'_>,
+    progress: &dyn Progress,
+) -> Result<Records, ComposeError> {
+    let paths: Vec<&Path> = candidates.iter().map(|c| c.path.as_path()).collect();
+    progress.phase("reading headers", Some(paths.len() as u64));
+    let Some(resident) = caches.resident else {
+        let metas = read_keyed(&paths, caches, progress)?;
+        return Ok(Records {
+            metas: Arc::new(metas.into_iter().map(|(_, m)| Arc::new(m)).collect()),
+            keys: Arc::new(vec![None; paths.len()]),
+        });
+    };
+    // exactly a kept tag resolution whose records a compose attached
+    if let Some(records) = resident.tag_records(candidates) {
+        progress.advance(paths.len() as u64);
+        return Ok(records);
+    }
+    let kept = resident.records(&paths);
+    let missing: Vec<usize> = (0..paths.len()).filter(|&i| kept[i].is_none()).collect();
+    progress.advance((paths.len() - missing.len()) as u64);
+    let read = read_keyed(
+        &missing.iter().map(|&i| paths[i]).collect::<Vec<_>>(),
+        caches,
+        progress,
+    )?;
+    let fresh_keys: Vec<FileKey> = read.iter().map(|(k, _)| *k).collect();
+    let fresh = resident.keep(
+        missing
+            .iter()
+            .zip(read)
+            .map(|(&i, (key, meta))| (paths[i].to_owned(), key, meta))
+            .collect(),
+    );
+    if fresh.len() >= RELEASE_AFTER {
+        // the full records read are freed; their pages go back
+        super::resident::release_free_memory();
+    }
+    let mut fresh = fresh.into_iter().zip(fresh_keys);
+    let mut metas = Vec::with_capacity(paths.len());
+    let mut keys = Vec::with_capacity(paths.len());
+    for k in kept {
+        let (key, meta) = k.unwrap_or_else(|| {
+            let (meta, key) = fresh.next().expect("one record per missing path");
+            (key, meta)
+        });
+        metas.push(meta);
+        keys.push(Some(key));
+    }
+    let records = Records {
+        metas: Arc::new(metas),
+        keys: Arc::new(keys),
+    };
+    // the next compose of exactly these candidates takes them as they are
+    resident.attach(candidates, records.clone());
+    Ok(records)
+}
+
+/// The chosen files with a key in `kept` (records of the resident index)
+/// whose identity is no longer that key (rewritten since they were read).
+fn changed_since_kept<'a>(
+    candidates: &'a [SourceRpm],
+    kept: &[Option<FileKey>],
+    placements: &[Placement],
+) -> Vec<&'a Path> {
+    let mut chosen: Vec<usize> = placements
+        .iter()
+        .map(|p| p.index)
+        .filter(|&i| kept[i].is_some())
+        .collect();
+    chosen.sort_unstable();
+    chosen.dedup();
+    chosen
+        .into_par_iter()
+        .filter(|&i| {
+            let path = candidates[i].path.as_path();
+            std::fs::metadata(path)
+                .map(|md| FileKey::from_metadata(&md))
+                .ok()
+                != kept[i]
+        })
+        .map(|i| candidates[i].path.as_path())
+        .collect()
 }
 
 /// Linking a file moves its ctime, which is part of its cache key: move the
@@ -122,6 +230,9 @@ pub(super) fn keep_records(caches: Caches<'_>, moved: &[(FileKey, FileKey)]) {
         && let Err(e) = c.rekey(moved)
     {
         tracing::warn!("{e}");
+    }
+    if let Some(r) = caches.resident {
+        r.rekey(moved);
     }
 }
 
@@ -141,30 +252,49 @@ fn tags_rpms(
     inherit: bool,
     sigkeys: &[Option<String>],
     source: &dyn PackageSource,
-) -> Result<Vec<SourceRpm>, ComposeError> {
+    resident: Option<&super::resident::ResidentIndex>,
+) -> Result<Arc<Vec<SourceRpm>>, ComposeError> {
+    let one = |tag: &str| match resident {
+        Some(r) => r.tag_rpms(source, tag, event, inherit, sigkeys),
+        None => source.tag_rpms(tag, event, inherit, sigkeys).map(Arc::new),
+    };
+    if let [tag] = tags {
+        // the resolution itself, shared with the resident index
+        return Ok(one(tag)?);
+    }
     let mut out: Vec<SourceRpm> = Vec::new();
     let mut taken: HashSet<String> = HashSet::new();
-    for tag in tags {
-        let rpms = source.tag_rpms(tag, event, inherit, sigkeys)?;
-        let here: HashSet<String> = rpms
-            .iter()
-            .map(|r| build_name(&r.build_nvr).to_owned())
-            .collect();
+    for (i, tag) in tags.iter().enumerate() {
+        let rpms = one(tag)?;
         out.extend(
-            rpms.into_iter()
-                .filter(|r| !taken.contains(build_name(&r.build_nvr))),
+            rpms.iter()
+                .filter(|r| !taken.contains(build_name(&r.build_nvr)))
+                .cloned(),
         );
-        taken.extend(here);
+        if i + 1 < tags.len() {
+            taken.extend(rpms.iter().map(|r| build_name(&r.build_nvr).to_owned()));
+        }
     }
-    Ok(out)
+    Ok(Arc::new(out))
 }
 
 /// What a request resolved to: the event, the candidate RPMs, the modules,
 /// and for a compose of a compose its variant's arches.
-type Resolved = (i64, Vec<SourceRpm>, Vec<ModuleStream>, Option<Vec<String>>);
+/// The candidates are shared with the resident index when they are exactly
+/// one kept tag resolution.
+type Resolved = (
+    i64,
+    Arc<Vec<SourceRpm>>,
+    Vec<ModuleStream>,
+    Option<Vec<String>>,
+);
 
 /// Resolve the request to candidate RPMs at an event.
-fn resolve(req: &ComposeRequest, source: &dyn PackageSource) -> Result<Resolved, ComposeError> {
+fn resolve(
+    req: &ComposeRequest,
+    source: &dyn PackageSource,
+    caches: Caches<'_>,
+) -> Result<Resolved, ComposeError> {
     let sigkeys: Vec<Option<String>> = if req.sigkeys.is_empty() {
         vec![None]
     } else {
@@ -218,7 +348,7 @@ fn resolve(req: &ComposeRequest, source: &dyn PackageSource) -> Result<Resolved,
             for m in &modules {
                 v.extend(source.module_rpms(m, &sigkeys)?);
             }
-            v
+            Arc::new(v)
         }
         SourceType::Tag => {
             let mut v = tags_rpms(
@@ -227,6 +357,7 @@ fn resolve(req: &ComposeRequest, source: &dyn PackageSource) -> Result<Resolved,
                 !req.flags.no_inheritance,
                 &sigkeys,
                 source,
+                caches.resident,
             )?;
             // every module of the modular tags and every scratch module, its
             // RPMs in place of the tag's packages of the same names: what
@@ -247,6 +378,7 @@ fn resolve(req: &ComposeRequest, source: &dyn PackageSource) -> Result<Resolved,
                     .filter(|r| r.arch != "src")
                     .map(|r| r.name.as_str())
                     .collect();
+                let v = Arc::make_mut(&mut v);
                 v.retain(|r| !names.contains(r.name.as_str()));
                 v.extend(modular);
             }
@@ -257,7 +389,7 @@ fn resolve(req: &ComposeRequest, source: &dyn PackageSource) -> Result<Resolved,
             for nvr in &req.source {
                 v.extend(source.build_rpms(nvr, &sigkeys)?);
             }
-            v
+            Arc::new(v)
         }
         SourceType::PungiCompose => {
             let url = req.source.first().map(String::as_str).unwrap_or_default();
@@ -268,7 +400,7 @@ fn resolve(req: &ComposeRequest, source: &dyn PackageSource) -> Result<Resolved,
                 },
             )?;
             arches = Some(variant.arches.clone());
-            crate::source::pungi_compose::rpms(source, &variant)?
+            Arc::new(crate::source::pungi_compose::rpms(source, &variant)?)
         }
         SourceType::Repo => {
             let (rpms, revision) = repo_rpms(&req.source, req.lookaside_limits)?;
@@ -276,7 +408,7 @@ fn resolve(req: &ComposeRequest, source: &dyn PackageSource) -> Result<Resolved,
             if let Some(r) = revision {
                 event = r;
             }
-            rpms
+            Arc::new(rpms)
         }
         other => {
             return Err(ComposeError::Unsupported {
@@ -289,9 +421,12 @@ fn resolve(req: &ComposeRequest, source: &dyn PackageSource) -> Result<Resolved,
     for nvr in &req.builds {
         extra.extend(source.build_rpms(nvr, &sigkeys)?);
     }
-    let replaced: HashSet<&str> = extra.iter().map(|r| r.name.as_str()).collect();
-    rpms.retain(|r| !replaced.contains(r.name.as_str()));
-    rpms.extend(extra);
+    if !extra.is_empty() {
+        let replaced: HashSet<&str> = extra.iter().map(|r| r.name.as_str()).collect();
+        let v = Arc::make_mut(&mut rpms);
+        v.retain(|r| !replaced.contains(r.name.as_str()));
+        v.extend(extra);
+    }
     Ok((event, rpms, modules, arches))
 }
 
@@ -430,7 +565,7 @@ fn build(
     let mut timings = Vec::new();
     let t = Instant::now();
     progress.phase("resolving", None);
-    let (event, candidates, modules, variant_arches) = resolve(req, source)?;
+    let (event, candidates, modules, variant_arches) = resolve(req, source, caches)?;
     // a compose of a compose: its variant's arches, every listed RPM (and
     // nothing else: the candidates are exactly those)
     let of_compose;
@@ -459,8 +594,10 @@ fn build(
     go_on(progress)?;
 
     let t = Instant::now();
-    let paths: Vec<&Path> = candidates.iter().map(|c| c.path.as_path()).collect();
-    let metas = read_headers(&paths, caches, progress)?;
+    let Records {
+        mut metas,
+        keys: mut kept,
+    } = candidate_records(&candidates, caches, progress)?;
     let lookaside = lookaside_packages(
         &req.lookaside_repos,
         &top.join("work"),
@@ -510,38 +647,88 @@ fn build(
         } else {
             HashMap::new()
         };
-    let placements = plan(req, &metas, &lookaside, &modular, caches, top, progress)?;
+    let mut placements = plan(req, &metas, &lookaside, &modular, caches, top, progress)?;
+    // a chosen file rewritten since the resident index read it: read again
+    // and choose again (once: the second reading is fresh)
+    if let Some(resident) = caches.resident {
+        let changed = changed_since_kept(&candidates, &kept, &placements);
+        if !changed.is_empty() {
+            progress.note(&format!(
+                "{} chosen files changed since they were read: reading them again",
+                changed.len()
+            ));
+            resident.forget(&changed);
+            Records { metas, keys: kept } = candidate_records(&candidates, caches, progress)?;
+            placements = plan(req, &metas, &lookaside, &modular, caches, top, progress)?;
+        }
+    }
+    drop(kept);
     timings.push(("gather", t.elapsed()));
     go_on(progress)?;
     verify_files(source, &candidates, &metas, &placements)?;
 
     let t = Instant::now();
     progress.phase("linking", Some(placements.len() as u64));
-    let mut rpms = Vec::new();
+    // each file once (a source RPM chosen for several arches lives once in
+    // the source tree), then linked in parallel
     let mut linked: HashSet<PathBuf> = HashSet::new();
+    let mut links = Vec::with_capacity(placements.len());
+    for p in &placements {
+        let file = candidates[p.index].file_name();
+        let dest = p.dir.join("Packages").join(hashed_dir(&file)).join(&file);
+        if linked.insert(dest.clone()) {
+            links.push((p, dest));
+        }
+    }
+    go_on(progress)?;
+    // the links of one file are made one after another: each must see
+    // only its own change to the file for the record to follow it
+    let mut of_file: HashMap<usize, Vec<&PathBuf>> = HashMap::new();
+    for (p, dest) in &links {
+        of_file.entry(p.index).or_default().push(dest);
+    }
+    let of_file: Vec<(usize, Vec<&PathBuf>)> = of_file.into_iter().collect();
+    let results: Vec<Result<Vec<(FileKey, FileKey)>, ComposeError>> = of_file
+        .par_iter()
+        .map(|(index, dests)| {
+            let mut moved = Vec::new();
+            for dest in dests {
+                let from = &candidates[*index].path;
+                moved.extend(rpm::link_tracked(from, dest, link_or_copy).map_err(io_at(dest))?);
+                progress.advance(1);
+            }
+            Ok(moved)
+        })
+        .collect();
     let mut moved = Vec::new();
+    for r in results {
+        moved.extend(r?);
+    }
+    // the source RPMs of the chosen binaries that are candidates: only
+    // those are named (a tag offers tens of thousands)
+    let wanted: HashSet<&str> = links
+        .iter()
+        .map(|(p, _)| &metas[p.index])
+        .filter(|m| !m.is_source)
+        .filter_map(|m| m.sourcerpm.rsplitn(3, '-').nth(2))
+        .collect();
     let srpm_of: HashMap<String, String> = metas
         .iter()
-        .filter(|m| m.is_source)
+        .filter(|m| m.is_source && wanted.contains(m.name.as_str()))
         .map(|m| (gather::source_file_name(m), nevra_with_epoch(m)))
         .collect();
-    for Placement {
-        index,
-        dir,
-        category,
-        arch,
-    } in &placements
+    let mut rpms = Vec::with_capacity(links.len());
+    for (
+        Placement {
+            index,
+            category,
+            arch,
+            ..
+        },
+        dest,
+    ) in links
     {
-        go_on(progress)?;
         let (cand, meta) = (&candidates[*index], &metas[*index]);
-        let file = cand.file_name();
-        let rel = Path::new("Packages").join(hashed_dir(&file)).join(&file);
-        let dest = dir.join(&rel);
-        if !linked.insert(dest.clone()) {
-            // a source RPM chosen for several arches lives once in the source tree
-            continue;
-        }
-        moved.extend(rpm::link_tracked(&cand.path, &dest, link_or_copy).map_err(io_at(&dest))?);
         let srpm_nevra = if meta.is_source {
             nevra_with_epoch(meta)
         } else {
@@ -580,7 +767,6 @@ fn build(
             build_nvr: cand.build_nvr.clone(),
             source_path: cand.path.clone(),
         });
-        progress.advance(1);
     }
     keep_records(caches, &moved);
     timings.push(("link", t.elapsed()));

@@ -17,6 +17,7 @@ mod plan;
 pub mod pungi;
 pub mod replay;
 pub mod request;
+pub mod resident;
 pub mod tree;
 
 /// How long work reports progress. The CLI draws a bar; the service (#4) will

@@ -32,7 +32,7 @@ pub(super) struct Placement {
 /// them.
 pub(super) fn plan(
     req: &ComposeRequest,
-    metas: &[PackageMeta],
+    metas: &[std::sync::Arc<PackageMeta>],
     lookaside: &[PackageMeta],
     modular: &std::collections::HashMap<String, HashSet<usize>>,
     caches: Caches<'_>,
@@ -59,7 +59,7 @@ pub(super) fn plan(
         let multilib = (req.multilib_arches.contains(arch) && !req.multilib_methods.is_empty())
             || module_multilib;
         let arches = ArchSet::new(arch, multilib, true);
-        let refs: Vec<&PackageMeta> = metas.iter().collect();
+        let refs: Vec<&PackageMeta> = metas.iter().map(|m| &**m).collect();
         let pool = Pool::new(&refs, &lookaside_refs, &arches, caches.pools)?;
         progress.note(&if pool.stats().reused {
             format!("{arch}: libsolv pool of {} packages reused", pool.len())

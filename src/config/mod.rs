@@ -228,6 +228,9 @@ pub struct Config {
     pub target_dir_url: Option<String>,
     pub store_dir: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
+    /// Memory budget of the resident package index of `serve`/`worker`
+    /// (tag resolutions and package records kept between composes), MiB.
+    pub resident_index_mb: u64,
     pub seconds_to_live: i64,
     pub max_seconds_to_live: i64,
     pub arches: Vec<String>,
@@ -294,6 +297,7 @@ impl Default for Config {
             target_dir_url: None,
             store_dir: None,
             cache_dir: None,
+            resident_index_mb: 640,
             seconds_to_live: 86_400,
             max_seconds_to_live: 259_200,
             arches: vec!["x86_64".into()],

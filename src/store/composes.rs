@@ -19,8 +19,11 @@ pub(crate) const REASON_STARTED: &str = "Compose thread started";
 pub(crate) const REASON_DONE: &str = "Compose is generated successfully";
 
 /// Rows of a compose's package set inserted per statement (11 parameters
-/// each: far below SQLite's 32,766 and PostgreSQL's 65,535).
-const RPM_CHUNK: usize = 500;
+/// each). Few on purpose: SQLite finds a numbered parameter's name by
+/// walking the statement's list of them, so binding n parameters costs n²,
+/// and so does parsing them; at 500 rows a statement, binding was 12% of
+/// the service's CPU time over warm 952-RPM composes (perf, scripts/bench_serve.py).
+const RPM_CHUNK: usize = 50;
 
 /// A value bound to a dynamically built query.
 enum Param {

@@ -11,6 +11,8 @@ pub struct WorkerMetrics {
     phases: Mutex<BTreeMap<&'static str, (f64, u64)>>,
     done: AtomicU64,
     failed: AtomicU64,
+    /// The caches of the workers, whose resident index the metrics show.
+    caches: std::sync::OnceLock<std::sync::Arc<crate::compose::createrepo::CacheDir>>,
 }
 
 impl WorkerMetrics {
@@ -27,6 +29,11 @@ impl WorkerMetrics {
 
     pub(super) fn failed(&self) {
         self.failed.fetch_add(1, Relaxed);
+    }
+
+    /// Show the resident index of these caches in the metrics.
+    pub fn watch(&self, caches: std::sync::Arc<crate::compose::createrepo::CacheDir>) {
+        let _ = self.caches.set(caches);
     }
 
     /// Prometheus text.
@@ -52,6 +59,13 @@ impl WorkerMetrics {
             "# HELP odcs_compose_errors_total Composes this process's workers failed\n# TYPE odcs_compose_errors_total counter\nodcs_compose_errors_total {}\n",
             self.failed.load(Relaxed)
         ));
+        out.push_str(&format!(
+            "# HELP odcs_rpm_files_read_total RPM files this process opened and read (headers and digests)\n# TYPE odcs_rpm_files_read_total counter\nodcs_rpm_files_read_total {}\n",
+            crate::rpm::FILES_READ.load(Relaxed)
+        ));
+        if let Some(c) = self.caches.get() {
+            out.push_str(&c.resident.render_metrics());
+        }
         out
     }
 }
