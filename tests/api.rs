@@ -1312,3 +1312,40 @@ fn the_web_pages_show_composes_and_escape_what_they_show() {
         "{body}"
     );
 }
+
+/// #18: the service's second compose of an unchanged tag opens no RPM —
+/// its records come from the resident index — and the metrics say so.
+/// (`odcs_rpm_files_read_total` counts for the whole process: nextest runs
+/// each test in a process of its own.)
+#[test]
+fn a_warm_compose_in_the_service_reads_no_rpm() {
+    let (s, apps) = Server::start(false);
+    let metric = |name: &str| -> f64 {
+        let (_, m) = s.get("/api/1/metrics/");
+        let text = m.as_str().unwrap_or("").to_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing: {text}"))
+            .parse()
+            .unwrap()
+    };
+    let compose = |package: &str| {
+        let (status, c) = s.post(
+            "/api/1/composes/",
+            &json!({"source": {"type": "tag", "source": "updates", "packages": [package]}}),
+        );
+        assert_eq!(status, 200, "{c}");
+        s.wait_for(c["id"].as_i64().unwrap(), &["done"])
+    };
+    compose(&apps[0]);
+    let read = metric("odcs_rpm_files_read_total");
+    assert!(read > 0.0);
+    assert!(metric("odcs_resident_records") > 0.0);
+    let c = compose(&apps[1]);
+    assert_eq!(metric("odcs_rpm_files_read_total"), read, "{c}");
+    assert!(metric("odcs_resident_tag_hits_total") >= 1.0);
+    assert_eq!(
+        metric("odcs_resident_record_misses_total"),
+        metric("odcs_resident_records")
+    );
+}

@@ -900,6 +900,7 @@ fn the_files_a_compose_links_keep_their_cache_records() {
         headers: Some(&counting),
         chunks: None,
         pools: None,
+        resident: None,
     };
     let misses = || {
         counting

@@ -557,3 +557,86 @@ fn a_damaged_signed_copy_is_refused_although_the_hubs_checksum_matches_it() {
     assert!(err.contains("Payload SHA256 digest"), "{err}");
     assert!(!target.join("odcs-1").exists());
 }
+
+/// The resident index (#18): a second compose of an unchanged tag takes its
+/// resolution and its records from memory — no `listTaggedRPMS`, no RPM
+/// read — even when the hub's event moved on elsewhere; a change of the tag
+/// makes the next compose ask again; a chosen file rewritten in place is
+/// read again.
+#[test]
+fn a_warm_compose_of_an_unchanged_tag_lists_nothing_and_reads_no_rpm() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = setup();
+    let target = s.tmp.path().join("composes");
+    std::fs::create_dir_all(&target).unwrap();
+    let listings = || {
+        s.hub
+            .methods()
+            .iter()
+            .filter(|m| *m == "listTaggedRPMS")
+            .count()
+    };
+    let stats = &s.cache.resident.stats;
+    let compose = |name: &str, packages: &[&str]| {
+        run_compose(
+            &request(name, "f40-updates", packages, &[]),
+            &s.source,
+            s.cache.caches(),
+            &target,
+            &NoProgress,
+        )
+        .unwrap()
+    };
+    compose("odcs-1", &["bash"]);
+    let (listed, misses) = (listings(), stats.record_misses.load(Relaxed));
+    assert!(listed >= 1 && misses > 0, "{listed} {misses}");
+
+    // activity elsewhere: the event moves, the tag does not change
+    s.hub.change(|m| {
+        m.new_event();
+    });
+    let r = compose("odcs-2", &["coreutils", "vim"]);
+    assert_eq!(listings(), listed, "a warm compose listed the tag again");
+    assert_eq!(
+        stats.record_misses.load(Relaxed),
+        misses,
+        "a record was read"
+    );
+    assert!(stats.tag_hits.load(Relaxed) >= 1);
+    assert!(s.hub.methods().iter().any(|m| m == "tagChangedSinceEvent"));
+    assert_eq!(
+        names(&target.join("odcs-2/compose/Temporary/x86_64/os")),
+        ["coreutils-9.4-5.fc40.x86_64", "vim-9.1-1.fc40.x86_64"]
+    );
+    assert_eq!(r.event, s.hub.model().last_event());
+
+    // the tag changes: listed again, and the new latest build is taken
+    s.hub.change(|m| {
+        m.untag_build("f40-updates", "bash-5.2.26-2.fc40");
+    });
+    compose("odcs-3", &["bash"]);
+    assert_eq!(listings(), listed + 1);
+    assert_eq!(
+        names(&target.join("odcs-3/compose/Temporary/x86_64/os")),
+        ["bash-5.2.26-3.fc40.x86_64"]
+    );
+
+    // a chosen file rewritten in place (same bytes, new identity): read
+    // again, not answered by the record of the old file
+    let chosen = r
+        .rpms
+        .iter()
+        .find(|x| x.nevra.starts_with("vim-"))
+        .unwrap()
+        .source_path
+        .clone();
+    let bytes = std::fs::read(&chosen).unwrap();
+    std::fs::write(&chosen, &bytes).unwrap();
+    let misses = stats.record_misses.load(Relaxed);
+    compose("odcs-4", &["vim"]);
+    assert!(stats.record_misses.load(Relaxed) > misses);
+    assert_eq!(
+        names(&target.join("odcs-4/compose/Temporary/x86_64/os")),
+        ["vim-9.1-1.fc40.x86_64"]
+    );
+}
