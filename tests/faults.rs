@@ -121,6 +121,9 @@ impl FaultyServer {
             postgres,
             |cfg| {
                 cfg.workers = 1;
+                // faults are injected in `tag_rpms`, which a resident index
+                // would not call again for the retry of a compose: none
+                cfg.resident_index_mb = 0;
                 tweak(cfg);
             },
             Some(wrap),

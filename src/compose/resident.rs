@@ -25,6 +25,9 @@
 //! compose reads it again and chooses again. A candidate that is not chosen
 //! and changed in place keeps its old record until it is evicted or chosen.
 //!
+//! A budget of 0 (`resident_index_mb = 0`) keeps nothing: every compose
+//! asks the source and reads its records as without the index.
+//!
 //! **Eviction.** When the estimated size passes the budget, the least
 //! recently used tag resolutions go first, then every record no remaining
 //! resolution holds, least recently used first.
@@ -50,6 +53,8 @@ struct TagKey {
     /// The source's location (Koji topdir, store root): one index may serve
     /// several sources in tests and in `odcs compose`.
     location: Option<PathBuf>,
+    /// [`PackageSource::tag_options`].
+    options: String,
     tag: String,
     inherit: bool,
     sigkeys: Vec<Option<String>>,
@@ -148,6 +153,7 @@ impl ResidentIndex {
     ) -> Result<Arc<Vec<SourceRpm>>, SourceError> {
         let key = TagKey {
             location: source.location().map(|(p, _)| p),
+            options: source.tag_options(),
             tag: tag.to_owned(),
             inherit,
             sigkeys: sigkeys.to_vec(),

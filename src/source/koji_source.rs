@@ -243,6 +243,10 @@ impl PackageSource for KojiSource {
         self.files(&rpms, &by_id, sigkeys)
     }
 
+    fn tag_options(&self) -> String {
+        format!("draft builds {}", self.include_draft_builds)
+    }
+
     fn tag_changed_since(&self, tag: &str, event: i64, inherit: bool) -> Result<bool, SourceError> {
         let Some(info) = self.client.get_tag(tag, None)? else {
             return Err(SourceError::UnknownTag {

@@ -420,6 +420,10 @@ impl PackageSource for MbsSource {
         self.inner.tag_rpms(tag, event, inherit, sigkeys)
     }
 
+    fn tag_options(&self) -> String {
+        self.inner.tag_options()
+    }
+
     fn tag_changed_since(&self, tag: &str, event: i64, inherit: bool) -> Result<bool, SourceError> {
         self.inner.tag_changed_since(tag, event, inherit)
     }

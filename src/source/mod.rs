@@ -171,6 +171,12 @@ pub trait PackageSource: Sync {
         inherit: bool,
         sigkeys: &[Option<String>],
     ) -> Result<Vec<SourceRpm>, SourceError>;
+    /// What else decides [`PackageSource::tag_rpms`]' answer besides its
+    /// arguments (Koji: whether draft builds count): part of the resident
+    /// index's key for a tag resolution.
+    fn tag_options(&self) -> String {
+        String::new()
+    }
     /// Whether anything that decides `tag`'s content (its builds, blocks and
     /// inheritance, and with `inherit` those of every tag it inherits from)
     /// changed after `event`: a compose made at `event` still answers a request
