@@ -42,6 +42,14 @@ fn hashed_dir(file_name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The candidates placed, each once, in order.
+fn chosen(placements: &[Placement]) -> Vec<usize> {
+    let mut chosen: Vec<usize> = placements.iter().map(|p| p.index).collect();
+    chosen.sort_unstable();
+    chosen.dedup();
+    chosen
+}
+
 /// The files going into the compose against the checksums their source
 /// records (Koji's for signed copies): a file that differs (damaged on the
 /// volume, re-signed without Koji knowing) fails the compose, naming it.
@@ -51,9 +59,7 @@ fn verify_files(
     metas: &[Arc<PackageMeta>],
     placements: &[Placement],
 ) -> Result<(), ComposeError> {
-    let mut chosen: Vec<usize> = placements.iter().map(|p| p.index).collect();
-    chosen.sort_unstable();
-    chosen.dedup();
+    let chosen = chosen(placements);
     let rpms: Vec<&SourceRpm> = chosen.iter().map(|&i| &candidates[i]).collect();
     let expected = source.expected_sha256(&rpms)?;
     let mut lines = Vec::new();
@@ -202,15 +208,9 @@ fn changed_since_kept<'a>(
     kept: &[Option<FileKey>],
     placements: &[Placement],
 ) -> Vec<&'a Path> {
-    let mut chosen: Vec<usize> = placements
-        .iter()
-        .map(|p| p.index)
-        .filter(|&i| kept[i].is_some())
-        .collect();
-    chosen.sort_unstable();
-    chosen.dedup();
-    chosen
+    chosen(placements)
         .into_par_iter()
+        .filter(|&i| kept[i].is_some())
         .filter(|&i| {
             let path = candidates[i].path.as_path();
             std::fs::metadata(path)
@@ -710,7 +710,7 @@ fn build(
         .iter()
         .map(|(p, _)| &metas[p.index])
         .filter(|m| !m.is_source)
-        .filter_map(|m| m.sourcerpm.rsplitn(3, '-').nth(2))
+        .map(|m| build_name(&m.sourcerpm))
         .collect();
     let srpm_of: HashMap<String, String> = metas
         .iter()
