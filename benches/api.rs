@@ -2,9 +2,10 @@
 //! - time from POST to `done` of a warm compose of 100 packages (plus their
 //!   closure) from a 2,000-package tag of the local store (`no_reuse`, so each
 //!   run really generates);
-//! - requests per second of `GET /api/1/composes/?page=…` (list) and of
-//!   `GET /api/1/composes/<id>` (detail) with 10,000 composes in the database,
-//!   from 4 client threads for 5 seconds each.
+//! - requests per second of `GET /api/1/composes/?page=…` (list, 10 and 100
+//!   a page) and of `GET /api/1/composes/<id>` (detail) with 10,000 composes
+//!   in the database, from 4 client threads for 5 seconds each, and how many
+//!   times a detail request a page of 10 costs.
 //!
 //!     cargo bench --bench api
 
@@ -79,9 +80,9 @@ fn main() {
         .collect();
 
     println!(
-        "| backend | POST → done, warm 100-package compose (median of 5) | GET list rps, 10,000 composes | GET detail rps |"
+        "| backend | POST → done, warm 100-package compose (median of 5) | GET list rps (per_page 10), 10,000 composes | list rps (per_page 100) | GET detail rps | detail / list 10 |"
     );
-    println!("|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for backend in ["sqlite", "postgres"] {
         let data = tmp.path().join(format!("data-{backend}"));
         let db_name = format!("odcs_bench_{}", std::process::id());
@@ -187,12 +188,19 @@ fn main() {
                 (t * 250 + i) % 1000 + 1
             )
         });
+        let list100 = requests_per_second(&base, |t, i| {
+            format!(
+                "/api/1/composes/?page={}&per_page=100",
+                (t * 25 + i) % 100 + 1
+            )
+        });
         let detail = requests_per_second(&base, |t, i| {
             format!("/api/1/composes/{}", (t * 2500 + i) % 10_000 + 1)
         });
         println!(
-            "| {backend} | {:.0} ms | {list:.0} | {detail:.0} |",
-            post_done.as_secs_f64() * 1e3
+            "| {backend} | {:.0} ms | {list:.0} | {list100:.0} | {detail:.0} | {:.2} |",
+            post_done.as_secs_f64() * 1e3,
+            detail / list
         );
 
         let _ = stop_tx.send(());

@@ -173,6 +173,17 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
         .or_else(default_cache_dir)
         .context("no cache directory: set --cache-dir or HOME")?;
     let caches = CacheDir::open(&cache_dir)?;
+    let root = a
+        .topdir
+        .as_ref()
+        .filter(|_| a.koji.is_some())
+        .unwrap_or(&a.store);
+    if let Err(e) = odcs::rpm::share_volume(root) {
+        tracing::warn!(
+            "{}: {e}: its files are keyed by this host's device number",
+            root.display()
+        );
+    }
     let source: Box<dyn PackageSource> = match (&a.koji, &a.topdir) {
         (Some(url), Some(topdir)) => {
             let options = ClientOptions {

@@ -39,6 +39,18 @@ pub fn package_source(cfg: &Config) -> anyhow::Result<Arc<dyn PackageSource + Se
 }
 
 fn packages_from(cfg: &Config) -> anyhow::Result<Arc<dyn PackageSource + Send>> {
+    // the header cache keys files of the package volume alike on every host
+    // mounting it at this path (rpm::share_volume)
+    let root = match &cfg.koji {
+        Some(k) => k.topdir.clone(),
+        None => cfg.store_dir(),
+    };
+    if let Err(e) = crate::rpm::share_volume(&root) {
+        tracing::warn!(
+            "{}: {e}: its files are keyed by this host's device number",
+            root.display()
+        );
+    }
     Ok(match &cfg.koji {
         Some(k) => {
             let options = ClientOptions {

@@ -1329,20 +1329,26 @@ fn a_warm_compose_in_the_service_reads_no_rpm() {
             .parse()
             .unwrap()
     };
-    let compose = |package: &str| {
+    let compose = |packages: &[&String]| {
         let (status, c) = s.post(
             "/api/1/composes/",
-            &json!({"source": {"type": "tag", "source": "updates", "packages": [package]}}),
+            &json!({"source": {"type": "tag", "source": "updates", "packages": packages}}),
         );
         assert_eq!(status, 200, "{c}");
         s.wait_for(c["id"].as_i64().unwrap(), &["done"])
     };
-    compose(&apps[0]);
-    let read = metric("odcs_rpm_files_read_total");
-    assert!(read > 0.0);
+    // the first compose reads its candidates' headers and its chosen
+    // packages whole; the second chooses among those, and opens nothing
+    compose(&[&apps[0], &apps[1]]);
+    let (read, headers) = (
+        metric("odcs_rpm_files_read_total"),
+        metric("odcs_rpm_headers_read_total"),
+    );
+    assert!(read > 0.0 && headers > 0.0, "{read} {headers}");
     assert!(metric("odcs_resident_records") > 0.0);
-    let c = compose(&apps[1]);
+    let c = compose(&[&apps[1]]);
     assert_eq!(metric("odcs_rpm_files_read_total"), read, "{c}");
+    assert_eq!(metric("odcs_rpm_headers_read_total"), headers, "{c}");
     assert!(metric("odcs_resident_tag_hits_total") >= 1.0);
     assert_eq!(
         metric("odcs_resident_record_misses_total"),

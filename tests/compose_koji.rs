@@ -563,6 +563,64 @@ fn a_damaged_signed_copy_is_refused_although_the_hubs_checksum_matches_it() {
 /// read — even when the hub's event moved on elsewhere; a change of the tag
 /// makes the next compose ask again; a chosen file rewritten in place is
 /// read again.
+/// A cold compose reads every candidate only to the end of its headers and
+/// reads whole (hashes, checks the payload digests of) only the packages it
+/// chooses: a candidate with a damaged payload that is not chosen does not
+/// fail it, and fails the compose that chooses it, naming the file.
+#[test]
+fn a_cold_compose_reads_whole_only_the_chosen_packages() {
+    use odcs::rpm::{FILES_READ, HEADERS_READ};
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = setup();
+    let target = s.tmp.path().join("composes");
+    std::fs::create_dir_all(&target).unwrap();
+    let vim: Vec<_> = common::rpm_files_under(&s.tmp.path().join("topdir"))
+        .into_iter()
+        .filter(|p| p.ends_with("vim-9.1-1.fc40.x86_64.rpm"))
+        .collect();
+    assert!(!vim.is_empty());
+    for p in &vim {
+        let bad = common::damaged(p, common::Damage::FlipPayloadByte);
+        std::fs::write(p, bad).unwrap();
+    }
+    let (headers, whole) = (HEADERS_READ.load(Relaxed), FILES_READ.load(Relaxed));
+    let r = run_compose(
+        &request("odcs-1", "f40-updates", &["bash"], &[]),
+        &s.source,
+        s.cache.caches(),
+        &target,
+        &NoProgress,
+    )
+    .expect("a damaged candidate that is not chosen failed the compose");
+    let chosen: std::collections::HashSet<_> = r.rpms.iter().map(|x| &x.source_path).collect();
+    let (headers, whole) = (
+        HEADERS_READ.load(Relaxed) - headers,
+        FILES_READ.load(Relaxed) - whole,
+    );
+    assert_eq!(whole, chosen.len() as u64, "files read whole");
+    assert!(
+        headers > whole,
+        "{headers} candidates read to their headers, {whole} whole"
+    );
+    assert!(!chosen.iter().any(|p| vim.contains(p)));
+
+    let err = run_compose(
+        &request("odcs-2", "f40-updates", &["vim"], &[]),
+        &s.source,
+        s.cache.caches(),
+        &target,
+        &NoProgress,
+    )
+    .expect_err("a chosen package with a damaged payload was composed");
+    let text = err.to_string();
+    assert!(
+        text.contains("Payload SHA256 digest")
+            && vim.iter().any(|p| text.contains(&p.display().to_string())),
+        "{text}"
+    );
+    assert!(!target.join("odcs-2").exists());
+}
+
 #[test]
 fn a_warm_compose_of_an_unchanged_tag_lists_nothing_and_reads_no_rpm() {
     use std::sync::atomic::Ordering::Relaxed;

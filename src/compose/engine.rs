@@ -88,15 +88,18 @@ pub(super) fn read_headers(
     progress: &dyn Progress,
 ) -> Result<Vec<PackageMeta>, ComposeError> {
     progress.phase("reading headers", Some(paths.len() as u64));
-    Ok(read_keyed(paths, caches, progress)?
+    Ok(read_keyed(paths, true, caches, progress)?
         .into_iter()
         .map(|(_, m)| m)
         .collect())
 }
 
-/// [`read_headers`] with each file's key, for progress already announced.
+/// [`read_headers`] with each file's key, for progress already announced:
+/// whole records, or (`whole` false) records that may have been read only
+/// to the end of the headers ([`rpm::read_package_header`]).
 fn read_keyed(
     paths: &[&Path],
+    whole: bool,
     caches: Caches<'_>,
     progress: &dyn Progress,
 ) -> Result<Vec<(FileKey, PackageMeta)>, ComposeError> {
@@ -108,9 +111,14 @@ fn read_keyed(
                 source,
             })?;
             let key = FileKey::from_metadata(&md);
-            let out = match caches.headers.and_then(|c| c.get(&key)) {
+            let cached = caches.headers.and_then(|c| match whole {
+                true => c.get(&key),
+                false => c.get_header(&key),
+            });
+            let out = match cached {
                 Some(meta) => (key, meta, false),
-                None => (key, rpm::read_package(path)?, true),
+                None if whole => (key, rpm::read_package(path)?, true),
+                None => (key, rpm::read_package_header(path)?, true),
             };
             progress.advance(1);
             Ok(out)
@@ -150,7 +158,7 @@ fn candidate_records(
     let paths: Vec<&Path> = candidates.iter().map(|c| c.path.as_path()).collect();
     progress.phase("reading headers", Some(paths.len() as u64));
     let Some(resident) = caches.resident else {
-        let metas = read_keyed(&paths, caches, progress)?;
+        let metas = read_keyed(&paths, false, caches, progress)?;
         return Ok(Records {
             metas: Arc::new(metas.into_iter().map(|(_, m)| Arc::new(m)).collect()),
             keys: Arc::new(vec![None; paths.len()]),
@@ -166,6 +174,7 @@ fn candidate_records(
     progress.advance((paths.len() - missing.len()) as u64);
     let read = read_keyed(
         &missing.iter().map(|&i| paths[i]).collect::<Vec<_>>(),
+        false,
         caches,
         progress,
     )?;
@@ -220,6 +229,69 @@ fn changed_since_kept<'a>(
         })
         .map(|i| candidates[i].path.as_path())
         .collect()
+}
+
+/// Read whole the chosen candidates whose records were read only to the end
+/// of their headers: their sha256 (the package id in repodata) and payload
+/// digests. `records` then holds their whole records (also kept in the
+/// caches, and attached in the resident index in place of the old list).
+/// Gives the chosen files whose identity moved since their headers were
+/// read (rewritten meanwhile): their records are the new ones, and the
+/// choice made from the old ones must be made again.
+fn complete_chosen(
+    candidates: &Arc<Vec<SourceRpm>>,
+    records: &mut Records,
+    placements: &[Placement],
+    caches: Caches<'_>,
+    progress: &dyn Progress,
+) -> Result<Vec<usize>, ComposeError> {
+    let partial: Vec<usize> = chosen(placements)
+        .into_iter()
+        .filter(|&i| !records.metas[i].is_whole())
+        .collect();
+    if partial.is_empty() {
+        return Ok(Vec::new());
+    }
+    progress.phase("reading chosen packages", Some(partial.len() as u64));
+    let paths: Vec<&Path> = partial
+        .iter()
+        .map(|&i| candidates[i].path.as_path())
+        .collect();
+    let read = read_keyed(&paths, true, caches, progress)?;
+    let keys: Vec<FileKey> = read.iter().map(|(k, _)| *k).collect();
+    let whole: Vec<Arc<PackageMeta>> = match caches.resident {
+        Some(resident) => resident.keep(
+            paths
+                .iter()
+                .zip(read)
+                .map(|(p, (key, meta))| (p.to_path_buf(), key, meta))
+                .collect(),
+        ),
+        None => read.into_iter().map(|(_, m)| Arc::new(m)).collect(),
+    };
+    let mut metas = (*records.metas).clone();
+    let mut kept = (*records.keys).clone();
+    let mut moved = Vec::new();
+    for ((&i, meta), key) in partial.iter().zip(whole).zip(keys) {
+        metas[i] = meta;
+        if kept[i].is_some_and(|k| k != key) {
+            moved.push(i);
+        }
+        if kept[i].is_some() {
+            kept[i] = Some(key);
+        }
+    }
+    let old = std::mem::replace(
+        records,
+        Records {
+            metas: Arc::new(metas),
+            keys: Arc::new(kept),
+        },
+    );
+    if let Some(resident) = caches.resident {
+        resident.reattach(candidates, &old, records.clone());
+    }
+    Ok(moved)
 }
 
 /// Linking a file moves its ctime, which is part of its cache key: move the
@@ -662,8 +734,39 @@ fn build(
             placements = plan(req, &metas, &lookaside, &modular, caches, top, progress)?;
         }
     }
-    drop(kept);
     timings.push(("gather", t.elapsed()));
+    go_on(progress)?;
+    // the chosen files read whole (most candidates were read only to the
+    // end of their headers); choose again if one changed meanwhile
+    let t = Instant::now();
+    let mut records = Records { metas, keys: kept };
+    let moved = complete_chosen(&candidates, &mut records, &placements, caches, progress)?;
+    if !moved.is_empty() {
+        progress.note(&format!(
+            "{} chosen files changed after their headers were read: choosing again",
+            moved.len()
+        ));
+        placements = plan(
+            req,
+            &records.metas,
+            &lookaside,
+            &modular,
+            caches,
+            top,
+            progress,
+        )?;
+        let again = complete_chosen(&candidates, &mut records, &placements, caches, progress)?;
+        if !again.is_empty() {
+            return Err(ComposeError::Unstable {
+                paths: again
+                    .iter()
+                    .map(|&i| candidates[i].path.display().to_string())
+                    .collect(),
+            });
+        }
+    }
+    let metas = records.metas;
+    timings.push(("read chosen", t.elapsed()));
     go_on(progress)?;
     verify_files(source, &candidates, &metas, &placements)?;
 

@@ -145,6 +145,8 @@ pub enum ComposeError {
     Unsupported { source_type: &'static str },
     #[error("RPM files differ from the checksums their source records:{}", .lines.iter().map(|l| format!("\n  {l}")).collect::<String>())]
     ChecksumMismatch { lines: Vec<String> },
+    #[error("RPM files kept changing while the compose read them: {}", .paths.join(", "))]
+    Unstable { paths: Vec<String> },
     #[error("the compose cannot be recreated with exactly the same RPMs:{}", .lines.iter().map(|l| format!("\n  {l}")).collect::<String>())]
     NotReproducible { lines: Vec<String> },
 }

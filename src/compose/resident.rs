@@ -284,6 +284,20 @@ impl ResidentIndex {
         }
     }
 
+    /// Put `new` in place of the attached records `old` (the same list with
+    /// some records read whole since), if they are still attached.
+    pub fn reattach(&self, rpms: &Arc<Vec<SourceRpm>>, old: &Records, new: Records) {
+        let mut inner = self.lock();
+        if let Some(e) = inner.tags.values_mut().find(|e| {
+            Arc::ptr_eq(&e.rpms, rpms)
+                && e.records
+                    .as_ref()
+                    .is_some_and(|r| Arc::ptr_eq(&r.metas, &old.metas))
+        }) {
+            e.records = Some(new);
+        }
+    }
+
     /// Drop the records of these paths (their files changed), and the
     /// attached lists holding them.
     pub fn forget(&self, paths: &[&Path]) {
@@ -482,6 +496,7 @@ fn meta_bytes(m: &PackageMeta) -> usize {
             &m.release,
             &m.arch,
             &m.checksum,
+            &m.header_digest,
             &m.summary,
             &m.description,
             &m.packager,

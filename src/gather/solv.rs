@@ -439,16 +439,23 @@ pub struct PoolKey {
 }
 
 impl PoolKey {
-    /// A package stands for itself by its checksum, the sha256 of its file
-    /// (of a lookaside repository's record: the package id, the same): it
-    /// decides everything the pool holds of it. Only that is read, so keying
-    /// a warm compose touches one string per package.
+    /// A package stands for itself by the sha256 of its main header, which
+    /// decides everything the pool holds of it and is known whether the
+    /// file was read whole or only to its headers (so a package read whole
+    /// since keeps its key); a lookaside repository's record, which has no
+    /// header digest, by its checksum (the package id). Only that is read,
+    /// so keying a warm compose touches one string per package.
     pub fn of(entries: &[PoolEntry<'_>], packages: usize, archpolicy: &str) -> PoolKey {
         let mut h = DefaultHasher::new();
         archpolicy.hash(&mut h);
         for e in entries {
             (e.index, e.lookaside).hash(&mut h);
-            e.meta.checksum.hash(&mut h);
+            let m = e.meta;
+            let id = match m.header_digest.is_empty() {
+                true => &m.checksum,
+                false => &m.header_digest,
+            };
+            id.hash(&mut h);
         }
         PoolKey {
             hash: h.finish(),

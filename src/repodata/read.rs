@@ -523,6 +523,7 @@ impl Package {
             arch: self.arch.clone(),
             is_source: self.arch == "src" || self.arch == "nosrc",
             checksum: self.checksum.clone(),
+            header_digest: String::new(),
             sigmd5: None,
             summary: self.summary.clone(),
             description: self.description.clone(),

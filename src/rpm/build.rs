@@ -220,6 +220,7 @@ impl PackageSpec {
             arch: self.arch.clone(),
             is_source: false,
             checksum: hex::encode(sha2::Sha256::digest(self.nevra().as_bytes())),
+            header_digest: hex::encode(sha2::Sha256::digest(format!("header {}", self.nevra()))),
             sigmd5: None,
             summary: self.summary.clone(),
             description: self.description.clone(),

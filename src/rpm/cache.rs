@@ -65,8 +65,9 @@ use super::package::PackageMeta;
 /// Bump when [`PackageMeta`] or the record layout changes: the log file name
 /// carries it, so an old log is simply not read. 2: ctime in the key, and
 /// records only of packages whose digests were verified. 3: the file's
-/// sha256 in the record header.
-const FORMAT_VERSION: u32 = 3;
+/// sha256 in the record header. 4: records read only to the end of the
+/// headers (header digests verified; zeros for the sha256) beside whole ones.
+const FORMAT_VERSION: u32 = 4;
 const RECORD_MAGIC: [u8; 4] = *b"ODCR";
 /// magic, payload length, crc32 of what follows it (key, sha256 and
 /// payload), key, the file's sha256 (so it is known without decoding the
@@ -94,10 +95,60 @@ pub struct FileKey {
     pub ctime_nsec: u32,
 }
 
+/// Volumes whose files have the same identity on every host that mounts
+/// them (the Koji topdir over NFS): local device number → volume id.
+static SHARED_VOLUMES: RwLock<Vec<(u64, u64)>> = RwLock::new(Vec::new());
+
+/// The device number a [`FileKey`] holds for a file on device `dev`: the
+/// volume id of a shared volume, else `dev` itself.
+fn volume_of(dev: u64) -> u64 {
+    let shared = SHARED_VOLUMES.read().unwrap_or_else(|e| e.into_inner());
+    shared
+        .iter()
+        .find(|(d, _)| *d == dev)
+        .map_or(dev, |(_, id)| *id)
+}
+
+/// The id of the volume mounted at `root` (as configured, the same path on
+/// every host): a hash of the path with the top bit set, which no local
+/// device number has.
+fn volume_id(root: &Path) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"odcs shared volume\0");
+    h.update(root.as_os_str().as_encoded_bytes());
+    let d = h.finalize();
+    u64::from_le_bytes(d[..8].try_into().expect("8 bytes")) | 1 << 63
+}
+
+/// Say that the filesystem holding `root` (the Koji topdir, the local
+/// store) is mounted at this same path on every host that shares the header
+/// cache: the cache keys of its files then carry the volume id of `root`
+/// instead of this host's device number, which differs from host to host
+/// (an NFS mount gets a new one on each), so a record one worker wrote is
+/// found by the others. Inode numbers and times come from the server and
+/// are the same everywhere. Files on another device (a mount below `root`)
+/// keep their device number. A second root on the same device keeps the
+/// first one's id.
+pub fn share_volume(root: &Path) -> std::io::Result<()> {
+    let dev = std::fs::metadata(root)?.dev();
+    register_volume(dev, root);
+    Ok(())
+}
+
+fn register_volume(dev: u64, root: &Path) {
+    let mut shared = SHARED_VOLUMES.write().unwrap_or_else(|e| e.into_inner());
+    if !shared.iter().any(|(d, _)| *d == dev) {
+        shared.push((dev, volume_id(root)));
+    }
+}
+
 impl FileKey {
+    /// The key of the file `md` describes; see [`share_volume`] for its
+    /// device number.
     pub fn from_metadata(md: &std::fs::Metadata) -> FileKey {
         FileKey {
-            dev: md.dev(),
+            dev: volume_of(md.dev()),
             ino: md.ino(),
             size: md.len(),
             mtime: md.mtime(),
@@ -214,8 +265,12 @@ pub enum CacheError {
 
 /// Where package-metadata records are kept between runs.
 pub trait HeaderCache: Send + Sync {
-    /// The record for this file, if one was stored.
+    /// The whole record for this file ([`PackageMeta::is_whole`]), if one
+    /// was stored.
     fn get(&self, key: &FileKey) -> Option<PackageMeta>;
+    /// The record for this file, whole or read only up to the end of its
+    /// headers (what choosing among candidates needs), if one was stored.
+    fn get_header(&self, key: &FileKey) -> Option<PackageMeta>;
     /// Store records (one batch: one lock, one write).
     fn put_many(&self, records: &[(FileKey, &PackageMeta)]) -> Result<(), CacheError>;
     /// The sha256 of the file, if its record is stored: what repodata chunks
@@ -265,6 +320,12 @@ struct Slot {
 }
 
 impl Slot {
+    /// A record of a whole read has the file's sha256; one read only to
+    /// the end of the headers has zeros there.
+    fn is_whole(&self) -> bool {
+        self.sha256 != [0; 32]
+    }
+
     fn record(&self) -> std::ops::Range<usize> {
         self.at - RECORD_HEADER..self.at + self.len
     }
@@ -292,7 +353,11 @@ impl State {
                 e.insert(slot);
             }
             Entry::Occupied(mut e) => {
-                if slot.key.changed() >= e.get().key.changed() {
+                let old = e.get();
+                // a header-only record never replaces the whole one of the
+                // same file (two processes reading it at once)
+                let demotes = old.key == slot.key && old.is_whole() && !slot.is_whole();
+                if slot.key.changed() >= old.key.changed() && !demotes {
                     self.dead_bytes += (RECORD_HEADER + e.get().len) as u64;
                     e.insert(slot);
                 } else {
@@ -302,8 +367,10 @@ impl State {
         }
     }
 
-    fn get(&self, key: &FileKey) -> Option<&[u8]> {
-        let slot = self.slot(key)?;
+    /// The payload of the record for `key`; only a whole one unless
+    /// `header` says a header-only one will do.
+    fn get(&self, key: &FileKey, header: bool) -> Option<&[u8]> {
+        let slot = self.slot(key).filter(|s| header || s.is_whole())?;
         self.map.as_ref()?.get(slot.at..slot.at + slot.len)
     }
 
@@ -538,6 +605,23 @@ impl LogCache {
                 .is_ok()
     }
 
+    /// [`HeaderCache::get`] (`header` false) or `get_header`.
+    fn lookup(&self, key: &FileKey, header: bool) -> Option<PackageMeta> {
+        if let Some(payload) = self.read_state().get(key, header) {
+            return self.decode(payload);
+        }
+        // another process may have recorded it since we last looked
+        if !self.look_again_due() {
+            return None;
+        }
+        if let Err(e) = self.refresh() {
+            tracing::warn!("{e}");
+            return None;
+        }
+        let st = self.read_state();
+        st.get(key, header).and_then(|p| self.decode(p))
+    }
+
     fn decode(&self, payload: &[u8]) -> Option<PackageMeta> {
         match postcard::from_bytes::<PackageMeta>(payload) {
             Ok(meta) => Some(meta),
@@ -611,7 +695,7 @@ pub fn sha256_bytes(hex_text: &str) -> Option<[u8; 32]> {
 impl HeaderCache for LogCache {
     /// From the index, without decoding the record.
     fn sha256(&self, key: &FileKey) -> Option<[u8; 32]> {
-        if let Some(slot) = self.read_state().slot(key) {
+        if let Some(slot) = self.read_state().slot(key).filter(|s| s.is_whole()) {
             return Some(slot.sha256);
         }
         if !self.look_again_due() {
@@ -621,23 +705,18 @@ impl HeaderCache for LogCache {
             tracing::warn!("{e}");
             return None;
         }
-        self.read_state().slot(key).map(|s| s.sha256)
+        self.read_state()
+            .slot(key)
+            .filter(|s| s.is_whole())
+            .map(|s| s.sha256)
     }
 
     fn get(&self, key: &FileKey) -> Option<PackageMeta> {
-        if let Some(payload) = self.read_state().get(key) {
-            return self.decode(payload);
-        }
-        // another process may have recorded it since we last looked
-        if !self.look_again_due() {
-            return None;
-        }
-        if let Err(e) = self.refresh() {
-            tracing::warn!("{e}");
-            return None;
-        }
-        let st = self.read_state();
-        st.get(key).and_then(|p| self.decode(p))
+        self.lookup(key, false)
+    }
+
+    fn get_header(&self, key: &FileKey) -> Option<PackageMeta> {
+        self.lookup(key, true)
     }
 
     fn put_many(&self, records: &[(FileKey, &PackageMeta)]) -> Result<(), CacheError> {
@@ -688,7 +767,8 @@ mod tests {
             release: "1".into(),
             arch: "x86_64".into(),
             is_source: false,
-            checksum: "00".repeat(32),
+            checksum: "ab".repeat(32),
+            header_digest: "cd".repeat(32),
             sigmd5: None,
             summary: "s".into(),
             description: "d".into(),
@@ -733,6 +813,59 @@ mod tests {
 
     fn at_ctime(k: FileKey, ctime: i64) -> FileKey {
         FileKey { ctime, ..k }
+    }
+
+    /// Two hosts mount one volume at the same path, each under its own
+    /// device number: a record one writes to the shared cache is found by
+    /// the other, while an unshared device keeps its own number.
+    #[test]
+    fn a_shared_volume_keys_files_alike_on_every_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LogCache::open(dir.path()).unwrap();
+        let root = Path::new("/mnt/koji-test-volume");
+        let (host_a, host_b) = (0x7001, 0x7002);
+        register_volume(host_a, root);
+        let a = FileKey {
+            dev: volume_of(host_a),
+            ..key(42)
+        };
+        cache.put_many(&[(a, &meta("shared"))]).unwrap();
+        // the other host: the same inode and times on another device number
+        assert_eq!(volume_of(host_b), host_b, "an unshared device");
+        register_volume(host_b, root);
+        let b = FileKey {
+            dev: volume_of(host_b),
+            ..key(42)
+        };
+        assert_eq!(a, b);
+        assert_ne!(a.dev, host_a);
+        let other = LogCache::open(dir.path()).unwrap();
+        assert_eq!(other.get(&b).map(|m| m.name), Some("shared".to_owned()));
+        // a volume mounted at another path is another volume
+        register_volume(0x7003, Path::new("/srv/other"));
+        assert_ne!(volume_of(0x7003), a.dev);
+    }
+
+    /// A record read only to the end of the headers answers `get_header`,
+    /// not `get` or `sha256`, and never replaces the whole record of the
+    /// same file.
+    #[test]
+    fn header_only_records_answer_only_for_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LogCache::open(dir.path()).unwrap();
+        let mut partial = meta("p");
+        partial.checksum = String::new();
+        cache.put_many(&[(key(7), &partial)]).unwrap();
+        assert!(cache.get(&key(7)).is_none());
+        assert!(cache.sha256(&key(7)).is_none());
+        assert_eq!(cache.get_header(&key(7)).map(|m| m.name), Some("p".into()));
+        let whole = meta("p");
+        cache.put_many(&[(key(7), &whole)]).unwrap();
+        assert_eq!(cache.get(&key(7)), Some(whole.clone()));
+        cache.put_many(&[(key(7), &partial)]).unwrap();
+        let reopened = LogCache::open(dir.path()).unwrap();
+        assert_eq!(reopened.get(&key(7)), Some(whole.clone()));
+        assert_eq!(reopened.get_header(&key(7)), Some(whole));
     }
 
     #[test]

@@ -182,7 +182,9 @@ pub(crate) struct Hashing {
     at: u64,
     header: Range<u64>,
     header_sha1: Option<Sha1>,
-    header_sha256: Option<Sha256>,
+    /// Always computed: the main header's sha256 identifies what a record
+    /// holds ([`crate::rpm::PackageMeta::header_digest`]).
+    header_sha256: Sha256,
     md5: Option<Md5>,
     payload: Option<AnyHash>,
 }
@@ -196,7 +198,7 @@ impl Hashing {
             at: 0,
             header,
             header_sha1: expected.header_sha1.as_ref().map(|_| Sha1::new()),
-            header_sha256: expected.header_sha256.as_ref().map(|_| Sha256::new()),
+            header_sha256: Sha256::new(),
             md5: expected.md5.as_ref().map(|_| Md5::new()),
             payload: expected.payload.as_ref().map(|(a, _)| AnyHash::new(*a)),
         }
@@ -218,9 +220,7 @@ impl Hashing {
             if let Some(h) = &mut self.header_sha1 {
                 h.update(header);
             }
-            if let Some(h) = &mut self.header_sha256 {
-                h.update(header);
-            }
+            self.header_sha256.update(header);
         }
         if let Some(h) = &mut self.md5 {
             h.update(part(self.header.start, u64::MAX));
@@ -235,9 +235,27 @@ impl Hashing {
         self.at
     }
 
-    /// Compare with what the package records; the hex sha256 of the whole
-    /// file, or the error naming every digest that differs.
-    pub fn finish(self, path: &Path, expected: &Expected) -> Result<String, RpmError> {
+    /// Compare with what the package records: the hex sha256 of the whole
+    /// file and of the main header, or the error naming every digest that
+    /// differs.
+    pub fn finish(self, path: &Path, expected: &Expected) -> Result<(String, String), RpmError> {
+        self.verdict(path, expected, true)
+    }
+
+    /// [`Hashing::finish`] for a reader that stopped at the end of the main
+    /// header: only the header digests are compared (the payload, and MD5
+    /// over both, wait for the whole file). Gives the main header's sha256.
+    pub fn finish_header(self, path: &Path, expected: &Expected) -> Result<String, RpmError> {
+        self.verdict(path, expected, false)
+            .map(|(_, header)| header)
+    }
+
+    fn verdict(
+        self,
+        path: &Path,
+        expected: &Expected,
+        whole: bool,
+    ) -> Result<(String, String), RpmError> {
         let mut failed = Vec::new();
         let mut check = |digest: DigestKind, want: &Option<String>, got: Option<String>| {
             if let (Some(want), Some(got)) = (want, got)
@@ -250,28 +268,33 @@ impl Hashing {
                 });
             }
         };
+        let header_digest = hex::encode(self.header_sha256.finalize());
         check(
             DigestKind::HeaderSha256,
             &expected.header_sha256,
-            self.header_sha256.map(|h| hex::encode(h.finalize())),
+            Some(header_digest.clone()),
         );
         check(
             DigestKind::HeaderSha1,
             &expected.header_sha1,
             self.header_sha1.map(|h| hex::encode(h.finalize())),
         );
-        if let Some((algo, want)) = &expected.payload {
+        if let Some((algo, want)) = &expected.payload
+            && whole
+        {
             check(
                 DigestKind::Payload(*algo),
                 &Some(want.clone()),
                 self.payload.map(AnyHash::hex),
             );
         }
-        check(
-            DigestKind::Md5,
-            &expected.md5,
-            self.md5.map(|h| hex::encode(h.finalize())),
-        );
+        if whole {
+            check(
+                DigestKind::Md5,
+                &expected.md5,
+                self.md5.map(|h| hex::encode(h.finalize())),
+            );
+        }
         if !failed.is_empty() {
             return Err(RpmError::BadDigests {
                 path: path.to_owned(),
@@ -282,8 +305,10 @@ impl Hashing {
                     .map(|s| s.saturating_add(self.header.start)),
             });
         }
-        warn_unchecked(path, expected);
-        Ok(hex::encode(self.file.finalize()))
+        if whole {
+            warn_unchecked(path, expected);
+        }
+        Ok((hex::encode(self.file.finalize()), header_digest))
     }
 }
 
@@ -387,7 +412,7 @@ mod tests {
             }
             assert_eq!(
                 h.finish(Path::new("x.rpm"), &expected).unwrap(),
-                hex256(&data),
+                (hex256(&data), hex256(&data[100..400])),
                 "split at {split}"
             );
         }

@@ -391,6 +391,7 @@ pub(crate) fn parse_headers(data: &[u8], path: &Path) -> Result<(PackageMeta, Ex
         arch,
         is_source,
         checksum: String::new(),
+        header_digest: String::new(),
         sigmd5: sig.bin(tag::SIG_MD5).map(hex::encode),
         summary: text(&h, tag::SUMMARY),
         description: text(&h, tag::DESCRIPTION),

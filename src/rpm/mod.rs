@@ -10,6 +10,12 @@
 //! digests do not match is refused ([`RpmError::BadDigests`]). The record is
 //! then kept in a [`HeaderCache`] keyed by the file's identity, so later runs
 //! (and every compose that hardlinks the same file) never open the RPM again.
+//!
+//! A compose choosing among many candidates reads most of them only with
+//! [`read_package_header`]: up to the end of the main header, its header
+//! digests checked, no sha256 of the file (`checksum` empty). Such records
+//! are cached too (`HeaderCache::get_header`); the packages chosen are then
+//! read whole, and their whole records replace them.
 
 pub mod build;
 mod cache;
@@ -25,7 +31,7 @@ use std::path::Path;
 
 pub use cache::{
     COMPACT_MIN_BYTES, CacheError, FileKey, HeaderCache, LogCache, link_tracked, sha256_bytes,
-    unlink_tracked,
+    share_volume, unlink_tracked,
 };
 pub use digest::{DigestKind, DigestMismatch, HashAlgo};
 pub use evr::{Evr, EvrError, rpmvercmp};
@@ -46,9 +52,27 @@ pub fn read_package(path: &Path) -> Result<PackageMeta, RpmError> {
     read_open_package(path, &file, &md)
 }
 
-/// RPM files this process has read with [`read_open_package`] (the
+/// Read one RPM file only up to the end of its main header (a few KB of a
+/// file of any size): the record [`read_package`] gives, but with an empty
+/// `checksum` ([`PackageMeta::is_whole`] false), `file_size` from the file's
+/// metadata, and only the header digests checked. What a compose needs to
+/// choose among candidates; the chosen ones are then read whole.
+pub fn read_package_header(path: &Path) -> Result<PackageMeta, RpmError> {
+    let io = |source| RpmError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let md = file.metadata().map_err(io)?;
+    read_open(path, &file, &md, false)
+}
+
+/// RPM files this process has read whole with [`read_open_package`] (the
 /// metrics' `odcs_rpm_files_read_total`; a warm compose adds none).
 pub static FILES_READ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// RPM files this process has read only up to the end of their headers with
+/// [`read_package_header`] (`odcs_rpm_headers_read_total`).
+pub static HEADERS_READ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// [`read_package`] for a file the caller has already opened and stat'ed.
 ///
@@ -65,8 +89,20 @@ pub fn read_open_package(
     file: &File,
     md: &std::fs::Metadata,
 ) -> Result<PackageMeta, RpmError> {
+    read_open(path, file, md, true)
+}
+
+/// Read `file` whole (hashing it) or only until its headers parse.
+fn read_open(
+    path: &Path,
+    file: &File,
+    md: &std::fs::Metadata,
+    whole: bool,
+) -> Result<PackageMeta, RpmError> {
     use std::io::Read;
     const BLOCK: usize = 256 * 1024;
+    // headers are a few KB; a long file list takes more, read as needed
+    const HEAD_BLOCK: usize = 32 * 1024;
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
@@ -74,7 +110,8 @@ pub fn read_open_package(
         path: path.to_owned(),
         source,
     };
-    FILES_READ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let counter = if whole { &FILES_READ } else { &HEADERS_READ };
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if !md.is_file() {
         return Err(io(std::io::Error::other("not a regular file")));
     }
@@ -85,7 +122,8 @@ pub fn read_open_package(
         // read until the headers parse, or the file ends
         let (mut meta, expected) = loop {
             if !eof {
-                let want = buf.len() + BLOCK.max(buf.len());
+                let first = if whole { BLOCK } else { HEAD_BLOCK };
+                let want = buf.len() + first.max(buf.len());
                 let got = reader
                     .by_ref()
                     .take((want - buf.len()) as u64)
@@ -99,6 +137,15 @@ pub fn read_open_package(
             }
         };
         let mut hashing = digest::Hashing::new(&expected, meta.header_start..meta.header_end);
+        if !whole {
+            let end = (meta.header_end as usize).min(buf.len());
+            hashing.update(&buf[..end]);
+            meta.header_digest = hashing.finish_header(path, &expected)?;
+            meta.file_size = md.len();
+            meta.checksum = String::new();
+            meta.file_mtime = md.mtime();
+            return Ok(meta);
+        }
         hashing.update(&buf[..]);
         if !eof {
             buf.resize(BLOCK, 0);
@@ -117,7 +164,7 @@ pub fn read_open_package(
             *buf = Vec::new();
         }
         meta.file_size = hashing.len();
-        meta.checksum = hashing.finish(path, &expected)?;
+        (meta.checksum, meta.header_digest) = hashing.finish(path, &expected)?;
         meta.file_mtime = md.mtime();
         Ok(meta)
     })

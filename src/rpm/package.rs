@@ -124,8 +124,14 @@ pub struct PackageMeta {
     /// The header's arch, or `src` for a source package.
     pub arch: String,
     pub is_source: bool,
-    /// Hex sha256 of the whole file: the package id in repodata.
+    /// Hex sha256 of the whole file: the package id in repodata. Empty in
+    /// a record read only up to the end of the headers.
     pub checksum: String,
+    /// Hex sha256 of the main header, which holds everything of the package
+    /// but its payload: what identifies the record's content for the
+    /// closure's pools, in whole and header-only records alike. Empty for a
+    /// record not read from an RPM header (a repository's primary.xml).
+    pub header_digest: String,
     /// The signature header's MD5 over header and payload (rpm's sigmd5), hex.
     pub sigmd5: Option<String>,
     pub summary: String,
@@ -157,6 +163,12 @@ pub struct PackageMeta {
 }
 
 impl PackageMeta {
+    /// Was the whole file read (its sha256 in `checksum`, its payload
+    /// digests checked), or only its headers ([`crate::rpm::read_package_header`])?
+    pub fn is_whole(&self) -> bool {
+        !self.checksum.is_empty()
+    }
+
     pub fn evr(&self) -> Evr {
         Evr::new(self.epoch, self.version.clone(), Some(self.release.clone()))
     }

@@ -60,8 +60,12 @@ impl WorkerMetrics {
             self.failed.load(Relaxed)
         ));
         out.push_str(&format!(
-            "# HELP odcs_rpm_files_read_total RPM files this process opened and read (headers and digests)\n# TYPE odcs_rpm_files_read_total counter\nodcs_rpm_files_read_total {}\n",
+            "# HELP odcs_rpm_files_read_total RPM files this process read whole (hashed, digests checked)\n# TYPE odcs_rpm_files_read_total counter\nodcs_rpm_files_read_total {}\n",
             crate::rpm::FILES_READ.load(Relaxed)
+        ));
+        out.push_str(&format!(
+            "# HELP odcs_rpm_headers_read_total RPM files this process read only to the end of their headers\n# TYPE odcs_rpm_headers_read_total counter\nodcs_rpm_headers_read_total {}\n",
+            crate::rpm::HEADERS_READ.load(Relaxed)
         ));
         if let Some(c) = self.caches.get() {
             out.push_str(&c.resident.render_metrics());
