@@ -3,6 +3,13 @@
 //! arch (dependency closure, sources, debuginfo, multilib), hardlink them into a
 //! tree, write repodata per tree, then productmd metadata and the `.repo` file.
 //!
+//! A candidate not in the cache is read only to the end of its headers
+//! (`rpm::read_package_header`: a few KB, the header digests checked); the
+//! packages chosen are then read whole (their sha256 for repodata, their
+//! payload digests checked) before anything is linked, so a damaged package
+//! that is not chosen fails nothing, and one that is fails the compose
+//! naming it.
+//!
 //! Atomic: everything is built under `<target>/.<name>.part/` and becomes
 //! `<target>/<name>/` by one rename at the end; a failure removes the partial
 //! directory, so no half-built compose is ever visible.
@@ -766,7 +773,7 @@ fn build(
         }
     }
     let metas = records.metas;
-    timings.push(("read chosen", t.elapsed()));
+    timings.push(("chosen", t.elapsed()));
     go_on(progress)?;
     verify_files(source, &candidates, &metas, &placements)?;
 

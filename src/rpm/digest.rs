@@ -239,23 +239,10 @@ impl Hashing {
     /// file and of the main header, or the error naming every digest that
     /// differs.
     pub fn finish(self, path: &Path, expected: &Expected) -> Result<(String, String), RpmError> {
-        self.verdict(path, expected, true)
+        self.verdict(path, expected)
     }
 
-    /// [`Hashing::finish`] for a reader that stopped at the end of the main
-    /// header: only the header digests are compared (the payload, and MD5
-    /// over both, wait for the whole file). Gives the main header's sha256.
-    pub fn finish_header(self, path: &Path, expected: &Expected) -> Result<String, RpmError> {
-        self.verdict(path, expected, false)
-            .map(|(_, header)| header)
-    }
-
-    fn verdict(
-        self,
-        path: &Path,
-        expected: &Expected,
-        whole: bool,
-    ) -> Result<(String, String), RpmError> {
+    fn verdict(self, path: &Path, expected: &Expected) -> Result<(String, String), RpmError> {
         let mut failed = Vec::new();
         let mut check = |digest: DigestKind, want: &Option<String>, got: Option<String>| {
             if let (Some(want), Some(got)) = (want, got)
@@ -279,22 +266,18 @@ impl Hashing {
             &expected.header_sha1,
             self.header_sha1.map(|h| hex::encode(h.finalize())),
         );
-        if let Some((algo, want)) = &expected.payload
-            && whole
-        {
+        if let Some((algo, want)) = &expected.payload {
             check(
                 DigestKind::Payload(*algo),
                 &Some(want.clone()),
                 self.payload.map(AnyHash::hex),
             );
         }
-        if whole {
-            check(
-                DigestKind::Md5,
-                &expected.md5,
-                self.md5.map(|h| hex::encode(h.finalize())),
-            );
-        }
+        check(
+            DigestKind::Md5,
+            &expected.md5,
+            self.md5.map(|h| hex::encode(h.finalize())),
+        );
         if !failed.is_empty() {
             return Err(RpmError::BadDigests {
                 path: path.to_owned(),
@@ -305,10 +288,42 @@ impl Hashing {
                     .map(|s| s.saturating_add(self.header.start)),
             });
         }
-        if whole {
-            warn_unchecked(path, expected);
-        }
+        warn_unchecked(path, expected);
         Ok((hex::encode(self.file.finalize()), header_digest))
+    }
+}
+
+/// The check of a reader that stopped at the end of the main header
+/// (`header`, its bytes): the main header's sha256, compared with the
+/// signature header's SHA256 digest of it, or with its SHA1 digest when it
+/// has no SHA256 (the payload, and MD5 over both, wait for the whole file).
+/// Gives that sha256, hex.
+pub fn check_header(path: &Path, expected: &Expected, header: &[u8]) -> Result<String, RpmError> {
+    let digest = hex::encode(Sha256::digest(header));
+    let failed = match (&expected.header_sha256, &expected.header_sha1) {
+        (Some(want), _) if !want.eq_ignore_ascii_case(&digest) => Some(DigestMismatch {
+            digest: DigestKind::HeaderSha256,
+            expected: want.clone(),
+            actual: digest.clone(),
+        }),
+        (None, Some(want)) => {
+            let got = hex::encode(Sha1::digest(header));
+            (!want.eq_ignore_ascii_case(&got)).then(|| DigestMismatch {
+                digest: DigestKind::HeaderSha1,
+                expected: want.clone(),
+                actual: got,
+            })
+        }
+        _ => None,
+    };
+    match failed {
+        None => Ok(digest),
+        Some(f) => Err(RpmError::BadDigests {
+            path: path.to_owned(),
+            failed: vec![f],
+            file_size: header.len() as u64,
+            recorded_size: None,
+        }),
     }
 }
 

@@ -304,8 +304,14 @@ fn text(h: &Header<'_>, tag: u32) -> String {
 /// Parse the lead and both headers of an RPM whose bytes (at least up to the end
 /// of the main header) are `data`: the record, with `checksum`, `file_size` and
 /// `file_mtime` left empty for the caller to fill in, and the digests the
-/// package records for itself.
-pub(crate) fn parse_headers(data: &[u8], path: &Path) -> Result<(PackageMeta, Expected), RpmError> {
+/// package records for itself. Without `texts`, the changelogs and the
+/// description (which only a package going into repodata needs) are left
+/// empty.
+pub(crate) fn parse_headers(
+    data: &[u8],
+    path: &Path,
+    texts: bool,
+) -> Result<(PackageMeta, Expected), RpmError> {
     if data.len() < 4 || data[..4] != LEAD_MAGIC {
         return Err(RpmError::NotAnRpm {
             path: path.to_owned(),
@@ -394,7 +400,10 @@ pub(crate) fn parse_headers(data: &[u8], path: &Path) -> Result<(PackageMeta, Ex
         header_digest: String::new(),
         sigmd5: sig.bin(tag::SIG_MD5).map(hex::encode),
         summary: text(&h, tag::SUMMARY),
-        description: text(&h, tag::DESCRIPTION),
+        description: match texts {
+            true => text(&h, tag::DESCRIPTION),
+            false => String::new(),
+        },
         packager: text(&h, tag::PACKAGER),
         url: text(&h, tag::URL),
         build_time: h.number(tag::BUILDTIME).unwrap_or(0),
@@ -428,7 +437,10 @@ pub(crate) fn parse_headers(data: &[u8], path: &Path) -> Result<(PackageMeta, Ex
         provides,
         requires,
         recommends,
-        changelogs: read_changelogs(&h),
+        changelogs: match texts {
+            true => read_changelogs(&h),
+            false => Vec::new(),
+        },
         files,
     };
     Ok((meta, expected))
@@ -695,17 +707,17 @@ mod tests {
         let mut data = vec![0u8; 200];
         data[..4].copy_from_slice(&LEAD_MAGIC);
         assert!(matches!(
-            parse_headers(&data, path),
+            parse_headers(&data, path, true),
             Err(RpmError::Corrupt { .. })
         ));
         data[96..100].copy_from_slice(&HEADER_MAGIC);
         data[104..108].copy_from_slice(&1000u32.to_be_bytes());
         assert!(matches!(
-            parse_headers(&data, path),
+            parse_headers(&data, path, true),
             Err(RpmError::Truncated { .. })
         ));
         assert!(matches!(
-            parse_headers(b"hello", path),
+            parse_headers(b"hello", path, true),
             Err(RpmError::NotAnRpm { .. })
         ));
     }

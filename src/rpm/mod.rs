@@ -55,7 +55,8 @@ pub fn read_package(path: &Path) -> Result<PackageMeta, RpmError> {
 /// Read one RPM file only up to the end of its main header (a few KB of a
 /// file of any size): the record [`read_package`] gives, but with an empty
 /// `checksum` ([`PackageMeta::is_whole`] false), `file_size` from the file's
-/// metadata, and only the header digests checked. What a compose needs to
+/// metadata, no changelogs and no description, and only the header digests
+/// checked. What a compose needs to
 /// choose among candidates; the chosen ones are then read whole.
 pub fn read_package_header(path: &Path) -> Result<PackageMeta, RpmError> {
     let io = |source| RpmError::Io {
@@ -102,7 +103,7 @@ fn read_open(
     use std::io::Read;
     const BLOCK: usize = 256 * 1024;
     // headers are a few KB; a long file list takes more, read as needed
-    const HEAD_BLOCK: usize = 32 * 1024;
+    const HEAD_BLOCK: usize = 16 * 1024;
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
@@ -131,21 +132,21 @@ fn read_open(
                     .map_err(io)?;
                 eof = got == 0 || buf.len() < want;
             }
-            match header::parse_headers(buf, path) {
+            match header::parse_headers(buf, path, whole) {
                 Err(RpmError::Truncated { .. }) if !eof => continue,
                 other => break other?,
             }
         };
-        let mut hashing = digest::Hashing::new(&expected, meta.header_start..meta.header_end);
         if !whole {
-            let end = (meta.header_end as usize).min(buf.len());
-            hashing.update(&buf[..end]);
-            meta.header_digest = hashing.finish_header(path, &expected)?;
+            // parse_headers checked that the buffer holds the main header
+            let header = &buf[meta.header_start as usize..meta.header_end as usize];
+            meta.header_digest = digest::check_header(path, &expected, header)?;
             meta.file_size = md.len();
             meta.checksum = String::new();
             meta.file_mtime = md.mtime();
             return Ok(meta);
         }
+        let mut hashing = digest::Hashing::new(&expected, meta.header_start..meta.header_end);
         hashing.update(&buf[..]);
         if !eof {
             buf.resize(BLOCK, 0);
