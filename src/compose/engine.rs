@@ -279,24 +279,23 @@ fn complete_chosen(
     let mut metas = (*records.metas).clone();
     let mut kept = (*records.keys).clone();
     let mut moved = Vec::new();
+    let mut updates = Vec::new();
     for ((&i, meta), key) in partial.iter().zip(whole).zip(keys) {
-        metas[i] = meta;
         if kept[i].is_some_and(|k| k != key) {
             moved.push(i);
         }
         if kept[i].is_some() {
             kept[i] = Some(key);
+            updates.push((i, meta.clone(), key));
         }
+        metas[i] = meta;
     }
-    let old = std::mem::replace(
-        records,
-        Records {
-            metas: Arc::new(metas),
-            keys: Arc::new(kept),
-        },
-    );
+    *records = Records {
+        metas: Arc::new(metas),
+        keys: Arc::new(kept),
+    };
     if let Some(resident) = caches.resident {
-        resident.reattach(candidates, &old, records.clone());
+        resident.patch_attached(candidates, &updates);
     }
     Ok(moved)
 }

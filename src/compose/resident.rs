@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
-use crate::rpm::{FileKey, PackageMeta};
+use crate::rpm::{FileKey, HeaderCache, PackageMeta};
 use crate::source::{PackageSource, SourceError, SourceRpm};
 
 /// The default memory budget of the index.
@@ -102,6 +102,11 @@ pub struct ResidentStats {
     pub record_hits: AtomicU64,
     pub record_misses: AtomicU64,
     pub evictions: AtomicU64,
+    /// Header-only records the background completion read whole
+    /// ([`complete_in_background`]).
+    pub completed: AtomicU64,
+    /// Whether the background completion runs now.
+    pub completing: std::sync::atomic::AtomicBool,
 }
 
 /// The index; shared by the workers of a process (see the module doc).
@@ -284,18 +289,55 @@ impl ResidentIndex {
         }
     }
 
-    /// Put `new` in place of the attached records `old` (the same list with
-    /// some records read whole since), if they are still attached.
-    pub fn reattach(&self, rpms: &Arc<Vec<SourceRpm>>, old: &Records, new: Records) {
-        let mut inner = self.lock();
-        if let Some(e) = inner.tags.values_mut().find(|e| {
-            Arc::ptr_eq(&e.rpms, rpms)
-                && e.records
-                    .as_ref()
-                    .is_some_and(|r| Arc::ptr_eq(&r.metas, &old.metas))
-        }) {
-            e.records = Some(new);
+    /// Put records read whole in place of header-only ones in the records
+    /// attached to `rpms` (if any are): `(index, record, its file's key)`.
+    /// Applied to whatever is attached now, so updates made at the same time
+    /// (a compose's chosen packages, the background completion) all land.
+    pub fn patch_attached(
+        &self,
+        rpms: &Arc<Vec<SourceRpm>>,
+        updates: &[(usize, Arc<PackageMeta>, FileKey)],
+    ) {
+        if updates.is_empty() {
+            return;
         }
+        let mut inner = self.lock();
+        let Some(records) = inner
+            .tags
+            .values_mut()
+            .find(|e| Arc::ptr_eq(&e.rpms, rpms))
+            .and_then(|e| e.records.as_mut())
+        else {
+            return;
+        };
+        let mut metas = (*records.metas).clone();
+        let mut keys = (*records.keys).clone();
+        for (i, meta, key) in updates {
+            if let (Some(m), Some(k)) = (metas.get_mut(*i), keys.get_mut(*i)) {
+                *m = meta.clone();
+                *k = Some(*key);
+            }
+        }
+        *records = Records {
+            metas: Arc::new(metas),
+            keys: Arc::new(keys),
+        };
+    }
+
+    /// An attached list of candidates with header-only records whose paths
+    /// `wanted` takes, and the indexes of those records.
+    fn partial_attached(
+        &self,
+        wanted: impl Fn(&Path) -> bool,
+    ) -> Option<(Arc<Vec<SourceRpm>>, Vec<usize>)> {
+        let inner = self.lock();
+        inner.tags.values().find_map(|e| {
+            let records = e.records.as_ref()?;
+            let partial: Vec<usize> = (0..records.metas.len())
+                .filter(|&i| !records.metas[i].is_whole() && wanted(&e.rpms[i].path))
+                .collect();
+            (!partial.is_empty()).then(|| (e.rpms.clone(), partial))
+        })
     }
 
     /// Drop the records of these paths (their files changed), and the
@@ -454,12 +496,130 @@ impl ResidentIndex {
             s.record_misses.load(Relaxed),
         );
         put(
+            "odcs_resident_completed_total",
+            "counter",
+            "Header-only records read whole in the background",
+            s.completed.load(Relaxed),
+        );
+        put(
+            "odcs_resident_completing",
+            "gauge",
+            "1 while the background completion reads candidates whole",
+            u64::from(s.completing.load(Relaxed)),
+        );
+        put(
             "odcs_resident_evictions_total",
             "counter",
             "Records and tag resolutions dropped for the budget",
             s.evictions.load(Relaxed),
         );
         out
+    }
+}
+
+/// Records read whole per batch of the background completion.
+const COMPLETE_BATCH: usize = 256;
+
+/// Read whole, in the background, the candidates of the attached tag
+/// resolutions that a compose read only to the end of their headers, so
+/// that a later compose choosing them opens no RPM. One thread at a low
+/// priority (nice 10), batch after batch, each batch kept in the header
+/// cache and patched into the attached records; it ends when none is left
+/// (a file that cannot be read whole is skipped, with a warning). Does
+/// nothing when it runs already. `serve` and `worker` start it after each
+/// compose; `odcs compose`, one compose per process, does not.
+pub fn complete_in_background(dir: Arc<super::createrepo::CacheDir>) {
+    use std::sync::atomic::Ordering::SeqCst;
+    if dir.resident.stats.completing.swap(true, SeqCst) {
+        return;
+    }
+    let run = move || {
+        lower_priority();
+        let mut failed: std::collections::HashSet<PathBuf> = Default::default();
+        let mut done = 0;
+        while let Some((rpms, todo)) = dir.resident.partial_attached(|p| !failed.contains(p)) {
+            for batch in todo.chunks(COMPLETE_BATCH) {
+                let mut read = Vec::with_capacity(batch.len());
+                for &i in batch {
+                    let path = &rpms[i].path;
+                    let whole = std::fs::metadata(path)
+                        .map_err(|e| format!("{}: {e}", path.display()))
+                        .and_then(|md| {
+                            let key = FileKey::from_metadata(&md);
+                            match dir.headers.get(&key) {
+                                Some(m) => Ok((key, m, false)),
+                                None => crate::rpm::read_package(path)
+                                    .map(|m| (key, m, true))
+                                    .map_err(|e| e.to_string()),
+                            }
+                        });
+                    match whole {
+                        Ok((key, meta, fresh)) => read.push((i, key, meta, fresh)),
+                        Err(e) => {
+                            tracing::warn!("reading a candidate whole in the background: {e}");
+                            failed.insert(path.clone());
+                        }
+                    }
+                }
+                let fresh: Vec<(FileKey, &PackageMeta)> = read
+                    .iter()
+                    .filter(|r| r.3)
+                    .map(|(_, k, m, _)| (*k, m))
+                    .collect();
+                if let Err(e) = dir.headers.put_many(&fresh) {
+                    tracing::warn!("{e}");
+                }
+                let (indexes, keys): (Vec<usize>, Vec<FileKey>) =
+                    read.iter().map(|(i, k, _, _)| (*i, *k)).unzip();
+                let kept = dir.resident.keep(
+                    read.into_iter()
+                        .map(|(i, key, meta, _)| (rpms[i].path.clone(), key, meta))
+                        .collect(),
+                );
+                done += kept.len();
+                dir.resident
+                    .stats
+                    .completed
+                    .fetch_add(kept.len() as u64, Relaxed);
+                let updates: Vec<_> = indexes
+                    .into_iter()
+                    .zip(kept)
+                    .zip(keys)
+                    .map(|((i, m), k)| (i, m, k))
+                    .collect();
+                dir.resident.patch_attached(&rpms, &updates);
+            }
+        }
+        if done >= 1000 {
+            // the whole records read were compacted; their pages go back
+            release_free_memory();
+        }
+        dir.resident.stats.completing.store(false, SeqCst);
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("odcs-complete".into())
+        .spawn(run)
+    {
+        tracing::warn!("cannot start the background completion: {e}");
+    }
+}
+
+/// Run the calling thread at nice 10, below the composes.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        unsafe extern "C" {
+            fn setpriority(
+                which: std::ffi::c_int,
+                who: std::ffi::c_uint,
+                prio: std::ffi::c_int,
+            ) -> std::ffi::c_int;
+        }
+        // SAFETY: setpriority takes no pointer; on Linux, PRIO_PROCESS (0)
+        // with who = 0 is the calling thread.
+        unsafe {
+            setpriority(0, 0, 10);
+        }
     }
 }
 

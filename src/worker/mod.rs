@@ -775,6 +775,9 @@ impl WorkerContext {
             },
         })
         .await;
+        // what this compose read only to its headers is read whole behind
+        // it, so the next compose choosing those packages opens no RPM
+        crate::compose::resident::complete_in_background(self.caches.clone());
         let r = match outcome {
             Ok(Ok(r)) => r,
             Ok(Err(ComposeError::Cancelled)) if stop.reason() == Some(StopReason::Timeout) => {
