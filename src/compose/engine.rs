@@ -295,6 +295,7 @@ fn complete_chosen(
         keys: Arc::new(kept),
     };
     if let Some(resident) = caches.resident {
+        // not attached (a list of several sources): nothing to patch
         resident.patch_attached(candidates, &updates);
     }
     Ok(moved)

@@ -293,13 +293,14 @@ impl ResidentIndex {
     /// attached to `rpms` (if any are): `(index, record, its file's key)`.
     /// Applied to whatever is attached now, so updates made at the same time
     /// (a compose's chosen packages, the background completion) all land.
+    /// False when no records are attached to `rpms` (any more).
     pub fn patch_attached(
         &self,
         rpms: &Arc<Vec<SourceRpm>>,
         updates: &[(usize, Arc<PackageMeta>, FileKey)],
-    ) {
+    ) -> bool {
         if updates.is_empty() {
-            return;
+            return false;
         }
         let mut inner = self.lock();
         let Some(records) = inner
@@ -308,7 +309,7 @@ impl ResidentIndex {
             .find(|e| Arc::ptr_eq(&e.rpms, rpms))
             .and_then(|e| e.records.as_mut())
         else {
-            return;
+            return false;
         };
         let mut metas = (*records.metas).clone();
         let mut keys = (*records.keys).clone();
@@ -322,6 +323,7 @@ impl ResidentIndex {
             metas: Arc::new(metas),
             keys: Arc::new(keys),
         };
+        true
     }
 
     /// An attached list of candidates with header-only records whose paths
@@ -538,6 +540,8 @@ pub fn complete_in_background(dir: Arc<super::createrepo::CacheDir>) {
         let mut failed: std::collections::HashSet<PathBuf> = Default::default();
         let mut done = 0;
         while let Some((rpms, todo)) = dir.resident.partial_attached(|p| !failed.contains(p)) {
+            let failed_before = failed.len();
+            let mut patched = false;
             for batch in todo.chunks(COMPLETE_BATCH) {
                 let mut read = Vec::with_capacity(batch.len());
                 for &i in batch {
@@ -587,7 +591,12 @@ pub fn complete_in_background(dir: Arc<super::createrepo::CacheDir>) {
                     .zip(keys)
                     .map(|((i, m), k)| (i, m, k))
                     .collect();
-                dir.resident.patch_attached(&rpms, &updates);
+                patched |= dir.resident.patch_attached(&rpms, &updates);
+            }
+            if !patched && failed.len() == failed_before {
+                // nothing changed (the list is no longer attached): stop
+                // rather than read the same files again
+                break;
             }
         }
         if done >= 1000 {
