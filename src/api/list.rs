@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState, compose_json, cors};
+use super::{ApiError, AppState, ComposeView, cors};
 use crate::store::{ComposeFilter, ComposeState, OrderBy};
 
 pub(super) async fn list_composes(
@@ -56,13 +56,17 @@ pub(super) async fn list_composes(
         "prev": if page > 1 { link(page - 1) } else { Value::Null },
         "next": if page < pages { link(page + 1) } else { Value::Null },
     });
-    let items: Vec<Value> = rows
+    // written straight from the rows: no `Value` tree per compose
+    #[derive(serde::Serialize)]
+    struct Page<'a> {
+        items: Vec<ComposeView<'a>>,
+        meta: Value,
+    }
+    let items = rows
         .iter()
-        .map(|r| compose_json(r, &app.target_dirs, false))
+        .map(|r| ComposeView::new(r, &app.target_dirs, false))
         .collect();
-    Ok(cors(
-        Json(json!({"items": items, "meta": meta})).into_response(),
-    ))
+    Ok(cors(Json(Page { items, meta }).into_response()))
 }
 
 /// A list request's filters, order and page, as the API reads them.

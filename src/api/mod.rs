@@ -73,85 +73,138 @@ pub struct AppState {
     pub event_metrics: Arc<crate::events::EventMetrics>,
 }
 
-fn time(t: Option<Timestamp>) -> Value {
-    t.map(|t| Value::String(t.to_string()))
-        .unwrap_or(Value::Null)
-}
-
 /// The compose JSON of odcs-api.md §2.2 (every field, keys sorted). The
 /// URLs are empty for a target directory without a URL, as the original's
 /// are for extra target directories.
 pub fn compose_json(c: &ComposeRow, target_dirs: &TargetDirs, with_dump: bool) -> Value {
-    let name = c.name();
-    let base = target_dirs.tree_url(&c.target_dir, &name);
-    let under = |rest: &str| {
-        if base.is_empty() {
+    serde_json::to_value(ComposeView::new(c, target_dirs, with_dump))
+        .expect("a compose serializes to JSON")
+}
+
+/// [`compose_json`] as a value that serializes itself without building a
+/// `Value` tree first (the list endpoint writes pages of them). Its fields
+/// are declared in sorted order, so it writes the keys in the order a
+/// `Value` would (tests check that the two agree).
+#[derive(serde::Serialize)]
+pub struct ComposeView<'a> {
+    arches: &'a str,
+    base_module_br_name: Option<&'a str>,
+    base_module_br_stream: Option<&'a str>,
+    base_module_br_stream_version_gte: Option<i64>,
+    base_module_br_stream_version_lte: Option<i64>,
+    builds: Option<&'a str>,
+    compose_type: Option<&'a str>,
+    flags: Vec<String>,
+    id: i64,
+    koji_event: Option<i64>,
+    koji_task_id: Option<i64>,
+    label: Option<&'a str>,
+    lookaside_repos: Option<&'a str>,
+    modular_koji_tags: Option<&'a str>,
+    module_defaults_url: Option<&'a str>,
+    modules: Option<&'a str>,
+    multilib_arches: &'a str,
+    multilib_method: i64,
+    owner: &'a str,
+    packages: Option<&'a str>,
+    parent_pungi_compose_ids: Option<&'a str>,
+    progress: Option<&'a str>,
+    pungi_compose_id: Option<&'a str>,
+    /// Only in the answer to `?show_config_dump` (null when there is none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pungi_config_dump: Option<Option<&'a str>>,
+    removed_by: Option<&'a str>,
+    respin_of: Option<&'a str>,
+    result_repo: String,
+    result_repofile: String,
+    results: Vec<String>,
+    scratch_build_tasks: Option<&'a str>,
+    scratch_modules: Option<&'a str>,
+    sigkeys: &'a str,
+    source: &'a str,
+    source_type: i64,
+    state: i64,
+    state_name: &'a str,
+    state_reason: Option<&'a str>,
+    target_dir: &'a str,
+    time_done: Option<String>,
+    time_removed: Option<String>,
+    time_started: Option<String>,
+    time_submitted: String,
+    time_to_expire: String,
+    toplevel_url: String,
+}
+
+impl<'a> ComposeView<'a> {
+    pub fn new(c: &'a ComposeRow, target_dirs: &TargetDirs, with_dump: bool) -> ComposeView<'a> {
+        let name = c.name();
+        let base = target_dirs.tree_url(&c.target_dir, &name);
+        let under = |rest: &str| {
+            if base.is_empty() {
+                String::new()
+            } else {
+                format!("{base}/{rest}")
+            }
+        };
+        // a raw_config compose has no repository of ours (odcs-api.md §7.5)
+        let raw = c.source_type == SourceType::RawConfig.code();
+        let result_repo = if raw {
             String::new()
         } else {
-            format!("{base}/{rest}")
-        }
-    };
-    // a raw_config compose has no repository of ours (odcs-api.md §7.5)
-    let raw = c.source_type == SourceType::RawConfig.code();
-    let mut v = json!({
-        "id": c.id,
-        "owner": c.owner,
-        "source_type": c.source_type,
-        "source": c.source,
-        "state": c.state.code(),
-        "state_name": c.state.name(),
-        "state_reason": c.state_reason,
-        "time_to_expire": time(Some(c.time_to_expire)),
-        "time_submitted": time(Some(c.time_submitted)),
-        "time_started": time(c.time_started),
-        "time_done": time(c.time_done),
-        "time_removed": time(c.time_removed),
-        "removed_by": c.removed_by,
-        "result_repo": if raw { String::new() } else { under("compose/Temporary") },
-        "result_repofile": if raw {
+            under("compose/Temporary")
+        };
+        let result_repofile = if raw {
             String::new()
         } else {
             under(&format!("compose/Temporary/{name}.repo"))
-        },
-        "toplevel_url": base,
-    });
-    // two halves: one json! of every field exceeds the macro recursion limit
-    let more = json!({
-        "flags": Flag::names(c.flags),
-        "results": ResultKind::names(c.results),
-        "sigkeys": c.sigkeys.clone().unwrap_or_default(),
-        "koji_event": c.koji_event,
-        "koji_task_id": c.koji_task_id,
-        "packages": c.packages,
-        "builds": c.builds,
-        "arches": c.arches,
-        "multilib_arches": c.multilib_arches,
-        "multilib_method": c.multilib_method,
-        "lookaside_repos": c.lookaside_repos,
-        "modular_koji_tags": c.modular_koji_tags,
-        "module_defaults_url": c.module_defaults_url,
-        "label": c.label,
-        "compose_type": c.compose_type,
-        "pungi_compose_id": c.pungi_compose_id,
-        "target_dir": c.target_dir,
-        "scratch_modules": c.scratch_modules,
-        "parent_pungi_compose_ids": c.parent_pungi_compose_ids,
-        "scratch_build_tasks": c.scratch_build_tasks,
-        "modules": c.modules,
-        "respin_of": c.respin_of,
-        "base_module_br_name": c.base_module_br_name,
-        "base_module_br_stream": c.base_module_br_stream,
-        "base_module_br_stream_version_lte": c.base_module_br_stream_version_lte,
-        "base_module_br_stream_version_gte": c.base_module_br_stream_version_gte,
-        "progress": c.progress,
-    });
-    if let (Some(a), Value::Object(b)) = (v.as_object_mut(), more) {
-        a.extend(b);
+        };
+        ComposeView {
+            arches: &c.arches,
+            base_module_br_name: c.base_module_br_name.as_deref(),
+            base_module_br_stream: c.base_module_br_stream.as_deref(),
+            base_module_br_stream_version_gte: c.base_module_br_stream_version_gte,
+            base_module_br_stream_version_lte: c.base_module_br_stream_version_lte,
+            builds: c.builds.as_deref(),
+            compose_type: c.compose_type.as_deref(),
+            flags: Flag::names(c.flags),
+            id: c.id,
+            koji_event: c.koji_event,
+            koji_task_id: c.koji_task_id,
+            label: c.label.as_deref(),
+            lookaside_repos: c.lookaside_repos.as_deref(),
+            modular_koji_tags: c.modular_koji_tags.as_deref(),
+            module_defaults_url: c.module_defaults_url.as_deref(),
+            modules: c.modules.as_deref(),
+            multilib_arches: &c.multilib_arches,
+            multilib_method: c.multilib_method,
+            owner: &c.owner,
+            packages: c.packages.as_deref(),
+            parent_pungi_compose_ids: c.parent_pungi_compose_ids.as_deref(),
+            progress: c.progress.as_deref(),
+            pungi_compose_id: c.pungi_compose_id.as_deref(),
+            pungi_config_dump: with_dump.then(|| c.pungi_config_dump.as_deref()),
+            removed_by: c.removed_by.as_deref(),
+            respin_of: c.respin_of.as_deref(),
+            result_repo,
+            result_repofile,
+            results: ResultKind::names(c.results),
+            scratch_build_tasks: c.scratch_build_tasks.as_deref(),
+            scratch_modules: c.scratch_modules.as_deref(),
+            sigkeys: c.sigkeys.as_deref().unwrap_or_default(),
+            source: &c.source,
+            source_type: c.source_type,
+            state: c.state.code(),
+            state_name: c.state.name(),
+            state_reason: c.state_reason.as_deref(),
+            target_dir: &c.target_dir,
+            time_done: c.time_done.map(|t| t.to_string()),
+            time_removed: c.time_removed.map(|t| t.to_string()),
+            time_started: c.time_started.map(|t| t.to_string()),
+            time_submitted: c.time_submitted.to_string(),
+            time_to_expire: c.time_to_expire.to_string(),
+            toplevel_url: base,
+        }
     }
-    if with_dump {
-        v["pungi_config_dump"] = json!(c.pungi_config_dump);
-    }
-    v
 }
 
 fn new_compose(req: &validate::CreateRequest, owner: &str) -> NewCompose {
