@@ -182,7 +182,7 @@ impl<'a> ComposeView<'a> {
             parent_pungi_compose_ids: c.parent_pungi_compose_ids.as_deref(),
             progress: c.progress.as_deref(),
             pungi_compose_id: c.pungi_compose_id.as_deref(),
-            pungi_config_dump: with_dump.then(|| c.pungi_config_dump.as_deref()),
+            pungi_config_dump: with_dump.then_some(c.pungi_config_dump.as_deref()),
             removed_by: c.removed_by.as_deref(),
             respin_of: c.respin_of.as_deref(),
             result_repo,
