@@ -25,6 +25,15 @@
 //! compose reads it again and chooses again. A candidate that is not chosen
 //! and changed in place keeps its old record until it is evicted or chosen.
 //!
+//! **Header-only records and their completion.** A compose reads a
+//! candidate it has no record of only to the end of its headers, and the
+//! packages it chooses whole (`compose::engine`). The records kept may so be
+//! header-only; after each compose, `serve` and `worker` read the remaining
+//! ones whole in the background ([`complete_in_background`]: one thread,
+//! nice 10), patching the attached lists, so a later compose choosing them
+//! opens no RPM. Until it has passed, a compose choosing a package not yet
+//! read whole reads it (and competes with it for the CPU).
+//!
 //! A budget of 0 (`resident_index_mb = 0`) keeps nothing: every compose
 //! asks the source and reads its records as without the index.
 //!
