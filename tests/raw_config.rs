@@ -878,3 +878,48 @@ fn a_raw_config_over_https_is_cloned_with_its_credentials_and_validated_first() 
         );
     }
 }
+
+/// `parent_pungi_compose_ids` and `respin_of` of a POST are stored and given
+/// to Pungi (`--parent-compose-id` each, `--respin-of`), as the original
+/// does; an id that is no Pungi compose id is a 400 naming the field.
+#[test]
+fn parent_compose_ids_and_respin_of_are_stored_and_passed_to_pungi() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("configs");
+    let commit = repository(&repo);
+    let s = server(&repo, true);
+    let (code, c) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "raw_config", "source": format!("raw#{commit}")},
+                "parent_pungi_compose_ids": ["Fedora-40-20240101.n.0", "Fedora-40-updates-20240102.n.1"],
+                "respin_of": "raw-1-20240101.t.0"}),
+    );
+    assert_eq!(code, 200, "{c}");
+    let c = s.wait_for(c["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(c["state_name"], "done", "{c}");
+    assert_eq!(
+        c["parent_pungi_compose_ids"],
+        "Fedora-40-20240101.n.0 Fedora-40-updates-20240102.n.1"
+    );
+    assert_eq!(c["respin_of"], "raw-1-20240101.t.0");
+    let a = argv(&s, &c);
+    for want in [
+        "--parent-compose-id=Fedora-40-20240101.n.0",
+        "--parent-compose-id=Fedora-40-updates-20240102.n.1",
+        "--respin-of=raw-1-20240101.t.0",
+    ] {
+        assert!(a.contains(&want.to_owned()), "{want} not in {a:?}");
+    }
+    for (field, value) in [
+        ("parent_pungi_compose_ids", json!(["ok-1", "../x"])),
+        ("parent_pungi_compose_ids", json!("Fedora-40-20240101.n.0")),
+        ("respin_of", json!("a b")),
+        ("respin_of", json!(3)),
+    ] {
+        let mut body = json!({"source": {"type": "raw_config", "source": format!("raw#{commit}")}});
+        body[field] = value.clone();
+        let (code, r) = s.post("/api/1/composes/", &body);
+        assert_eq!(code, 400, "{field}={value}: {r}");
+        assert!(r["message"].as_str().unwrap().contains(field), "{r}");
+    }
+}

@@ -226,6 +226,8 @@ fn new_compose(req: &validate::CreateRequest, owner: &str) -> NewCompose {
     n.module_defaults_url = req.module_defaults.clone();
     n.modular_koji_tags = req.modular_koji_tags.clone();
     n.scratch_modules = req.scratch_modules.clone();
+    n.parent_pungi_compose_ids = req.parent_pungi_compose_ids.clone();
+    n.respin_of = req.respin_of.clone();
     n.base_module_br_name = req.base_module_br.name.clone();
     n.base_module_br_stream = req.base_module_br.stream.clone();
     n.base_module_br_stream_version_lte = req.base_module_br.stream_version_lte;

@@ -18,6 +18,7 @@ fn bad(msg: impl Into<String>) -> Invalid {
 
 const LIST_KEYS: &[&str] = &[
     "builds",
+    "parent_pungi_compose_ids",
     "multilib_method",
     "packages",
     "scratch_build_tasks",
@@ -185,6 +186,11 @@ pub struct CreateRequest {
     pub modular_koji_tags: Option<String>,
     /// N:S:V:C of scratch module builds (white-space separated).
     pub scratch_modules: Option<String>,
+    /// Pungi compose ids this compose is made from (white-space separated),
+    /// passed to Pungi as `--parent-compose-id` each.
+    pub parent_pungi_compose_ids: Option<String>,
+    /// The Pungi compose id this one is a respin of (`--respin-of`).
+    pub respin_of: Option<String>,
 }
 
 /// A module of a module compose: `n:s`, `n:s:v` or `n:s:v:c` (the
@@ -536,6 +542,33 @@ pub fn parse_create(
         })?
         .filter(|t| !t.is_empty())
         .map(|t| t.join(" "));
+    // Pungi compose ids, as Pungi writes them (`odcs-5-1-20240101.t.0`)
+    let pungi_id = |field: &str, id: &str| {
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+        {
+            Err(bad(format!("{field}: {id:?} is not a Pungi compose id")))
+        } else {
+            Ok(())
+        }
+    };
+    let parent_pungi_compose_ids = checked_list(
+        body.get("parent_pungi_compose_ids"),
+        "parent_pungi_compose_ids",
+        |id| pungi_id("parent_pungi_compose_ids", id),
+    )?
+    .filter(|ids| !ids.is_empty())
+    .map(|ids| ids.join(" "));
+    let respin_of = match body.get("respin_of") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => {
+            pungi_id("respin_of", id)?;
+            Some(id.clone())
+        }
+        Some(_) => return Err(bad("respin_of should be a string")),
+    };
     let compose_type = body
         .get("compose_type")
         .and_then(Value::as_str)
@@ -570,6 +603,8 @@ pub fn parse_create(
         base_module_br,
         modular_koji_tags,
         scratch_modules: scratch_modules.map(|s| s.join(" ")),
+        parent_pungi_compose_ids,
+        respin_of,
     })
 }
 

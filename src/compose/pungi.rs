@@ -245,6 +245,9 @@ pub struct Run<'a> {
     pub label: Option<&'a str>,
     pub koji_event: Option<i64>,
     pub respin_of: Option<&'a str>,
+    /// The composes this one is made from (white-space separated):
+    /// `--parent-compose-id` each.
+    pub parent_compose_ids: Option<&'a str>,
     /// Where Pungi looks for an earlier compose to reuse
     /// (`--old-composes`).
     pub old_composes: Option<&'a Path>,
@@ -290,6 +293,9 @@ pub fn arguments(run: &Run<'_>) -> Vec<String> {
     }
     if let Some(l) = run.label {
         a.push(format!("--label={l}"));
+    }
+    for id in run.parent_compose_ids.unwrap_or("").split_whitespace() {
+        a.push(format!("--parent-compose-id={id}"));
     }
     if let Some(r) = run.respin_of {
         a.push(format!("--respin-of={r}"));
@@ -489,6 +495,8 @@ pub struct RawRequest<'a> {
     pub label: Option<&'a str>,
     pub koji_event: i64,
     pub respin_of: Option<&'a str>,
+    /// Its `parent_pungi_compose_ids` (white-space separated).
+    pub parent_compose_ids: Option<&'a str>,
     /// The stored configuration dump of the compose this one renews.
     pub config_dump: Option<&'a str>,
     /// The compose's JSON, for a wrapper template.
@@ -809,6 +817,7 @@ pub fn run_raw_config(
                 label: req.label,
                 koji_event: Some(req.koji_event),
                 respin_of: req.respin_of,
+                parent_compose_ids: req.parent_compose_ids,
                 // the earlier composes of this type, through their links
                 old_composes: Some(target.join(req.compose_type).as_path()).filter(|d| d.is_dir()),
                 timeout: raw
@@ -932,6 +941,9 @@ pub struct FullRequest<'a> {
     /// The compose's flags as the API gives them (a bit set): part of the
     /// Koji tag cache's key.
     pub flags: i64,
+    /// Its `respin_of` and `parent_pungi_compose_ids`, passed to Pungi.
+    pub respin_of: Option<&'a str>,
+    pub parent_compose_ids: Option<&'a str>,
 }
 
 /// How long a Koji tag cache entry is offered to Pungi (the original's
@@ -1282,7 +1294,8 @@ pub fn run_full(
                 // the event goes to Pungi for tag composes only (§7.3)
                 koji_event: koji_event
                     .filter(|_| req.source_type == super::request::SourceType::Tag),
-                respin_of: None,
+                respin_of: f.respin_of,
+                parent_compose_ids: f.parent_compose_ids,
                 old_composes: offered.as_deref().and_then(Path::parent),
                 timeout: setup.timeout,
             },
@@ -1381,6 +1394,7 @@ mod tests {
             label: Some("RC-1.0"),
             koji_event: Some(42),
             respin_of: None,
+            parent_compose_ids: None,
             old_composes: Some(Path::new("/t/koji_tag_cache")),
             timeout: Duration::from_secs(1),
         };
@@ -1442,6 +1456,8 @@ mod tests {
             mbs_api_url: None,
             koji_profile: "koji",
             flags: 8,
+            respin_of: None,
+            parent_compose_ids: None,
         };
         // the Koji tag cache's key: tag, flags, sorted sigkeys and arches
         assert_eq!(
@@ -1516,6 +1532,7 @@ mod tests {
             label: Some("../../../escaped"),
             koji_event: 1,
             respin_of: None,
+            parent_compose_ids: None,
             config_dump: None,
             compose_json: &json,
             claim_respin: &claim,
