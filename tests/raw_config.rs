@@ -910,6 +910,16 @@ fn parent_compose_ids_and_respin_of_are_stored_and_passed_to_pungi() {
     ] {
         assert!(a.contains(&want.to_owned()), "{want} not in {a:?}");
     }
+    // a renewal of it once removed keeps the parents and is a respin of it
+    let id = c["id"].as_i64().unwrap();
+    let (code, _) = s.request("DELETE", &format!("/api/1/composes/{id}"), None);
+    assert_eq!(code, 202);
+    s.wait_for(id, &["removed"]);
+    let (code, r) = s.patch(&format!("/api/1/composes/{id}"), &json!({}));
+    assert_eq!(code, 200, "{r}");
+    assert_ne!(r["id"], c["id"]);
+    assert_eq!(r["parent_pungi_compose_ids"], c["parent_pungi_compose_ids"]);
+    assert_eq!(r["respin_of"], c["pungi_compose_id"]);
     for (field, value) in [
         ("parent_pungi_compose_ids", json!(["ok-1", "../x"])),
         ("parent_pungi_compose_ids", json!("Fedora-40-20240101.n.0")),

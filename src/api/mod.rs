@@ -545,6 +545,7 @@ async fn renew_compose(
     n.label = label;
     n.compose_type = old.compose_type.clone();
     n.respin_of = old.pungi_compose_id.clone();
+    n.parent_pungi_compose_ids = old.parent_pungi_compose_ids.clone();
     n.target_dir = old.target_dir.clone();
     n.module_defaults_url = old.module_defaults_url.clone();
     n.modular_koji_tags = old.modular_koji_tags.clone();
