@@ -43,29 +43,28 @@ pub use package::{
 /// Read one RPM file: its headers and the sha256 of the whole file, its own
 /// digests checked on the way.
 pub fn read_package(path: &Path) -> Result<PackageMeta, RpmError> {
+    open_and_read(path, true)
+}
+
+/// Open `path` and read it whole or (`whole` false) only to its headers.
+fn open_and_read(path: &Path, whole: bool) -> Result<PackageMeta, RpmError> {
     let io = |source| RpmError::Io {
         path: path.to_owned(),
         source,
     };
     let file = File::open(path).map_err(io)?;
     let md = file.metadata().map_err(io)?;
-    read_open_package(path, &file, &md)
+    read_open(path, &file, &md, whole)
 }
 
 /// Read one RPM file only up to the end of its main header (a few KB of a
 /// file of any size): the record [`read_package`] gives, but with an empty
 /// `checksum` ([`PackageMeta::is_whole`] false), `file_size` from the file's
 /// metadata, no changelogs and no description, and only the header digests
-/// checked. What a compose needs to
-/// choose among candidates; the chosen ones are then read whole.
+/// checked. What a compose needs to choose among candidates; the chosen
+/// ones are then read whole.
 pub fn read_package_header(path: &Path) -> Result<PackageMeta, RpmError> {
-    let io = |source| RpmError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let file = File::open(path).map_err(io)?;
-    let md = file.metadata().map_err(io)?;
-    read_open(path, &file, &md, false)
+    open_and_read(path, false)
 }
 
 /// RPM files this process has read whole with [`read_open_package`] (the
