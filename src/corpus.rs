@@ -16,6 +16,11 @@ pub struct CorpusArgs {
     /// Seed: the same seed gives the same packages.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Write no source RPMs. By default each binary package's source RPM
+    /// (the one its SOURCERPM header names) is written under
+    /// SRPMS/<letter>/, so the corpus can be imported into Koji.
+    #[arg(long)]
+    no_sources: bool,
 }
 
 pub fn run(args: CorpusArgs) -> anyhow::Result<()> {
@@ -25,22 +30,34 @@ pub fn run(args: CorpusArgs) -> anyhow::Result<()> {
         indicatif::ProgressDrawTarget::stderr(),
     );
     let bytes = AtomicU64::new(0);
-    specs.par_iter().try_for_each(|s| -> anyhow::Result<()> {
+    let write = |s: &odcs::rpm::build::PackageSpec, top: &str| -> anyhow::Result<()> {
         let first = s.name.chars().next().unwrap_or('_').to_ascii_lowercase();
-        let dir = args.dir.join("Packages").join(first.to_string());
+        let dir = args.dir.join(top).join(first.to_string());
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = s.write_to(&dir)?;
         bytes.fetch_add(
             std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
             Ordering::Relaxed,
         );
+        Ok(())
+    };
+    specs.par_iter().try_for_each(|s| -> anyhow::Result<()> {
+        write(s, "Packages")?;
+        if !args.no_sources {
+            write(&s.source_package(), "SRPMS")?;
+        }
         bar.inc(1);
         Ok(())
     })?;
     bar.finish_and_clear();
     eprintln!(
-        "wrote {} packages ({} MiB) to {}",
+        "wrote {} packages{} ({} MiB) to {}",
         specs.len(),
+        if args.no_sources {
+            ""
+        } else {
+            " and their source RPMs"
+        },
         bytes.load(Ordering::Relaxed) >> 20,
         args.dir.display()
     );

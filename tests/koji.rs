@@ -1108,3 +1108,177 @@ fn koji_cli_finds_module_builds_as_our_client_does() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].nvr, "mod-s_1-7.c0");
 }
+
+// ---------------------------------------------------------------------------
+// `koji import` reads the RPMs `odcs generate-corpus` writes (#18 item 4)
+
+/// `koji ARGS...` run by Debian's python3, which has rpm's Python bindings
+/// (`python3-rpm`; the PyPI interpreter has none, and `koji import` reads
+/// headers through them), with the PyPI koji package on its path.
+fn koji_with_rpm_bindings(hub: &KojiHub, dir: &Path, args: &[&str]) -> std::process::Output {
+    let locate = common::run_ok(Command::new("python3").args([
+        "-c",
+        "import os, sys, koji; print(os.path.join(os.path.dirname(sys.executable), 'koji')); \
+         print(os.path.dirname(os.path.dirname(koji.__file__)))",
+    ]));
+    let located = String::from_utf8(locate.stdout).unwrap();
+    let mut lines = located.lines();
+    let (script, site) = (
+        lines.next().unwrap().to_owned(),
+        lines.next().unwrap().to_owned(),
+    );
+    assert!(
+        std::fs::read_to_string(&script).is_ok_and(|s| s.starts_with("#!") && s.contains("koji")),
+        "{script} is not the koji CLI script; scripts/test installs it (pip install koji)"
+    );
+    let bindings = common::run(Command::new("/usr/bin/python3").args(["-c", "import rpm"]));
+    assert!(
+        bindings.status.success(),
+        "Debian's python3 has no rpm bindings: `koji import` needs them; scripts/test \
+         installs them (apt-get install python3-rpm)"
+    );
+    let config = dir.join("koji.conf");
+    std::fs::write(
+        &config,
+        format!("[koji]\nserver = {}\nweburl = http://127.0.0.1/koji\ntopurl = http://127.0.0.1/kojifiles\n", hub.url()),
+    )
+    .unwrap();
+    common::run(
+        Command::new("/usr/bin/python3")
+            .arg(&script)
+            .arg("-c")
+            .arg(&config)
+            .arg("--noauth")
+            .args(args)
+            .env("PYTHONPATH", site)
+            .env("PYTHONIOENCODING", "utf-8"),
+    )
+}
+
+/// Every `*.rpm` under `dir`, sorted.
+fn rpms_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rpm") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn koji_import_takes_the_generated_corpus_and_its_source_rpms() {
+    // an empty hub: the standard fixture already holds a bash build
+    let dir = tempfile::tempdir().unwrap();
+    let hub = KojiHub::start(HubModel::new(&dir.path().join("topdir")));
+    let corpus = dir.path().join("corpus");
+    common::run_ok(
+        common::odcs()
+            .args(["generate-corpus", "--packages", "40"])
+            .arg(&corpus),
+    );
+    let binaries = rpms_under(&corpus.join("Packages"));
+    let sources = rpms_under(&corpus.join("SRPMS"));
+    assert_eq!((binaries.len(), sources.len()), (40, 40));
+
+    // rpm itself: binaries name their source RPM, which exists; source RPMs
+    // are source packages; every digest checks out after the rewrite
+    let query = |p: &Path| {
+        let out = common::run_ok(
+            Command::new(common::tool("rpm"))
+                .args([
+                    "-qp",
+                    "--qf",
+                    "%{SOURCERPM}|%{SOURCEPACKAGE}|%{NAME}-%{VERSION}-%{RELEASE}",
+                ])
+                .arg(p),
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let names: BTreeSet<String> = sources
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for b in &binaries {
+        let q = query(b);
+        let fields: Vec<&str> = q.split('|').collect();
+        assert_eq!(fields[1], "(none)", "{}: SOURCEPACKAGE", b.display());
+        assert_eq!(
+            fields[0],
+            format!("{}.src.rpm", fields[2]),
+            "{}",
+            b.display()
+        );
+        assert!(
+            names.contains(fields[0]),
+            "{}: no source RPM {}",
+            b.display(),
+            fields[0]
+        );
+    }
+    for src in &sources {
+        let q = query(src);
+        assert!(q.starts_with("(none)|1|"), "{}: {q}", src.display());
+    }
+    let mut check = Command::new(common::tool("rpm"));
+    check.arg("-K").args(&binaries).args(&sources);
+    let out = String::from_utf8(common::run_ok(&mut check).stdout).unwrap();
+    assert_eq!(
+        out.lines().filter(|l| l.ends_with("digests OK")).count(),
+        80,
+        "{out}"
+    );
+
+    // the koji CLI groups them into builds by SOURCERPM and would import all
+    let mut args = vec!["import", "--test"];
+    let paths: Vec<String> = binaries
+        .iter()
+        .chain(&sources)
+        .map(|p| p.display().to_string())
+        .collect();
+    args.extend(paths.iter().map(String::as_str));
+    let out = koji_with_rpm_bindings(&hub, dir.path(), &args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "koji import --test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let skipped = stdout
+        .lines()
+        .filter(|l| l.starts_with("Test mode -- skipping import for "))
+        .count();
+    assert_eq!(skipped, 80, "{stdout}");
+    assert!(!stdout.contains("Missing build or srpm"), "{stdout}");
+    assert_eq!(
+        hub.methods().iter().filter(|m| *m == "getRPM").count(),
+        80,
+        "koji import asks the hub for each RPM"
+    );
+
+    // what the real hub refused: a binary package whose SOURCERPM is `(none)`
+    let mut spec = odcs::rpm::build::PackageSpec::parse("orphan-1.0-1.x86_64").unwrap();
+    spec.sourcerpm = None;
+    let orphan = spec.write_to(dir.path()).unwrap();
+    let out = koji_with_rpm_bindings(
+        &hub,
+        dir.path(),
+        &["import", "--test", &orphan.display().to_string()],
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success() && all.contains("invalid format: (none)"),
+        "{all}"
+    );
+}

@@ -17,9 +17,15 @@
 //! ```
 //!
 //! Packages are built with the `rpm` crate, which writes the package headers that
-//! rpmbuild would (automatic `name = evr` provides, rpmlib() requires) but always
-//! writes `SOURCERPM` as `(none)` and cannot make source RPMs; tests that need
-//! those use rpmbuild from `fixtures/specs/`.
+//! rpmbuild would (automatic `name = evr` provides, rpmlib() requires). It
+//! always writes `SOURCERPM` as `(none)` and cannot make source RPMs, which the
+//! Koji hub refuses to import (`invalid format: (none)`, formats.md §1.10); so
+//! [`PackageSpec::write_to`] rewrites the main header afterwards, as rpmbuild
+//! writes it: a binary package names its source RPM ([`PackageSpec::sourcerpm`]),
+//! a package of arch `src` has no `SOURCERPM` but `SOURCEPACKAGE = 1` and a
+//! source lead; the signature header's digests and size are computed again
+//! over the new header. [`PackageSpec::source_package`] declares the source RPM
+//! of a binary one.
 
 use std::path::{Path, PathBuf};
 
@@ -80,6 +86,11 @@ pub struct PackageSpec {
     /// Compress the payload (gzip); off by default since fixtures are tiny and
     /// the corpus generator wants speed.
     pub compress: bool,
+    /// The `SOURCERPM` header of a binary package: by default
+    /// `NAME-VERSION-RELEASE.src.rpm` of its own N-V-R, as rpmbuild names the
+    /// source RPM of a package built from a spec file of the same name. `None`
+    /// writes `(none)`, as the `rpm` crate does. Not written for arch `src`.
+    pub sourcerpm: Option<String>,
 }
 
 impl PackageSpec {
@@ -123,7 +134,55 @@ impl PackageSpec {
             files: vec![],
             changelog: vec![],
             compress: false,
+            sourcerpm: Some(format!("{name}-{version}-{release}.src.rpm")),
         })
+    }
+
+    /// Whether this declares a source package (arch `src`).
+    pub fn is_source(&self) -> bool {
+        self.arch == "src"
+    }
+
+    /// The source RPM this binary package names: the same N-E-V-R, arch `src`,
+    /// file name [`PackageSpec::sourcerpm`], holding a spec file. Its header
+    /// is what Koji reads on import: name, epoch, version, release, build time.
+    pub fn source_package(&self) -> PackageSpec {
+        let file_name = self
+            .sourcerpm
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}-{}.src.rpm", self.name, self.version, self.release));
+        let nvr = file_name.strip_suffix(".src.rpm").unwrap_or(&file_name);
+        let (nv, release) = nvr.rsplit_once('-').unwrap_or((nvr, &self.release));
+        let (name, version) = nv.rsplit_once('-').unwrap_or((nv, &self.version));
+        let spec = format!(
+            "Name: {name}\nVersion: {version}\nRelease: {release}\n{}Summary: {}\nLicense: {}\n\n%description\n{}\n",
+            self.epoch
+                .map(|e| format!("Epoch: {e}\n"))
+                .unwrap_or_default(),
+            self.summary,
+            self.license,
+            self.description,
+        );
+        PackageSpec {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            release: release.to_owned(),
+            arch: "src".to_owned(),
+            requires: vec![],
+            provides: vec![],
+            conflicts: vec![],
+            obsoletes: vec![],
+            recommends: vec![],
+            suggests: vec![],
+            supplements: vec![],
+            enhances: vec![],
+            files: vec![(
+                format!("./{name}.spec"),
+                FileContent::Regular(spec.into_bytes()),
+            )],
+            sourcerpm: None,
+            ..self.clone()
+        }
     }
 
     pub fn requires(mut self, dep: &str) -> Self {
@@ -218,7 +277,7 @@ impl PackageSpec {
             version: self.version.clone(),
             release: self.release.clone(),
             arch: self.arch.clone(),
-            is_source: false,
+            is_source: self.is_source(),
             checksum: hex::encode(sha2::Sha256::digest(self.nevra().as_bytes())),
             header_digest: hex::encode(sha2::Sha256::digest(format!("header {}", self.nevra()))),
             sigmd5: None,
@@ -235,7 +294,13 @@ impl PackageSpec {
             vendor: self.vendor.clone().unwrap_or_default(),
             group: self.group.clone().unwrap_or_default(),
             buildhost: String::new(),
-            sourcerpm: format!("{}-{}-{}.src.rpm", self.name, self.version, self.release),
+            sourcerpm: if self.is_source() {
+                String::new()
+            } else {
+                self.sourcerpm
+                    .clone()
+                    .unwrap_or_else(|| "(none)".to_owned())
+            },
             header_start: 0,
             header_end: 0,
             provides,
@@ -341,10 +406,60 @@ impl PackageSpec {
         for (author, text, time) in &self.changelog {
             b.add_changelog_entry(author, text, *time);
         }
-        let pkg = b.build().map_err(rpm_err)?;
+        let mut pkg = b.build().map_err(rpm_err)?;
+        self.rewrite_source_headers(&mut pkg).map_err(rpm_err)?;
+        let mut bytes = Vec::new();
+        pkg.write(&mut bytes).map_err(rpm_err)?;
+        if self.is_source() {
+            // the lead's type (bytes 6-7): 1 for a source package; no digest
+            // covers the lead
+            bytes[6..8].copy_from_slice(&1u16.to_be_bytes());
+        }
         let path = dir.join(self.file_name());
-        pkg.write_file(&path).map_err(rpm_err)?;
+        std::fs::write(&path, &bytes).map_err(|e| rpm_err(e.into()))?;
         Ok(path)
+    }
+
+    /// Write `SOURCERPM` (binary) or `SOURCEPACKAGE` (source) into the built
+    /// main header as rpmbuild does, and compute the signature header's
+    /// header digests and header + payload size again.
+    fn rewrite_source_headers(&self, pkg: &mut rpm_rs::Package) -> Result<(), rpm_rs::Error> {
+        use rpm_rs::{HeaderEntry, IndexData, IndexSignatureTag, IndexTag};
+        let region = IndexTag::RPMTAG_HEADERIMMUTABLE as u32;
+        let sourcerpm = IndexTag::RPMTAG_SOURCERPM as u32;
+        let mut entries: Vec<HeaderEntry> = pkg
+            .metadata
+            .header
+            .get_all_entries()?
+            .into_iter()
+            .filter(|(tag, _)| *tag != region && *tag != sourcerpm)
+            .map(|(tag, data)| HeaderEntry::new(tag, data))
+            .collect();
+        if self.is_source() {
+            entries.push(HeaderEntry::new(
+                IndexTag::RPMTAG_SOURCEPACKAGE as u32,
+                IndexData::Int32(vec![1]),
+            ));
+        } else {
+            let name = self
+                .sourcerpm
+                .clone()
+                .unwrap_or_else(|| "(none)".to_owned());
+            entries.push(HeaderEntry::new(sourcerpm, IndexData::StringTag(name)));
+        }
+        pkg.metadata.header =
+            rpm_rs::Header::from_entries(entries, IndexTag::RPMTAG_HEADERIMMUTABLE);
+        let header = pkg.metadata.header_bytes()?;
+        let signature = &pkg.metadata.signature;
+        let had_size = signature.entry_is_present(IndexSignatureTag::RPMSIGTAG_SIZE as u32)
+            || signature.entry_is_present(IndexSignatureTag::RPMSIGTAG_LONGSIZE as u32);
+        let mut sig = rpm_rs::SignatureHeaderBuilder::from_existing(&pkg.metadata.signature)?
+            .calculate_digests(&header);
+        if had_size {
+            sig = sig.set_content_length((header.len() + pkg.payload.len()) as u64);
+        }
+        pkg.metadata.signature = sig.build()?;
+        Ok(())
     }
 }
 

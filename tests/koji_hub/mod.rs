@@ -363,6 +363,7 @@ const METHODS: &[&str] = &[
     "search",
     "listBuildRPMs",
     "listRPMs",
+    "getRPM",
     "queryRPMSigs",
     "getRPMChecksums",
     "system.listMethods",
@@ -590,6 +591,21 @@ fn dispatch(m: &HubModel, call: MethodCall, in_multicall: bool) -> Result<Value,
                 .find_build(a.get("build"))
                 .ok_or_else(|| generic(format!("No such build: {}", repr(a.get("build")))))?;
             Ok(Value::Array(m.build_rpms(b.id).map(rpm_value).collect()))
+        }
+        // `koji import` asks it for each RPM before uploading (formats.md
+        // §1.9): a dict of name, version, release, arch; an id; or N-V-R.A
+        "getRPM" => {
+            let a = bind(&["rpminfo", "strict", "multibuild"])?;
+            let info = a.get("rpminfo");
+            if !matches!(info, Value::Int(_) | Value::String(_) | Value::Struct(_)) {
+                return Err(generic(format!("Invalid type for rpminfo: {}", repr(info))));
+            }
+            let found = m.find_rpm(info);
+            match found {
+                Some(r) => Ok(rpm_value(r)),
+                None if a.flag("strict") => Err(generic(format!("No such rpm: {}", repr(info)))),
+                None => Ok(Value::Nil),
+            }
         }
         "listRPMs" => {
             let a = bind(&[

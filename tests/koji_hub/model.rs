@@ -659,10 +659,21 @@ impl HubModel {
         }
     }
 
+    /// An RPM by id, by `N-V-R.A`, or by a dict of name, version, release
+    /// and arch (as `getRPM` takes it; the epoch is not compared).
     pub fn find_rpm(&self, info: &Value) -> Option<&RpmRow> {
         match info {
             Value::Int(id) => self.rpms.iter().find(|r| r.id == *id),
             Value::String(nvra) => self.rpms.iter().find(|r| &r.nvra() == nvra),
+            Value::Struct(_) => {
+                let field = |k| info.get(k).and_then(Value::as_str);
+                self.rpms.iter().find(|r| {
+                    field("name") == Some(r.name.as_str())
+                        && field("version") == Some(r.version.as_str())
+                        && field("release") == Some(r.release.as_str())
+                        && field("arch") == Some(r.arch.as_str())
+                })
+            }
             _ => None,
         }
     }
