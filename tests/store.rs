@@ -126,6 +126,7 @@ on_both_backends!(
     inserted_compose_reads_back_with_every_field,
     unknown_compose_is_not_found,
     list_filters_orders_and_counts_pages,
+    list_totals_follow_every_change_and_fold,
     list_orders_missing_times_first_when_ascending,
     compose_goes_from_wait_through_generating_to_done,
     transitions_from_the_wrong_state_are_refused,
@@ -300,6 +301,139 @@ async fn unknown_compose_is_not_found(db: TestDb) {
     assert!(matches!(err, StoreError::NotFound { id: 999 }), "{err}");
     let err = db.store.set_progress(999, "x").await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { id: 999 }), "{err}");
+}
+
+/// The list's total for filters of source type and state at most is summed
+/// from `compose_counts` (kept by triggers); it must equal the composes the
+/// list itself finds, through inserts, transitions, a row deleted by hand,
+/// folds, and writers running while another task folds.
+async fn list_totals_follow_every_change_and_fold(db: TestDb) {
+    let s = &db.store;
+    let filters: Vec<ComposeFilter> = [
+        (None, None),
+        (Some(1), None),
+        (Some(2), None),
+        (None, Some(ComposeState::Wait)),
+        (None, Some(ComposeState::Done)),
+        (Some(1), Some(ComposeState::Generating)),
+        (Some(2), Some(ComposeState::Wait)),
+        (Some(3), None),
+    ]
+    .into_iter()
+    .map(|(source_type, state)| ComposeFilter {
+        source_type,
+        state,
+        ..Default::default()
+    })
+    .collect();
+    let check = |when: &'static str| {
+        let filters = filters.clone();
+        let s = s.clone();
+        async move {
+            for f in &filters {
+                let (rows, total) = s
+                    .list_composes(f, OrderBy::default(), 1, 100_000)
+                    .await
+                    .unwrap();
+                assert_eq!(total, rows.len() as u64, "{when}: {f:?}");
+            }
+        }
+    };
+    check("empty").await;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let c = if i % 3 == 0 {
+            NewCompose::new("bob", 2, &format!("mod:{i}"))
+        } else {
+            tag_compose("alice", "f40")
+        };
+        ids.push(s.insert_compose(&c).await.unwrap().id);
+    }
+    check("inserted").await;
+    for &id in &ids[..8] {
+        s.mark_generating(id).await.unwrap();
+    }
+    check("generating").await;
+    for &id in &ids[..5] {
+        s.mark_done(id, Some(7), &[rpm(id as usize)]).await.unwrap();
+    }
+    s.mark_failed(ids[6], "broken").await.unwrap();
+    s.request_removal(ids[0], "carol").await.unwrap();
+    s.mark_removed(ids[0], Some("carol"), "Removed by carol.")
+        .await
+        .unwrap();
+    check("done, failed, removed").await;
+    let (_, done) = s
+        .list_composes(&filters[4], OrderBy::default(), 1, 0)
+        .await
+        .unwrap();
+    assert_eq!(done, 4, "composes 1-4 are done");
+
+    // a row deleted by hand (an operator cleaning up) leaves the count too
+    let last = *ids.last().unwrap();
+    execute(&db.url, &format!("DELETE FROM composes WHERE id = {last}")).await;
+    check("deleted").await;
+
+    let folded = s.fold_compose_counts().await.unwrap();
+    assert!(folded > 12, "every appended row was folded: {folded}");
+    check("folded").await;
+    let (rows, _) = s
+        .list_composes(&ComposeFilter::default(), OrderBy::default(), 1, 1000)
+        .await
+        .unwrap();
+    let groups: HashSet<(i64, ComposeState)> =
+        rows.iter().map(|r| (r.source_type, r.state)).collect();
+    assert_eq!(
+        s.fold_compose_counts().await.unwrap(),
+        groups.len() as u64,
+        "one row per group is left after a fold"
+    );
+    check("folded twice").await;
+
+    // writers and a folder at once
+    let mut tasks = Vec::new();
+    for t in 0..3 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20 {
+                let c = NewCompose::new("dave", 1 + (t + i) % 2, "f41");
+                let id = s.insert_compose(&c).await.unwrap().id;
+                if i % 2 == 0 {
+                    s.mark_generating(id).await.unwrap();
+                }
+            }
+        }));
+    }
+    let folder = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            for _ in 0..20 {
+                s.fold_compose_counts().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    for t in tasks {
+        t.await.unwrap();
+    }
+    folder.await.unwrap();
+    check("concurrent").await;
+    let (_, total) = s
+        .list_composes(&ComposeFilter::default(), OrderBy::default(), 1, 0)
+        .await
+        .unwrap();
+    assert_eq!(total, 11 + 60);
+}
+
+/// Run one statement on the test's database with a connection of its own.
+async fn execute(url: &str, sql: &str) {
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    }
 }
 
 async fn list_filters_orders_and_counts_pages(db: TestDb) {

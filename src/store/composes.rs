@@ -10,8 +10,8 @@ use tracing::instrument;
 
 use super::model::{COMPOSE_COLUMNS, INSERT_COLUMNS};
 use super::{
-    ComposeFilter, ComposeRow, ComposeState, JobKind, NewCompose, OrderBy, Store, StoreError,
-    StoredRpm, Timestamp, db, transaction, with_pool,
+    Backend, ComposeFilter, ComposeRow, ComposeState, JobKind, NewCompose, OrderBy, Store,
+    StoreError, StoredRpm, Timestamp, db, transaction, with_pool,
 };
 
 /// `state_reason` texts of the original (odcs-api.md §5.3).
@@ -30,6 +30,23 @@ enum Param {
     Int(i64),
     Text(String),
 }
+
+/// A row of a list page with the total the page's statement counted.
+#[derive(sqlx::FromRow)]
+struct CountedRow {
+    #[sqlx(flatten)]
+    row: ComposeRow,
+    total: i64,
+    summed: i64,
+}
+
+/// How many rows of `compose_counts` a list may sum before it folds them.
+const FOLD_COUNTS_AT: i64 = 4096;
+
+/// The sums of `compose_counts` per group, appended (SQLite's half of a fold).
+const FOLD_SQLITE: &str = "INSERT INTO compose_counts (source_type, state, n) \
+     SELECT source_type, state, SUM(n) FROM compose_counts \
+     GROUP BY source_type, state HAVING SUM(n) <> 0 RETURNING id";
 
 fn in_states(states: &[ComposeState]) -> String {
     let codes: Vec<String> = states.iter().map(|s| s.code().to_string()).collect();
@@ -197,7 +214,8 @@ impl Store {
     ) -> Result<Vec<(i64, i64, u64)>, StoreError> {
         let rows: Vec<(i64, i64, i64)> = with_pool!(self, |pool| {
             sqlx::query_as::<_, (i64, i64, i64)>(
-                "SELECT source_type, state, COUNT(*) FROM composes GROUP BY source_type, state",
+                "SELECT source_type, state, CAST(SUM(n) AS BIGINT) FROM compose_counts \
+                 GROUP BY source_type, state HAVING SUM(n) > 0",
             )
             .fetch_all(pool)
             .await
@@ -293,29 +311,50 @@ impl Store {
             (_, true) => format!("{column} {direction} {nulls}, id {direction}"),
             (_, false) => format!("{column} {direction}, id {direction}"),
         };
+        // filtered by source type and state at most, the total comes from the
+        // counts the triggers keep (a few rows), not from counting the table;
+        // `summed` is how many rows of those counts it added up
+        let counted = filter.owner.is_none()
+            && filter.source.is_none()
+            && filter.koji_task_id.is_none()
+            && filter.pungi_compose_id.is_none()
+            && filter.compose_type.is_none()
+            && filter.label.is_none();
+        let (total_sql, summed_sql) = if counted {
+            (
+                format!(
+                    "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM compose_counts{where_clause}"
+                ),
+                format!("SELECT COUNT(*) FROM compose_counts{where_clause}"),
+            )
+        } else {
+            (
+                format!("SELECT COUNT(*) FROM composes{where_clause}"),
+                "SELECT CAST(0 AS BIGINT)".to_owned(),
+            )
+        };
+        // the page and its total in one statement (one round trip; the
+        // subqueries are evaluated once); the total alone when there is no
+        // row. The total is added to the page's rows only: added in the inner
+        // query, PostgreSQL projected it onto every row the OFFSET skips (a
+        // deep page took 2.2 ms instead of 0.8)
         let select = format!(
-            "SELECT {COMPOSE_COLUMNS} FROM composes{where_clause} \
-             ORDER BY {order} LIMIT ${} OFFSET ${}",
+            "SELECT p.*, ({total_sql}) AS total, ({summed_sql}) AS summed \
+             FROM (SELECT {COMPOSE_COLUMNS} FROM composes{where_clause} \
+                   ORDER BY {order} LIMIT ${} OFFSET ${}) AS p \
+             ORDER BY {order}",
             n + 1,
             n + 2
         );
-        let count = format!("SELECT COUNT(*) FROM composes{where_clause}");
+        let count = format!("SELECT ({total_sql}), ({summed_sql})");
         let limit = i64::from(per_page);
         let offset = i64::from(page.max(1) - 1) * limit;
 
-        with_pool!(self, |pool| {
-            let mut q = sqlx::query_scalar::<_, i64>(&count);
-            for p in &params {
-                q = match p {
-                    Param::Int(v) => q.bind(*v),
-                    Param::Text(v) => q.bind(v.as_str()),
-                };
-            }
-            let total = q.fetch_one(pool).await.map_err(db("count composes"))?;
+        let (rows, total, summed) = with_pool!(self, |pool| {
             let rows = if per_page == 0 {
                 Vec::new()
             } else {
-                let mut q = sqlx::query_as::<_, ComposeRow>(&select);
+                let mut q = sqlx::query_as::<_, CountedRow>(&select);
                 for p in &params {
                     q = match p {
                         Param::Int(v) => q.bind(*v),
@@ -328,8 +367,69 @@ impl Store {
                     .await
                     .map_err(db("list composes"))?
             };
-            Ok((rows, u64::try_from(total).unwrap_or(0)))
-        })
+            let (total, summed) = match rows.first() {
+                Some(r) => (r.total, r.summed),
+                None => {
+                    let mut q = sqlx::query_as::<_, (i64, i64)>(&count);
+                    for p in &params {
+                        q = match p {
+                            Param::Int(v) => q.bind(*v),
+                            Param::Text(v) => q.bind(v.as_str()),
+                        };
+                    }
+                    q.fetch_one(pool).await.map_err(db("count composes"))?
+                }
+            };
+            let rows: Vec<ComposeRow> = rows.into_iter().map(|r| r.row).collect();
+            Ok::<_, StoreError>((rows, total, summed))
+        })?;
+        // the reaper folds the counts every round; a service without one
+        // (no workers) folds them here before summing gets slow
+        if summed > FOLD_COUNTS_AT {
+            self.fold_compose_counts().await?;
+        }
+        Ok((rows, u64::try_from(total).unwrap_or(0)))
+    }
+
+    /// Add up the rows the triggers appended to `compose_counts` into one per
+    /// `(source_type, state)` (dropping groups that sum to nothing). Safe to
+    /// run while composes change, and in several processes at once: on
+    /// PostgreSQL one statement deletes the rows and inserts their sums, so a
+    /// row appended meanwhile is neither summed nor deleted; on SQLite the
+    /// insert takes the database's write lock before it reads, so none can be
+    /// appended until the transaction ends. Returns how many rows it folded.
+    #[instrument(skip(self), err(level = "debug"))]
+    pub async fn fold_compose_counts(&self) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let (folded,) = sqlx::query_as::<_, (i64,)>(
+                    "WITH gone AS (DELETE FROM compose_counts RETURNING source_type, state, n), \
+                     sums AS (INSERT INTO compose_counts (source_type, state, n) \
+                       SELECT source_type, state, SUM(n) FROM gone \
+                       GROUP BY source_type, state HAVING SUM(n) <> 0) \
+                     SELECT COUNT(*) FROM gone",
+                )
+                .fetch_one(pool)
+                .await
+                .map_err(db("fold compose counts"))?;
+                Ok(u64::try_from(folded).unwrap_or(0))
+            }
+            Backend::Sqlite(_) => transaction!(self, |tx| {
+                let new_ids = sqlx::query_as::<_, (i64,)>(FOLD_SQLITE)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db("fold compose counts"))?;
+                // every row older than the sums is in them (no other writer
+                // could append since the insert began)
+                let first_new = new_ids.iter().map(|r| r.0).min().unwrap_or(i64::MAX);
+                let gone = sqlx::query("DELETE FROM compose_counts WHERE id < $1")
+                    .bind(first_new)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("fold compose counts"))?;
+                Ok(gone.rows_affected())
+            }),
+        }
     }
 
     /// A compose that can answer a request with this fingerprint: the first

@@ -1,8 +1,9 @@
 //! The reaper: every `reaper_interval`, one process of all (a lease in the
 //! database) fails composes no job will finish (lost) or that ran past the
 //! compose timeout, removes expired composes, sweeps what the target
-//! directories hold that no `done` compose accounts for, and removes Koji
-//! tag cache entries older than 30 days.
+//! directories hold that no `done` compose accounts for, folds the compose
+//! counts the list's totals are summed from, and removes Koji tag cache
+//! entries older than 30 days.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -200,6 +201,7 @@ impl WorkerContext {
         self.fail_overdue().await?;
         self.reap().await?;
         self.sweep().await?;
+        self.store.fold_compose_counts().await?;
         let target = self.target_dirs.default.path.clone();
         for gone in
             tokio::task::spawn_blocking(move || crate::compose::pungi::prune_tag_cache(&target))
