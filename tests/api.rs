@@ -1002,7 +1002,8 @@ fn the_python_odcs_cli_creates_renews_gets_waits_and_deletes() {
 
 /// `repo` composes through the API (#20): the repository must lie where
 /// lookaside repositories may; the compose's `koji_event` is its repomd
-/// revision; they are never reused (the repository may change in place).
+/// revision; an identical request is answered by the done compose while the
+/// revision is the same, and by a new compose once the repository changed.
 #[test]
 fn a_repo_compose_reads_an_allowed_local_repository() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1041,11 +1042,42 @@ fn a_repo_compose_reads_an_allowed_local_repository() {
         (Some("done"), Some(77)),
         "{c}"
     );
+    // the same repository at the same revision: the done compose answers
     let (_, again) = post(&repo.display().to_string());
     let again = s.wait_for(again["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(
+        (&again["toplevel_url"], &again["koji_event"]),
+        (&c["toplevel_url"], &c["koji_event"]),
+        "the same revision reuses the compose: {again}"
+    );
+    // changed in place (a new package, a new revision): a new compose
+    odcs::rpm::build::PackageSpec::parse("solo-2-1.noarch")
+        .unwrap()
+        .write_to(&repo)
+        .unwrap();
+    common::createrepo_c(&repo, &repo, &["--revision", "78"]);
+    let (_, changed) = post(&repo.display().to_string());
+    let changed = s.wait_for(changed["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(changed["state_name"], "done", "{changed}");
     assert_ne!(
-        again["toplevel_url"], c["toplevel_url"],
-        "a repo compose is not reused"
+        changed["toplevel_url"], c["toplevel_url"],
+        "a changed repository is never answered by the old compose"
+    );
+    assert_eq!(changed["koji_event"], 78);
+    let listed = |id: &Value| -> Vec<String> {
+        let rpms_json = s
+            .data
+            .join(format!("composes/odcs-{id}/compose/metadata/rpms.json"));
+        listed_rpms(&rpms_json, "Temporary")
+            .into_iter()
+            .map(|(_, nevra, _)| nevra)
+            .collect()
+    };
+    assert_eq!(listed(&c["id"]), ["solo-0:1-1.noarch"]);
+    assert!(
+        listed(&changed["id"]).contains(&"solo-0:2-1.noarch".to_owned()),
+        "{:?}",
+        listed(&changed["id"])
     );
 }
 

@@ -278,12 +278,9 @@ impl NewCompose {
         use sha2::{Digest, Sha256};
 
         use crate::domain::{Flag, SourceType};
-        // (a repo compose: its repository may change under the same path;
-        // the original compares repomd revisions, not done here yet)
-        if Flag::NoReuse.is_set(self.flags)
-            || self.source_type == SourceType::RawConfig.code()
-            || self.source_type == SourceType::Repo.code()
-        {
+        // (a repo compose is reused only while its repository's repomd
+        // revision is the one it was made from: the worker compares them)
+        if Flag::NoReuse.is_set(self.flags) || self.source_type == SourceType::RawConfig.code() {
             return None;
         }
         fn set(list: Option<&str>) -> String {
@@ -292,7 +289,9 @@ impl NewCompose {
             items.dedup();
             items.join(" ")
         }
-        let koji_event = if self.source_type == SourceType::Tag.code() {
+        let koji_event = if self.source_type == SourceType::Tag.code()
+            || self.source_type == SourceType::Repo.code()
+        {
             None
         } else {
             self.koji_event

@@ -116,7 +116,8 @@ impl WorkerContext {
     /// what this one would: for a tag, nothing in the tag or the tags it
     /// inherits from changed since the done compose's event (Koji's
     /// `tagChangedSinceEvent`; other changes on the hub do not matter); for
-    /// fixed builds, the fingerprint (which holds a requested event) is enough.
+    /// fixed builds, the fingerprint (which holds a requested event) is enough;
+    /// for a repository, its repomd revision is still the done compose's.
     async fn reusable(
         self: Arc<Self>,
         worker: &str,
@@ -177,6 +178,40 @@ impl WorkerContext {
                     .split_whitespace()
                     .all(|m| m.split(':').count() == 4);
                 exact && (flag(c, Flag::NoDeps) || c.koji_event.is_some())
+            }
+            // a repository changed in place gets a new repomd revision (the
+            // compose's `koji_event`, odcs-api.md §6): reused only while the
+            // revision is the same, and only for one repository (of several,
+            // the event holds the last one's revision)
+            ComposeState::Done if c.source_type == crate::domain::SourceType::Repo.code() => {
+                let location = c.source.trim().to_owned();
+                if location.split_whitespace().count() != 1 || other.koji_event.is_none() {
+                    return Ok(false);
+                }
+                let dir = location
+                    .strip_prefix("file://")
+                    .unwrap_or(&location)
+                    .to_owned();
+                let now = tokio::task::spawn_blocking(move || {
+                    crate::repodata::read::read_repomd(std::path::Path::new(&dir))
+                })
+                .await?;
+                match now {
+                    Ok(repo) => {
+                        repo.revision
+                            .as_deref()
+                            .and_then(|r| r.trim().parse::<i64>().ok())
+                            == other.koji_event
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            compose.id = c.id,
+                            "compose {}: cannot read the revision of {location}: {e}",
+                            c.id
+                        );
+                        false
+                    }
+                }
             }
             ComposeState::Done if !is_tag(c) => true,
             ComposeState::Done => match (other.koji_event, c.koji_event) {
