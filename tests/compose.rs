@@ -1092,7 +1092,8 @@ fn several_tags_the_first_listed_wins_a_package() {
 
 /// A `repo` compose (#20): the packages of a local repository, from its
 /// repodata (createrepo_c's), with the closure as for a tag; the repomd
-/// revision is the compose's event.
+/// revision is the compose's event. Without repodata, the RPMs under the
+/// directory are read.
 #[test]
 fn a_repo_compose_takes_the_packages_of_a_local_repository() {
     let w = world();
@@ -1117,7 +1118,46 @@ fn a_repo_compose_takes_the_packages_of_a_local_repository() {
         package_names(&os_tree(&w, "odcs-31")),
         ["app-1-1.x86_64", "lib-2-1.x86_64"]
     );
-    // a directory without repodata: the failure names it
+    // the same RPMs in a directory nobody ran createrepo over: read from
+    // the RPMs themselves, the same packages
+    let bare = w.root.join("bare-repo");
+    std::fs::create_dir_all(bare.join("sub")).unwrap();
+    for e in std::fs::read_dir(&repo).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "rpm") {
+            std::fs::copy(&p, bare.join("sub").join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let req = ComposeRequest {
+        source_type: odcs::compose::request::SourceType::Repo,
+        source: vec![bare.display().to_string()],
+        ..request("odcs-33", "unused", &["app"])
+    };
+    compose(&w, &req).unwrap();
+    assert_eq!(
+        package_names(&os_tree(&w, "odcs-33")),
+        ["app-1-1.x86_64", "lib-2-1.x86_64"]
+    );
+    // a symlink out of such a directory is refused
+    let outside = w.root.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    PackageSpec::parse("secret-1-1.noarch")
+        .unwrap()
+        .write_to(&outside)
+        .unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("secret-1-1.noarch.rpm"),
+        bare.join("secret-1-1.noarch.rpm"),
+    )
+    .unwrap();
+    let req = ComposeRequest {
+        source_type: odcs::compose::request::SourceType::Repo,
+        source: vec![bare.display().to_string()],
+        ..request("odcs-34", "unused", &["app"])
+    };
+    let e = compose(&w, &req).unwrap_err().to_string();
+    assert!(e.contains("a package outside the repository"), "{e}");
+    // a directory with neither repodata nor RPMs: the failure names it
     let empty = w.root.join("no-repo");
     std::fs::create_dir_all(&empty).unwrap();
     let req = ComposeRequest {

@@ -84,15 +84,15 @@ pub struct CreaterepoReport {
 
 /// An RPM found under the repository directory.
 #[derive(Debug)]
-struct Found {
-    path: PathBuf,
+pub(crate) struct Found {
+    pub(crate) path: PathBuf,
     href: String,
     key: FileKey,
 }
 
 /// Every `*.rpm` under `dir` (following symlinks to files), skipping hidden
 /// directories and the top-level `repodata/`.
-fn scan(dir: &Path) -> Result<Vec<Found>, CreaterepoError> {
+pub(crate) fn scan(dir: &Path) -> Result<Vec<Found>, CreaterepoError> {
     let mut out = Vec::new();
     let mut stack = vec![(dir.to_path_buf(), String::new())];
     while let Some((d, rel)) = stack.pop() {

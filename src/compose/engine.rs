@@ -529,6 +529,10 @@ fn repo_rpms(
                 "a repo source is a local directory or file:// URL here".into(),
             ));
         }
+        if !dir.join("repodata/repomd.xml").is_file() {
+            out.extend(unindexed_repo_rpms(dir).map_err(fail)?);
+            continue;
+        }
         let repo =
             crate::source::repo::load_repo(loc, dir, limits).map_err(|e| fail(e.to_string()))?;
         revision = repo
@@ -562,6 +566,47 @@ fn repo_rpms(
         }
     }
     Ok((out, revision))
+}
+
+/// The RPMs of a directory without repodata (a `repo` source nobody ran
+/// createrepo over): every `*.rpm` under it, as createrepo_c would find them,
+/// each read up to the end of its headers. A symlink leading out of the
+/// directory is refused, as a repodata `location` with `..` is. Such a
+/// repository has no revision: its composes are never reused.
+fn unindexed_repo_rpms(dir: &Path) -> Result<Vec<SourceRpm>, String> {
+    let found = super::createrepo::scan(dir).map_err(|e| e.to_string())?;
+    if found.is_empty() {
+        return Err("no repodata/repomd.xml and no RPM in it".into());
+    }
+    let root = dir
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut out = Vec::with_capacity(found.len());
+    for f in found {
+        let real = f
+            .path
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", f.path.display()))?;
+        if !real.starts_with(&root) {
+            return Err(format!(
+                "{}: a package outside the repository",
+                f.path.display()
+            ));
+        }
+        let meta = crate::rpm::read_package_header(&f.path).map_err(|e| e.to_string())?;
+        out.push(SourceRpm {
+            build_nvr: crate::source::local::build_nvr(&meta),
+            epoch: meta.epoch.filter(|e| *e > 0),
+            path: f.path,
+            name: meta.name,
+            version: meta.version,
+            release: meta.release,
+            arch: meta.arch,
+            sigkey: None,
+            koji_rpm_id: None,
+        });
+    }
+    Ok(out)
 }
 
 /// Packages of the lookaside repositories, from their repodata (downloaded

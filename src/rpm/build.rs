@@ -163,11 +163,21 @@ impl PackageSpec {
             self.license,
             self.description,
         );
+        // field by field: `..self.clone()` would copy the binary's payload
         PackageSpec {
             name: name.to_owned(),
+            epoch: self.epoch,
             version: version.to_owned(),
             release: release.to_owned(),
             arch: "src".to_owned(),
+            summary: self.summary.clone(),
+            description: self.description.clone(),
+            license: self.license.clone(),
+            url: self.url.clone(),
+            vendor: self.vendor.clone(),
+            packager: self.packager.clone(),
+            group: self.group.clone(),
+            build_time: self.build_time,
             requires: vec![],
             provides: vec![],
             conflicts: vec![],
@@ -180,8 +190,9 @@ impl PackageSpec {
                 format!("./{name}.spec"),
                 FileContent::Regular(spec.into_bytes()),
             )],
+            changelog: self.changelog.clone(),
+            compress: self.compress,
             sourcerpm: None,
-            ..self.clone()
         }
     }
 

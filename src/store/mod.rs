@@ -20,6 +20,12 @@
 //!   same on both backends, and the API's precision (`YYYY-MM-DDTHH:MM:SSZ`).
 //!   Leases are in milliseconds and read the *database's* clock, so that workers
 //!   on several hosts agree on when a lease has run out.
+//! - **Counts kept by triggers.** `compose_counts` holds `+1`/`-1` rows per
+//!   `(source_type, state)`, appended by triggers on `composes` (never updated
+//!   in place, so concurrent state changes do not wait on a counter row);
+//!   [`Store::fold_compose_counts`] adds them up, run by the reaper. A list
+//!   filtered by source type and state at most, and the metrics, sum these
+//!   instead of counting the table (issue #18).
 //! - **Jobs with leases.** A worker claims a job for a lease
 //!   ([`Store::claim_next_job`]) and renews it while it works; a job whose lease
 //!   ran out (its worker died or hangs) is claimed again by the next worker.
