@@ -192,6 +192,13 @@ impl WorkerContext {
                     .strip_prefix("file://")
                     .unwrap_or(&location)
                     .to_owned();
+                // a directory without repodata has no revision to compare
+                if !std::path::Path::new(&dir)
+                    .join("repodata/repomd.xml")
+                    .is_file()
+                {
+                    return Ok(false);
+                }
                 let now = tokio::task::spawn_blocking(move || {
                     crate::repodata::read::read_repomd(std::path::Path::new(&dir))
                 })
