@@ -56,7 +56,28 @@ with sync_playwright() as p:
     ids = [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())]
     check(ids == [failed_id], f"state=failed lists {ids}")
 
+    # the headings order the list, keeping the filters
+    page.goto(base + "/composes/?owner=")
+    page.click("th a:text('id')")
+    page.wait_for_url("**/composes/?order_by=id*")
+    rows = page.locator("tbody tr")
+    asc = [int(rows.nth(i).locator("td").first.inner_text()) for i in range(rows.count())]
+    check(asc == sorted(asc) and len(asc) >= 2, f"order_by=id lists {asc}")
+    check("\u25b2" in page.inner_text("thead"), "the id heading shows it ascends")
+    page.click("th a:text('id')")
+    page.wait_for_url("**/composes/?order_by=-id*")
+    rows = page.locator("tbody tr")
+    desc = [int(rows.nth(i).locator("td").first.inner_text()) for i in range(rows.count())]
+    check(desc == sorted(asc, reverse=True), f"order_by=-id lists {desc}")
+    page.goto(base + "/composes/?state=failed")
+    page.click("th a:text('owner')")
+    page.wait_for_url("**/composes/?order_by=-owner*state=failed*")
+    rows = page.locator("tbody tr")
+    ids = [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())]
+    check(ids == [failed_id], f"ordering keeps the state filter: {ids}")
+
     # a failed compose shows its reason
+    page.goto(base + "/composes/?state=failed")
     page.click(f"a[href='/composes/{failed_id}']")
     check("Error: <img" in page.inner_text("main"), "the failed compose's reason, as text")
 

@@ -6,7 +6,9 @@
 //!   the newest composes;
 //! - `/composes/`: the list with the API's filters (`state`, `source_type`
 //!   by name or number, `source`, `owner`, `label`, `compose_type`,
-//!   `order_by`, `page`, `per_page`), paged;
+//!   `order_by`, `page`, `per_page`), paged; the headings of the columns the
+//!   API orders by (id, state, owner, submitted) link to that order, keeping
+//!   the filters;
 //! - `/composes/<id>`: every field, the state with its reason, the
 //!   progress (the page reloads itself every 5 s while `wait`/`generating`,
 //!   by a `<meta http-equiv="refresh">`), the end of its log, links to the
@@ -25,7 +27,7 @@
 //!
 //! Every value is escaped ([`esc`]): sources and labels are user input. The
 //! pages are plain HTML with a little CSS that fits a phone-width screen.
-//! Not built yet (issue #19): date-range filters, sorting links.
+//! Not built yet (issue #19): date-range filters.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -89,12 +91,50 @@ fn state_cell(name: &str) -> String {
     format!("<span class=\"state-{0}\">{0}</span>", esc(name))
 }
 
-/// Rows of composes (as the API renders them).
-fn table(items: &[Value]) -> String {
-    let mut t = String::from(
-        "<div class=\"scroll\"><table><thead><tr><th>id</th><th>state</th><th>source</th>\
-         <th>owner</th><th>label</th><th>submitted</th></tr></thead><tbody>",
-    );
+/// How the list's column headings link to its orders: the order shown
+/// (`order_by` as given, `-id` by default) and the rest of the query.
+struct Sorting {
+    current: String,
+    others: String,
+}
+
+/// A column heading; for a column the API orders by, a link that orders by
+/// it (descending first, ascending when it is already descending), marked
+/// with the direction it is shown in.
+fn heading(label: &str, column: Option<&str>, sorting: Option<&Sorting>) -> String {
+    let (Some(column), Some(sorting)) = (column, sorting) else {
+        return format!("<th>{label}</th>");
+    };
+    let descending = format!("-{column}");
+    let (next, mark) = if sorting.current == descending {
+        (column.to_owned(), " \u{25bc}")
+    } else if sorting.current == column {
+        (descending, " \u{25b2}")
+    } else {
+        (descending, "")
+    };
+    format!(
+        "<th><a href=\"/composes/?order_by={}{}\">{label}</a>{mark}</th>",
+        esc(&super::list::urlencode(&next)),
+        sorting.others
+    )
+}
+
+/// Rows of composes (as the API renders them), with sorting links in the
+/// headings when `sorting` is given.
+fn table(items: &[Value], sorting: Option<&Sorting>) -> String {
+    let mut t = String::from("<div class=\"scroll\"><table><thead><tr>");
+    for (label, column) in [
+        ("id", Some("id")),
+        ("state", Some("state")),
+        ("source", None),
+        ("owner", Some("owner")),
+        ("label", None),
+        ("submitted", Some("time_submitted")),
+    ] {
+        t.push_str(&heading(label, column, sorting));
+    }
+    t.push_str("</tr></thead><tbody>");
     for c in items {
         let _ = write!(
             t,
@@ -151,7 +191,7 @@ pub(super) async fn home(State(app): State<Arc<AppState>>) -> Result<Response, A
         "</p><h2>Newest</h2>{}<p><a href=\"/composes/\">All composes</a></p>\
          <h2>This server</h2><dl><dt>authentication</dt><dd>{}</dd><dt>arches</dt><dd>{}</dd>\
          <dt>composes served at</dt><dd>{}</dd><dt>Pungi</dt><dd>{}</dd></dl>",
-        table(&items),
+        table(&items, None),
         esc(&app.auth.backend_names()),
         esc(&app.arches.join(" ")),
         esc(app.target_dirs.default.url.as_deref().unwrap_or("")),
@@ -227,7 +267,25 @@ pub(super) async fn list(
         total.div_ceil(u64::from(q.per_page))
     };
     let _ = write!(b, "<p>{total} composes, page {} of {pages}</p>", q.page);
-    b.push_str(&table(&items));
+    let sorting = Sorting {
+        current: params
+            .iter()
+            .find(|(k, v)| k == "order_by" && !v.is_empty())
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| "-id".into()),
+        others: params
+            .iter()
+            .filter(|(k, _)| k != "page" && k != "order_by")
+            .map(|(k, v)| {
+                format!(
+                    "&{}={}",
+                    esc(&super::list::urlencode(k)),
+                    esc(&super::list::urlencode(v))
+                )
+            })
+            .collect(),
+    };
+    b.push_str(&table(&items, Some(&sorting)));
     let others: String = params
         .iter()
         .filter(|(k, _)| k != "page")
