@@ -1436,3 +1436,76 @@ fn the_list_writes_each_compose_as_its_detail_with_sorted_keys() {
         assert_eq!(item, &detail);
     }
 }
+
+/// `submitted_after` and `submitted_before` (this server's extension) filter
+/// the list by the time of submission, in the API and the web list; a value
+/// that is no date is 400 naming the parameter.
+#[test]
+fn the_list_filters_by_time_of_submission() {
+    let (s, apps) = Server::start(false);
+    let (status, c) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "tag", "source": "updates", "packages": [apps[0]]}}),
+    );
+    assert_eq!(status, 200, "{c}");
+    let submitted = c["time_submitted"].as_str().unwrap().to_owned();
+    let day = &submitted[..10];
+    let next_day =
+        odcs::date::civil_from_days(odcs::date::parse_instant(day).unwrap() / 86_400 + 1);
+    let next_day = format!("{:04}-{:02}-{:02}", next_day.0, next_day.1, next_day.2);
+    let total = |query: &str| {
+        let (status, page) = s.get(&format!("/api/1/composes/?{query}"));
+        assert_eq!(status, 200, "{query}: {page}");
+        page["meta"]["total"].as_u64().unwrap()
+    };
+    assert_eq!(total(&format!("submitted_after={day}")), 1);
+    assert_eq!(total(&format!("submitted_after={submitted}")), 1);
+    assert_eq!(total(&format!("submitted_before={submitted}")), 0);
+    assert_eq!(total(&format!("submitted_after={next_day}")), 0);
+    assert_eq!(
+        total(&format!(
+            "submitted_after={day}&submitted_before={next_day}"
+        )),
+        1
+    );
+    assert_eq!(
+        total("submitted_after=&submitted_before="),
+        1,
+        "empty values are no filter"
+    );
+    // a NUL in a text filter matches nothing (PostgreSQL refused it: a 500)
+    assert_eq!(total("pungi_compose_id=a%00b"), 0);
+    for (query, field) in [
+        ("submitted_after=yesterday", "submitted_after"),
+        ("submitted_before=2026-02-30", "submitted_before"),
+        ("submitted_after=2026-11-30T25:00:00Z", "submitted_after"),
+    ] {
+        let (status, body) = s.get(&format!("/api/1/composes/?{query}"));
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{field}: ")),
+            "{body}"
+        );
+    }
+    // the web list takes the same parameters, from its date inputs
+    let page = |query: &str| {
+        ureq::get(&format!("{}/composes/?{query}", s.url))
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap()
+    };
+    let html = page(&format!("submitted_after={next_day}"));
+    assert!(html.contains("0 composes"), "{html}");
+    assert!(
+        html.contains(&format!(
+            "name=\"submitted_after\" aria-label=\"submitted on or after\" value=\"{next_day}\""
+        )),
+        "{html}"
+    );
+    assert!(page(&format!("submitted_before={next_day}")).contains("1 composes"));
+}

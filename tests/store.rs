@@ -127,6 +127,7 @@ on_both_backends!(
     unknown_compose_is_not_found,
     list_filters_orders_and_counts_pages,
     list_totals_follow_every_change_and_fold,
+    list_filters_by_time_of_submission,
     list_orders_missing_times_first_when_ascending,
     compose_goes_from_wait_through_generating_to_done,
     transitions_from_the_wrong_state_are_refused,
@@ -423,6 +424,57 @@ async fn list_totals_follow_every_change_and_fold(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(total, 11 + 60);
+}
+
+/// `submitted_after` (inclusive) and `submitted_before` (exclusive) narrow
+/// the list by `time_submitted`, alone, together and with another filter,
+/// and the total follows them.
+async fn list_filters_by_time_of_submission(db: TestDb) {
+    let s = &db.store;
+    let mut ids = Vec::new();
+    for (i, t) in [1_000i64, 2_000, 3_000, 4_000].into_iter().enumerate() {
+        let owner = if i % 2 == 0 { "alice" } else { "bob" };
+        let id = s
+            .insert_compose(&tag_compose(owner, "f40"))
+            .await
+            .unwrap()
+            .id;
+        execute(
+            &db.url,
+            &format!("UPDATE composes SET time_submitted = {t} WHERE id = {id}"),
+        )
+        .await;
+        ids.push(id);
+    }
+    let list = |after: Option<i64>, before: Option<i64>, owner: Option<&str>| {
+        let filter = ComposeFilter {
+            submitted_after: after.map(Timestamp),
+            submitted_before: before.map(Timestamp),
+            owner: owner.map(str::to_owned),
+            ..Default::default()
+        };
+        let s = s.clone();
+        async move {
+            let (rows, total) = s
+                .list_composes(&filter, OrderBy::parse("id").unwrap(), 1, 100)
+                .await
+                .unwrap();
+            assert_eq!(total, rows.len() as u64);
+            rows.iter().map(|r| r.id).collect::<Vec<i64>>()
+        }
+    };
+    assert_eq!(list(Some(2_000), None, None).await, ids[1..]);
+    assert_eq!(list(None, Some(3_000), None).await, ids[..2]);
+    assert_eq!(list(Some(2_000), Some(4_000), None).await, ids[1..3]);
+    assert_eq!(
+        list(Some(1_000), Some(4_001), Some("alice")).await,
+        [ids[0], ids[2]]
+    );
+    assert_eq!(list(Some(4_001), None, None).await, Vec::<i64>::new());
+    assert_eq!(
+        list(Some(3_000), Some(3_000), None).await,
+        Vec::<i64>::new()
+    );
 }
 
 /// Run one statement on the test's database with a connection of its own.

@@ -112,7 +112,25 @@ pub(super) fn parse_list_query(params: &[(String, String)]) -> Result<ListQuery,
         },
         None => None,
     };
+    // extensions of this server (the original has none): a time range of
+    // submission, as a date (the start of that day, UTC) or the API's time
+    let instant = |k: &str| -> Result<Option<crate::store::Timestamp>, ApiError> {
+        match first(k) {
+            None => Ok(None),
+            Some(v) => crate::date::parse_instant(&v)
+                .map(|t| Some(crate::store::Timestamp(t)))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "{k}: expected a date (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM:SSZ), got {v:?}"
+                    ))
+                }),
+        }
+    };
+    let submitted_after = instant("submitted_after")?;
+    let submitted_before = instant("submitted_before")?;
     let filter = ComposeFilter {
+        submitted_after,
+        submitted_before,
         owner: first("owner"),
         source_type,
         source: first("source"),
@@ -137,6 +155,18 @@ pub(super) fn parse_list_query(params: &[(String, String)]) -> Result<ListQuery,
         Some(n) if n < 0 => 20,
         Some(n) => n.min(1000) as u32,
     };
+    // no stored text holds a NUL (PostgreSQL cannot store one, and refuses
+    // it in a parameter: a 500 before this)
+    impossible |= [
+        &filter.owner,
+        &filter.source,
+        &filter.pungi_compose_id,
+        &filter.compose_type,
+        &filter.label,
+    ]
+    .into_iter()
+    .flatten()
+    .any(|v| v.contains('\0'));
     Ok(ListQuery {
         filter,
         order,

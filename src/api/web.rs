@@ -6,7 +6,8 @@
 //!   the newest composes;
 //! - `/composes/`: the list with the API's filters (`state`, `source_type`
 //!   by name or number, `source`, `owner`, `label`, `compose_type`,
-//!   `order_by`, `page`, `per_page`), paged; the headings of the columns the
+//!   `submitted_after`, `submitted_before`, `order_by`, `page`,
+//!   `per_page`), paged; the headings of the columns the
 //!   API orders by (id, state, owner, submitted) link to that order, keeping
 //!   the filters;
 //! - `/composes/<id>`: every field, the state with its reason, the
@@ -27,7 +28,6 @@
 //!
 //! Every value is escaped ([`esc`]): sources and labels are user input. The
 //! pages are plain HTML with a little CSS that fits a phone-width screen.
-//! Not built yet (issue #19): date-range filters.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -257,6 +257,16 @@ pub(super) async fn list(
         let _ = write!(
             b,
             "<input name=\"{k}\" placeholder=\"{label}\" aria-label=\"{label}\" value=\"{}\">",
+            esc(given(k))
+        );
+    }
+    for (k, label) in [
+        ("submitted_after", "submitted on or after"),
+        ("submitted_before", "submitted before"),
+    ] {
+        let _ = write!(
+            b,
+            "<label>{label} <input type=\"date\" name=\"{k}\" aria-label=\"{label}\" value=\"{}\"></label>",
             esc(given(k))
         );
     }

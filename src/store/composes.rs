@@ -290,6 +290,15 @@ impl Store {
         if let Some(v) = &filter.label {
             add("label", Param::Text(v.clone()));
         }
+        for (bound, op) in [
+            (filter.submitted_after, ">="),
+            (filter.submitted_before, "<"),
+        ] {
+            if let Some(t) = bound {
+                params.push(Param::Int(t.0));
+                conditions.push(format!("time_submitted {op} ${}", params.len()));
+            }
+        }
         let where_clause = if conditions.is_empty() {
             String::new()
         } else {
@@ -319,7 +328,9 @@ impl Store {
             && filter.koji_task_id.is_none()
             && filter.pungi_compose_id.is_none()
             && filter.compose_type.is_none()
-            && filter.label.is_none();
+            && filter.label.is_none()
+            && filter.submitted_after.is_none()
+            && filter.submitted_before.is_none();
         let (total_sql, summed_sql) = if counted {
             (
                 format!(

@@ -371,6 +371,10 @@ pub struct ComposeFilter {
     pub pungi_compose_id: Option<String>,
     pub compose_type: Option<String>,
     pub label: Option<String>,
+    /// Submitted at or after this time.
+    pub submitted_after: Option<Timestamp>,
+    /// Submitted before this time.
+    pub submitted_before: Option<Timestamp>,
 }
 
 /// A column `order_by` accepts.
