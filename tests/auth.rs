@@ -831,6 +831,60 @@ fn proxy_headers_are_believed_only_from_the_trusted_proxy() {
     assert_eq!(compose_count(&s), 0);
 }
 
+/// The web page of a compose shows its visitor the buttons the policy
+/// allows (#19): with a trusted proxy's header the request names its user,
+/// so the owner and an admin see Cancel, another user sees why not, and a
+/// request naming nobody sees the button with how to authenticate.
+#[test]
+fn a_compose_page_shows_only_the_buttons_its_visitor_may_use() {
+    let (s, apps) = Server::start_with(
+        false,
+        |cfg: &mut odcs::config::Config| {
+            cfg.workers = 0;
+            cfg.auth.backends = vec![Backend::ProxyHeader];
+            cfg.auth.proxy_header = Some(odcs::config::auth::ProxyHeaderConfig {
+                trusted_proxies: vec!["127.0.0.0/8".into()],
+                user_header: "X-Remote-User".into(),
+                groups_header: Some("X-Remote-Groups".into()),
+                groups_separator: ",".into(),
+            });
+            policy(cfg);
+        },
+        None,
+    );
+    let r = s.call(
+        "POST",
+        "/api/1/composes/",
+        Some(&tag_compose(&apps[0])),
+        &[("X-Remote-User", "erin"), ("X-Remote-Groups", "qa")],
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let id = r.json["id"].as_i64().unwrap();
+    let page = |headers: &[(&str, &str)]| {
+        let r = s.call("GET", &format!("/composes/{id}"), None, headers);
+        assert_eq!(r.status, 200, "{r:?}");
+        r.json.as_str().unwrap().to_owned()
+    };
+    let cancel = format!("action=\"/composes/{id}/delete\"><button>Cancel</button>");
+    for who in ["erin", "admin"] {
+        let html = page(&[("X-Remote-User", who)]);
+        assert!(html.contains(&cancel), "{who}: {html}");
+        assert!(!html.contains("class=\"note\""), "{who}: {html}");
+    }
+    let html = page(&[("X-Remote-User", "frank"), ("X-Remote-Groups", "qa")]);
+    assert!(!html.contains(&cancel), "{html}");
+    assert!(
+        html.contains("User frank may not delete compose of erin"),
+        "{html}"
+    );
+    let html = page(&[]);
+    assert!(html.contains(&cancel), "{html}");
+    assert!(
+        html.contains("needs authentication; this server takes: proxy"),
+        "{html}"
+    );
+}
+
 /// `noauth` lets anybody change composes: `odcs serve` refuses it on an
 /// address other than loopback.
 #[test]

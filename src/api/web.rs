@@ -22,9 +22,12 @@
 //!   a refusal is a page that says why and which authentication this server
 //!   takes. A form post from another site is refused (its `Origin` must be
 //!   this server), so a page elsewhere cannot renew or delete with a
-//!   visitor's credentials. The buttons are shown to everyone; the server
-//!   decides on the post (a page does not know its visitor before it
-//!   authenticates).
+//!   visitor's credentials. A visitor the request already names (noauth, a
+//!   client certificate, a trusted proxy's header, a token) sees only the
+//!   buttons the policy allows it, and why the others are missing; a visitor
+//!   not known yet (Kerberos and passwords are sent only when challenged)
+//!   sees them with a line saying which authentication the post will ask
+//!   for. The server decides on the post either way.
 //!
 //! Every value is escaped ([`esc`]): sources and labels are user input. The
 //! pages are plain HTML with a little CSS that fits a phone-width screen.
@@ -338,6 +341,7 @@ pub(super) async fn detail(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
+    caller: super::caller::Caller,
 ) -> Result<Response, ApiError> {
     let Ok(id) = id.trim_end_matches('/').parse::<i64>() else {
         return Err(ApiError::NotFound("No such compose found.".into()));
@@ -392,25 +396,63 @@ pub(super) async fn detail(
     links.push(format!("<a href=\"/api/1/composes/{id}\">JSON</a>"));
     let _ = write!(b, "<p>{}</p>", links.join(" · "));
     let mut buttons = String::new();
+    let mut notes = Vec::new();
+    let mut show = |may: May, form: String| match may {
+        May::Yes => buttons.push_str(&form),
+        May::Unknown => {
+            buttons.push_str(&form);
+            let how = format!(
+                "Renewing or deleting a compose needs authentication; this server takes: {}. \
+                 The button asks for it.",
+                app.auth.backend_names()
+            );
+            if !notes.contains(&how) {
+                notes.push(how);
+            }
+        }
+        May::No(why) => notes.push(why),
+    };
     if matches!(
         row.state,
         ComposeState::Done | ComposeState::Failed | ComposeState::Removed
     ) {
-        let _ = write!(
-            buttons,
-            "<form method=\"post\" action=\"/composes/{id}/renew\"><button>Renew</button></form>"
+        let seconds = super::validate::seconds_to_live(&Value::Null, app.lifetime).ok();
+        let may = may(&app, &caller, "renew-compose", |who| match seconds {
+            Some(seconds) => app
+                .auth
+                .policy
+                .check_renew(who, &row.owner, &super::caller::subject_of(&row, seconds))
+                .map(|_| ()),
+            None => Ok(()),
+        })
+        .await;
+        show(
+            may,
+            format!(
+                "<form method=\"post\" action=\"/composes/{id}/renew\"><button>Renew</button></form>"
+            ),
         );
     }
     if row.state != ComposeState::Removed {
         let what = if live { "Cancel" } else { "Delete" };
-        let _ = write!(
-            buttons,
-            "<form method=\"post\" action=\"/composes/{id}/delete\"><button>{what}</button></form>"
+        let may = may(&app, &caller, "delete-compose", |who| {
+            app.auth.policy.check_delete(who, &row.owner)
+        })
+        .await;
+        show(
+            may,
+            format!(
+                "<form method=\"post\" action=\"/composes/{id}/delete\"><button>{what}</button></form>"
+            ),
         );
     }
+    let notes: String = notes
+        .iter()
+        .map(|n| format!("<p class=\"note\">{}</p>", esc(n)))
+        .collect();
     let _ = write!(
         b,
-        "<div class=\"actions\">{buttons}</div><h2>Fields</h2><dl>"
+        "<div class=\"actions\">{buttons}</div>{notes}<h2>Fields</h2><dl>"
     );
     if let Value::Object(fields) = &c {
         for (k, v) in fields {
@@ -537,6 +579,37 @@ fn see_other(to: &str) -> Response {
         [(header::LOCATION, to.to_owned())],
     )
         .into_response()
+}
+
+/// Whether the visitor of a page may use one of its buttons.
+enum May {
+    Yes,
+    /// Refused, and why (the policy's or the scope check's words).
+    No(String),
+    /// Not known before the visitor authenticates: a browser sends a
+    /// Kerberos ticket or a password only when challenged, which the post
+    /// does.
+    Unknown,
+}
+
+/// What the policy says of the visitor for `check`, when the request
+/// already says who it is (noauth, a client certificate, a trusted proxy's
+/// header, a token sent with every request), with the OIDC `scope` the
+/// button's method needs.
+async fn may(
+    app: &AppState,
+    caller: &super::caller::Caller,
+    scope: &str,
+    check: impl FnOnce(&crate::auth::Identity) -> Result<(), crate::auth::Refused>,
+) -> May {
+    match caller.authenticate(app, scope).await {
+        Ok(who) => match check(&who.identity) {
+            Ok(()) => May::Yes,
+            Err(refused) => May::No(refused.0),
+        },
+        Err(ApiError::Forbidden(why)) => May::No(why),
+        Err(_) => May::Unknown,
+    }
 }
 
 /// `POST /composes/<id>/renew`: the API's PATCH with an empty body.
