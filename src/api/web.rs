@@ -123,6 +123,22 @@ fn heading(label: &str, column: Option<&str>, sorting: Option<&Sorting>) -> Stri
     )
 }
 
+/// The query's parameters but `skip`, as `&k=v` pairs escaped for an
+/// attribute: what a link keeps of the list it leaves.
+fn query_rest(params: &[(String, String)], skip: &[&str]) -> String {
+    params
+        .iter()
+        .filter(|(k, _)| !skip.contains(&k.as_str()))
+        .map(|(k, v)| {
+            format!(
+                "&{}={}",
+                esc(&super::list::urlencode(k)),
+                esc(&super::list::urlencode(v))
+            )
+        })
+        .collect()
+}
+
 /// Rows of composes (as the API renders them), with sorting links in the
 /// headings when `sorting` is given.
 fn table(items: &[Value], sorting: Option<&Sorting>) -> String {
@@ -286,30 +302,10 @@ pub(super) async fn list(
             .find(|(k, v)| k == "order_by" && !v.is_empty())
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| "-id".into()),
-        others: params
-            .iter()
-            .filter(|(k, _)| k != "page" && k != "order_by")
-            .map(|(k, v)| {
-                format!(
-                    "&{}={}",
-                    esc(&super::list::urlencode(k)),
-                    esc(&super::list::urlencode(v))
-                )
-            })
-            .collect(),
+        others: query_rest(&params, &["page", "order_by"]),
     };
     b.push_str(&table(&items, Some(&sorting)));
-    let others: String = params
-        .iter()
-        .filter(|(k, _)| k != "page")
-        .map(|(k, v)| {
-            format!(
-                "&{}={}",
-                esc(&super::list::urlencode(k)),
-                esc(&super::list::urlencode(v))
-            )
-        })
-        .collect();
+    let others = query_rest(&params, &["page"]);
     b.push_str("<p>");
     if q.page > 1 {
         let _ = write!(
