@@ -1155,24 +1155,6 @@ fn koji_with_rpm_bindings(hub: &KojiHub, dir: &Path, args: &[&str]) -> std::proc
     )
 }
 
-/// Every `*.rpm` under `dir`, sorted.
-fn rpms_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "rpm") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn koji_import_takes_the_generated_corpus_and_its_source_rpms() {
     // an empty hub: the standard fixture already holds a bash build
@@ -1184,8 +1166,8 @@ fn koji_import_takes_the_generated_corpus_and_its_source_rpms() {
             .args(["generate-corpus", "--packages", "40"])
             .arg(&corpus),
     );
-    let binaries = rpms_under(&corpus.join("Packages"));
-    let sources = rpms_under(&corpus.join("SRPMS"));
+    let binaries = common::rpm_files_under(&corpus.join("Packages"));
+    let sources = common::rpm_files_under(&corpus.join("SRPMS"));
     assert_eq!((binaries.len(), sources.len()), (40, 40));
 
     // rpm itself: binaries name their source RPM, which exists; source RPMs

@@ -23,6 +23,12 @@ def check(cond, what):
         sys.exit(1)
 
 
+def listed_ids(page):
+    """The compose ids of the list's rows, in order (as text)."""
+    rows = page.locator("tbody tr")
+    return [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())]
+
+
 def no_horizontal_scroll(page, what):
     width = page.evaluate("document.documentElement.scrollWidth")
     inner = page.evaluate("window.innerWidth")
@@ -42,8 +48,7 @@ with sync_playwright() as p:
     page.screenshot(path=f"{shots}/home.png", full_page=True)
 
     page.goto(base + "/composes/")
-    rows = page.locator("tbody tr")
-    ids = [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())]
+    ids = listed_ids(page)
     check(done_id in ids and failed_id in ids, f"the list shows {ids}")
     check(hostile in page.inner_text("table"), "the hostile label is shown as text")
     page.screenshot(path=f"{shots}/composes.png", full_page=True)
@@ -52,28 +57,24 @@ with sync_playwright() as p:
     page.select_option("select[name=state]", "failed")
     page.click("form button")
     page.wait_for_url("**/composes/?*state=failed*")
-    rows = page.locator("tbody tr")
-    ids = [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())]
+    ids = listed_ids(page)
     check(ids == [failed_id], f"state=failed lists {ids}")
 
     # the headings order the list, keeping the filters
     page.goto(base + "/composes/?owner=")
     page.click("th a:text('id')")
     page.wait_for_url("**/composes/?order_by=id*")
-    rows = page.locator("tbody tr")
-    asc = [int(rows.nth(i).locator("td").first.inner_text()) for i in range(rows.count())]
+    asc = [int(i) for i in listed_ids(page)]
     check(asc == sorted(asc) and len(asc) >= 2, f"order_by=id lists {asc}")
     check("\u25b2" in page.inner_text("thead"), "the id heading shows it ascends")
     page.click("th a:text('id')")
     page.wait_for_url("**/composes/?order_by=-id*")
-    rows = page.locator("tbody tr")
-    desc = [int(rows.nth(i).locator("td").first.inner_text()) for i in range(rows.count())]
+    desc = [int(i) for i in listed_ids(page)]
     check(desc == sorted(asc, reverse=True), f"order_by=-id lists {desc}")
     page.goto(base + "/composes/?state=failed")
     page.click("th a:text('owner')")
     page.wait_for_url("**/composes/?order_by=-owner*state=failed*")
-    rows = page.locator("tbody tr")
-    ids = [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())]
+    ids = listed_ids(page)
     check(ids == [failed_id], f"ordering keeps the state filter: {ids}")
 
     # a failed compose shows its reason

@@ -73,12 +73,20 @@ impl Caller {
     /// Who is calling, with the OIDC scope the method needs (`new-compose`,
     /// `renew-compose`, `delete-compose`).
     pub async fn authenticate(&self, app: &AppState, scope: &str) -> Result<Authorized, ApiError> {
-        let auth = &app.auth;
-        let done = auth
+        let who = self.identify(app).await?;
+        app.auth
+            .check_scope(&who.identity, scope)
+            .map_err(|e| auth_error(app, e))?;
+        Ok(who)
+    }
+
+    /// Who is calling, whatever the OIDC scopes (the web pages ask once,
+    /// then check the scope of each button).
+    pub async fn identify(&self, app: &AppState) -> Result<Authorized, ApiError> {
+        let done = app
+            .auth
             .authenticate(&self.headers, &self.peer, &app.store)
             .await
-            .map_err(|e| auth_error(app, e))?;
-        auth.check_scope(&done.identity, scope)
             .map_err(|e| auth_error(app, e))?;
         Ok(Authorized {
             identity: done.identity,

@@ -391,6 +391,8 @@ pub(super) async fn detail(
     }
     links.push(format!("<a href=\"/api/1/composes/{id}\">JSON</a>"));
     let _ = write!(b, "<p>{}</p>", links.join(" · "));
+    // who is asking, once for both buttons
+    let visitor = caller.identify(&app).await;
     let mut buttons = String::new();
     let mut notes = Vec::new();
     let mut show = |may: May, form: String| match may {
@@ -413,15 +415,14 @@ pub(super) async fn detail(
         ComposeState::Done | ComposeState::Failed | ComposeState::Removed
     ) {
         let seconds = super::validate::seconds_to_live(&Value::Null, app.lifetime).ok();
-        let may = may(&app, &caller, "renew-compose", |who| match seconds {
+        let may = may(&app, &visitor, "renew-compose", |who| match seconds {
             Some(seconds) => app
                 .auth
                 .policy
                 .check_renew(who, &row.owner, &super::caller::subject_of(&row, seconds))
                 .map(|_| ()),
             None => Ok(()),
-        })
-        .await;
+        });
         show(
             may,
             format!(
@@ -431,10 +432,9 @@ pub(super) async fn detail(
     }
     if row.state != ComposeState::Removed {
         let what = if live { "Cancel" } else { "Delete" };
-        let may = may(&app, &caller, "delete-compose", |who| {
+        let may = may(&app, &visitor, "delete-compose", |who| {
             app.auth.policy.check_delete(who, &row.owner)
-        })
-        .await;
+        });
         show(
             may,
             format!(
@@ -588,22 +588,29 @@ enum May {
     Unknown,
 }
 
-/// What the policy says of the visitor for `check`, when the request
+/// What the policy says of the `visitor` for `check`, when the request
 /// already says who it is (noauth, a client certificate, a trusted proxy's
 /// header, a token sent with every request), with the OIDC `scope` the
 /// button's method needs.
-async fn may(
+fn may(
     app: &AppState,
-    caller: &super::caller::Caller,
+    visitor: &Result<super::caller::Authorized, ApiError>,
     scope: &str,
     check: impl FnOnce(&crate::auth::Identity) -> Result<(), crate::auth::Refused>,
 ) -> May {
-    match caller.authenticate(app, scope).await {
-        Ok(who) => match check(&who.identity) {
-            Ok(()) => May::Yes,
-            Err(refused) => May::No(refused.0),
+    let refused = |e: ApiError| match e {
+        ApiError::Forbidden(why) => May::No(why),
+        _ => May::Unknown,
+    };
+    match visitor {
+        Ok(who) => match app.auth.check_scope(&who.identity, scope) {
+            Err(e) => refused(super::caller::auth_error(app, e)),
+            Ok(_) => match check(&who.identity) {
+                Ok(()) => May::Yes,
+                Err(r) => May::No(r.0),
+            },
         },
-        Err(ApiError::Forbidden(why)) => May::No(why),
+        Err(ApiError::Forbidden(why)) => May::No(why.clone()),
         Err(_) => May::Unknown,
     }
 }

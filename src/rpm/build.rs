@@ -109,7 +109,18 @@ impl PackageSpec {
         if [name, version, release, arch].iter().any(|s| s.is_empty()) {
             return Err(bad());
         }
-        Ok(PackageSpec {
+        Ok(PackageSpec::bare(name, epoch, version, release, arch))
+    }
+
+    /// A package of this N-E-V-R.A with the defaults and nothing else.
+    fn bare(
+        name: &str,
+        epoch: Option<u32>,
+        version: &str,
+        release: &str,
+        arch: &str,
+    ) -> PackageSpec {
+        PackageSpec {
             name: name.to_owned(),
             epoch,
             version: version.to_owned(),
@@ -135,7 +146,7 @@ impl PackageSpec {
             changelog: vec![],
             compress: false,
             sourcerpm: Some(format!("{name}-{version}-{release}.src.rpm")),
-        })
+        }
     }
 
     /// Whether this declares a source package (arch `src`).
@@ -163,13 +174,8 @@ impl PackageSpec {
             self.license,
             self.description,
         );
-        // field by field: `..self.clone()` would copy the binary's payload
+        // not `..self.clone()`, which would copy the binary's payload
         PackageSpec {
-            name: name.to_owned(),
-            epoch: self.epoch,
-            version: version.to_owned(),
-            release: release.to_owned(),
-            arch: "src".to_owned(),
             summary: self.summary.clone(),
             description: self.description.clone(),
             license: self.license.clone(),
@@ -178,14 +184,6 @@ impl PackageSpec {
             packager: self.packager.clone(),
             group: self.group.clone(),
             build_time: self.build_time,
-            requires: vec![],
-            provides: vec![],
-            conflicts: vec![],
-            obsoletes: vec![],
-            recommends: vec![],
-            suggests: vec![],
-            supplements: vec![],
-            enhances: vec![],
             files: vec![(
                 format!("./{name}.spec"),
                 FileContent::Regular(spec.into_bytes()),
@@ -193,6 +191,7 @@ impl PackageSpec {
             changelog: self.changelog.clone(),
             compress: self.compress,
             sourcerpm: None,
+            ..PackageSpec::bare(name, self.epoch, version, release, "src")
         }
     }
 
