@@ -184,12 +184,14 @@ fn main() {
             }
             store.close().await;
             if backend == "postgres" {
-                // what autovacuum does within a minute of such a bulk insert:
-                // without statistics the planner sorts the whole table for a
-                // deep OFFSET instead of walking the primary key
+                // what autovacuum does within a minute of such a bulk insert
+                // (10,000 rows pass its insert threshold): without
+                // statistics the planner sorts the whole table for a deep
+                // OFFSET instead of walking the primary key, and without the
+                // visibility map it cannot walk the key alone (index-only)
                 use sqlx::Connection;
                 let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
-                sqlx::raw_sql("ANALYZE composes")
+                sqlx::raw_sql("VACUUM ANALYZE composes")
                     .execute(&mut c)
                     .await
                     .expect("analyze");

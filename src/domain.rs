@@ -73,6 +73,7 @@ impl SourceType {
                 | SourceType::Module
                 | SourceType::RawConfig
                 | SourceType::Repo
+                | SourceType::Pulp
                 | SourceType::PungiCompose
         )
     }

@@ -151,6 +151,11 @@ async fn worker_context(
                 credentials: cfg.raw_config_credentials.clone(),
             })
         }),
+        pulp: match &cfg.pulp {
+            Some(p) => Some(Arc::new(crate::source::pulp::PulpClient::new(p)?)),
+            None => None,
+        },
+        arches: cfg.arches.clone(),
     }))
 }
 
@@ -312,6 +317,7 @@ pub async fn serve_with(
                 ))
             }),
         pungi: cfg.pungi.is_some(),
+        pulp: cfg.pulp.is_some(),
         max_body_bytes: cfg.max_body_bytes,
         jobs_queued: notify,
         worker_metrics: ctx.metrics.clone(),

@@ -56,6 +56,8 @@ pub struct AppState {
     pub raw_configs: Arc<crate::compose::pungi::RawConfigs>,
     /// Whether Pungi is configured (`[pungi]`).
     pub pungi: bool,
+    /// Whether Pulp is configured (`[pulp]`).
+    pub pulp: bool,
     pub max_body_bytes: usize,
     /// Phase times and counts of the workers in this process.
     pub worker_metrics: Arc<crate::worker::WorkerMetrics>,
@@ -353,6 +355,11 @@ fn checked_request(app: &AppState, data: &Value) -> Result<validate::CreateReque
             };
             validate::check_allowed("source", &url, &app.lookaside_allowed)?;
         }
+    }
+    if req.source_type == SourceType::Pulp.code() && !app.pulp {
+        return Err(ApiError::BadRequest(
+            "pulp composes need Pulp, which this server is not configured with ([pulp] in the configuration)".into(),
+        ));
     }
     if req.source_type == SourceType::RawConfig.code() {
         let name = req.source.split('#').next().unwrap_or_default();

@@ -337,7 +337,7 @@ pub fn parse_create(
         .ok_or_else(|| bad(format!("Unknown source type \"{type_name}\"")))?;
     if !source_type.supported() {
         return Err(bad(format!(
-            "Source type \"{type_name}\" is not supported by this server (supported: tag, build, module, repo, raw_config, pungi_compose)"
+            "Source type \"{type_name}\" is not supported by this server (supported: tag, build, module, repo, pulp, raw_config, pungi_compose)"
         )));
     }
     let source_type = source_type.code();
@@ -380,6 +380,18 @@ pub fn parse_create(
             if !path.starts_with('/') {
                 return Err(bad(format!(
                     "source: {t:?} is not a local repository (an absolute path or a file:// URL)"
+                )));
+            }
+        }
+    }
+    if type_name == "pulp" {
+        for t in &tokens {
+            let fine = t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-:+,@".contains(c));
+            if !fine {
+                return Err(bad(format!(
+                    "source: {t:?} is not a Pulp content set or repository id (letters, digits and ._-:+,@ only)"
                 )));
             }
         }
@@ -773,8 +785,8 @@ mod tests {
                 "Unknown multilib method \"most\"",
             ),
             (
-                json!({"source": {"type": "pulp", "source": "x"}}),
-                "not supported by this server",
+                json!({"source": {"type": "pulp", "source": "cs-a ../x"}}),
+                "source: \"../x\" is not a Pulp content set or repository id",
             ),
             (
                 json!({"source": {"type": "tag", "source": "f40"}, "arches": ["../x86_64"]}),

@@ -994,5 +994,6 @@ pub(super) fn finish(
         modules: modules.iter().map(ModuleStream::nsvc).collect(),
         timings,
         pungi: None,
+        pulp: None,
     })
 }

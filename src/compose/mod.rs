@@ -14,6 +14,7 @@ pub mod iso;
 pub mod metadata;
 pub mod modules;
 mod plan;
+pub mod pulp;
 pub mod pungi;
 pub mod replay;
 pub mod request;

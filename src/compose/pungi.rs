@@ -864,6 +864,7 @@ pub fn run_raw_config(
         modules: vec![],
         timings: vec![("pungi", t.elapsed())],
         pungi: Some(outcome),
+        pulp: None,
     })
 }
 
@@ -1328,6 +1329,7 @@ pub fn run_full(
         modules: vec![],
         timings: vec![("pungi", t.elapsed())],
         pungi: Some(outcome),
+        pulp: None,
     })
 }
 

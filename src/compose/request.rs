@@ -141,6 +141,9 @@ pub enum ComposeError {
     Iso(String),
     #[error("{0}")]
     Pungi(String),
+    /// A `pulp` compose: what Pulp answered, or could not be asked.
+    #[error("{0}")]
+    Pulp(String),
     #[error("source type {source_type:?} is not supported by this engine")]
     Unsupported { source_type: &'static str },
     #[error("RPM files differ from the checksums their source records:{}", .lines.iter().map(|l| format!("\n  {l}")).collect::<String>())]
@@ -194,6 +197,8 @@ pub struct ComposeResult {
     pub timings: Vec<(&'static str, Duration)>,
     /// What Pungi answered, for a compose Pungi made.
     pub pungi: Option<super::pungi::PungiOutcome>,
+    /// What Pulp answered, for a `pulp` compose.
+    pub pulp: Option<super::pulp::PulpOutcome>,
 }
 
 /// `name-epoch:version-release.arch`, epoch always present (productmd's form).

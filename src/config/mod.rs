@@ -46,6 +46,46 @@ pub struct MbsConfig {
     pub ca_bundle: Option<PathBuf>,
 }
 
+/// Which Pulp API a `pulp` compose asks (`[pulp] api`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PulpApi {
+    /// Pulp 2: repositories with `notes` (the original's client).
+    #[default]
+    V2,
+    /// Pulp 3 (pulp_rpm): distributions with `pulp_labels`.
+    V3,
+}
+
+/// The Pulp server `pulp` composes point at (odcs-api.md §6 `pulp`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PulpConfig {
+    /// The original's `pulp_server_url`, e.g. `https://pulp.example.com`
+    /// (`/pulp/api/v2/` or `/pulp/api/v3/` is appended).
+    pub url: String,
+    #[serde(default)]
+    pub api: PulpApi,
+    /// PEM client certificate and its key (the original's `pulp_ssl_cert`,
+    /// `pulp_ssl_key`), presented over HTTPS.
+    #[serde(default)]
+    pub ssl_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub ssl_key: Option<PathBuf>,
+    /// HTTP basic authentication (Pulp 3's default; the original's
+    /// `pulp_username`); the password is read from `password_file`.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// PEM file of the CA certificates that sign Pulp's HTTPS certificate;
+    /// without it the public CAs are trusted.
+    #[serde(default)]
+    pub ca_bundle: Option<PathBuf>,
+    #[serde(default = "default_mbs_timeout")]
+    pub timeout_seconds: u64,
+}
+
 /// How Pungi runs, for the composes it makes (`raw_config`).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -268,6 +308,8 @@ pub struct Config {
     pub mbs: Option<MbsConfig>,
     /// Without it, composes that need Pungi are refused (400).
     pub pungi: Option<PungiConfig>,
+    /// Without it, `pulp` composes are refused (400).
+    pub pulp: Option<PulpConfig>,
     /// `raw_config` sources: name → git repository and configuration file.
     pub raw_config_urls: std::collections::BTreeMap<String, crate::compose::pungi::RawConfig>,
     /// A TOML file of more `raw_config_urls` entries (`[NAME]` tables),
@@ -317,6 +359,7 @@ impl Default for Config {
             koji: None,
             mbs: None,
             pungi: None,
+            pulp: None,
             raw_config_urls: Default::default(),
             raw_config_urls_file: None,
             raw_config_credentials: Default::default(),

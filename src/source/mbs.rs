@@ -18,10 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::koji::ClientOptions;
-use super::koji::{ca_roots, http_agent, is_tls_failure};
+use super::http::{Failure, query_escape, with_retries};
+use super::koji::{ca_roots, http_agent};
 use super::{ModuleQuery, PackageSource, SourceError, SourceRpm};
 use crate::modulemd::ModuleStream;
 
@@ -160,11 +161,6 @@ impl std::fmt::Debug for MbsClient {
     }
 }
 
-enum Failure {
-    Transport(ureq::Error),
-    Status(u16, String),
-}
-
 impl MbsClient {
     /// A client of the MBS at `url` (the original's `mbs_url`, e.g.
     /// `https://mbs.example.com/module-build-service`), trusting the PEM
@@ -211,28 +207,8 @@ impl MbsClient {
     /// GET `url`, retrying connection failures and 5xx as the Koji client
     /// does.
     fn get(&self, url: &str) -> Result<String, MbsError> {
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let failure = match self.get_once(url) {
-                Ok(text) => return Ok(text),
-                Err(f) => f,
-            };
-            let transient = match &failure {
-                Failure::Transport(ureq::Error::Timeout(_)) => false,
-                Failure::Transport(e) => !is_tls_failure(e),
-                Failure::Status(s, _) => *s >= 500,
-            };
-            if transient && attempts <= self.options.max_retries {
-                let wait = self.options.backoff(attempts);
-                warn!(
-                    attempt = attempts,
-                    "MBS request failed, retrying in {wait:?}: {url}"
-                );
-                std::thread::sleep(wait);
-                continue;
-            }
-            return Err(match failure {
+        with_retries(&self.options, "MBS", url, || self.get_once(url)).map_err(
+            |(failure, attempts)| match failure {
                 Failure::Transport(e) => MbsError::Transport {
                     url: url.to_owned(),
                     message: e.to_string(),
@@ -244,8 +220,8 @@ impl MbsClient {
                     message,
                     attempts,
                 },
-            });
-        }
+            },
+        )
     }
 
     /// The builds matching `query`, as MBS orders them (newest version
@@ -348,18 +324,6 @@ impl MbsClient {
 }
 
 /// Percent-encoding of a query value (RFC 3986 unreserved kept).
-fn query_escape(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
 
 /// The builds a lookup takes from MBS's answer: every context of the
 /// highest version of each stream unless the spec gives a version.

@@ -9,7 +9,9 @@
 pub mod koji;
 pub mod koji_source;
 pub mod local;
+pub(crate) mod http;
 pub mod mbs;
+pub mod pulp;
 pub mod pungi_compose;
 pub mod repo;
 

@@ -75,6 +75,11 @@ pub struct WorkerContext {
     pub module_defaults_cache: std::path::PathBuf,
     /// How Pungi runs (`[pungi]` and `raw_config_urls`), if it does.
     pub pungi: Option<Arc<crate::compose::pungi::PungiSetup>>,
+    /// The Pulp server of `pulp` composes (`[pulp]`), if one is configured.
+    pub pulp: Option<Arc<crate::source::pulp::PulpClient>>,
+    /// The configured arches (`arches`): a `pulp` compose that found no
+    /// repository holds an empty one for each.
+    pub arches: Vec<String>,
 }
 
 /// How often an idle worker records that it is alive (for the metrics).
@@ -530,7 +535,17 @@ impl WorkerContext {
             tracing::warn!(compose.id = id, "compose {id}: cannot record progress: {e}");
         }
         // a renewal of a removed compose takes its stored package set
+        // (a pulp compose has none: it asks Pulp again)
+        let pulp = (c.source_type == crate::domain::SourceType::Pulp.code()).then(|| {
+            let flags = crate::compose::pulp::PulpFlags {
+                include_unpublished: flag(&c, Flag::IncludeUnpublishedPulpRepos),
+                ignore_absent: flag(&c, Flag::IgnoreAbsentPulpRepos),
+                use_only_compatible_arch: flag(&c, Flag::UseOnlyCompatibleArch),
+            };
+            (self.pulp.clone(), flags, self.arches.clone())
+        });
         let stored: Option<Vec<ComposedRpm>> = match c.replay_of {
+            Some(_) if pulp.is_some() => None,
             Some(old) => {
                 let rows = self.store.compose_rpms(old).await?;
                 if rows.is_empty() {
@@ -605,6 +620,22 @@ impl WorkerContext {
         let (claim_store, claim_handle) = (self.store.clone(), tokio::runtime::Handle::current());
         let target_dirs = self.target_dirs.clone();
         let outcome = tokio::task::spawn_blocking(move || match stored {
+            None if pulp.is_some() => {
+                let (client, flags, arches) = pulp.expect("checked");
+                let client = client.ok_or_else(|| {
+                    ComposeError::Pulp(
+                        "pulp composes need Pulp, which this server is not configured with ([pulp] in the configuration)".into(),
+                    )
+                })?;
+                crate::compose::pulp::run_pulp(
+                    &req,
+                    flags,
+                    &arches,
+                    &client,
+                    &target_path,
+                    engine_progress.as_ref(),
+                )
+            }
             Some(stored) => {
                 engine_progress.log(&format!(
                     "recreating the {} RPMs of the stored package set",
@@ -830,7 +861,7 @@ impl WorkerContext {
         if let Err(e) = self.store.set_progress(id, &summary).await {
             tracing::warn!(compose.id = id, "compose {id}: cannot record progress: {e}");
         }
-        let event = if c.replay_of.is_some() {
+        let event = if c.replay_of.is_some() || r.pulp.is_some() {
             c.koji_event
         } else {
             Some(r.event)
@@ -853,6 +884,19 @@ impl WorkerContext {
             tracing::warn!(
                 compose.id = id,
                 "compose {id}: cannot record its modules: {e}"
+            );
+        }
+        // a pulp compose records what Pulp answered: the repositories'
+        // arches and keys, and the sources found when absent ones were dropped
+        if let Some(p) = &r.pulp
+            && let Err(e) = self
+                .store
+                .set_pulp_result(id, p.source.as_deref(), &p.arches.join(" "), &p.sigkeys.join(" "))
+                .await
+        {
+            tracing::warn!(
+                compose.id = id,
+                "compose {id}: cannot record what Pulp answered: {e}"
             );
         }
         if let Some(p) = &r.pungi

@@ -50,7 +50,9 @@ impl WorkerContext {
                 ),
             }
         }
-        if flag(c, Flag::NoReuse) {
+        // a pulp compose is never reused, as in the original: its .repo
+        // file says what Pulp serves now
+        if flag(c, Flag::NoReuse) || c.source_type == crate::domain::SourceType::Pulp.code() {
             return Ok(false);
         }
         let Some(other) = self.clone().reusable(worker, c, source).await? else {
