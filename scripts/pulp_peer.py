@@ -125,14 +125,37 @@ def read_pid(dir_, svc):
 
 def ours(pid, dir_):
     """True when pid is alive and is one of this DIR's Pulp processes (its
-    environment names DIR's settings file): a recycled pid is left alone."""
+    environment names DIR's settings file, or it runs in DIR, where they are
+    started): a recycled pid is left alone. The working directory counts
+    because a process that sets its title (setproctitle, as the Pulp
+    services do) overwrites the memory /proc/PID/environ shows, so that
+    check alone failed now and then ("pulpcore-worker exited" while it ran)."""
     try:
+        if os.path.realpath(f"/proc/{pid}/cwd") == os.path.realpath(dir_):
+            return True
         with open(f"/proc/{pid}/environ", "rb") as f:
             env = f.read().split(b"\0")
     except OSError:
         return False
     want = ("PULP_SETTINGS=" + os.path.join(dir_, "settings.py")).encode()
     return want in env
+
+
+def service_gone(dir_, svc):
+    """Why service svc of DIR is not running, or None while it is."""
+    pid = read_pid(dir_, svc)
+    if pid is None:
+        return "no pid file"
+    if not group_alive(pid):
+        return f"process group {pid} is gone"
+    if not ours(pid, dir_):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            state = "?"
+        return f"process {pid} (state {state}) is not this DIR's service"
+    return None
 
 
 def group_alive(pgid):
@@ -357,7 +380,9 @@ def cmd_start(args):
     manage("migrate", "--noinput", log="migrate.log")
     note(f"migrated ({time.monotonic() - t:.1f} s)")
     password = secrets.token_urlsafe(18)
-    manage("reset-admin-password", "--password", password, log="admin.log")
+    # `--password=` form: a token that starts with "-" would otherwise be
+    # read as an option (argparse: "usage: ... reset-admin-password")
+    manage("reset-admin-password", f"--password={password}", log="admin.log")
 
     commands = {
         "api": [venv_bin("pulpcore-api"), "--bind", f"127.0.0.1:{api_port}", "--workers", "1",
@@ -377,14 +402,18 @@ def cmd_start(args):
     note(f"waiting for {api}{API_ROOT}status/ (worker and content app online)")
     deadline = time.monotonic() + args.timeout
     last = "no answer yet"
+    # a service counts as gone after 3 checks in a row (1.5 s) say so: one
+    # check alone once failed while the service ran on
+    gone = {svc: 0 for svc in SERVICES}
     while True:
         for svc in SERVICES:
-            pid = read_pid(dir_, svc)
-            if pid is None or not group_alive(pid) or not ours(pid, dir_):
+            why = service_gone(dir_, svc)
+            gone[svc] = gone[svc] + 1 if why else 0
+            if gone[svc] >= 3:
                 sys.stderr.write(log_tail(dir_, svc, 40))
                 stop_processes(dir_)
                 drop_db(db)
-                die(f"pulpcore-{svc} exited (DIR/log/{svc}.log above)")
+                die(f"pulpcore-{svc} exited: {why} (DIR/log/{svc}.log above)")
         try:
             _, status = http("GET", api + API_ROOT + "status/", timeout=10)
             workers = status.get("online_workers") or []

@@ -7,10 +7,10 @@
 //! the compose's `.repo` file and reaches the repositories.
 
 mod common;
+mod pulp2;
 #[allow(dead_code, reason = "the hub's TLS front, part of it used here")]
 #[path = "koji_hub/tls.rs"]
 mod tls;
-mod pulp2;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -100,19 +100,43 @@ fn a_pulp_compose_points_at_the_pulp_2_repositories_of_its_content_sets() {
     let repos = vec![
         pulp2::repo(
             "cs-a-x86_64",
-            notes("cs-a", "content/dist/cs-a/x86_64/os", "x86_64", "fd431d51,5a6340b3", true),
+            notes(
+                "cs-a",
+                "content/dist/cs-a/x86_64/os",
+                "x86_64",
+                "fd431d51,5a6340b3",
+                true,
+            ),
         ),
         pulp2::repo(
             "cs-a-ppc64le",
-            notes("cs-a", "content/dist/cs-a/ppc64le/os", "ppc64le", "fd431d51", true),
+            notes(
+                "cs-a",
+                "content/dist/cs-a/ppc64le/os",
+                "ppc64le",
+                "fd431d51",
+                true,
+            ),
         ),
         pulp2::repo(
             "cs-a-beta-x86_64",
-            notes("cs-a", "content/dist/cs-a-beta/x86_64/os", "x86_64", "f21541eb", false),
+            notes(
+                "cs-a",
+                "content/dist/cs-a-beta/x86_64/os",
+                "x86_64",
+                "f21541eb",
+                false,
+            ),
         ),
         pulp2::repo(
             "direct-x86_64",
-            notes("other-cs", "content/dist/direct/x86_64/os", "x86_64", "", true),
+            notes(
+                "other-cs",
+                "content/dist/direct/x86_64/os",
+                "x86_64",
+                "",
+                true,
+            ),
         ),
     ];
     let pulp = pulp2::Pulp2::start(repos, content, true);
@@ -194,7 +218,11 @@ fn a_pulp_compose_points_at_the_pulp_2_repositories_of_its_content_sets() {
     );
     assert_eq!(seen[1].method, "GET");
     assert_eq!(seen[1].path, "/pulp/api/v2/repositories/direct-x86_64/");
-    assert!(seen.iter().all(|r| r.client.as_deref() == Some("odcs-worker")), "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|r| r.client.as_deref() == Some("odcs-worker")),
+        "{seen:?}"
+    );
 
     // unpublished repositories with the flag; the arch in each URL
     // replaced by $basearch with use_only_compatible_arch
@@ -213,7 +241,12 @@ fn a_pulp_compose_points_at_the_pulp_2_repositories_of_its_content_sets() {
              \n[cs-a-x86_64]\nname=cs-a-x86_64\nbaseurl={http}/content/dist/cs-a/$basearch/os\nenabled=1\ngpgcheck=0\nskip_if_unavailable=1\n"
         )
     );
-    let search = pulp.requests().into_iter().rev().find(|r| r.method == "POST").unwrap();
+    let search = pulp
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.method == "POST")
+        .unwrap();
     assert_eq!(
         search.body["criteria"]["filters"],
         json!({"notes.content_set": {"$in": ["cs-a"]}})
@@ -260,7 +293,9 @@ fn a_pulp_compose_points_at_the_pulp_2_repositories_of_its_content_sets() {
     for arch in ["aarch64", "x86_64"] {
         assert!(
             s.data
-                .join(format!("composes/odcs-{id}/compose/Temporary/{arch}/os/repodata/repomd.xml"))
+                .join(format!(
+                    "composes/odcs-{id}/compose/Temporary/{arch}/os/repodata/repomd.xml"
+                ))
                 .is_file()
         );
     }
@@ -269,7 +304,7 @@ fn a_pulp_compose_points_at_the_pulp_2_repositories_of_its_content_sets() {
     // the Python client's ComposeSourcePulp
     let id = s.python_client_compose("cs-a", "pulp");
     let (_, c) = s.get(&format!("/api/1/composes/{id}"));
-    assert_eq!(c["source_type_name"], "pulp");
+    assert_eq!(c["source_type"], 4, "pulp: {c}");
     assert_eq!(c["arches"], "ppc64le x86_64");
 
     // without the client certificate Pulp refuses the worker; the
@@ -345,10 +380,9 @@ impl PulpPeer {
     fn start(dir: &Path) -> PulpPeer {
         common::run_ok(Command::new(pulp_peer()).arg("setup"));
         let out = common::run_ok(Command::new(pulp_peer()).arg("start").arg(dir));
-        let info: Value = serde_json::from_str(
-            String::from_utf8_lossy(&out.stdout).lines().last().unwrap(),
-        )
-        .unwrap();
+        let info: Value =
+            serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap())
+                .unwrap();
         PulpPeer {
             dir: dir.to_owned(),
             info,
@@ -367,17 +401,19 @@ impl PulpPeer {
             cmd.arg("--hidden");
         }
         let out = common::run_ok(cmd.arg(rpms));
-        let made: Value = serde_json::from_str(
-            String::from_utf8_lossy(&out.stdout).lines().last().unwrap(),
-        )
-        .unwrap();
+        let made: Value =
+            serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap())
+                .unwrap();
         made["base_url"].as_str().unwrap().to_owned()
     }
 }
 
 impl Drop for PulpPeer {
     fn drop(&mut self) {
-        let _ = Command::new(pulp_peer()).arg("stop").arg(&self.dir).output();
+        let _ = Command::new(pulp_peer())
+            .arg("stop")
+            .arg(&self.dir)
+            .output();
     }
 }
 
@@ -389,7 +425,11 @@ fn a_pulp_compose_points_at_pulp_3_distributions_labelled_with_its_content_sets(
     common::write_builder_rpms(&rpms);
     let a = peer.repo(
         "cs-a-x86_64",
-        &["content_set=cs-a", "arch=x86_64", "signatures=fd431d51,5a6340b3"],
+        &[
+            "content_set=cs-a",
+            "arch=x86_64",
+            "signatures=fd431d51,5a6340b3",
+        ],
         false,
         &rpms,
     );
@@ -458,15 +498,19 @@ fn a_pulp_compose_points_at_pulp_3_distributions_labelled_with_its_content_sets(
     let c = create("cs-a", &["include_unpublished_pulp_repos"]);
     assert_eq!(c["state_name"], "done", "{c}");
     let text = std::fs::read_to_string(repo_file_of(&s, &c)).unwrap();
-    assert!(text.starts_with(&format!("\n[cs-a-beta-x86_64]\nname=cs-a-beta-x86_64\nbaseurl={hidden}\n")), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "\n[cs-a-beta-x86_64]\nname=cs-a-beta-x86_64\nbaseurl={hidden}\n"
+        )),
+        "{text}"
+    );
     assert_eq!(c["sigkeys"], "5a6340b3 f21541eb fd431d51");
     let c = create("cs-a-beta-x86_64", &[]);
     assert_eq!(c["state_name"], "failed", "{c}");
     assert!(
-        c["state_reason"]
-            .as_str()
-            .unwrap()
-            .contains("Failed to find all the source(s) ['cs-a-beta-x86_64'] in Pulp, found only []"),
+        c["state_reason"].as_str().unwrap().contains(
+            "Failed to find all the source(s) ['cs-a-beta-x86_64'] in Pulp, found only []"
+        ),
         "{c}"
     );
     // a wrong password: Pulp's 401, said in the compose's reason
@@ -495,7 +539,10 @@ fn a_pulp_compose_points_at_pulp_3_distributions_labelled_with_its_content_sets(
     let c = s.wait_for(c["id"].as_i64().unwrap(), &["done", "failed"]);
     assert_eq!(c["state_name"], "failed");
     assert!(
-        c["state_reason"].as_str().unwrap().contains("HTTP status 401"),
+        c["state_reason"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP status 401"),
         "{c}"
     );
 }

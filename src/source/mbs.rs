@@ -20,8 +20,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use tracing::debug;
 
-use super::koji::ClientOptions;
 use super::http::{Failure, query_escape, with_retries};
+use super::koji::ClientOptions;
 use super::koji::{ca_roots, http_agent};
 use super::{ModuleQuery, PackageSource, SourceError, SourceRpm};
 use crate::modulemd::ModuleStream;

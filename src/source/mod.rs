@@ -6,10 +6,10 @@
 //! builds, and gets back file paths it can hardlink and the facts it records in
 //! the compose's manifest.
 
+pub(crate) mod http;
 pub mod koji;
 pub mod koji_source;
 pub mod local;
-pub(crate) mod http;
 pub mod mbs;
 pub mod pulp;
 pub mod pungi_compose;

@@ -186,7 +186,10 @@ impl PulpClient {
     fn once(&self, url: &str, body: Option<&Value>) -> Result<Option<Value>, Failure> {
         let answer = match body {
             Some(b) => {
-                let mut req = self.agent.post(url).header("Content-Type", "application/json");
+                let mut req = self
+                    .agent
+                    .post(url)
+                    .header("Content-Type", "application/json");
                 if let Some(a) = &self.authorization {
                     req = req.header("Authorization", a);
                 }
@@ -420,7 +423,11 @@ fn client_cert(
         }
     }
     if chain.is_empty() {
-        return Err(bad("ssl_cert", cert, "no PEM certificate in the file".into()));
+        return Err(bad(
+            "ssl_cert",
+            cert,
+            "no PEM certificate in the file".into(),
+        ));
     }
     let mut private = None;
     for item in ureq::tls::parse_pem(&read("ssl_key", key)?) {
@@ -468,7 +475,11 @@ fn error_message(text: &str) -> String {
     if let Some(errors) = v["errors"].as_array().or(v.as_array()) {
         return errors
             .iter()
-            .map(|e| e.as_str().map(str::to_owned).unwrap_or_else(|| e.to_string()))
+            .map(|e| {
+                e.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| e.to_string())
+            })
             .collect::<Vec<_>>()
             .join("; ");
     }
@@ -501,11 +512,7 @@ pub fn resolve(
     sources: &[String],
     include_unpublished: bool,
 ) -> Result<Resolution, PulpError> {
-    let wanted: BTreeSet<String> = sources
-        .iter()
-        .filter(|s| !s.is_empty())
-        .cloned()
-        .collect();
+    let wanted: BTreeSet<String> = sources.iter().filter(|s| !s.is_empty()).cloned().collect();
     let list: Vec<String> = wanted.iter().cloned().collect();
     let by_set = if list.is_empty() {
         BTreeMap::new()
@@ -561,7 +568,9 @@ mod tests {
     #[test]
     fn error_messages_of_both_apis_are_found() {
         assert_eq!(
-            error_message(r#"{"http_status": 404, "error_message": "Missing resource(s): repository=x"}"#),
+            error_message(
+                r#"{"http_status": 404, "error_message": "Missing resource(s): repository=x"}"#
+            ),
             "Missing resource(s): repository=x"
         );
         assert_eq!(

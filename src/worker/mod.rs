@@ -891,7 +891,12 @@ impl WorkerContext {
         if let Some(p) = &r.pulp
             && let Err(e) = self
                 .store
-                .set_pulp_result(id, p.source.as_deref(), &p.arches.join(" "), &p.sigkeys.join(" "))
+                .set_pulp_result(
+                    id,
+                    p.source.as_deref(),
+                    &p.arches.join(" "),
+                    &p.sigkeys.join(" "),
+                )
                 .await
         {
             tracing::warn!(

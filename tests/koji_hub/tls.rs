@@ -109,8 +109,18 @@ impl Certs {
         openssl(
             dir,
             &[
-                "req", "-subj", &subject, "-newkey", "ec", "-pkeyopt",
-                "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", &key, "-out", &csr,
+                "req",
+                "-subj",
+                &subject,
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
             ],
         );
         std::fs::write(
@@ -121,8 +131,21 @@ impl Certs {
         openssl(
             dir,
             &[
-                "x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-CAcreateserial", "-days", "3650", "-extfile", &ext, "-out", &pem,
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "3650",
+                "-extfile",
+                &ext,
+                "-out",
+                &pem,
             ],
         );
         (dir.join(pem), dir.join(key))
@@ -158,16 +181,21 @@ impl TlsFront {
             for ca in CertificateDer::pem_file_iter(&certs.ca).unwrap() {
                 roots.add(ca.unwrap()).unwrap();
             }
-            let verifier =
-                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .build()
-                    .unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
             builder
                 .with_client_cert_verifier(verifier)
                 .with_single_cert(chain, key)
                 .unwrap()
         } else {
-            builder.with_no_client_auth().with_single_cert(chain, key).unwrap()
+            builder
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .unwrap()
         };
         let config = Arc::new(config);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -189,7 +217,10 @@ impl TlsFront {
                             return;
                         }
                     }
-                    let client = conn.peer_certificates().and_then(|c| c.first()).map(|c| common_name(c));
+                    let client = conn
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|c| common_name(c));
                     let _ = serve(rustls::StreamOwned::new(conn, tcp), upstream_port, client);
                 });
             }
@@ -227,7 +258,8 @@ fn serve(
             let end = line == "\r\n";
             let lower = line.to_ascii_lowercase();
             // only the front says who the client is
-            if !end && !lower.starts_with("connection:") && !lower.starts_with("x-client-verified:") {
+            if !end && !lower.starts_with("connection:") && !lower.starts_with("x-client-verified:")
+            {
                 head.extend_from_slice(line.as_bytes());
             }
             if end {

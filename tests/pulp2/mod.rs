@@ -204,7 +204,11 @@ fn route(
                 );
             };
             return match search(&st.repos, criteria) {
-                Ok(found) => (200, "application/json", Value::Array(found).to_string().into_bytes()),
+                Ok(found) => (
+                    200,
+                    "application/json",
+                    Value::Array(found).to_string().into_bytes(),
+                ),
                 Err(message) => error(400, &message, "PLP0015", json!({})),
             };
         }
@@ -224,7 +228,12 @@ fn route(
                 ),
             };
         }
-        return error(404, &format!("Missing resource(s): {path}"), "PLP0009", json!({}));
+        return error(
+            404,
+            &format!("Missing resource(s): {path}"),
+            "PLP0009",
+            json!({}),
+        );
     }
     // published content
     if method != "GET" {
@@ -267,7 +276,10 @@ fn at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 /// Whether `repo` matches one filter `path: cond`.
 fn matches(repo: &Value, path: &str, cond: &Value) -> Result<bool, String> {
     let have = at(repo, path);
-    let Some(ops) = cond.as_object().filter(|o| o.keys().all(|k| k.starts_with('$'))) else {
+    let Some(ops) = cond
+        .as_object()
+        .filter(|o| o.keys().all(|k| k.starts_with('$')))
+    else {
         return Ok(have == Some(cond));
     };
     for (op, arg) in ops {
@@ -292,10 +304,7 @@ fn matches(repo: &Value, path: &str, cond: &Value) -> Result<bool, String> {
 }
 
 fn search(repos: &[Value], criteria: &Value) -> Result<Vec<Value>, String> {
-    let filters = criteria
-        .get("filters")
-        .cloned()
-        .unwrap_or(json!({}));
+    let filters = criteria.get("filters").cloned().unwrap_or(json!({}));
     let filters = filters
         .as_object()
         .ok_or("Invalid criteria: filters must be an object")?;
@@ -317,13 +326,19 @@ fn search(repos: &[Value], criteria: &Value) -> Result<Vec<Value>, String> {
             let field = key[0].as_str().unwrap_or_default().to_owned();
             let descending = key[1] == "descending";
             found.sort_by(|a, b| {
-                let (a, b) = (at(a, &field).map(Value::to_string), at(b, &field).map(Value::to_string));
+                let (a, b) = (
+                    at(a, &field).map(Value::to_string),
+                    at(b, &field).map(Value::to_string),
+                );
                 if descending { b.cmp(&a) } else { a.cmp(&b) }
             });
         }
     }
     let skip = criteria.get("skip").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let limit = criteria.get("limit").and_then(Value::as_u64).map(|l| l as usize);
+    let limit = criteria
+        .get("limit")
+        .and_then(Value::as_u64)
+        .map(|l| l as usize);
     let mut found: Vec<Value> = found.into_iter().skip(skip).collect();
     if let Some(l) = limit {
         found.truncate(l);
@@ -333,7 +348,11 @@ fn search(repos: &[Value], criteria: &Value) -> Result<Vec<Value>, String> {
             .into_iter()
             .map(|r| {
                 let mut out = serde_json::Map::new();
-                for f in fields.iter().filter_map(Value::as_str).chain(["_id", "_href"]) {
+                for f in fields
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .chain(["_id", "_href"])
+                {
                     if let Some(v) = r.get(f) {
                         out.insert(f.to_owned(), v.clone());
                     }
