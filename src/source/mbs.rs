@@ -323,8 +323,6 @@ impl MbsClient {
     }
 }
 
-/// Percent-encoding of a query value (RFC 3986 unreserved kept).
-
 /// The builds a lookup takes from MBS's answer: every context of the
 /// highest version of each stream unless the spec gives a version.
 pub fn newest(builds: Vec<MbsBuild>, spec_parts: usize) -> Vec<MbsBuild> {
