@@ -128,6 +128,7 @@ on_both_backends!(
     list_filters_orders_and_counts_pages,
     list_totals_follow_every_change_and_fold,
     list_filters_by_time_of_submission,
+    deep_pages_hold_the_rows_of_the_whole_ordered_list,
     list_orders_missing_times_first_when_ascending,
     compose_goes_from_wait_through_generating_to_done,
     transitions_from_the_wrong_state_are_refused,
@@ -485,6 +486,56 @@ async fn execute(url: &str, sql: &str) {
     } else {
         let mut c = sqlx::PgConnection::connect(url).await.unwrap();
         sqlx::query(sql).execute(&mut c).await.unwrap();
+    }
+}
+
+/// Pages far into the list (where PostgreSQL walks ids first and fetches
+/// the page's rows by id) hold exactly the rows of the whole list in order,
+/// for the default order, an ascending one and one by another column, with
+/// and without a filter.
+async fn deep_pages_hold_the_rows_of_the_whole_ordered_list(db: TestDb) {
+    let s = &db.store;
+    for i in 0..330 {
+        let owner = ["alice", "bob", "carol"][i % 3];
+        let c = s.insert_compose(&tag_compose(owner, "f40")).await.unwrap();
+        if i % 4 == 0 {
+            s.mark_generating(c.id).await.unwrap();
+        }
+    }
+    let orders = ["-id", "id", "owner", "-state"];
+    let filters = [
+        ComposeFilter::default(),
+        ComposeFilter {
+            owner: Some("bob".into()),
+            ..Default::default()
+        },
+        ComposeFilter {
+            state: Some(ComposeState::Wait),
+            ..Default::default()
+        },
+    ];
+    for order in orders {
+        let order = OrderBy::parse(order).unwrap();
+        for filter in &filters {
+            let (whole, total) = s.list_composes(filter, order, 1, 1000).await.unwrap();
+            assert_eq!(total, whole.len() as u64);
+            let whole: Vec<i64> = whole.iter().map(|r| r.id).collect();
+            for per_page in [7u32, 50] {
+                let mut paged = Vec::new();
+                for page in 1.. {
+                    let (rows, t) = s
+                        .list_composes(filter, order, page, per_page)
+                        .await
+                        .unwrap();
+                    assert_eq!(t, total);
+                    if rows.is_empty() {
+                        break;
+                    }
+                    paged.extend(rows.iter().map(|r| r.id));
+                }
+                assert_eq!(paged, whole, "{order:?} {filter:?} per_page {per_page}");
+            }
+        }
     }
 }
 
