@@ -1222,11 +1222,149 @@ fn a_pungi_compose_holds_exactly_the_rpms_of_the_compose_it_names() {
     for (source, part) in [
         ("/etc/compose/Server", "source"),
         ("compose/Server", "source"),
-        ("http://a/compose/X http://b/compose/Y", "one variant URL"),
+        ("http://a/compose/X compose/Y", "source"),
     ] {
         let (code, body) = post(source);
         assert_eq!(code, 400, "{source}: {body}");
         assert!(body["message"].as_str().unwrap().contains(part), "{body}");
+    }
+}
+
+/// Composes made of composes (#20 item 4): a `pungi_compose` source of
+/// several variant URLs holds, per package name and arch, the RPM with the
+/// highest E:V-R among them, whatever their order; each RPM that lost is
+/// named in the compose's log, and dnf reads the merged repository.
+#[test]
+fn a_compose_of_several_composes_takes_the_highest_version_of_each_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    let allowed = tmp.path().display().to_string();
+    let newer = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let newer_in = newer.clone();
+    let (s, apps) = Server::start_with(
+        false,
+        move |cfg| {
+            cfg.lookaside_allowed =
+                vec![allowed, cfg.data_dir.join("composes").display().to_string()];
+            // a newer build of the first application, tagged into `updates`
+            let store = odcs::source::local::LocalStore::open(&cfg.store_dir()).unwrap();
+            let first = odcs::rpm::corpus::corpus(60, 8)
+                .into_iter()
+                .find(|s| {
+                    s.files.iter().any(|(p, _)| p.starts_with("/usr/bin/")) && s.name != "bash"
+                })
+                .unwrap();
+            let mut spec = first.clone();
+            spec.files.truncate(3);
+            spec.release = format!("{}.1", spec.release);
+            spec.sourcerpm = Some(format!(
+                "{}-{}-{}.src.rpm",
+                spec.name, spec.version, spec.release
+            ));
+            let dir = cfg.data_dir.join("incoming-newer");
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = spec.write_to(&dir).unwrap();
+            let meta = odcs::rpm::read_package(&path).unwrap();
+            store
+                .import("updates", &["base".to_owned()], &[(path, meta)])
+                .unwrap();
+            *newer_in.lock().unwrap() = format!("{}-{}", spec.version, spec.release);
+        },
+        None,
+    );
+    let newer = newer.lock().unwrap().clone();
+    let compose = |body: Value| {
+        let (code, c) = s.post("/api/1/composes/", &body);
+        assert_eq!(code, 200, "{c}");
+        let c = s.wait_for(c["id"].as_i64().unwrap(), &["done", "failed"]);
+        assert_eq!(c["state_name"], "done", "{c}");
+        c
+    };
+    let a = compose(
+        json!({"source": {"type": "tag", "source": "base", "packages": [apps[0], apps[1]]}}),
+    );
+    let b = compose(json!({"source": {"type": "tag", "source": "updates", "packages": [apps[0]]}}));
+    let dir = |c: &Value| s.data.join(format!("composes/odcs-{}/compose", c["id"]));
+    let variant = |c: &Value| format!("{}/Temporary", dir(c).display());
+    let in_a = listed_rpms(&dir(&a).join("metadata/rpms.json"), "Temporary");
+    let in_b = listed_rpms(&dir(&b).join("metadata/rpms.json"), "Temporary");
+    assert!(
+        in_b.iter()
+            .any(|(_, n, _)| n.starts_with(&format!("{}-0:{newer}.", apps[0]))),
+        "{in_b:?}"
+    );
+    // what the rule gives: per (arch, name) the highest E:V-R of both
+    let name_of = |nevra: &str| nevra.rsplitn(3, '-').nth(2).unwrap().to_owned();
+    let mut want: std::collections::BTreeMap<(String, String), (String, Value)> =
+        Default::default();
+    for (arch, nevra, key) in in_a.iter().chain(&in_b) {
+        let slot = (arch.clone(), name_of(nevra));
+        let evr = |n: &str| {
+            let (nevr, _) = n.rsplit_once('.').unwrap();
+            let mut it = nevr.rsplitn(3, '-');
+            let (r, v) = (it.next().unwrap(), it.next().unwrap());
+            let (e, v) = v.split_once(':').unwrap();
+            odcs::rpm::Evr::new(e.parse().ok(), v, Some(r.to_owned()))
+        };
+        let better = want
+            .get(&slot)
+            .is_none_or(|(have, _)| evr(nevra).cmp_package(&evr(have)).is_gt());
+        if better {
+            want.insert(slot, (nevra.clone(), key.clone()));
+        }
+    }
+    let mut want: Vec<(String, String, Value)> = want
+        .into_iter()
+        .map(|((arch, _), (n, k))| (arch, n, k))
+        .collect();
+    want.sort_by(|x, y| (&x.0, &x.1).cmp(&(&y.0, &y.1)));
+    assert!(want.len() > in_b.len(), "{want:?}");
+    for order in [[variant(&a), variant(&b)], [variant(&b), variant(&a)]] {
+        let m = compose(json!({"source": {"type": "pungi_compose", "source": order.join(" ")}}));
+        assert_eq!(
+            listed_rpms(&dir(&m).join("metadata/rpms.json"), "Temporary"),
+            want,
+            "merged from {order:?}"
+        );
+        let log =
+            std::fs::read_to_string(s.data.join(format!("composes/odcs-{}.log", m["id"]))).unwrap();
+        assert!(log.contains("merged 2 composes"), "{log}");
+        assert!(
+            log.lines().any(|l| l.contains(&format!("{}.", apps[0]))
+                && l.contains(&newer)
+                && l.contains(" over ")),
+            "the older {} is named as lost: {log}",
+            apps[0]
+        );
+        // dnf reads the merged repository: the newer build, the other app
+        let root = tmp.path().join(format!("root-{}", m["id"]));
+        let out = common::dnf(
+            &format!("file://{}/x86_64/os", variant(&m)),
+            &root,
+            &[
+                "repoquery",
+                "--available",
+                "--qf",
+                "%{name}-%{version}-%{release}\n",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listed = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.trim() == format!("{}-{newer}", apps[0])),
+            "{listed}"
+        );
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.trim().starts_with(&format!("{}-", apps[1]))),
+            "{listed}"
+        );
     }
 }
 

@@ -336,13 +336,14 @@ fn checked_request(app: &AppState, data: &Value) -> Result<validate::CreateReque
     // a pungi_compose source is read by the server: only where lookaside
     // repositories may be
     if req.source_type == SourceType::PungiCompose.code() {
-        let url = req.source.trim();
-        let url = if url.starts_with('/') {
-            format!("file://{url}")
-        } else {
-            url.to_owned()
-        };
-        validate::check_allowed("source", &url, &app.lookaside_allowed)?;
+        for url in req.source.split_whitespace() {
+            let url = if url.starts_with('/') {
+                format!("file://{url}")
+            } else {
+                url.to_owned()
+            };
+            validate::check_allowed("source", &url, &app.lookaside_allowed)?;
+        }
     }
     // a repo source is read by the server: only where lookaside
     // repositories may be

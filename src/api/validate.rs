@@ -397,21 +397,20 @@ pub fn parse_create(
         }
     }
     if type_name == "pungi_compose" {
-        let url = match tokens.as_slice() {
-            [one] => one,
-            _ => {
-                return Err(bad(
-                    "source: a pungi_compose source is one variant URL of a compose (.../compose/<Variant>/)",
-                ));
+        // several variant URLs: a compose made of those composes, merged
+        for url in &tokens {
+            let local = url.strip_prefix("file://").unwrap_or(url);
+            if !(url.starts_with("http://")
+                || url.starts_with("https://")
+                || local.starts_with('/'))
+            {
+                return Err(bad(format!(
+                    "source: {url:?} is not the URL of a compose's variant (http(s)://, file:// or an absolute path)"
+                )));
             }
-        };
-        let local = url.strip_prefix("file://").unwrap_or(url);
-        if !(url.starts_with("http://") || url.starts_with("https://") || local.starts_with('/')) {
-            return Err(bad(format!(
-                "source: {url:?} is not the URL of a compose's variant (http(s)://, file:// or an absolute path)"
-            )));
+            crate::source::pungi_compose::metadata_url(url)
+                .map_err(|e| bad(format!("source: {e}")))?;
         }
-        crate::source::pungi_compose::metadata_url(url).map_err(|e| bad(format!("source: {e}")))?;
     }
     if type_name == "raw_config" {
         if tokens.len() != 1 {

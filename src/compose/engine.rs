@@ -373,6 +373,7 @@ fn resolve(
     req: &ComposeRequest,
     source: &dyn PackageSource,
     caches: Caches<'_>,
+    progress: &dyn Progress,
 ) -> Result<Resolved, ComposeError> {
     let sigkeys: Vec<Option<String>> = if req.sigkeys.is_empty() {
         vec![None]
@@ -471,13 +472,33 @@ fn resolve(
             Arc::new(v)
         }
         SourceType::PungiCompose => {
-            let url = req.source.first().map(String::as_str).unwrap_or_default();
-            let variant = crate::source::pungi_compose::load(url, req.lookaside_limits).map_err(
-                |message| ComposeError::Lookaside {
-                    location: url.to_owned(),
-                    message,
-                },
-            )?;
+            let mut inputs = Vec::new();
+            for url in &req.source {
+                let variant = crate::source::pungi_compose::load(url, req.lookaside_limits)
+                    .map_err(|message| ComposeError::Lookaside {
+                        location: url.clone(),
+                        message,
+                    })?;
+                inputs.push((url.clone(), variant));
+            }
+            // several composes: merged, the highest E:V-R of each name
+            let variant = match inputs.len() {
+                1 => inputs.pop().map(|(_, v)| v).unwrap_or_default(),
+                _ => {
+                    let (merged, lost) = crate::source::pungi_compose::merge(&inputs)
+                        .map_err(ComposeError::Merge)?;
+                    progress.note(&format!(
+                        "merged {} composes: {} RPMs; {} lost to another compose's",
+                        inputs.len(),
+                        merged.builds.values().map(|b| b.len()).sum::<usize>(),
+                        lost.len()
+                    ));
+                    for line in &lost {
+                        progress.note(line);
+                    }
+                    merged
+                }
+            };
             arches = Some(variant.arches.clone());
             Arc::new(crate::source::pungi_compose::rpms(source, &variant)?)
         }
@@ -689,7 +710,7 @@ fn build(
     let mut timings = Vec::new();
     let t = Instant::now();
     progress.phase("resolving", None);
-    let (event, candidates, modules, variant_arches) = resolve(req, source, caches)?;
+    let (event, candidates, modules, variant_arches) = resolve(req, source, caches, progress)?;
     // a compose of a compose: its variant's arches, every listed RPM (and
     // nothing else: the candidates are exactly those)
     let of_compose;

@@ -141,6 +141,9 @@ pub enum ComposeError {
     Iso(String),
     #[error("{0}")]
     Pungi(String),
+    /// Composes made of composes: an input's rpms.json that cannot be merged.
+    #[error("merging composes: {0}")]
+    Merge(String),
     /// A `pulp` compose: what Pulp answered, or could not be asked.
     #[error("{0}")]
     Pulp(String),

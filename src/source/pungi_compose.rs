@@ -9,6 +9,10 @@
 //! when one key preference picks every copy; here each RPM is taken with its
 //! own key, and a listed RPM the source does not have fails the compose
 //! naming it.
+//!
+//! Several variant URLs (composes made of composes, #20 item 4) are merged
+//! by [`merge`]: per package name and arch the highest E:V-R wins, the
+//! first URL at a tie, and each RPM that lost is named in the compose's log.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -110,6 +114,86 @@ pub fn load(variant_url: &str, limits: RepoLimits) -> Result<Variant, String> {
     parse_rpms_json(&read(&url, limits)?, &variant).map_err(|e| format!("{url}: {e}"))
 }
 
+/// `name-epoch:version-release.arch` → (name, arch, E:V-R).
+fn split_nevra(nevra: &str) -> Option<(&str, &str, crate::rpm::Evr)> {
+    let (nevr, arch) = nevra.rsplit_once('.')?;
+    let (ne_v, release) = nevr.rsplit_once('-')?;
+    let (name_epoch, version) = ne_v.rsplit_once('-')?;
+    let (name, epoch) = match version.split_once(':') {
+        // productmd's form: the epoch is on the version (`bash-0:5.2-1.x86_64`)
+        Some((e, v)) => (name_epoch, Some((e, v))),
+        None => (name_epoch, None),
+    };
+    let evr = match epoch {
+        Some((e, v)) => crate::rpm::Evr::new(e.parse().ok(), v, Some(release.to_owned())),
+        None => crate::rpm::Evr::new(None, version, Some(release.to_owned())),
+    };
+    Some((name, arch, evr))
+}
+
+/// Several variants merged into one (composes made of composes): for each
+/// package name and arch (`src` included) the RPM with the highest
+/// epoch:version-release among the inputs; at an equal E:V-R the input
+/// listed first. Every time an input's RPM loses to another input's of a
+/// different E:V-R or key, a line says so. `inputs` are (label, variant).
+pub fn merge(inputs: &[(String, Variant)]) -> Result<(Variant, Vec<String>), String> {
+    use std::cmp::Ordering;
+    // (name, arch) → (E:V-R, nevra, key, build, input)
+    type Best<'a> = (crate::rpm::Evr, &'a str, &'a Option<String>, &'a str, usize);
+    let mut best: BTreeMap<(&str, &str), Best<'_>> = BTreeMap::new();
+    let mut notes = Vec::new();
+    let mut arches = BTreeSet::new();
+    for (i, (label, v)) in inputs.iter().enumerate() {
+        arches.extend(v.arches.iter().cloned());
+        for (build, listed) in &v.builds {
+            for (nevra, key) in listed {
+                let (name, arch, evr) = split_nevra(nevra)
+                    .ok_or_else(|| format!("{label}: {nevra:?} is not an N-E-V-R.A"))?;
+                let here: Best<'_> = (evr, nevra.as_str(), key, build.as_str(), i);
+                match best.get(&(name, arch)) {
+                    None => {
+                        best.insert((name, arch), here);
+                    }
+                    Some(there) => {
+                        let order = here.0.cmp_package(&there.0);
+                        let (win, lose) = match order {
+                            Ordering::Greater => (&here, there),
+                            _ => (there, &here),
+                        };
+                        if win.1 != lose.1 || win.2 != lose.2 {
+                            let key =
+                                |k: &Option<String>| k.clone().unwrap_or_else(|| "unsigned".into());
+                            notes.push(format!(
+                                "{name}.{arch}: {} ({}, {}) over {} ({}, {})",
+                                win.1,
+                                key(win.2),
+                                inputs[win.4].0,
+                                lose.1,
+                                key(lose.2),
+                                inputs[lose.4].0
+                            ));
+                        }
+                        if order == Ordering::Greater {
+                            best.insert((name, arch), here);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Variant {
+        arches: arches.into_iter().collect(),
+        ..Default::default()
+    };
+    for (_, nevra, key, build, _) in best.into_values() {
+        out.builds
+            .entry(build.to_owned())
+            .or_default()
+            .insert((nevra.to_owned(), key.clone()));
+    }
+    Ok((out, notes))
+}
+
 /// `N-E-V-R.A` of an RPM from the source (epoch 0 when it has none).
 pub fn nevra(r: &SourceRpm) -> String {
     format!(
@@ -152,6 +236,86 @@ pub fn rpms(source: &dyn PackageSource, v: &Variant) -> Result<Vec<SourceRpm>, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn variant(arches: &[&str], rpms: &[(&str, &str, Option<&str>)]) -> Variant {
+        let mut v = Variant {
+            arches: arches.iter().map(|a| a.to_string()).collect(),
+            ..Default::default()
+        };
+        for (build, nevra, key) in rpms {
+            v.builds
+                .entry(build.to_string())
+                .or_default()
+                .insert((nevra.to_string(), key.map(str::to_owned)));
+        }
+        v
+    }
+
+    #[test]
+    fn a_merge_keeps_the_highest_evr_of_each_name_and_arch() {
+        let a = variant(
+            &["x86_64"],
+            &[
+                ("bash-5.1-1", "bash-0:5.1-1.x86_64", Some("k1")),
+                ("bash-5.1-1", "bash-0:5.1-1.src", Some("k1")),
+                ("bash-5.1-1", "bash-doc-0:5.1-1.noarch", Some("k1")),
+                ("zsh-5.9-1", "zsh-0:5.9-1.x86_64", None),
+                ("tz-2024a-1", "tz-1:2024a-1.noarch", None),
+            ],
+        );
+        let b = variant(
+            &["aarch64", "x86_64"],
+            &[
+                ("bash-5.2-1", "bash-0:5.2-1.x86_64", Some("k2")),
+                ("bash-5.2-1", "bash-0:5.2-1.src", Some("k2")),
+                // same N-E-V-R.A, another key: the first input's stays
+                ("zsh-5.9-1", "zsh-0:5.9-1.x86_64", Some("k2")),
+                // a higher version but a lower epoch loses
+                ("tz-2025a-1", "tz-0:2025a-1.noarch", None),
+                ("bash-5.2-1", "bash-0:5.2-1.aarch64", Some("k2")),
+            ],
+        );
+        let (m, lost) = merge(&[("a".into(), a.clone()), ("b".into(), b.clone())]).unwrap();
+        assert_eq!(m.arches, ["aarch64", "x86_64"]);
+        let all: BTreeSet<(String, Option<String>)> =
+            m.builds.values().flatten().cloned().collect();
+        let want: BTreeSet<(String, Option<String>)> = [
+            ("bash-0:5.2-1.x86_64", Some("k2")),
+            ("bash-0:5.2-1.src", Some("k2")),
+            ("bash-0:5.2-1.aarch64", Some("k2")),
+            ("bash-doc-0:5.1-1.noarch", Some("k1")),
+            ("zsh-0:5.9-1.x86_64", None),
+            ("tz-1:2024a-1.noarch", None),
+        ]
+        .into_iter()
+        .map(|(n, k)| (n.to_owned(), k.map(str::to_owned)))
+        .collect();
+        assert_eq!(all, want);
+        assert_eq!(m.builds["bash-5.1-1"].len(), 1, "{m:?}");
+        assert_eq!(lost.len(), 4, "{lost:?}");
+        assert!(
+            lost.contains(
+                &"bash.x86_64: bash-0:5.2-1.x86_64 (k2, b) over bash-0:5.1-1.x86_64 (k1, a)"
+                    .to_owned()
+            ),
+            "{lost:?}"
+        );
+        assert!(
+            lost.contains(
+                &"zsh.x86_64: zsh-0:5.9-1.x86_64 (unsigned, a) over zsh-0:5.9-1.x86_64 (k2, b)"
+                    .to_owned()
+            ),
+            "{lost:?}"
+        );
+        // the other order: the same RPMs but for the tie, which the first wins
+        let (m2, _) = merge(&[("b".into(), b), ("a".into(), a)]).unwrap();
+        let all2: BTreeSet<(String, Option<String>)> =
+            m2.builds.values().flatten().cloned().collect();
+        let mut want2 = want.clone();
+        want2.remove(&("zsh-0:5.9-1.x86_64".to_owned(), None));
+        want2.insert(("zsh-0:5.9-1.x86_64".to_owned(), Some("k2".to_owned())));
+        assert_eq!(all2, want2);
+    }
 
     #[test]
     fn variant_urls_and_nevras_are_read() {

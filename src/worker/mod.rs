@@ -128,7 +128,7 @@ pub fn engine_request(
     } else if c.source_type == crate::domain::SourceType::RawConfig.code() {
         (SourceType::RawConfig, vec![c.source.clone()])
     } else if c.source_type == crate::domain::SourceType::PungiCompose.code() {
-        (SourceType::PungiCompose, vec![c.source.clone()])
+        (SourceType::PungiCompose, words(&Some(c.source.clone())))
     } else {
         // several tags, in the order given
         (SourceType::Tag, words(&Some(c.source.clone())))
