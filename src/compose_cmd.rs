@@ -24,10 +24,12 @@ fn nvrs(items: Vec<String>) -> Vec<String> {
 
 #[derive(clap::Args)]
 pub struct ComposeArgs {
-    /// What `--source` names: a tag, builds (N-V-Rs) or modules
+    /// What `--source` names: a tag, builds (N-V-Rs), modules
     /// (`N:S`, `N:S:V`, `N:S:V:C`; with the modules they require unless
-    /// `--flag no_deps`).
-    #[arg(long, value_parser = ["tag", "build", "module"], default_value = "tag")]
+    /// `--flag no_deps`), or variant directories/URLs of composes
+    /// (`pungi_compose`: exactly their RPMs; several are merged, the highest
+    /// E:V-R of each package name and arch winning).
+    #[arg(long, value_parser = ["tag", "build", "module", "pungi_compose"], default_value = "tag")]
     source_type: String,
     /// The tag, or the build N-V-Rs (space or comma separated; a draft
     /// build's `N-V-R,draft_<id>` stays one build).
@@ -112,6 +114,7 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
     let source_type = match a.source_type.as_str() {
         "tag" => SourceType::Tag,
         "module" => SourceType::Module,
+        "pungi_compose" => SourceType::PungiCompose,
         _ => SourceType::Build,
     };
     let source: Vec<String> = nvrs(
