@@ -180,8 +180,9 @@ fn a_pulp_compose_points_at_the_pulp_2_repositories_of_its_content_sets() {
     assert_eq!(c["koji_event"], Value::Null);
     let http = url.replace("https://", "http://");
     let file = repo_file_of(&s, &c);
+    let expected_first = std::fs::read_to_string(&file).unwrap();
     assert_eq!(
-        std::fs::read_to_string(&file).unwrap(),
+        expected_first,
         format!(
             "\n[cs-a-ppc64le]\nname=cs-a-ppc64le\nbaseurl={http}/content/dist/cs-a/ppc64le/os\nenabled=1\ngpgcheck=0\n\
              \n[cs-a-x86_64]\nname=cs-a-x86_64\nbaseurl={http}/content/dist/cs-a/x86_64/os\nenabled=1\ngpgcheck=0\n\
@@ -223,6 +224,24 @@ fn a_pulp_compose_points_at_the_pulp_2_repositories_of_its_content_sets() {
             .all(|r| r.client.as_deref() == Some("odcs-worker")),
         "{seen:?}"
     );
+
+    // removed, then renewed: Pulp is asked again, and the new compose
+    // points at the same repositories
+    let id = c["id"].as_i64().unwrap();
+    let (status, _) = s.request("DELETE", &format!("/api/1/composes/{id}"), None);
+    assert_eq!(status, 202);
+    s.wait_for(id, &["removed"]);
+    let (status, again) = s.patch(&format!("/api/1/composes/{id}"), &json!({}));
+    assert_eq!(status, 200, "{again}");
+    let renewed = s.wait_for(again["id"].as_i64().unwrap(), &["done", "failed"]);
+    assert_eq!(renewed["state_name"], "done", "{renewed}");
+    assert_ne!(renewed["id"], c["id"]);
+    assert_eq!(renewed["arches"], "ppc64le x86_64");
+    assert_eq!(
+        std::fs::read_to_string(repo_file_of(&s, &renewed)).unwrap(),
+        expected_first
+    );
+    assert_eq!(pulp.requests().len(), 4, "a search and a lookup again");
 
     // unpublished repositories with the flag; the arch in each URL
     // replaced by $basearch with use_only_compatible_arch

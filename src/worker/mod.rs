@@ -573,7 +573,7 @@ impl WorkerContext {
         progress.log(&format!(
             "attempt {} of compose {id} ({} {})",
             job.attempts,
-            if is_tag(&c) { "tag" } else { "builds" },
+            crate::domain::SourceType::from_code(c.source_type).map_or("?", |t| t.name()),
             c.source
         ));
         let store = self.store.clone();
