@@ -110,22 +110,44 @@ fn read_keyed(
     caches: Caches<'_>,
     progress: &dyn Progress,
 ) -> Result<Vec<(FileKey, PackageMeta)>, ComposeError> {
+    // into a cache that holds few records, most files are read: each is
+    // opened at once and its key taken from the open file (one path walk),
+    // not stat'ed by path and then opened (two). Cold `odcs compose` from
+    // 97,000 candidates: 1.42 s of system time against 1.59–1.72 s, the
+    // same wall time within the runs' spread (README, "A cold compose")
+    let open_first = caches
+        .headers
+        .is_none_or(|c| c.records_hint() < paths.len() / 2);
     let results: Vec<Result<(FileKey, PackageMeta, bool), RpmError>> = paths
         .par_iter()
         .map(|&path| {
-            let md = std::fs::metadata(path).map_err(|source| RpmError::Io {
+            let io = |source| RpmError::Io {
                 path: path.to_owned(),
                 source,
-            })?;
-            let key = FileKey::from_metadata(&md);
-            let cached = caches.headers.and_then(|c| match whole {
-                true => c.get(&key),
-                false => c.get_header(&key),
-            });
-            let out = match cached {
-                Some(meta) => (key, meta, false),
-                None if whole => (key, rpm::read_package(path)?, true),
-                None => (key, rpm::read_package_header(path)?, true),
+            };
+            let cached = |key: &FileKey| {
+                caches.headers.and_then(|c| match whole {
+                    true => c.get(key),
+                    false => c.get_header(key),
+                })
+            };
+            let out = if open_first {
+                let file = std::fs::File::open(path).map_err(io)?;
+                let md = file.metadata().map_err(io)?;
+                let key = FileKey::from_metadata(&md);
+                match cached(&key) {
+                    Some(meta) => (key, meta, false),
+                    None if whole => (key, rpm::read_open_package(path, &file, &md)?, true),
+                    None => (key, rpm::read_open_package_header(path, &file, &md)?, true),
+                }
+            } else {
+                let md = std::fs::metadata(path).map_err(io)?;
+                let key = FileKey::from_metadata(&md);
+                match cached(&key) {
+                    Some(meta) => (key, meta, false),
+                    None if whole => (key, rpm::read_package(path)?, true),
+                    None => (key, rpm::read_package_header(path)?, true),
+                }
             };
             progress.advance(1);
             Ok(out)

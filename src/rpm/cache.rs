@@ -271,6 +271,13 @@ pub trait HeaderCache: Send + Sync {
     /// The record for this file, whole or read only up to the end of its
     /// headers (what choosing among candidates needs), if one was stored.
     fn get_header(&self, key: &FileKey) -> Option<PackageMeta>;
+    /// How many records it holds, as far as it knows without asking the
+    /// disk: a compose reading many files into a nearly empty cache opens
+    /// each at once instead of stat'ing it by path first (one path walk
+    /// instead of two). Unknown: many.
+    fn records_hint(&self) -> usize {
+        usize::MAX
+    }
     /// Store records (one batch: one lock, one write).
     fn put_many(&self, records: &[(FileKey, &PackageMeta)]) -> Result<(), CacheError>;
     /// The sha256 of the file, if its record is stored: what repodata chunks
@@ -709,6 +716,10 @@ impl HeaderCache for LogCache {
             .slot(key)
             .filter(|s| s.is_whole())
             .map(|s| s.sha256)
+    }
+
+    fn records_hint(&self) -> usize {
+        self.len()
     }
 
     fn get(&self, key: &FileKey) -> Option<PackageMeta> {

@@ -92,6 +92,16 @@ pub fn read_open_package(
     read_open(path, file, md, true)
 }
 
+/// [`read_package_header`] for a file the caller has already opened and
+/// stat'ed.
+pub fn read_open_package_header(
+    path: &Path,
+    file: &File,
+    md: &std::fs::Metadata,
+) -> Result<PackageMeta, RpmError> {
+    read_open(path, file, md, false)
+}
+
 /// Read `file` whole (hashing it) or only until its headers parse.
 fn read_open(
     path: &Path,
