@@ -325,6 +325,24 @@ fn a_pulp_compose_points_at_the_pulp_2_repositories_of_its_content_sets() {
     let (_, c) = s.get(&format!("/api/1/composes/{id}"));
     assert_eq!(c["source_type"], 4, "pulp: {c}");
     assert_eq!(c["arches"], "ppc64le x86_64");
+    // and the odcs CLI's create-pulp (anonymous only for a server named
+    // localhost)
+    let out = common::run(
+        Command::new("odcs")
+            .args(["--server", &s.url.replace("127.0.0.1", "localhost")])
+            .args(["create-pulp", "cs-a", "direct-x86_64"]),
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c: Value =
+        serde_json::from_str(&text[text.find('{').expect("the compose JSON")..]).unwrap();
+    assert_eq!(c["state_name"], "done", "{c}");
+    assert_eq!(c["source"], "cs-a direct-x86_64");
+    assert_eq!(c["source_type"], 4);
 
     // without the client certificate Pulp refuses the worker; the
     // compose fails saying so

@@ -68,6 +68,9 @@ pub enum PulpError {
         path: std::path::PathBuf,
         message: String,
     },
+    /// A combination of `[pulp]` settings that cannot work.
+    #[error("[pulp] {0}")]
+    Config(String),
     /// Pulp 3 cannot select a label value holding a parenthesis.
     #[error("Pulp 3 cannot look up content set {name:?}: a label value cannot hold '(' or ')'")]
     Unselectable { name: String },
@@ -134,9 +137,9 @@ impl PulpClient {
         let client_cert = match (&cfg.ssl_cert, &cfg.ssl_key) {
             (Some(cert), Some(key)) => Some(client_cert(cert, key)?),
             (None, None) => None,
-            (Some(p), None) | (None, Some(p)) => {
-                return Err(setup("ssl_cert and ssl_key", p)(
-                    "give both or neither".into(),
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(PulpError::Config(
+                    "ssl_cert and ssl_key: give both or neither".into(),
                 ));
             }
         };
@@ -151,8 +154,8 @@ impl PulpClient {
                 ))
             }
             (Some(_), None) => {
-                return Err(setup("username", std::path::Path::new(""))(
-                    "needs password_file".into(),
+                return Err(PulpError::Config(
+                    "username needs password_file (the file holding the password)".into(),
                 ));
             }
             (None, _) => None,
@@ -556,6 +559,34 @@ mod tests {
             e.to_string(),
             "Failed to find all the source(s) ['cs-a', 'no-such'] in Pulp, found only []"
         );
+    }
+
+    #[test]
+    fn half_a_client_certificate_or_a_user_without_password_is_refused() {
+        let cfg = |cert: Option<&str>, key: Option<&str>, user: Option<&str>| PulpConfig {
+            url: "https://pulp.example.com".into(),
+            api: PulpApi::V2,
+            ssl_cert: cert.map(Into::into),
+            ssl_key: key.map(Into::into),
+            username: user.map(Into::into),
+            password_file: None,
+            ca_bundle: None,
+            timeout_seconds: 5,
+        };
+        let err = |c: PulpConfig| PulpClient::new(&c).unwrap_err().to_string();
+        assert_eq!(
+            err(cfg(Some("/c.pem"), None, None)),
+            "[pulp] ssl_cert and ssl_key: give both or neither"
+        );
+        assert_eq!(
+            err(cfg(None, None, Some("odcs"))),
+            "[pulp] username needs password_file (the file holding the password)"
+        );
+        assert!(
+            err(cfg(Some("/no/such.pem"), Some("/no/such.key"), None))
+                .starts_with("[pulp] ssl_cert /no/such.pem: "),
+        );
+        assert!(PulpClient::new(&cfg(None, None, None)).is_ok());
     }
 
     #[test]
