@@ -28,8 +28,10 @@ pub struct ComposeArgs {
     /// (`N:S`, `N:S:V`, `N:S:V:C`; with the modules they require unless
     /// `--flag no_deps`), or variant directories/URLs of composes
     /// (`pungi_compose`: exactly their RPMs; several are merged, the highest
-    /// E:V-R of each package name and arch winning).
-    #[arg(long, value_parser = ["tag", "build", "module", "pungi_compose"], default_value = "tag")]
+    /// E:V-R of each package name and arch winning), or repositories (`repo`:
+    /// directories, `file://` or `http(s)://` URLs, the latter mirrored into
+    /// the cache directory).
+    #[arg(long, value_parser = ["tag", "build", "module", "pungi_compose", "repo"], default_value = "tag")]
     source_type: String,
     /// The tag, or the build N-V-Rs (space or comma separated; a draft
     /// build's `N-V-R,draft_<id>` stays one build).
@@ -115,6 +117,7 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
         "tag" => SourceType::Tag,
         "module" => SourceType::Module,
         "pungi_compose" => SourceType::PungiCompose,
+        "repo" => SourceType::Repo,
         _ => SourceType::Build,
     };
     let source: Vec<String> = nvrs(
@@ -164,6 +167,7 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
         lookaside_limits: Default::default(),
         module_defaults: None,
         module_defaults_cache: None,
+        mirror_dir: None,
         module_defaults_dir: None,
         base_module_br: Default::default(),
         modular_koji_tags: vec![],
@@ -176,6 +180,10 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
         .or_else(default_cache_dir)
         .context("no cache directory: set --cache-dir or HOME")?;
     let caches = CacheDir::open(&cache_dir)?;
+    let req = ComposeRequest {
+        mirror_dir: Some(cache_dir.join("repo-mirrors")),
+        ..req
+    };
     let root = a
         .topdir
         .as_ref()

@@ -1230,6 +1230,136 @@ fn a_pungi_compose_holds_exactly_the_rpms_of_the_compose_it_names() {
     }
 }
 
+/// A `repo` source over http (#20 item 1): the repository's RPMs are
+/// downloaded once into the cache directory's mirror, each checked against
+/// the sha256 its primary.xml gives; the compose holds what the repository
+/// offers for the request; a file whose bytes differ from its repodata
+/// fails the compose naming it; a URL outside `lookaside_allowed` is 400.
+#[test]
+fn a_repo_compose_reads_a_repository_over_http() {
+    let (s, apps) = Server::start_with(
+        false,
+        |cfg| cfg.lookaside_allowed = vec![format!("http://{}/odcs/", cfg.listen)],
+        None,
+    );
+    let compose = |body: Value| {
+        let (code, c) = s.post("/api/1/composes/", &body);
+        assert_eq!(code, 200, "{c}");
+        s.wait_for(c["id"].as_i64().unwrap(), &["done", "failed"])
+    };
+    let repo_of = |c: &Value| {
+        format!(
+            "{}/compose/Temporary/x86_64/os",
+            c["toplevel_url"].as_str().unwrap()
+        )
+    };
+    // a repository served over http: a done compose's os tree
+    let a = compose(
+        json!({"source": {"type": "tag", "source": "base", "packages": [apps[0], apps[1]]}}),
+    );
+    assert_eq!(a["state_name"], "done", "{a}");
+    let want: Vec<(String, String, Value)> = listed_rpms(
+        &s.data.join(format!(
+            "composes/odcs-{}/compose/metadata/rpms.json",
+            a["id"]
+        )),
+        "Temporary",
+    )
+    .into_iter()
+    .filter(|(arch, _, _)| arch == "x86_64")
+    .filter(|(_, n, _)| !n.ends_with(".src"))
+    .collect();
+    let b =
+        compose(json!({"source": {"type": "repo", "source": repo_of(&a), "packages": [apps[0]]}}));
+    assert_eq!(b["state_name"], "done", "{b}");
+    let got: Vec<(String, String, Value)> = listed_rpms(
+        &s.data.join(format!(
+            "composes/odcs-{}/compose/metadata/rpms.json",
+            b["id"]
+        )),
+        "Temporary",
+    )
+    .into_iter()
+    .filter(|(arch, _, _)| arch == "x86_64")
+    .collect();
+    // the first application and its closure, all from the repository
+    assert!(
+        got.iter()
+            .any(|(_, n, _)| n.starts_with(&format!("{}-", apps[0]))),
+        "{got:?}"
+    );
+    assert!(
+        !got.iter()
+            .any(|(_, n, _)| n.starts_with(&format!("{}-", apps[1]))),
+        "{got:?}"
+    );
+    for r in &got {
+        assert!(
+            want.iter().any(|w| w.1 == r.1),
+            "{r:?} is not in the repository"
+        );
+    }
+    // every RPM of the repository is in the mirror, checked, once
+    let mirror = s.data.join("cache/repo-mirrors");
+    let mirrored = common::rpm_files_under(&mirror);
+    assert_eq!(mirrored.len(), want.len(), "{mirrored:?}");
+    // a second compose downloads nothing: the mirrored files are the same
+    // files (same inodes) as before
+    use std::os::unix::fs::MetadataExt;
+    let inodes = |files: &[PathBuf]| -> Vec<u64> {
+        files
+            .iter()
+            .map(|f| std::fs::metadata(f).unwrap().ino())
+            .collect()
+    };
+    let before = inodes(&mirrored);
+    let c = compose(
+        json!({"source": {"type": "repo", "source": repo_of(&a), "packages": [apps[1]], "flags": ["no_reuse"]}}),
+    );
+    assert_eq!(c["state_name"], "done", "{c}");
+    assert_eq!(inodes(&common::rpm_files_under(&mirror)), before);
+
+    // a repository whose file differs from its repodata fails the compose
+    let d = compose(json!({"source": {"type": "tag", "source": "base", "packages": [apps[2]]}}));
+    let os = s.data.join(format!(
+        "composes/odcs-{}/compose/Temporary/x86_64/os",
+        d["id"]
+    ));
+    let victim = common::rpm_files_under(&os)
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{}-", apps[2]))
+        })
+        .unwrap();
+    // a new file in place of the link (the store's copy stays intact)
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes.push(0);
+    std::fs::remove_file(&victim).unwrap();
+    std::fs::write(&victim, bytes).unwrap();
+    let e =
+        compose(json!({"source": {"type": "repo", "source": repo_of(&d), "packages": [apps[2]]}}));
+    assert_eq!(e["state_name"], "failed", "{e}");
+    let reason = e["state_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("but the repository's primary.xml says"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains(&*victim.file_name().unwrap().to_string_lossy()),
+        "{reason}"
+    );
+
+    // not allowed
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "repo", "source": "http://mirror.example.com/repo/"}}),
+    );
+    assert_eq!(code, 400, "{body}");
+}
+
 /// Composes made of composes (#20 item 4): a `pungi_compose` source of
 /// several variant URLs holds, per package name and arch, the RPM with the
 /// highest E:V-R among them, whatever their order; each RPM that lost is

@@ -349,7 +349,10 @@ fn checked_request(app: &AppState, data: &Value) -> Result<validate::CreateReque
     // repositories may be
     if req.source_type == SourceType::Repo.code() {
         for t in req.source.split_whitespace() {
-            let url = if t.starts_with("file://") {
+            let url = if t.starts_with("file://")
+                || t.starts_with("http://")
+                || t.starts_with("https://")
+            {
                 t.to_owned()
             } else {
                 format!("file://{t}")

@@ -377,9 +377,10 @@ pub fn parse_create(
     if type_name == "repo" {
         for t in &tokens {
             let path = t.strip_prefix("file://").unwrap_or(t);
-            if !path.starts_with('/') {
+            let remote = t.starts_with("http://") || t.starts_with("https://");
+            if !remote && !path.starts_with('/') {
                 return Err(bad(format!(
-                    "source: {t:?} is not a local repository (an absolute path or a file:// URL)"
+                    "source: {t:?} is not a repository (an absolute path, a file:// or an http(s):// URL)"
                 )));
             }
         }

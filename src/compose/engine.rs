@@ -525,7 +525,8 @@ fn resolve(
             Arc::new(crate::source::pungi_compose::rpms(source, &variant)?)
         }
         SourceType::Repo => {
-            let (rpms, revision) = repo_rpms(&req.source, req.lookaside_limits)?;
+            let (rpms, revision) =
+                repo_rpms(&req.source, req.lookaside_limits, req.mirror_dir.as_deref())?;
             // the repomd revision is the compose's event (odcs-api.md §6)
             if let Some(r) = revision {
                 event = r;
@@ -552,12 +553,13 @@ fn resolve(
     Ok((event, rpms, modules, arches))
 }
 
-/// The packages of local repositories (`repo` composes: a directory or a
-/// `file://` URL), from their repodata, and the numeric revision of the
-/// last one's repomd.xml. Repositories over http(s) are not read yet.
+/// The packages of the repositories of a `repo` compose (a directory, a
+/// `file://` URL, or an `http(s)://` URL mirrored under `mirror`), from
+/// their repodata, and the numeric revision of the last one's repomd.xml.
 fn repo_rpms(
     locations: &[String],
     limits: RepoLimits,
+    mirror: Option<&Path>,
 ) -> Result<(Vec<SourceRpm>, Option<i64>), ComposeError> {
     let mut out = Vec::new();
     let mut revision = None;
@@ -566,29 +568,42 @@ fn repo_rpms(
             location: loc.clone(),
             message,
         };
-        let dir = Path::new(loc.strip_prefix("file://").unwrap_or(loc));
-        if loc.starts_with("http://") || loc.starts_with("https://") || !dir.is_absolute() {
-            return Err(fail(
-                "a repo source is a local directory or file:// URL here".into(),
-            ));
-        }
-        if !dir.join("repodata/repomd.xml").is_file() {
-            out.extend(unindexed_repo_rpms(dir).map_err(fail)?);
-            continue;
-        }
-        let repo =
-            crate::source::repo::load_repo(loc, dir, limits).map_err(|e| fail(e.to_string()))?;
+        let (repo, files) = if loc.starts_with("http://") || loc.starts_with("https://") {
+            let root = mirror.ok_or_else(|| {
+                fail("a repository over http(s) is mirrored into the cache directory, and there is none (odcs compose --cache-dir)".into())
+            })?;
+            crate::source::repo::mirror(loc, &crate::source::repo::mirror_dir_of(root, loc), limits)
+                .map_err(|e| fail(e.to_string()))?
+        } else {
+            let dir = Path::new(loc.strip_prefix("file://").unwrap_or(loc));
+            if !dir.is_absolute() {
+                return Err(fail(
+                    "a repo source is a local directory, a file:// URL or an http(s):// URL".into(),
+                ));
+            }
+            if !dir.join("repodata/repomd.xml").is_file() {
+                out.extend(unindexed_repo_rpms(dir).map_err(fail)?);
+                continue;
+            }
+            let repo = crate::source::repo::load_repo(loc, dir, limits)
+                .map_err(|e| fail(e.to_string()))?;
+            let mut files = Vec::with_capacity(repo.packages.len());
+            for p in &repo.packages {
+                if p.location_base.is_some() || p.location_href.split('/').any(|c| c == "..") {
+                    return Err(fail(format!(
+                        "{}: a package outside the repository",
+                        p.location_href
+                    )));
+                }
+                files.push(dir.join(&p.location_href));
+            }
+            (repo, files)
+        };
         revision = repo
             .revision
             .as_deref()
             .and_then(|r| r.trim().parse::<i64>().ok());
-        for p in repo.packages {
-            if p.location_base.is_some() || p.location_href.split('/').any(|c| c == "..") {
-                return Err(fail(format!(
-                    "{}: a package outside the repository",
-                    p.location_href
-                )));
-            }
+        for (p, path) in repo.packages.into_iter().zip(files) {
             let build_nvr = p
                 .sourcerpm
                 .strip_suffix(".src.rpm")
@@ -597,7 +612,7 @@ fn repo_rpms(
                 .unwrap_or_else(|| format!("{}-{}-{}", p.name, p.ver, p.rel));
             out.push(SourceRpm {
                 epoch: p.epoch.parse::<u64>().ok().filter(|e| *e > 0),
-                path: dir.join(&p.location_href),
+                path,
                 name: p.name,
                 version: p.ver,
                 release: p.rel,

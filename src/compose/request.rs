@@ -58,6 +58,10 @@ pub struct ComposeRequest {
     pub module_defaults: Option<(String, String)>,
     /// Where the defaults of a full commit hash are kept between composes.
     pub module_defaults_cache: Option<PathBuf>,
+    /// Where `repo` sources over http(s) are mirrored (each RPM downloaded
+    /// once, checked against its repodata's sha256); without it such a
+    /// source is refused.
+    pub mirror_dir: Option<PathBuf>,
     /// The configured modulemd-defaults, for requests without their own.
     pub module_defaults_dir: Option<PathBuf>,
     /// Which base module the requested module builds must have been built
@@ -96,6 +100,7 @@ impl ComposeRequest {
             lookaside_limits: RepoLimits::default(),
             module_defaults: None,
             module_defaults_cache: None,
+            mirror_dir: None,
             module_defaults_dir: None,
             base_module_br: Default::default(),
             modular_koji_tags: vec![],

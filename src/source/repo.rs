@@ -102,3 +102,90 @@ pub fn load_repo(location: &str, scratch: &Path, limits: RepoLimits) -> Result<R
     }
     Ok(read_repo_limited(scratch, limits.max_bytes)?)
 }
+
+/// An `http(s)://` repository mirrored under `dir` (one directory per
+/// repository, [`mirror_dir_of`]): its metadata downloaded again each time
+/// (the repomd revision is the compose's event), each RPM its primary.xml
+/// lists downloaded once, checked against the sha256 primary.xml gives, and
+/// kept as `dir/packages/<sha256>/<file name>` (written under a temporary
+/// name and renamed, so a file there was checked whole). Gives the
+/// repository and each package's local file, in primary.xml's order. A
+/// package whose checksum is not sha256, or whose location leaves the
+/// repository, is refused.
+pub fn mirror(
+    location: &str,
+    dir: &Path,
+    limits: RepoLimits,
+) -> Result<(Repo, Vec<PathBuf>), RepoError> {
+    use sha2::Digest as _;
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| RepoError::Io { path, source }
+    };
+    // this run's own copy of the metadata: composes mirroring the same
+    // repository at once do not share one
+    let unique = format!(
+        "{}.{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let meta = dir.join(format!("metadata.{unique}"));
+    std::fs::create_dir_all(&meta).map_err(io(&meta))?;
+    let loaded = load_repo(location, &meta, limits);
+    let _ = std::fs::remove_dir_all(&meta);
+    let repo = loaded?;
+    let base = location.trim_end_matches('/');
+    let mut files = Vec::with_capacity(repo.packages.len());
+    for p in &repo.packages {
+        let refuse = |message: String| RepoError::Fetch {
+            url: format!("{base}/{}", p.location_href),
+            message,
+        };
+        if p.location_base.is_some() || p.location_href.split('/').any(|c| c == "..") {
+            return Err(refuse("a package outside the repository".into()));
+        }
+        if p.checksum_type != "sha256" || p.checksum.len() != 64 {
+            return Err(refuse(format!(
+                "checksum type {:?}: only sha256 is checked",
+                p.checksum_type
+            )));
+        }
+        let name = p
+            .location_href
+            .rsplit('/')
+            .next()
+            .filter(|n| n.ends_with(".rpm") && !n.starts_with('.'))
+            .ok_or_else(|| refuse("not an .rpm file".into()))?;
+        let kept = dir.join("packages").join(&p.checksum);
+        let file = kept.join(name);
+        if !file.is_file() {
+            let url = format!("{base}/{}", p.location_href);
+            let body = fetch(&url, limits)?;
+            let got = hex::encode(sha2::Sha256::digest(&body));
+            if got != p.checksum.to_ascii_lowercase() {
+                return Err(refuse(format!(
+                    "sha256 {got}, but the repository's primary.xml says {}",
+                    p.checksum
+                )));
+            }
+            std::fs::create_dir_all(&kept).map_err(io(&kept))?;
+            let tmp = kept.join(format!(".{name}.{unique}.part"));
+            std::fs::write(&tmp, &body).map_err(io(&tmp))?;
+            std::fs::rename(&tmp, &file).map_err(io(&file))?;
+        }
+        files.push(file);
+    }
+    Ok((repo, files))
+}
+
+/// The directory under `root` that [`mirror`] keeps the repository at
+/// `location` in: the first 16 hex digits of the sha256 of its URL (no
+/// trailing slash).
+pub fn mirror_dir_of(root: &Path, location: &str) -> PathBuf {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(location.trim_end_matches('/').as_bytes());
+    root.join(&hex::encode(digest)[..16])
+}

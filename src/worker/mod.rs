@@ -167,6 +167,7 @@ pub fn engine_request(
             .and_then(|d| d.split_once(' '))
             .map(|(u, c)| (u.to_owned(), c.to_owned())),
         module_defaults_cache: None,
+        mirror_dir: None,
         module_defaults_dir: None,
         modular_koji_tags: words(&c.modular_koji_tags),
         scratch_modules: words(&c.scratch_modules),
@@ -562,6 +563,7 @@ impl WorkerContext {
         req.base_module_names = self.base_modules.clone();
         req.module_defaults_dir = self.module_defaults_dir.clone();
         req.module_defaults_cache = Some(self.module_defaults_cache.clone());
+        req.mirror_dir = Some(self.module_defaults_cache.join("repo-mirrors"));
         // finished by a run that died before recording it: build it again
         self.remove_unfinished_tree(&c).await;
         let caches = self.caches.clone();
