@@ -138,46 +138,51 @@ pub fn mirror(
     let _ = std::fs::remove_dir_all(&meta);
     let repo = loaded?;
     let base = location.trim_end_matches('/');
-    let mut files = Vec::with_capacity(repo.packages.len());
-    for p in &repo.packages {
-        let refuse = |message: String| RepoError::Fetch {
-            url: format!("{base}/{}", p.location_href),
-            message,
-        };
-        if p.location_base.is_some() || p.location_href.split('/').any(|c| c == "..") {
-            return Err(refuse("a package outside the repository".into()));
-        }
-        if p.checksum_type != "sha256" || p.checksum.len() != 64 {
-            return Err(refuse(format!(
-                "checksum type {:?}: only sha256 is checked",
-                p.checksum_type
-            )));
-        }
-        let name = p
-            .location_href
-            .rsplit('/')
-            .next()
-            .filter(|n| n.ends_with(".rpm") && !n.starts_with('.'))
-            .ok_or_else(|| refuse("not an .rpm file".into()))?;
-        let kept = dir.join("packages").join(&p.checksum);
-        let file = kept.join(name);
-        if !file.is_file() {
-            let url = format!("{base}/{}", p.location_href);
-            let body = fetch(&url, limits)?;
-            let got = hex::encode(sha2::Sha256::digest(&body));
-            if got != p.checksum.to_ascii_lowercase() {
+    // downloads in parallel (rayon's threads), each package its own file
+    use rayon::prelude::*;
+    let files = repo
+        .packages
+        .par_iter()
+        .map(|p| -> Result<PathBuf, RepoError> {
+            let refuse = |message: String| RepoError::Fetch {
+                url: format!("{base}/{}", p.location_href),
+                message,
+            };
+            if p.location_base.is_some() || p.location_href.split('/').any(|c| c == "..") {
+                return Err(refuse("a package outside the repository".into()));
+            }
+            if p.checksum_type != "sha256" || p.checksum.len() != 64 {
                 return Err(refuse(format!(
-                    "sha256 {got}, but the repository's primary.xml says {}",
-                    p.checksum
+                    "checksum type {:?}: only sha256 is checked",
+                    p.checksum_type
                 )));
             }
-            std::fs::create_dir_all(&kept).map_err(io(&kept))?;
-            let tmp = kept.join(format!(".{name}.{unique}.part"));
-            std::fs::write(&tmp, &body).map_err(io(&tmp))?;
-            std::fs::rename(&tmp, &file).map_err(io(&file))?;
-        }
-        files.push(file);
-    }
+            let name = p
+                .location_href
+                .rsplit('/')
+                .next()
+                .filter(|n| n.ends_with(".rpm") && !n.starts_with('.'))
+                .ok_or_else(|| refuse("not an .rpm file".into()))?;
+            let kept = dir.join("packages").join(p.checksum.to_ascii_lowercase());
+            let file = kept.join(name);
+            if !file.is_file() {
+                let url = format!("{base}/{}", p.location_href);
+                let body = fetch(&url, limits)?;
+                let got = hex::encode(sha2::Sha256::digest(&body));
+                if got != p.checksum.to_ascii_lowercase() {
+                    return Err(refuse(format!(
+                        "sha256 {got}, but the repository's primary.xml says {}",
+                        p.checksum
+                    )));
+                }
+                std::fs::create_dir_all(&kept).map_err(io(&kept))?;
+                let tmp = kept.join(format!(".{name}.{unique}.part"));
+                std::fs::write(&tmp, &body).map_err(io(&tmp))?;
+                std::fs::rename(&tmp, &file).map_err(io(&file))?;
+            }
+            Ok(file)
+        })
+        .collect::<Result<Vec<PathBuf>, RepoError>>()?;
     Ok((repo, files))
 }
 
