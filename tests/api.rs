@@ -1034,6 +1034,14 @@ fn a_repo_compose_reads_an_allowed_local_repository() {
     );
     let (code, body) = post("relative/dir");
     assert_eq!(code, 400, "{body}");
+    let read = || {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            odcs::rpm::HEADERS_READ.load(Relaxed),
+            odcs::rpm::FILES_READ.load(Relaxed),
+        )
+    };
+    let before = read();
     let (code, body) = post(&repo.display().to_string());
     assert_eq!(code, 200, "{body}");
     let c = s.wait_for(body["id"].as_i64().unwrap(), &["done", "failed"]);
@@ -1041,6 +1049,23 @@ fn a_repo_compose_reads_an_allowed_local_repository() {
         (c["state_name"].as_str(), c["koji_event"].as_i64()),
         (Some("done"), Some(77)),
         "{c}"
+    );
+    // the repository's repodata is taken at its word: no RPM opened, and
+    // the compose's repodata describes each package as the repository's does
+    assert_eq!(read(), before, "RPM files read (headers, whole)");
+    let unlocated = |dir: &Path| -> Vec<odcs::repodata::read::Package> {
+        let mut v = odcs::repodata::read::read_repo(dir).unwrap().packages;
+        for p in &mut v {
+            p.location_href.clear();
+        }
+        v
+    };
+    assert_eq!(
+        unlocated(&s.data.join(format!(
+            "composes/odcs-{}/compose/Temporary/x86_64/os",
+            c["id"]
+        ))),
+        unlocated(&repo)
     );
     // the same repository at the same revision: the done compose answers
     let (_, again) = post(&repo.display().to_string());

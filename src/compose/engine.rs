@@ -239,6 +239,40 @@ fn candidate_records(
     Ok(records)
 }
 
+/// The records of `given` where it has one (a repository's repodata), the
+/// others read as [`read_headers`] reads them (a directory without
+/// repodata beside it).
+fn given_or_read(
+    candidates: &[SourceRpm],
+    given: Vec<Option<Arc<PackageMeta>>>,
+    caches: Caches<'_>,
+    progress: &dyn Progress,
+) -> Result<Records, ComposeError> {
+    let missing: Vec<usize> = (0..given.len()).filter(|&i| given[i].is_none()).collect();
+    let paths: Vec<&Path> = missing
+        .iter()
+        .map(|&i| candidates[i].path.as_path())
+        .collect();
+    progress.phase("reading headers", Some(paths.len() as u64));
+    let mut read = read_keyed(&paths, false, caches, progress)?.into_iter();
+    let mut keys = vec![None; given.len()];
+    let mut metas = Vec::with_capacity(given.len());
+    for (i, g) in given.into_iter().enumerate() {
+        metas.push(match g {
+            Some(m) => m,
+            None => {
+                let (key, meta) = read.next().expect("one record per missing path");
+                keys[i] = Some(key);
+                Arc::new(meta)
+            }
+        });
+    }
+    Ok(Records {
+        metas: Arc::new(metas),
+        keys: Arc::new(keys),
+    })
+}
+
 /// The chosen files with a key in `kept` (records of the resident index)
 /// whose identity is no longer that key (rewritten since they were read).
 fn changed_since_kept<'a>(
@@ -388,6 +422,7 @@ type Resolved = (
     Arc<Vec<SourceRpm>>,
     Vec<ModuleStream>,
     Option<Vec<String>>,
+    Vec<Option<Arc<PackageMeta>>>,
 );
 
 /// Resolve the request to candidate RPMs at an event.
@@ -412,6 +447,9 @@ fn resolve(
     };
     let mut modules = Vec::new();
     let mut arches = None;
+    // records the source's own repodata gives, by candidate (a `repo`
+    // source with repodata): those files are taken at its word, not read
+    let mut given: Vec<Option<Arc<PackageMeta>>> = Vec::new();
     let mut rpms = match req.source_type {
         SourceType::Module => {
             let template = crate::source::ModuleQuery {
@@ -525,12 +563,13 @@ fn resolve(
             Arc::new(crate::source::pungi_compose::rpms(source, &variant)?)
         }
         SourceType::Repo => {
-            let (rpms, revision) =
+            let (rpms, revision, records) =
                 repo_rpms(&req.source, req.lookaside_limits, req.mirror_dir.as_deref())?;
             // the repomd revision is the compose's event (odcs-api.md §6)
             if let Some(r) = revision {
                 event = r;
             }
+            given = records;
             Arc::new(rpms)
         }
         other => {
@@ -550,18 +589,22 @@ fn resolve(
         v.retain(|r| !replaced.contains(r.name.as_str()));
         v.extend(extra);
     }
-    Ok((event, rpms, modules, arches))
+    // builds added to a repo compose are read from their files
+    given.resize(rpms.len(), None);
+    Ok((event, rpms, modules, arches, given))
 }
 
 /// The packages of the repositories of a `repo` compose (a directory, a
 /// `file://` URL, or an `http(s)://` URL mirrored under `mirror`), from
 /// their repodata, and the numeric revision of the last one's repomd.xml.
+#[allow(clippy::type_complexity)]
 fn repo_rpms(
     locations: &[String],
     limits: RepoLimits,
     mirror: Option<&Path>,
-) -> Result<(Vec<SourceRpm>, Option<i64>), ComposeError> {
+) -> Result<(Vec<SourceRpm>, Option<i64>, Vec<Option<Arc<PackageMeta>>>), ComposeError> {
     let mut out = Vec::new();
+    let mut records = Vec::new();
     let mut revision = None;
     for loc in locations {
         let fail = |message: String| ComposeError::Lookaside {
@@ -582,7 +625,9 @@ fn repo_rpms(
                 ));
             }
             if !dir.join("repodata/repomd.xml").is_file() {
-                out.extend(unindexed_repo_rpms(dir).map_err(fail)?);
+                let found = unindexed_repo_rpms(dir).map_err(fail)?;
+                records.resize(records.len() + found.len(), None);
+                out.extend(found);
                 continue;
             }
             let repo = crate::source::repo::load_repo(loc, dir, limits)
@@ -604,6 +649,7 @@ fn repo_rpms(
             .as_deref()
             .and_then(|r| r.trim().parse::<i64>().ok());
         for (p, path) in repo.packages.into_iter().zip(files) {
+            records.push(Some(Arc::new(p.to_record())));
             let build_nvr = p
                 .sourcerpm
                 .strip_suffix(".src.rpm")
@@ -623,7 +669,7 @@ fn repo_rpms(
             });
         }
     }
-    Ok((out, revision))
+    Ok((out, revision, records))
 }
 
 /// The RPMs of a directory without repodata (a `repo` source nobody ran
@@ -747,7 +793,8 @@ fn build(
     let mut timings = Vec::new();
     let t = Instant::now();
     progress.phase("resolving", None);
-    let (event, candidates, modules, variant_arches) = resolve(req, source, caches, progress)?;
+    let (event, candidates, modules, variant_arches, given) =
+        resolve(req, source, caches, progress)?;
     // a compose of a compose: its variant's arches, every listed RPM (and
     // nothing else: the candidates are exactly those)
     let of_compose;
@@ -776,10 +823,21 @@ fn build(
     go_on(progress)?;
 
     let t = Instant::now();
+    let from_repodata: Vec<bool> = given.iter().map(Option::is_some).collect();
     let Records {
         mut metas,
         keys: mut kept,
-    } = candidate_records(&candidates, caches, progress)?;
+    } = match given.iter().all(Option::is_some) && !given.is_empty() {
+        // a repository's own repodata: no RPM opened
+        true => Records {
+            keys: Arc::new(vec![None; given.len()]),
+            metas: Arc::new(given.into_iter().flatten().collect()),
+        },
+        false if given.iter().any(Option::is_some) => {
+            given_or_read(&candidates, given, caches, progress)?
+        }
+        false => candidate_records(&candidates, caches, progress)?,
+    };
     let lookaside = lookaside_packages(
         &req.lookaside_repos,
         &top.join("work"),
@@ -876,6 +934,25 @@ fn build(
         }
     }
     let metas = records.metas;
+    // records taken from a repository's repodata go into the header cache
+    // under their files' keys (stat'ed, not opened), so the trees' repodata
+    // finds them as it finds every chosen file's, and linking moves them along
+    if let Some(cache) = caches.headers
+        && from_repodata.iter().any(|&g| g)
+    {
+        let mut records = Vec::new();
+        for i in chosen(&placements)
+            .into_iter()
+            .filter(|&i| from_repodata[i])
+        {
+            let path = &candidates[i].path;
+            let md = std::fs::metadata(path).map_err(io_at(path))?;
+            records.push((FileKey::from_metadata(&md), metas[i].as_ref()));
+        }
+        if let Err(e) = cache.put_many(&records) {
+            tracing::warn!("{e}");
+        }
+    }
     timings.push(("chosen", t.elapsed()));
     go_on(progress)?;
     verify_files(source, &candidates, &metas, &placements)?;

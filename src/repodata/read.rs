@@ -478,6 +478,23 @@ fn parse_primary(doc: &str, path: &Path) -> Result<Vec<Package>, ReadError> {
 }
 
 impl Package {
+    /// The whole record repodata gives of the package, changelogs included:
+    /// what a compose writes into its own repodata for it when it takes the
+    /// repository's word for the file (a `repo` source with repodata).
+    pub fn to_record(&self) -> crate::rpm::PackageMeta {
+        let mut meta = self.to_meta();
+        meta.changelogs = self
+            .changelogs
+            .iter()
+            .map(|c| crate::rpm::Changelog {
+                author: c.author.clone(),
+                date: c.date.parse().unwrap_or(0),
+                text: c.text.clone(),
+            })
+            .collect();
+        meta
+    }
+
     /// A record for dependency resolution from what repodata says (lookaside
     /// repositories): identity, dependencies and files; sizes and texts only as
     /// far as the XML has them.
