@@ -1255,11 +1255,12 @@ fn a_pungi_compose_holds_exactly_the_rpms_of_the_compose_it_names() {
     }
 }
 
-/// A `repo` source over http (#20 item 1): the repository's RPMs are
-/// downloaded once into the cache directory's mirror, each checked against
-/// the sha256 its primary.xml gives; the compose holds what the repository
-/// offers for the request; a file whose bytes differ from its repodata
-/// fails the compose naming it; a URL outside `lookaside_allowed` is 400.
+/// A `repo` source over http (#20 item 1): the packages are chosen from the
+/// repository's repodata, and only the chosen RPMs are downloaded, once,
+/// into the cache directory's mirror, each checked against the sha256 its
+/// primary.xml gives; the compose holds what the repository offers for the
+/// request; a file whose bytes differ from its repodata fails the compose
+/// naming it; a URL outside `lookaside_allowed` is 400.
 #[test]
 fn a_repo_compose_reads_a_repository_over_http() {
     let (s, apps) = Server::start_with(
@@ -1324,25 +1325,63 @@ fn a_repo_compose_reads_a_repository_over_http() {
             "{r:?} is not in the repository"
         );
     }
-    // every RPM of the repository is in the mirror, checked, once
+    // only the chosen RPMs were downloaded into the mirror, each once
     let mirror = s.data.join("cache/repo-mirrors");
-    let mirrored = common::rpm_files_under(&mirror);
-    assert_eq!(mirrored.len(), want.len(), "{mirrored:?}");
-    // a second compose downloads nothing: the mirrored files are the same
-    // files (same inodes) as before
-    use std::os::unix::fs::MetadataExt;
-    let inodes = |files: &[PathBuf]| -> Vec<u64> {
-        files
+    let file_names = |files: Vec<PathBuf>| -> Vec<String> {
+        let mut v: Vec<String> = files
             .iter()
-            .map(|f| std::fs::metadata(f).unwrap().ino())
-            .collect()
+            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
     };
-    let before = inodes(&mirrored);
+    let rpm_names = |listed: &[(String, String, Value)]| -> Vec<String> {
+        let mut v: Vec<String> = listed
+            .iter()
+            .map(|(_, nevra, _)| {
+                // name-epoch:version-release.arch → name-version-release.arch.rpm
+                let (n_e, rest) = nevra.split_once(':').unwrap();
+                let name = n_e.rsplit_once('-').unwrap().0;
+                format!("{name}-{rest}.rpm")
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let mirrored = common::rpm_files_under(&mirror);
+    assert_eq!(file_names(mirrored.clone()), rpm_names(&got));
+    assert!(
+        got.len() < want.len(),
+        "the repository offers more than was chosen"
+    );
+    // a second compose downloads only what it chose and the mirror lacks:
+    // the files mirrored before are the same files (same inodes)
+    use std::os::unix::fs::MetadataExt;
+    let ino = |f: &PathBuf| std::fs::metadata(f).unwrap().ino();
+    let before: Vec<(PathBuf, u64)> = mirrored.iter().map(|f| (f.clone(), ino(f))).collect();
     let c = compose(
         json!({"source": {"type": "repo", "source": repo_of(&a), "packages": [apps[1]], "flags": ["no_reuse"]}}),
     );
     assert_eq!(c["state_name"], "done", "{c}");
-    assert_eq!(inodes(&common::rpm_files_under(&mirror)), before);
+    for (f, i) in &before {
+        assert_eq!(ino(f), *i, "{} was downloaded again", f.display());
+    }
+    let in_c: Vec<(String, String, Value)> = listed_rpms(
+        &s.data.join(format!(
+            "composes/odcs-{}/compose/metadata/rpms.json",
+            c["id"]
+        )),
+        "Temporary",
+    )
+    .into_iter()
+    .filter(|(arch, _, _)| arch == "x86_64")
+    .collect();
+    let mut both = rpm_names(&got);
+    both.extend(rpm_names(&in_c));
+    both.sort();
+    both.dedup();
+    assert_eq!(file_names(common::rpm_files_under(&mirror)), both);
 
     // a repository whose file differs from its repodata fails the compose
     let d = compose(json!({"source": {"type": "tag", "source": "base", "packages": [apps[2]]}}));

@@ -422,7 +422,7 @@ type Resolved = (
     Arc<Vec<SourceRpm>>,
     Vec<ModuleStream>,
     Option<Vec<String>>,
-    Vec<Option<Arc<PackageMeta>>>,
+    Given,
 );
 
 /// Resolve the request to candidate RPMs at an event.
@@ -449,7 +449,7 @@ fn resolve(
     let mut arches = None;
     // records the source's own repodata gives, by candidate (a `repo`
     // source with repodata): those files are taken at its word, not read
-    let mut given: Vec<Option<Arc<PackageMeta>>> = Vec::new();
+    let mut given = Given::default();
     let mut rpms = match req.source_type {
         SourceType::Module => {
             let template = crate::source::ModuleQuery {
@@ -590,33 +590,56 @@ fn resolve(
         v.extend(extra);
     }
     // builds added to a repo compose are read from their files
-    given.resize(rpms.len(), None);
+    given.pad(rpms.len());
     Ok((event, rpms, modules, arches, given))
+}
+
+/// What a `repo` source's repodata gives, by candidate: its record (taken
+/// at the repository's word, no RPM opened), and for a repository over
+/// http(s) where the mirror keeps the file (downloaded once chosen).
+#[derive(Default)]
+struct Given {
+    records: Vec<Option<Arc<PackageMeta>>>,
+    downloads: Vec<Option<crate::source::repo::Mirrored>>,
+}
+
+impl Given {
+    /// Pad to `n` candidates (builds added after the repository's).
+    fn pad(&mut self, n: usize) {
+        self.records.resize(n, None);
+        self.downloads.resize(n, None);
+    }
 }
 
 /// The packages of the repositories of a `repo` compose (a directory, a
 /// `file://` URL, or an `http(s)://` URL mirrored under `mirror`), from
 /// their repodata, and the numeric revision of the last one's repomd.xml.
-#[allow(clippy::type_complexity)]
 fn repo_rpms(
     locations: &[String],
     limits: RepoLimits,
     mirror: Option<&Path>,
-) -> Result<(Vec<SourceRpm>, Option<i64>, Vec<Option<Arc<PackageMeta>>>), ComposeError> {
+) -> Result<(Vec<SourceRpm>, Option<i64>, Given), ComposeError> {
     let mut out = Vec::new();
-    let mut records = Vec::new();
+    let mut given = Given::default();
     let mut revision = None;
     for loc in locations {
         let fail = |message: String| ComposeError::Lookaside {
             location: loc.clone(),
             message,
         };
-        let (repo, files) = if loc.starts_with("http://") || loc.starts_with("https://") {
+        let (repo, files, downloads) = if loc.starts_with("http://") || loc.starts_with("https://")
+        {
             let root = mirror.ok_or_else(|| {
                 fail("a repository over http(s) is mirrored into the cache directory, and there is none (odcs compose --cache-dir)".into())
             })?;
-            crate::source::repo::mirror(loc, &crate::source::repo::mirror_dir_of(root, loc), limits)
-                .map_err(|e| fail(e.to_string()))?
+            let (repo, kept) = crate::source::repo::mirror(
+                loc,
+                &crate::source::repo::mirror_dir_of(root, loc),
+                limits,
+            )
+            .map_err(|e| fail(e.to_string()))?;
+            let files = kept.iter().map(|m| m.file.clone()).collect();
+            (repo, files, kept.into_iter().map(Some).collect())
         } else {
             let dir = Path::new(loc.strip_prefix("file://").unwrap_or(loc));
             if !dir.is_absolute() {
@@ -625,9 +648,8 @@ fn repo_rpms(
                 ));
             }
             if !dir.join("repodata/repomd.xml").is_file() {
-                let found = unindexed_repo_rpms(dir).map_err(fail)?;
-                records.resize(records.len() + found.len(), None);
-                out.extend(found);
+                out.extend(unindexed_repo_rpms(dir).map_err(fail)?);
+                given.pad(out.len());
                 continue;
             }
             let repo = crate::source::repo::load_repo(loc, dir, limits)
@@ -642,14 +664,16 @@ fn repo_rpms(
                 }
                 files.push(dir.join(&p.location_href));
             }
-            (repo, files)
+            let none = vec![None; files.len()];
+            (repo, files, none)
         };
         revision = repo
             .revision
             .as_deref()
             .and_then(|r| r.trim().parse::<i64>().ok());
+        given.downloads.extend(downloads);
         for (p, path) in repo.packages.into_iter().zip(files) {
-            records.push(Some(Arc::new(p.to_record())));
+            given.records.push(Some(Arc::new(p.to_record())));
             let build_nvr = p
                 .sourcerpm
                 .strip_suffix(".src.rpm")
@@ -669,7 +693,7 @@ fn repo_rpms(
             });
         }
     }
-    Ok((out, revision, records))
+    Ok((out, revision, given))
 }
 
 /// The RPMs of a directory without repodata (a `repo` source nobody ran
@@ -823,6 +847,10 @@ fn build(
     go_on(progress)?;
 
     let t = Instant::now();
+    let Given {
+        records: given,
+        downloads,
+    } = given;
     let from_repodata: Vec<bool> = given.iter().map(Option::is_some).collect();
     let Records {
         mut metas,
@@ -934,6 +962,20 @@ fn build(
         }
     }
     let metas = records.metas;
+    // the chosen RPMs of repositories over http(s) the mirror lacks
+    let wanted: Vec<&crate::source::repo::Mirrored> = chosen(&placements)
+        .into_iter()
+        .filter_map(|i| downloads.get(i).and_then(Option::as_ref))
+        .collect();
+    if !wanted.is_empty() {
+        progress.phase("downloading chosen packages", None);
+        crate::source::repo::download(&wanted, req.lookaside_limits).map_err(|e| {
+            ComposeError::Lookaside {
+                location: req.source.join(" "),
+                message: e.to_string(),
+            }
+        })?;
+    }
     // records taken from a repository's repodata go into the header cache
     // under their files' keys (stat'ed, not opened), so the trees' repodata
     // finds them as it finds every chosen file's, and linking moves them along

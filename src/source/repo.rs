@@ -103,87 +103,116 @@ pub fn load_repo(location: &str, scratch: &Path, limits: RepoLimits) -> Result<R
     Ok(read_repo_limited(scratch, limits.max_bytes)?)
 }
 
-/// An `http(s)://` repository mirrored under `dir` (one directory per
-/// repository, [`mirror_dir_of`]): its metadata downloaded again each time
-/// (the repomd revision is the compose's event), each RPM its primary.xml
-/// lists downloaded once, checked against the sha256 primary.xml gives, and
-/// kept as `dir/packages/<sha256>/<file name>` (written under a temporary
-/// name and renamed, so a file there was checked whole). Gives the
-/// repository and each package's local file, in primary.xml's order. A
-/// package whose checksum is not sha256, or whose location leaves the
-/// repository, is refused.
-pub fn mirror(
-    location: &str,
-    dir: &Path,
-    limits: RepoLimits,
-) -> Result<(Repo, Vec<PathBuf>), RepoError> {
-    use sha2::Digest as _;
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| RepoError::Io { path, source }
-    };
-    // this run's own copy of the metadata: composes mirroring the same
-    // repository at once do not share one
-    let unique = format!(
+/// An RPM of a mirrored repository: where it comes from, the sha256 its
+/// primary.xml gives, and where the mirror keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mirrored {
+    pub url: String,
+    pub sha256: String,
+    pub file: PathBuf,
+}
+
+/// A name unique to this process and moment, for temporary files.
+fn unique() -> String {
+    format!(
         "{}.{}",
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0)
-    );
-    let meta = dir.join(format!("metadata.{unique}"));
+    )
+}
+
+/// An `http(s)://` repository mirrored under `dir` (one directory per
+/// repository, [`mirror_dir_of`]): its metadata downloaded again each time
+/// (the repomd revision is the compose's event), and where each RPM its
+/// primary.xml lists is kept, `dir/packages/<sha256>/<file name>`, in
+/// primary.xml's order. Nothing is downloaded yet: [`download`] fetches the
+/// RPMs a compose chose. A package whose checksum is not sha256, or whose
+/// location leaves the repository, is refused.
+pub fn mirror(
+    location: &str,
+    dir: &Path,
+    limits: RepoLimits,
+) -> Result<(Repo, Vec<Mirrored>), RepoError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| RepoError::Io { path, source }
+    };
+    // this run's own copy of the metadata: composes mirroring the same
+    // repository at once do not share one
+    let meta = dir.join(format!("metadata.{}", unique()));
     std::fs::create_dir_all(&meta).map_err(io(&meta))?;
     let loaded = load_repo(location, &meta, limits);
     let _ = std::fs::remove_dir_all(&meta);
     let repo = loaded?;
     let base = location.trim_end_matches('/');
-    // downloads in parallel (rayon's threads), each package its own file
+    let mut out = Vec::with_capacity(repo.packages.len());
+    for p in &repo.packages {
+        let url = format!("{base}/{}", p.location_href);
+        let refuse = |message: String| RepoError::Fetch {
+            url: url.clone(),
+            message,
+        };
+        if p.location_base.is_some() || p.location_href.split('/').any(|c| c == "..") {
+            return Err(refuse("a package outside the repository".into()));
+        }
+        let sha256 = p.checksum.to_ascii_lowercase();
+        if p.checksum_type != "sha256"
+            || sha256.len() != 64
+            || !sha256.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(refuse(format!(
+                "checksum type {:?}: only sha256 is checked",
+                p.checksum_type
+            )));
+        }
+        let name = p
+            .location_href
+            .rsplit('/')
+            .next()
+            .filter(|n| n.ends_with(".rpm") && !n.starts_with('.'))
+            .ok_or_else(|| refuse("not an .rpm file".into()))?;
+        let file = dir.join("packages").join(&sha256).join(name);
+        out.push(Mirrored { url, sha256, file });
+    }
+    Ok((repo, out))
+}
+
+/// Download the RPMs of `wanted` the mirror does not hold yet, in parallel,
+/// each checked against its sha256 and written under a temporary name, then
+/// renamed (so a file in the mirror was checked whole).
+pub fn download(wanted: &[&Mirrored], limits: RepoLimits) -> Result<(), RepoError> {
     use rayon::prelude::*;
-    let files = repo
-        .packages
+    use sha2::Digest as _;
+    let run = unique();
+    wanted
         .par_iter()
-        .map(|p| -> Result<PathBuf, RepoError> {
-            let refuse = |message: String| RepoError::Fetch {
-                url: format!("{base}/{}", p.location_href),
-                message,
+        .filter(|m| !m.file.is_file())
+        .try_for_each(|m| {
+            let io = |path: &Path| {
+                let path = path.to_owned();
+                move |source| RepoError::Io { path, source }
             };
-            if p.location_base.is_some() || p.location_href.split('/').any(|c| c == "..") {
-                return Err(refuse("a package outside the repository".into()));
-            }
-            if p.checksum_type != "sha256" || p.checksum.len() != 64 {
-                return Err(refuse(format!(
-                    "checksum type {:?}: only sha256 is checked",
-                    p.checksum_type
-                )));
-            }
-            let name = p
-                .location_href
-                .rsplit('/')
-                .next()
-                .filter(|n| n.ends_with(".rpm") && !n.starts_with('.'))
-                .ok_or_else(|| refuse("not an .rpm file".into()))?;
-            let kept = dir.join("packages").join(p.checksum.to_ascii_lowercase());
-            let file = kept.join(name);
-            if !file.is_file() {
-                let url = format!("{base}/{}", p.location_href);
-                let body = fetch(&url, limits)?;
-                let got = hex::encode(sha2::Sha256::digest(&body));
-                if got != p.checksum.to_ascii_lowercase() {
-                    return Err(refuse(format!(
+            let body = fetch(&m.url, limits)?;
+            let got = hex::encode(sha2::Sha256::digest(&body));
+            if got != m.sha256 {
+                return Err(RepoError::Fetch {
+                    url: m.url.clone(),
+                    message: format!(
                         "sha256 {got}, but the repository's primary.xml says {}",
-                        p.checksum
-                    )));
-                }
-                std::fs::create_dir_all(&kept).map_err(io(&kept))?;
-                let tmp = kept.join(format!(".{name}.{unique}.part"));
-                std::fs::write(&tmp, &body).map_err(io(&tmp))?;
-                std::fs::rename(&tmp, &file).map_err(io(&file))?;
+                        m.sha256
+                    ),
+                });
             }
-            Ok(file)
+            let dir = m.file.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+            let name = m.file.file_name().unwrap_or_default().to_string_lossy();
+            let tmp = dir.join(format!(".{name}.{run}.part"));
+            std::fs::write(&tmp, &body).map_err(io(&tmp))?;
+            std::fs::rename(&tmp, &m.file).map_err(io(&m.file))
         })
-        .collect::<Result<Vec<PathBuf>, RepoError>>()?;
-    Ok((repo, files))
 }
 
 /// The directory under `root` that [`mirror`] keeps the repository at
