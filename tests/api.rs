@@ -1325,6 +1325,12 @@ fn a_repo_compose_reads_a_repository_over_http() {
             "{r:?} is not in the repository"
         );
     }
+    // the same request while the repository's revision stands: answered
+    // by the done compose (its repomd.xml asked over http)
+    assert!(b["koji_event"].is_i64(), "the repomd revision: {b}");
+    let again =
+        compose(json!({"source": {"type": "repo", "source": repo_of(&a), "packages": [apps[0]]}}));
+    assert_eq!(again["toplevel_url"], b["toplevel_url"], "{again}");
     // only the chosen RPMs were downloaded into the mirror, each once
     let mirror = s.data.join("cache/repo-mirrors");
     let file_names = |files: Vec<PathBuf>| -> Vec<String> {

@@ -266,6 +266,13 @@ pub fn read_repomd(repo_dir: &Path) -> Result<Repo, ReadError> {
         path: repomd_path.clone(),
         source,
     })?;
+    parse_repomd(&repomd, &repomd_path)
+}
+
+/// [`read_repomd`] of the text of a repomd.xml (`repomd_path` names it in
+/// errors).
+pub fn parse_repomd(repomd: &str, repomd_path: &Path) -> Result<Repo, ReadError> {
+    let repomd_path = repomd_path.to_owned();
     let mut repo = Repo::default();
     let mut cur = Record::default();
     walk(&repomd, &repomd_path, |ev| match ev {

@@ -223,3 +223,28 @@ pub fn mirror_dir_of(root: &Path, location: &str) -> PathBuf {
     let digest = sha2::Sha256::digest(location.trim_end_matches('/').as_bytes());
     root.join(&hex::encode(digest)[..16])
 }
+
+/// The numeric repomd revision of the repository at `location` (a
+/// directory, a `file://` or an `http(s)://` URL), or `None` when it has no
+/// repodata or no numeric revision.
+pub fn revision(location: &str, limits: RepoLimits) -> Result<Option<i64>, RepoError> {
+    let repo = if location.starts_with("http://") || location.starts_with("https://") {
+        let url = format!("{}/repodata/repomd.xml", location.trim_end_matches('/'));
+        let body = fetch(&url, limits)?;
+        let text = String::from_utf8(body).map_err(|e| RepoError::Fetch {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+        crate::repodata::read::parse_repomd(&text, Path::new(&url))?
+    } else {
+        let dir = Path::new(location.strip_prefix("file://").unwrap_or(location));
+        if !dir.join("repodata/repomd.xml").is_file() {
+            return Ok(None);
+        }
+        read_repomd(dir)?
+    };
+    Ok(repo
+        .revision
+        .as_deref()
+        .and_then(|r| r.trim().parse::<i64>().ok()))
+}

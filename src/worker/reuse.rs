@@ -190,28 +190,17 @@ impl WorkerContext {
                 if location.split_whitespace().count() != 1 || other.koji_event.is_none() {
                     return Ok(false);
                 }
-                let dir = location
-                    .strip_prefix("file://")
-                    .unwrap_or(&location)
-                    .to_owned();
-                // a directory without repodata has no revision to compare
-                if !std::path::Path::new(&dir)
-                    .join("repodata/repomd.xml")
-                    .is_file()
-                {
-                    return Ok(false);
-                }
+                // (a directory without repodata has no revision to compare;
+                // a repository over http(s) is asked for its repomd.xml)
+                let limits = self.lookaside_limits;
+                let asked = location.clone();
                 let now = tokio::task::spawn_blocking(move || {
-                    crate::repodata::read::read_repomd(std::path::Path::new(&dir))
+                    crate::source::repo::revision(&asked, limits)
                 })
                 .await?;
                 match now {
-                    Ok(repo) => {
-                        repo.revision
-                            .as_deref()
-                            .and_then(|r| r.trim().parse::<i64>().ok())
-                            == other.koji_event
-                    }
+                    Ok(Some(revision)) => Some(revision) == other.koji_event,
+                    Ok(None) => false,
                     Err(e) => {
                         tracing::warn!(
                             compose.id = c.id,
