@@ -275,7 +275,7 @@ pub fn parse_repomd(repomd: &str, repomd_path: &Path) -> Result<Repo, ReadError>
     let repomd_path = repomd_path.to_owned();
     let mut repo = Repo::default();
     let mut cur = Record::default();
-    walk(&repomd, &repomd_path, |ev| match ev {
+    walk(repomd, &repomd_path, |ev| match ev {
         Ev::Start(name, mut a) => {
             match name {
                 "data" => {
