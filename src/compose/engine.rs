@@ -585,6 +585,13 @@ fn resolve(
     }
     if !extra.is_empty() {
         let replaced: HashSet<&str> = extra.iter().map(|r| r.name.as_str()).collect();
+        // what the repodata gave stays with its candidate (builds apply to
+        // tag composes only today, as in the original; kept aligned anyway)
+        let kept: Vec<bool> = rpms
+            .iter()
+            .map(|r| !replaced.contains(r.name.as_str()))
+            .collect();
+        given.retain(&kept);
         let v = Arc::make_mut(&mut rpms);
         v.retain(|r| !replaced.contains(r.name.as_str()));
         v.extend(extra);
@@ -608,6 +615,21 @@ impl Given {
     fn pad(&mut self, n: usize) {
         self.records.resize(n, None);
         self.downloads.resize(n, None);
+    }
+
+    /// Keep the entries whose `kept` is true (candidates left out as
+    /// `rpms` drops them); entries past `kept` stay.
+    fn retain(&mut self, kept: &[bool]) {
+        fn filter<T>(v: &mut Vec<T>, kept: &[bool]) {
+            *v = std::mem::take(v)
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| kept.get(*i).copied().unwrap_or(true))
+                .map(|(_, x)| x)
+                .collect();
+        }
+        filter(&mut self.records, kept);
+        filter(&mut self.downloads, kept);
     }
 }
 
