@@ -1284,30 +1284,24 @@ fn a_repo_compose_reads_a_repository_over_http() {
         json!({"source": {"type": "tag", "source": "base", "packages": [apps[0], apps[1]]}}),
     );
     assert_eq!(a["state_name"], "done", "{a}");
-    let want: Vec<(String, String, Value)> = listed_rpms(
-        &s.data.join(format!(
-            "composes/odcs-{}/compose/metadata/rpms.json",
-            a["id"]
-        )),
-        "Temporary",
-    )
-    .into_iter()
-    .filter(|(arch, _, _)| arch == "x86_64")
-    .filter(|(_, n, _)| !n.ends_with(".src"))
-    .collect();
+    // the binary RPMs of a compose's x86_64 tree, as its rpms.json lists them
+    let x86_64_rpms = |c: &Value| -> Vec<(String, String, Value)> {
+        listed_rpms(
+            &s.data.join(format!(
+                "composes/odcs-{}/compose/metadata/rpms.json",
+                c["id"]
+            )),
+            "Temporary",
+        )
+        .into_iter()
+        .filter(|(arch, n, _)| arch == "x86_64" && !n.ends_with(".src"))
+        .collect()
+    };
+    let want = x86_64_rpms(&a);
     let b =
         compose(json!({"source": {"type": "repo", "source": repo_of(&a), "packages": [apps[0]]}}));
     assert_eq!(b["state_name"], "done", "{b}");
-    let got: Vec<(String, String, Value)> = listed_rpms(
-        &s.data.join(format!(
-            "composes/odcs-{}/compose/metadata/rpms.json",
-            b["id"]
-        )),
-        "Temporary",
-    )
-    .into_iter()
-    .filter(|(arch, _, _)| arch == "x86_64")
-    .collect();
+    let got = x86_64_rpms(&b);
     // the first application and its closure, all from the repository
     assert!(
         got.iter()
@@ -1373,16 +1367,7 @@ fn a_repo_compose_reads_a_repository_over_http() {
     for (f, i) in &before {
         assert_eq!(ino(f), *i, "{} was downloaded again", f.display());
     }
-    let in_c: Vec<(String, String, Value)> = listed_rpms(
-        &s.data.join(format!(
-            "composes/odcs-{}/compose/metadata/rpms.json",
-            c["id"]
-        )),
-        "Temporary",
-    )
-    .into_iter()
-    .filter(|(arch, _, _)| arch == "x86_64")
-    .collect();
+    let in_c = x86_64_rpms(&c);
     let mut both = rpm_names(&got);
     both.extend(rpm_names(&in_c));
     both.sort();

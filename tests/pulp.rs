@@ -85,6 +85,46 @@ fn notes(content_set: &str, rel: &str, arch: &str, signatures: &str, published: 
     })
 }
 
+/// A `[pulp]` section for `url` speaking `api`, without authentication.
+fn pulp_config(url: &str, api: odcs::config::PulpApi) -> odcs::config::PulpConfig {
+    odcs::config::PulpConfig {
+        url: url.to_owned(),
+        api,
+        ssl_cert: None,
+        ssl_key: None,
+        username: None,
+        password_file: None,
+        ca_bundle: None,
+        timeout_seconds: 60,
+    }
+}
+
+/// A test server with `pulp` as its `[pulp]` (and `arches`, when given).
+fn pulp_server(pulp: odcs::config::PulpConfig, arches: &[&str]) -> Server {
+    let arches: Vec<String> = arches.iter().map(|a| a.to_string()).collect();
+    Server::start_with(
+        false,
+        move |cfg| {
+            if !arches.is_empty() {
+                cfg.arches = arches;
+            }
+            cfg.pulp = Some(pulp);
+        },
+        None,
+    )
+    .0
+}
+
+/// A `pulp` compose of `source` with `flags`, once it is done or failed.
+fn pulp_compose(s: &Server, source: &str, flags: &[&str]) -> Value {
+    let (status, c) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "pulp", "source": source}, "flags": flags}),
+    );
+    assert_eq!(status, 200, "{c}");
+    s.wait_for(c["id"].as_i64().unwrap(), &["done", "failed"])
+}
+
 #[test]
 fn a_pulp_compose_points_at_the_pulp_2_repositories_of_its_content_sets() {
     let tmp = tempfile::tempdir().unwrap();
@@ -146,31 +186,16 @@ fn a_pulp_compose_points_at_the_pulp_2_repositories_of_its_content_sets() {
     let (client_cert, client_key) = tls::Certs::make_client(&certs_dir, "odcs-worker");
     let front = tls::TlsFront::start_with_client_ca(&certs, pulp.port(), true);
     let url = front.url().replace("/kojihub", "");
-    let (s, _) = Server::start_with(
-        false,
-        |cfg| {
-            cfg.arches = vec!["x86_64".into(), "aarch64".into()];
-            cfg.pulp = Some(odcs::config::PulpConfig {
-                url: format!("{url}/"),
-                api: odcs::config::PulpApi::V2,
-                ssl_cert: Some(client_cert.clone()),
-                ssl_key: Some(client_key.clone()),
-                username: None,
-                password_file: None,
-                ca_bundle: Some(certs.ca.clone()),
-                timeout_seconds: 10,
-            });
+    let s = pulp_server(
+        odcs::config::PulpConfig {
+            ssl_cert: Some(client_cert.clone()),
+            ssl_key: Some(client_key.clone()),
+            ca_bundle: Some(certs.ca.clone()),
+            ..pulp_config(&format!("{url}/"), odcs::config::PulpApi::V2)
         },
-        None,
+        &["x86_64", "aarch64"],
     );
-    let create = |source: &str, flags: &[&str]| -> Value {
-        let (status, c) = s.post(
-            "/api/1/composes/",
-            &json!({"source": {"type": "pulp", "source": source}, "flags": flags}),
-        );
-        assert_eq!(status, 200, "{c}");
-        s.wait_for(c["id"].as_i64().unwrap(), &["done", "failed"])
-    };
+    let create = |source: &str, flags: &[&str]| pulp_compose(&s, source, flags);
     // content set cs-a (its published repositories) and a repository id
     let c = create("cs-a direct-x86_64", &[]);
     assert_eq!(c["state_name"], "done", "{c}");
@@ -347,27 +372,8 @@ fn a_pulp_compose_points_at_the_pulp_2_repositories_of_its_content_sets() {
     // without the client certificate Pulp refuses the worker; the
     // compose fails saying so
     drop(s);
-    let (s, _) = Server::start_with(
-        false,
-        |cfg| {
-            cfg.pulp = Some(odcs::config::PulpConfig {
-                url: http.clone(),
-                api: odcs::config::PulpApi::V2,
-                ssl_cert: None,
-                ssl_key: None,
-                username: None,
-                password_file: None,
-                ca_bundle: None,
-                timeout_seconds: 10,
-            });
-        },
-        None,
-    );
-    let (_, c) = s.post(
-        "/api/1/composes/",
-        &json!({"source": {"type": "pulp", "source": "cs-a"}}),
-    );
-    let c = s.wait_for(c["id"].as_i64().unwrap(), &["done", "failed"]);
+    let s = pulp_server(pulp_config(&http, odcs::config::PulpApi::V2), &[]);
+    let c = pulp_compose(&s, "cs-a", &[]);
     assert_eq!(c["state_name"], "failed");
     let reason = c["state_reason"].as_str().unwrap();
     assert!(
@@ -489,30 +495,13 @@ fn a_pulp_compose_points_at_pulp_3_distributions_labelled_with_its_content_sets(
     )
     .unwrap();
     let api = peer.info["api"].as_str().unwrap().to_owned();
-    let (s, _) = Server::start_with(
-        false,
-        |cfg| {
-            cfg.pulp = Some(odcs::config::PulpConfig {
-                url: api.clone(),
-                api: odcs::config::PulpApi::V3,
-                ssl_cert: None,
-                ssl_key: None,
-                username: Some("admin".into()),
-                password_file: Some(password.clone()),
-                ca_bundle: None,
-                timeout_seconds: 60,
-            });
-        },
-        None,
-    );
-    let create = |source: &str, flags: &[&str]| -> Value {
-        let (status, c) = s.post(
-            "/api/1/composes/",
-            &json!({"source": {"type": "pulp", "source": source}, "flags": flags}),
-        );
-        assert_eq!(status, 200, "{c}");
-        s.wait_for(c["id"].as_i64().unwrap(), &["done", "failed"])
+    let v3 = odcs::config::PulpConfig {
+        username: Some("admin".into()),
+        password_file: Some(password.clone()),
+        ..pulp_config(&api, odcs::config::PulpApi::V3)
     };
+    let s = pulp_server(v3.clone(), &[]);
+    let create = |source: &str, flags: &[&str]| pulp_compose(&s, source, flags);
     // the content set's visible distribution, and a distribution by name
     let c = create("cs-a direct-ppc64le", &[]);
     assert_eq!(c["state_name"], "done", "{c}");
@@ -553,27 +542,8 @@ fn a_pulp_compose_points_at_pulp_3_distributions_labelled_with_its_content_sets(
     // a wrong password: Pulp's 401, said in the compose's reason
     std::fs::write(&password, "wrong\n").unwrap();
     drop(s);
-    let (s, _) = Server::start_with(
-        false,
-        |cfg| {
-            cfg.pulp = Some(odcs::config::PulpConfig {
-                url: api.clone(),
-                api: odcs::config::PulpApi::V3,
-                ssl_cert: None,
-                ssl_key: None,
-                username: Some("admin".into()),
-                password_file: Some(password.clone()),
-                ca_bundle: None,
-                timeout_seconds: 60,
-            });
-        },
-        None,
-    );
-    let (_, c) = s.post(
-        "/api/1/composes/",
-        &json!({"source": {"type": "pulp", "source": "cs-a"}}),
-    );
-    let c = s.wait_for(c["id"].as_i64().unwrap(), &["done", "failed"]);
+    let s = pulp_server(v3, &[]);
+    let c = pulp_compose(&s, "cs-a", &[]);
     assert_eq!(c["state_name"], "failed");
     assert!(
         c["state_reason"]

@@ -24,6 +24,22 @@ impl Failure {
     }
 }
 
+/// The status and text of an answer, read up to `limit` bytes.
+pub(crate) fn answer_text(
+    answer: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    limit: u64,
+) -> Result<(u16, String), Failure> {
+    let mut resp = answer.map_err(Failure::Transport)?;
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_string()
+        .map_err(Failure::Transport)?;
+    Ok((status, text))
+}
+
 /// Run `once` until it succeeds, fails for good, or has been retried
 /// `options.max_retries` times; `service` names the peer in the warnings.
 /// A final failure comes back with the number of attempts made.

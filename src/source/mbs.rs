@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tracing::debug;
 
-use super::http::{Failure, query_escape, with_retries};
+use super::http::{Failure, answer_text, query_escape, with_retries};
 use super::koji::ClientOptions;
 use super::koji::{ca_roots, http_agent};
 use super::{ModuleQuery, PackageSource, SourceError, SourceRpm};
@@ -185,14 +185,7 @@ impl MbsClient {
     }
 
     fn get_once(&self, url: &str) -> Result<String, Failure> {
-        let mut resp = self.agent.get(url).call().map_err(Failure::Transport)?;
-        let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE_BYTES)
-            .read_to_string()
-            .map_err(Failure::Transport)?;
+        let (status, text) = answer_text(self.agent.get(url).call(), MAX_RESPONSE_BYTES)?;
         if status != 200 {
             // MBS's errors: {"error": ..., "message": ..., "status": ...}
             let message = serde_json::from_str::<serde_json::Value>(&text)

@@ -35,7 +35,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::http::{Failure, query_escape, with_retries};
+use super::http::{Failure, answer_text, query_escape, with_retries};
 use super::koji::{ClientOptions, ca_roots};
 use crate::config::{PulpApi, PulpConfig};
 
@@ -206,14 +206,7 @@ impl PulpClient {
                 req.call()
             }
         };
-        let mut resp = answer.map_err(Failure::Transport)?;
-        let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE_BYTES)
-            .read_to_string()
-            .map_err(Failure::Transport)?;
+        let (status, text) = answer_text(answer, MAX_RESPONSE_BYTES)?;
         if status == 404 {
             return Ok(None);
         }

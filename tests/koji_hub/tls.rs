@@ -38,6 +38,56 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// `<name>.key` and `<name>.pem` in `dir`: an EC key and a certificate for
+/// `subject` with the extensions `ext`, signed by the CA there (`ca.pem`,
+/// `ca.key`).
+fn signed(dir: &Path, name: &str, subject: &str, ext: &str) {
+    let (key, csr, pem, ext_file) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+        format!("{name}.ext"),
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-subj",
+            subject,
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ],
+    );
+    std::fs::write(dir.join(&ext_file), ext).unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "3650",
+            "-extfile",
+            &ext_file,
+            "-out",
+            &pem,
+        ],
+    );
+}
+
 impl Certs {
     pub fn make(dir: &Path) -> Certs {
         let ec = [
@@ -60,34 +110,11 @@ impl Certs {
             "keyUsage=critical,keyCertSign,cRLSign",
         ]);
         openssl(dir, &ca);
-        let mut req = vec!["req", "-subj", "/CN=127.0.0.1"];
-        req.extend(ec);
-        req.extend(["-keyout", "server.key", "-out", "server.csr"]);
-        openssl(dir, &req);
-        std::fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        openssl(
+        signed(
             dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "3650",
-                "-extfile",
-                "server.ext",
-                "-out",
-                "server.pem",
-            ],
+            "server",
+            "/CN=127.0.0.1",
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
         );
         Certs {
             ca: dir.join("ca.pem"),
@@ -99,56 +126,13 @@ impl Certs {
     /// A client certificate for `cn` the CA of `make` (same `dir`) signed:
     /// its certificate and key files.
     pub fn make_client(dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
-        let subject = format!("/CN={cn}");
-        let (key, csr, pem, ext) = (
-            format!("{cn}.key"),
-            format!("{cn}.csr"),
-            format!("{cn}.pem"),
-            format!("{cn}.ext"),
-        );
-        openssl(
+        signed(
             dir,
-            &[
-                "req",
-                "-subj",
-                &subject,
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-            ],
-        );
-        std::fs::write(
-            dir.join(&ext),
+            cn,
+            &format!("/CN={cn}"),
             "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-        )
-        .unwrap();
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "3650",
-                "-extfile",
-                &ext,
-                "-out",
-                &pem,
-            ],
         );
-        (dir.join(pem), dir.join(key))
+        (dir.join(format!("{cn}.pem")), dir.join(format!("{cn}.key")))
     }
 }
 
