@@ -49,8 +49,10 @@ pub struct ComposeArgs {
     /// Signing keys allowed, in order of preference; none: unsigned copies.
     #[arg(long, num_args = 1.., value_delimiter = ',')]
     sigkeys: Vec<String>,
-    /// Flags: no_deps, no_inheritance, check_deps.
-    #[arg(long = "flag", value_parser = ["no_deps", "no_inheritance", "check_deps"])]
+    /// Flags: no_deps, no_inheritance, check_deps, and first_source_wins
+    /// (with several --source composes: each source package from the first
+    /// one holding it, instead of the highest E:V-R of each name).
+    #[arg(long = "flag", value_parser = ["no_deps", "no_inheritance", "check_deps", "first_source_wins"])]
     flags: Vec<String>,
     /// Repositories (directory, file:// or http(s):// URL) whose packages
     /// satisfy dependencies without being pulled in.
@@ -149,6 +151,7 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
             include_done_modules: a.flags.iter().any(|f| f == "include_done_modules"),
             no_inheritance: a.flags.iter().any(|f| f == "no_inheritance"),
             check_deps: a.flags.iter().any(|f| f == "check_deps"),
+            first_source_wins: a.flags.iter().any(|f| f == "first_source_wins"),
         },
         lookaside_repos: a.lookaside_repos,
         multilib_arches: a.multilib_arches,

@@ -146,6 +146,9 @@ named_bits!(
         NoReuse = 64 => "no_reuse",
         UseOnlyCompatibleArch = 128 => "use_only_compatible_arch",
         NoLabel = 256 => "no_label",
+        // not in the original: a compose of several composes takes each
+        // source package from the first one holding it (#20)
+        FirstSourceWins = 512 => "first_source_wins",
     }
 );
 

@@ -132,6 +132,7 @@ async fn worker_context(
         base_modules: cfg.base_module_names.clone(),
         module_defaults_dir: cfg.module_defaults_dir.clone(),
         module_defaults_cache: cfg.cache_dir(),
+        mirror_keep: Duration::from_secs(cfg.repo_mirror_keep_hours.saturating_mul(3600)),
         pungi: cfg.pungi.as_ref().map(|p| {
             let raw_configs = Arc::new(crate::compose::pungi::RawConfigs::new(
                 cfg.raw_config_urls.clone(),

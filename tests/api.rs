@@ -1260,12 +1260,16 @@ fn a_pungi_compose_holds_exactly_the_rpms_of_the_compose_it_names() {
 /// into the cache directory's mirror, each checked against the sha256 its
 /// primary.xml gives; the compose holds what the repository offers for the
 /// request; a file whose bytes differ from its repodata fails the compose
-/// naming it; a URL outside `lookaside_allowed` is 400.
+/// naming it; a URL outside `lookaside_allowed` is 400. The reaper prunes
+/// the mirror of what no compose tree links.
 #[test]
 fn a_repo_compose_reads_a_repository_over_http() {
     let (s, apps) = Server::start_with(
         false,
-        |cfg| cfg.lookaside_allowed = vec![format!("http://{}/odcs/", cfg.listen)],
+        |cfg| {
+            cfg.lookaside_allowed = vec![format!("http://{}/odcs/", cfg.listen)];
+            cfg.repo_mirror_keep_hours = 0;
+        },
         None,
     );
     let compose = |body: Value| {
@@ -1407,6 +1411,32 @@ fn a_repo_compose_reads_a_repository_over_http() {
         "{reason}"
     );
 
+    // the reaper prunes the mirrors (repo_mirror_keep_hours = 0 here): what
+    // no tree links goes at its next round (what the failed compose
+    // downloaded), what the trees link stays while they do
+    let wait_until = |what: &str, done: &dyn Fn() -> bool| {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !done() {
+            assert!(std::time::Instant::now() < end, "{what}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    let linked = |f: &PathBuf| std::fs::metadata(f).unwrap().nlink() > 1;
+    wait_until("the unlinked mirrored RPMs pruned", &|| {
+        common::rpm_files_under(&mirror).iter().all(linked)
+    });
+    let of_a = odcs::source::repo::mirror_dir_of(&mirror, &repo_of(&a));
+    assert_eq!(file_names(common::rpm_files_under(&of_a)), both);
+    for x in [&again, &b, &c] {
+        let id = x["id"].as_i64().unwrap();
+        let (status, body) = s.request("DELETE", &format!("/api/1/composes/{id}"), None);
+        assert_eq!(status, 202, "{body}");
+        s.wait_for(id, &["removed"]);
+    }
+    wait_until("the mirror pruned once no tree links its RPMs", &|| {
+        common::rpm_files_under(&mirror).is_empty()
+    });
+
     // not allowed
     let (code, body) = s.post(
         "/api/1/composes/",
@@ -1418,7 +1448,8 @@ fn a_repo_compose_reads_a_repository_over_http() {
 /// Composes made of composes (#20 item 4): a `pungi_compose` source of
 /// several variant URLs holds, per package name and arch, the RPM with the
 /// highest E:V-R among them, whatever their order; each RPM that lost is
-/// named in the compose's log, and dnf reads the merged repository.
+/// named in the compose's log, and dnf reads the merged repository. With
+/// `first_source_wins` the first compose listed keeps its builds.
 #[test]
 fn a_compose_of_several_composes_takes_the_highest_version_of_each_package() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1551,6 +1582,49 @@ fn a_compose_of_several_composes_takes_the_highest_version_of_each_package() {
             "{listed}"
         );
     }
+    // the request says otherwise (`first_source_wins`): the first compose
+    // listed gives its builds whole, so the older build stays, and the
+    // newer one is named as dropped
+    let m = compose(json!({"source": {"type": "pungi_compose",
+        "source": format!("{} {}", variant(&a), variant(&b))},
+        "flags": ["first_source_wins"]}));
+    assert_eq!(m["flags"], json!(["first_source_wins"]));
+    let merged = listed_rpms(&dir(&m).join("metadata/rpms.json"), "Temporary");
+    for rpm in &in_a {
+        assert!(
+            merged.contains(rpm),
+            "{rpm:?} of the first compose kept: {merged:?}"
+        );
+    }
+    assert!(
+        merged.iter().all(|r| in_a.contains(r) || in_b.contains(r)),
+        "{merged:?}"
+    );
+    assert!(
+        !merged.iter().any(|(_, n, _)| n.contains(&newer)),
+        "{merged:?}"
+    );
+    let log =
+        std::fs::read_to_string(s.data.join(format!("composes/odcs-{}.log", m["id"]))).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&newer) && l.contains(" dropped: ")),
+        "the newer {} is named as dropped: {log}",
+        apps[0]
+    );
+    // and only where it means something
+    let (code, body) = s.post(
+        "/api/1/composes/",
+        &json!({"source": {"type": "tag", "source": "base"}, "flags": ["first_source_wins"]}),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("flags: first_source_wins"),
+        "{body}"
+    );
 }
 
 /// The web view (#19, first part): `/`, `/composes/` with the API's

@@ -462,6 +462,12 @@ pub fn parse_create(
         .and_then(|e| e.as_i64().or(e.as_bool().map(i64::from)));
     let flags = Flag::mask(&string_list(body.get("flags"), "flags")?.unwrap_or_default())
         .map_err(|n| bad(format!("('Unknown flag %s', '{n}')")))?;
+    if Flag::FirstSourceWins.is_set(i64::from(flags)) && type_name != "pungi_compose" {
+        return Err(bad(format!(
+            "flags: first_source_wins applies to a pungi_compose source of several composes, \
+             not to {type_name} (the tags of a tag compose are always taken in order)"
+        )));
+    }
     let results =
         1 | ResultKind::mask(&string_list(body.get("results"), "results")?.unwrap_or_default())
             .map_err(|n| bad(format!("('Unknown result %s', '{n}')")))?;

@@ -542,11 +542,16 @@ fn resolve(
                 inputs.push((url.clone(), variant));
             }
             // several composes: merged, the highest E:V-R of each name
+            // unless the request says the first input wins
             let variant = match inputs.len() {
                 1 => inputs.pop().map(|(_, v)| v).unwrap_or_default(),
                 _ => {
-                    let (merged, lost) = crate::source::pungi_compose::merge(&inputs)
-                        .map_err(ComposeError::Merge)?;
+                    use crate::source::pungi_compose::{MergeRule, merge};
+                    let rule = match req.flags.first_source_wins {
+                        true => MergeRule::FirstListed,
+                        false => MergeRule::HighestEvr,
+                    };
+                    let (merged, lost) = merge(&inputs, rule).map_err(ComposeError::Merge)?;
                     progress.note(&format!(
                         "merged {} composes: {} RPMs; {} lost to another compose's",
                         inputs.len(),
@@ -608,6 +613,9 @@ fn resolve(
 struct Given {
     records: Vec<Option<Arc<PackageMeta>>>,
     downloads: Vec<Option<crate::source::repo::Mirrored>>,
+    /// The mirrors used, held until the trees link what was chosen (the
+    /// reaper's pruning skips a held mirror).
+    holds: Vec<crate::source::repo::MirrorHold>,
 }
 
 impl Given {
@@ -654,12 +662,13 @@ fn repo_rpms(
             let root = mirror.ok_or_else(|| {
                 fail("a repository over http(s) is mirrored into the cache directory, and there is none (odcs compose --cache-dir)".into())
             })?;
-            let (repo, kept) = crate::source::repo::mirror(
+            let (repo, kept, hold) = crate::source::repo::mirror(
                 loc,
                 &crate::source::repo::mirror_dir_of(root, loc),
                 limits,
             )
             .map_err(|e| fail(e.to_string()))?;
+            given.holds.push(hold);
             let files = kept.iter().map(|m| m.file.clone()).collect();
             (repo, files, kept.into_iter().map(Some).collect())
         } else {
@@ -872,6 +881,7 @@ fn build(
     let Given {
         records: given,
         downloads,
+        holds: _mirrors_held,
     } = given;
     let from_repodata: Vec<bool> = given.iter().map(Option::is_some).collect();
     let Records {

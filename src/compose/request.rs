@@ -28,6 +28,9 @@ pub struct ComposeFlags {
     pub include_done_modules: bool,
     pub no_inheritance: bool,
     pub check_deps: bool,
+    /// Composes of composes: the first input holding a source package
+    /// gives it (else the highest E:V-R of each name wins).
+    pub first_source_wins: bool,
 }
 
 /// A checked compose request (what the API and the CLI turn their input into).

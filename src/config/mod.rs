@@ -271,6 +271,9 @@ pub struct Config {
     /// Memory budget of the resident package index of `serve`/`worker`
     /// (tag resolutions and package records kept between composes), MiB.
     pub resident_index_mb: u64,
+    /// Hours a mirrored RPM of a `repo` compose over http(s) stays in the
+    /// cache directory once no compose tree links it (the reaper prunes).
+    pub repo_mirror_keep_hours: u64,
     pub seconds_to_live: i64,
     pub max_seconds_to_live: i64,
     pub arches: Vec<String>,
@@ -340,6 +343,7 @@ impl Default for Config {
             store_dir: None,
             cache_dir: None,
             resident_index_mb: 640,
+            repo_mirror_keep_hours: 168,
             seconds_to_live: 86_400,
             max_seconds_to_live: 259_200,
             arches: vec!["x86_64".into()],

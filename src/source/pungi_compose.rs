@@ -13,6 +13,12 @@
 //! Several variant URLs (composes made of composes, #20 item 4) are merged
 //! by [`merge`]: per package name and arch the highest E:V-R wins, the
 //! first URL at a tie, and each RPM that lost is named in the compose's log.
+//! With the `first_source_wins` flag ([`MergeRule::FirstListed`]) the
+//! request says otherwise: the first URL that holds a build of a source
+//! package name gives every RPM of that name, as the first of several tags
+//! does, and the builds of that name in later URLs are dropped whole (so a
+//! lower version listed first is kept, and its subpackages are never mixed
+//! with another build's).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -131,12 +137,95 @@ fn split_nevra(nevra: &str) -> Option<(&str, &str, crate::rpm::Evr)> {
     Some((name, arch, evr))
 }
 
-/// Several variants merged into one (composes made of composes): for each
-/// package name and arch (`src` included) the RPM with the highest
+/// How [`merge`] chooses between inputs holding the same package.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MergeRule {
+    /// For each package name and arch, the highest E:V-R (the default).
+    #[default]
+    HighestEvr,
+    /// For each source package name, the first input holding a build of it
+    /// (the `first_source_wins` flag).
+    FirstListed,
+}
+
+/// Several variants merged into one (composes made of composes), by `rule`.
+/// Every time an input's RPM loses to another input's of a different E:V-R
+/// or key, a line says so. `inputs` are (label, variant).
+pub fn merge(
+    inputs: &[(String, Variant)],
+    rule: MergeRule,
+) -> Result<(Variant, Vec<String>), String> {
+    match rule {
+        MergeRule::HighestEvr => merge_highest(inputs),
+        MergeRule::FirstListed => merge_first(inputs),
+    }
+}
+
+/// The first input holding a build of a source package name gives all of
+/// that name's RPMs; a later input's builds of the name are dropped, each
+/// RPM named with the build that kept it (unless it is the same RPM).
+fn merge_first(inputs: &[(String, Variant)]) -> Result<(Variant, Vec<String>), String> {
+    let mut out = Variant::default();
+    let mut arches = BTreeSet::new();
+    // source package name → (input, its builds of that name)
+    let mut owner: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut notes = Vec::new();
+    for (i, (label, v)) in inputs.iter().enumerate() {
+        arches.extend(v.arches.iter().cloned());
+        for (build, listed) in &v.builds {
+            let name = build
+                .rsplitn(3, '-')
+                .nth(2)
+                .ok_or_else(|| format!("{label}: {build:?} is not an N-V-R"))?;
+            let first = *owner.entry(name).or_insert(i);
+            // the build that owns the name, or the same build again from
+            // another input (more arches of it): its RPMs are taken, the
+            // first copy of an N-E-V-R.A winning
+            if first == i || out.builds.contains_key(build) {
+                let set = out.builds.entry(build.clone()).or_default();
+                for (nevra, key) in listed {
+                    match set.iter().find(|(n, _)| n == nevra) {
+                        None => {
+                            set.insert((nevra.clone(), key.clone()));
+                        }
+                        Some((_, k)) if k != key => notes.push(format!(
+                            "{nevra} ({}, {label}) dropped: the same RPM listed first ({})",
+                            signer(key),
+                            signer(k)
+                        )),
+                        Some(_) => {}
+                    }
+                }
+                continue;
+            }
+            let kept: Vec<&str> = out
+                .builds
+                .keys()
+                .filter(|b| b.rsplitn(3, '-').nth(2) == Some(name))
+                .map(String::as_str)
+                .collect();
+            for (nevra, key) in listed {
+                notes.push(format!(
+                    "{nevra} ({}, {label}) dropped: {name} is {} from {}, listed first",
+                    signer(key),
+                    kept.join(" "),
+                    inputs[first].0
+                ));
+            }
+        }
+    }
+    out.arches = arches.into_iter().collect();
+    Ok((out, notes))
+}
+
+fn signer(key: &Option<String>) -> &str {
+    key.as_deref().unwrap_or("unsigned")
+}
+
+/// For each package name and arch (`src` included) the RPM with the highest
 /// epoch:version-release among the inputs; at an equal E:V-R the input
-/// listed first. Every time an input's RPM loses to another input's of a
-/// different E:V-R or key, a line says so. `inputs` are (label, variant).
-pub fn merge(inputs: &[(String, Variant)]) -> Result<(Variant, Vec<String>), String> {
+/// listed first.
+fn merge_highest(inputs: &[(String, Variant)]) -> Result<(Variant, Vec<String>), String> {
     use std::cmp::Ordering;
     // (name, arch) → (E:V-R, nevra, key, build, input)
     type Best<'a> = (crate::rpm::Evr, &'a str, &'a Option<String>, &'a str, usize);
@@ -161,15 +250,13 @@ pub fn merge(inputs: &[(String, Variant)]) -> Result<(Variant, Vec<String>), Str
                             _ => (there, &here),
                         };
                         if win.1 != lose.1 || win.2 != lose.2 {
-                            let key =
-                                |k: &Option<String>| k.clone().unwrap_or_else(|| "unsigned".into());
                             notes.push(format!(
                                 "{name}.{arch}: {} ({}, {}) over {} ({}, {})",
                                 win.1,
-                                key(win.2),
+                                signer(win.2),
                                 inputs[win.4].0,
                                 lose.1,
-                                key(lose.2),
+                                signer(lose.2),
                                 inputs[lose.4].0
                             ));
                         }
@@ -275,7 +362,11 @@ mod tests {
                 ("bash-5.2-1", "bash-0:5.2-1.aarch64", Some("k2")),
             ],
         );
-        let (m, lost) = merge(&[("a".into(), a.clone()), ("b".into(), b.clone())]).unwrap();
+        let (m, lost) = merge(
+            &[("a".into(), a.clone()), ("b".into(), b.clone())],
+            MergeRule::HighestEvr,
+        )
+        .unwrap();
         assert_eq!(m.arches, ["aarch64", "x86_64"]);
         let all: BTreeSet<(String, Option<String>)> =
             m.builds.values().flatten().cloned().collect();
@@ -308,13 +399,76 @@ mod tests {
             "{lost:?}"
         );
         // the other order: the same RPMs but for the tie, which the first wins
-        let (m2, _) = merge(&[("b".into(), b), ("a".into(), a)]).unwrap();
+        let (m2, _) = merge(
+            &[("b".into(), b.clone()), ("a".into(), a.clone())],
+            MergeRule::HighestEvr,
+        )
+        .unwrap();
         let all2: BTreeSet<(String, Option<String>)> =
             m2.builds.values().flatten().cloned().collect();
         let mut want2 = want.clone();
         want2.remove(&("zsh-0:5.9-1.x86_64".to_owned(), None));
         want2.insert(("zsh-0:5.9-1.x86_64".to_owned(), Some("k2".to_owned())));
         assert_eq!(all2, want2);
+    }
+
+    #[test]
+    fn first_source_wins_keeps_whole_builds_of_the_first_input() {
+        let a = variant(
+            &["x86_64"],
+            &[
+                ("bash-5.1-1", "bash-0:5.1-1.x86_64", Some("k1")),
+                ("bash-5.1-1", "bash-0:5.1-1.src", Some("k1")),
+                ("zsh-5.9-1", "zsh-0:5.9-1.x86_64", None),
+            ],
+        );
+        let b = variant(
+            &["aarch64", "x86_64"],
+            &[
+                // a newer bash with a subpackage a's build lacks: all dropped
+                ("bash-5.2-1", "bash-0:5.2-1.x86_64", Some("k2")),
+                ("bash-5.2-1", "bash-doc-0:5.2-1.noarch", Some("k2")),
+                // the same zsh build: its other arch joins, its copy of the
+                // x86_64 RPM signed otherwise does not
+                ("zsh-5.9-1", "zsh-0:5.9-1.x86_64", Some("k2")),
+                ("zsh-5.9-1", "zsh-0:5.9-1.aarch64", Some("k2")),
+                ("tz-2025a-1", "tz-0:2025a-1.noarch", None),
+            ],
+        );
+        let inputs = [("a".into(), a.clone()), ("b".into(), b.clone())];
+        let (m, notes) = merge(&inputs, MergeRule::FirstListed).unwrap();
+        assert_eq!(m.arches, ["aarch64", "x86_64"]);
+        let all: BTreeSet<(String, Option<String>)> =
+            m.builds.values().flatten().cloned().collect();
+        let want: BTreeSet<(String, Option<String>)> = [
+            ("bash-0:5.1-1.x86_64", Some("k1")),
+            ("bash-0:5.1-1.src", Some("k1")),
+            ("zsh-0:5.9-1.x86_64", None),
+            ("zsh-0:5.9-1.aarch64", Some("k2")),
+            ("tz-0:2025a-1.noarch", None),
+        ]
+        .into_iter()
+        .map(|(n, k)| (n.to_owned(), k.map(str::to_owned)))
+        .collect();
+        assert_eq!(all, want);
+        assert_eq!(
+            notes,
+            [
+                "bash-0:5.2-1.x86_64 (k2, b) dropped: bash is bash-5.1-1 from a, listed first",
+                "bash-doc-0:5.2-1.noarch (k2, b) dropped: bash is bash-5.1-1 from a, listed first",
+                "zsh-0:5.9-1.x86_64 (k2, b) dropped: the same RPM listed first (unsigned)",
+            ]
+        );
+        // the highest E:V-R rule would have taken b's bash
+        let (h, _) = merge(&inputs, MergeRule::HighestEvr).unwrap();
+        assert!(h.builds.contains_key("bash-5.2-1"), "{h:?}");
+        // the other order: b's bash and its subpackage, a's zsh x86_64 dropped
+        let (m2, _) = merge(&[("b".into(), b), ("a".into(), a)], MergeRule::FirstListed).unwrap();
+        assert!(m2.builds.contains_key("bash-5.2-1") && !m2.builds.contains_key("bash-5.1-1"));
+        assert!(
+            m2.builds["zsh-5.9-1"]
+                .contains(&("zsh-0:5.9-1.x86_64".to_owned(), Some("k2".to_owned())))
+        );
     }
 
     #[test]

@@ -124,22 +124,41 @@ fn unique() -> String {
     )
 }
 
+/// A compose's hold on a mirror (a shared lock on its `.lock` file), kept
+/// until its trees link what it chose: [`prune_mirrors`] takes the lock
+/// exclusively, so it never removes a file a running compose is about to
+/// link, nor the temporary files of a running download.
+#[derive(Debug)]
+pub struct MirrorHold(#[allow(dead_code)] std::fs::File);
+
+fn mirror_lock(dir: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(".lock"))
+}
+
 /// An `http(s)://` repository mirrored under `dir` (one directory per
 /// repository, [`mirror_dir_of`]): its metadata downloaded again each time
 /// (the repomd revision is the compose's event), and where each RPM its
 /// primary.xml lists is kept, `dir/packages/<sha256>/<file name>`, in
 /// primary.xml's order. Nothing is downloaded yet: [`download`] fetches the
-/// RPMs a compose chose. A package whose checksum is not sha256, or whose
-/// location leaves the repository, is refused.
+/// RPMs a compose chose, while the caller keeps the [`MirrorHold`]. A package
+/// whose checksum is not sha256, or whose location leaves the repository, is
+/// refused.
 pub fn mirror(
     location: &str,
     dir: &Path,
     limits: RepoLimits,
-) -> Result<(Repo, Vec<Mirrored>), RepoError> {
+) -> Result<(Repo, Vec<Mirrored>, MirrorHold), RepoError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| RepoError::Io { path, source }
     };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let lock = dir.join(".lock");
+    let hold = mirror_lock(dir).map_err(io(&lock))?;
+    hold.lock_shared().map_err(io(&lock))?;
     // this run's own copy of the metadata: composes mirroring the same
     // repository at once do not share one
     let meta = dir.join(format!("metadata.{}", unique()));
@@ -177,7 +196,92 @@ pub fn mirror(
         let file = dir.join("packages").join(&sha256).join(name);
         out.push(Mirrored { url, sha256, file });
     }
-    Ok((repo, out))
+    Ok((repo, out, MirrorHold(hold)))
+}
+
+/// What [`prune_mirrors`] removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// RPMs removed, and their bytes.
+    pub files: usize,
+    pub bytes: u64,
+    /// Leftovers of runs that died (`.part` downloads, metadata copies).
+    pub leftovers: usize,
+    /// Mirrors skipped because a compose was using them.
+    pub busy: usize,
+}
+
+/// Remove from the mirrors under `root` every RPM that no compose tree
+/// links any more (a link count of 1; trees hardlink what they hold) and
+/// that was downloaded more than `keep` before `now`, and what runs that
+/// died left behind. A mirror a compose is using (its [`MirrorHold`]) is
+/// skipped this time. The mirror directories and their locks stay.
+pub fn prune_mirrors(
+    root: &Path,
+    keep: Duration,
+    now: std::time::SystemTime,
+) -> std::io::Result<Pruned> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut out = Pruned::default();
+    let mirrors = match std::fs::read_dir(root) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for mirror in mirrors {
+        let dir = mirror?.path();
+        if !dir.join(".lock").is_file() {
+            continue;
+        }
+        let lock = mirror_lock(&dir)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                out.busy += 1;
+                continue;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+        // no compose uses this mirror now: a metadata copy is a dead run's
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().starts_with("metadata.") {
+                std::fs::remove_dir_all(entry.path())?;
+                out.leftovers += 1;
+            }
+        }
+        let packages = match std::fs::read_dir(dir.join("packages")) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for sha in packages {
+            let sha = sha?.path();
+            for file in std::fs::read_dir(&sha)? {
+                let file = file?;
+                let meta = file.metadata()?;
+                let name = file.file_name();
+                if name.to_string_lossy().starts_with('.') {
+                    std::fs::remove_file(file.path())?;
+                    out.leftovers += 1;
+                    continue;
+                }
+                let old = meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| now.duration_since(m).ok())
+                    .is_some_and(|age| age >= keep);
+                if meta.is_file() && meta.nlink() == 1 && old {
+                    std::fs::remove_file(file.path())?;
+                    out.files += 1;
+                    out.bytes += meta.len();
+                }
+            }
+            // empty now: gone (a compose would create it again)
+            let _ = std::fs::remove_dir(&sha);
+        }
+    }
+    Ok(out)
 }
 
 /// Download the RPMs of `wanted` the mirror does not hold yet, in parallel,
@@ -247,4 +351,75 @@ pub fn revision(location: &str, limits: RepoLimits) -> Result<Option<i64>, RepoE
         .revision
         .as_deref()
         .and_then(|r| r.trim().parse::<i64>().ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn put(path: &Path, bytes: &[u8], age: Duration) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+        let f = std::fs::File::options().write(true).open(path).unwrap();
+        f.set_modified(SystemTime::now() - age).unwrap();
+    }
+
+    #[test]
+    fn a_mirror_is_pruned_of_what_no_tree_links() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("repo-mirrors");
+        let day = Duration::from_secs(86_400);
+        let m = root.join("0123456789abcdef");
+        std::fs::create_dir_all(&m).unwrap();
+        std::fs::write(m.join(".lock"), b"").unwrap();
+        let old_unlinked = m.join("packages/aa/a-1-1.noarch.rpm");
+        let old_linked = m.join("packages/bb/b-1-1.noarch.rpm");
+        let new_unlinked = m.join("packages/cc/c-1-1.noarch.rpm");
+        let part = m.join("packages/dd/.d-1-1.noarch.rpm.7.1.part");
+        put(&old_unlinked, b"aaaa", 9 * day);
+        put(&old_linked, b"bb", 9 * day);
+        put(&new_unlinked, b"c", day);
+        put(&part, b"d", Duration::ZERO);
+        std::fs::create_dir_all(m.join("metadata.7.1/repodata")).unwrap();
+        // a compose tree holds b
+        let tree = tmp.path().join("odcs-1");
+        std::fs::create_dir_all(&tree).unwrap();
+        std::fs::hard_link(&old_linked, tree.join("b-1-1.noarch.rpm")).unwrap();
+
+        // a mirror a compose holds is skipped whole
+        let busy = root.join("fedcba9876543210");
+        std::fs::create_dir_all(&busy).unwrap();
+        let held = mirror_lock(&busy).unwrap();
+        held.lock_shared().unwrap();
+        let busy_file = busy.join("packages/ee/e-1-1.noarch.rpm");
+        put(&busy_file, b"e", 9 * day);
+
+        let pruned = prune_mirrors(&root, 7 * day, SystemTime::now()).unwrap();
+        assert_eq!(
+            pruned,
+            Pruned {
+                files: 1,
+                bytes: 4,
+                leftovers: 2,
+                busy: 1
+            }
+        );
+        assert!(!old_unlinked.exists() && !old_unlinked.parent().unwrap().exists());
+        assert!(old_linked.exists() && new_unlinked.exists() && busy_file.exists());
+        assert!(!part.exists() && !m.join("metadata.7.1").exists());
+        assert!(m.join(".lock").exists());
+
+        // the tree gone and the compose done, the rest goes (keep 0)
+        std::fs::remove_dir_all(&tree).unwrap();
+        drop(held);
+        let pruned = prune_mirrors(&root, Duration::ZERO, SystemTime::now()).unwrap();
+        assert_eq!((pruned.files, pruned.busy), (3, 0));
+        assert!(!old_linked.exists() && !new_unlinked.exists() && !busy_file.exists());
+        // no mirrors at all is no error
+        assert_eq!(
+            prune_mirrors(&tmp.path().join("none"), day, SystemTime::now()).unwrap(),
+            Pruned::default()
+        );
+    }
 }

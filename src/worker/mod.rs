@@ -73,6 +73,8 @@ pub struct WorkerContext {
     pub module_defaults_dir: Option<std::path::PathBuf>,
     /// Where fetched modulemd-defaults are kept per commit.
     pub module_defaults_cache: std::path::PathBuf,
+    /// How long a mirrored RPM no tree links stays (`repo_mirror_keep_hours`).
+    pub mirror_keep: Duration,
     /// How Pungi runs (`[pungi]` and `raw_config_urls`), if it does.
     pub pungi: Option<Arc<crate::compose::pungi::PungiSetup>>,
     /// The Pulp server of `pulp` composes (`[pulp]`), if one is configured.
@@ -155,6 +157,7 @@ pub fn engine_request(
             include_done_modules: flag(c, Flag::IncludeDoneModules),
             no_inheritance: flag(c, Flag::NoInheritance),
             check_deps: flag(c, Flag::CheckDeps),
+            first_source_wins: flag(c, Flag::FirstSourceWins),
         },
         lookaside_repos: words(&c.lookaside_repos),
         multilib_arches: words(&Some(c.multilib_arches.clone())),

@@ -2,8 +2,10 @@
 //! database) fails composes no job will finish (lost) or that ran past the
 //! compose timeout, removes expired composes, sweeps what the target
 //! directories hold that no `done` compose accounts for, folds the compose
-//! counts the list's totals are summed from, and removes Koji tag cache
-//! entries older than 30 days.
+//! counts the list's totals are summed from, removes Koji tag cache
+//! entries older than 30 days, and prunes the mirrors of `repo` composes
+//! over http(s) (RPMs no tree links, downloaded more than
+//! `repo_mirror_keep_hours` ago).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -210,6 +212,20 @@ impl WorkerContext {
             tracing::info!(
                 "removed {}: a Koji tag cache entry older than 30 days",
                 gone.display()
+            );
+        }
+        let mirrors = self.module_defaults_cache.join("repo-mirrors");
+        let keep = self.mirror_keep;
+        let pruned = tokio::task::spawn_blocking(move || {
+            crate::source::repo::prune_mirrors(&mirrors, keep, std::time::SystemTime::now())
+        })
+        .await??;
+        if pruned.files + pruned.leftovers > 0 {
+            tracing::info!(
+                "repo mirrors: removed {} RPMs no compose links ({} bytes) and {} leftovers of interrupted runs",
+                pruned.files,
+                pruned.bytes,
+                pruned.leftovers
             );
         }
         Ok(())
