@@ -227,7 +227,7 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
         let phases: Vec<String> = result
             .timings
             .iter()
-            .map(|(p, d)| format!("{p} {d:.0?}"))
+            .map(|(p, d)| format!("{p} {} ms", d.as_millis()))
             .collect();
         eprintln!("phases: {}", phases.join(", "));
     }

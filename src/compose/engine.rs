@@ -103,13 +103,35 @@ pub(super) fn read_headers(
 
 /// [`read_headers`] with each file's key, for progress already announced:
 /// whole records, or (`whole` false) records that may have been read only
-/// to the end of the headers ([`rpm::read_package_header`]).
+/// to the end of the headers ([`rpm::read_package_header`]). What was read
+/// (not found in the header cache) is stored in it before this returns.
 fn read_keyed(
     paths: &[&Path],
     whole: bool,
     caches: Caches<'_>,
     progress: &dyn Progress,
 ) -> Result<Vec<(FileKey, PackageMeta)>, ComposeError> {
+    let (out, fresh) = read_keyed_unsaved(paths, whole, caches, progress)?;
+    if let Some(c) = caches.headers {
+        let records: Vec<_> = fresh.iter().map(|&i| (out[i].0, &out[i].1)).collect();
+        if let Err(e) = c.put_many(&records) {
+            tracing::warn!("{e}");
+        }
+    }
+    Ok(out)
+}
+
+/// Records with their files' keys.
+type Keyed = Vec<(FileKey, PackageMeta)>;
+
+/// [`read_keyed`] without storing what was read: also which of the
+/// records (their indices) were read rather than found in the cache.
+fn read_keyed_unsaved(
+    paths: &[&Path],
+    whole: bool,
+    caches: Caches<'_>,
+    progress: &dyn Progress,
+) -> Result<(Keyed, Vec<usize>), ComposeError> {
     // into a cache that holds few records, most files are read: each is
     // opened at once and its key taken from the open file (one path walk),
     // not stat'ed by path and then opened (two). Cold `odcs compose` from
@@ -162,13 +184,28 @@ fn read_keyed(
         }
         out.push((key, meta));
     }
-    if let Some(c) = caches.headers {
-        let records: Vec<_> = fresh.iter().map(|&i| (out[i].0, &out[i].1)).collect();
-        if let Err(e) = c.put_many(&records) {
-            tracing::warn!("{e}");
-        }
+    Ok((out, fresh))
+}
+
+/// Records a compose read that the header cache does not hold yet: by
+/// candidate index, with the file's key. Stored by [`save_records`], which
+/// a compose runs beside choosing its packages (the cold compose of a
+/// 97,000-package tag writes 128 MB of records there, about 0.7 s that
+/// would otherwise come before the choice).
+type Unsaved = Vec<(usize, FileKey)>;
+
+/// Store the `unsaved` records of `metas` in the header cache; a cache
+/// that cannot be written only costs speed, so it is reported, not fatal.
+fn save_records(
+    cache: &dyn crate::rpm::HeaderCache,
+    metas: &[Arc<PackageMeta>],
+    unsaved: &Unsaved,
+) {
+    let records: Vec<(FileKey, &PackageMeta)> =
+        unsaved.iter().map(|&(i, k)| (k, &*metas[i])).collect();
+    if let Err(e) = cache.put_many(&records) {
+        tracing::warn!("{e}");
     }
-    Ok(out)
 }
 
 /// Records read (not from the resident index) after which a compose gives
@@ -183,30 +220,33 @@ fn candidate_records(
     candidates: &Arc<Vec<SourceRpm>>,
     caches: Caches<'_>,
     progress: &dyn Progress,
-) -> Result<Records, ComposeError> {
+) -> Result<(Records, Unsaved), ComposeError> {
     let paths: Vec<&Path> = candidates.iter().map(|c| c.path.as_path()).collect();
     progress.phase("reading headers", Some(paths.len() as u64));
     let Some(resident) = caches.resident else {
-        let metas = read_keyed(&paths, false, caches, progress)?;
-        return Ok(Records {
+        let (metas, fresh) = read_keyed_unsaved(&paths, false, caches, progress)?;
+        let unsaved = fresh.into_iter().map(|i| (i, metas[i].0)).collect();
+        let records = Records {
             metas: Arc::new(metas.into_iter().map(|(_, m)| Arc::new(m)).collect()),
             keys: Arc::new(vec![None; paths.len()]),
-        });
+        };
+        return Ok((records, unsaved));
     };
     // exactly a kept tag resolution whose records a compose attached
     if let Some(records) = resident.tag_records(candidates) {
         progress.advance(paths.len() as u64);
-        return Ok(records);
+        return Ok((records, Vec::new()));
     }
     let kept = resident.records(&paths);
     let missing: Vec<usize> = (0..paths.len()).filter(|&i| kept[i].is_none()).collect();
     progress.advance((paths.len() - missing.len()) as u64);
-    let read = read_keyed(
+    let (read, fresh) = read_keyed_unsaved(
         &missing.iter().map(|&i| paths[i]).collect::<Vec<_>>(),
         false,
         caches,
         progress,
     )?;
+    let unsaved: Unsaved = fresh.into_iter().map(|j| (missing[j], read[j].0)).collect();
     let fresh_keys: Vec<FileKey> = read.iter().map(|(k, _)| *k).collect();
     let fresh = resident.keep(
         missing
@@ -236,7 +276,7 @@ fn candidate_records(
     };
     // the next compose of exactly these candidates takes them as they are
     resident.attach(candidates, records.clone());
-    Ok(records)
+    Ok((records, unsaved))
 }
 
 /// The records of `given` where it has one (a repository's repodata), the
@@ -845,6 +885,18 @@ fn build(
     top: &Path,
     progress: &dyn Progress,
 ) -> Result<ComposeResult, ComposeError> {
+    // the scope of the thread that stores the records read beside the choice
+    std::thread::scope(|scope| build_in(scope, req, source, caches, top, progress))
+}
+
+fn build_in<'scope, 'a: 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    req: &ComposeRequest,
+    source: &dyn PackageSource,
+    caches: Caches<'a>,
+    top: &Path,
+    progress: &dyn Progress,
+) -> Result<ComposeResult, ComposeError> {
     let mut timings = Vec::new();
     let t = Instant::now();
     progress.phase("resolving", None);
@@ -884,19 +936,36 @@ fn build(
         holds: _mirrors_held,
     } = given;
     let from_repodata: Vec<bool> = given.iter().map(Option::is_some).collect();
-    let Records {
-        mut metas,
-        keys: mut kept,
-    } = match given.iter().all(Option::is_some) && !given.is_empty() {
-        // a repository's own repodata: no RPM opened
-        true => Records {
-            keys: Arc::new(vec![None; given.len()]),
-            metas: Arc::new(given.into_iter().flatten().collect()),
+    let (
+        Records {
+            mut metas,
+            keys: mut kept,
         },
-        false if given.iter().any(Option::is_some) => {
-            given_or_read(&candidates, given, caches, progress)?
-        }
+        unsaved,
+    ) = match given.iter().all(Option::is_some) && !given.is_empty() {
+        // a repository's own repodata: no RPM opened
+        true => (
+            Records {
+                keys: Arc::new(vec![None; given.len()]),
+                metas: Arc::new(given.into_iter().flatten().collect()),
+            },
+            Vec::new(),
+        ),
+        false if given.iter().any(Option::is_some) => (
+            given_or_read(&candidates, given, caches, progress)?,
+            Vec::new(),
+        ),
         false => candidate_records(&candidates, caches, progress)?,
+    };
+    // what was read is stored in the header cache while the packages are
+    // chosen (on the core the choice leaves idle), before the chosen ones
+    // are read whole and stored
+    let saving = match caches.headers {
+        Some(cache) if !unsaved.is_empty() => {
+            let metas = metas.clone();
+            Some(scope.spawn(move || save_records(cache, &metas, &unsaved)))
+        }
+        _ => None,
     };
     let lookaside = lookaside_packages(
         &req.lookaside_repos,
@@ -958,11 +1027,21 @@ fn build(
                 changed.len()
             ));
             resident.forget(&changed);
-            Records { metas, keys: kept } = candidate_records(&candidates, caches, progress)?;
+            let unsaved;
+            (Records { metas, keys: kept }, unsaved) =
+                candidate_records(&candidates, caches, progress)?;
+            if let Some(cache) = caches.headers {
+                save_records(cache, &metas, &unsaved);
+            }
             placements = plan(req, &metas, &lookaside, &modular, caches, top, progress)?;
         }
     }
     timings.push(("gather", t.elapsed()));
+    if let Some(saving) = saving
+        && let Err(panic) = saving.join()
+    {
+        std::panic::resume_unwind(panic);
+    }
     go_on(progress)?;
     // the chosen files read whole (most candidates were read only to the
     // end of their headers); choose again if one changed meanwhile

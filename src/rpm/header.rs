@@ -301,6 +301,25 @@ fn text(h: &Header<'_>, tag: u32) -> String {
         .unwrap_or_default()
 }
 
+/// How many bytes the lead and both headers of an RPM take, as far as its
+/// first bytes `data` tell: the end of the main header once `data` holds
+/// its intro, else the end of the next intro still missing. A reader of
+/// headers reads a guess, then at most two exact amounts more.
+pub(crate) fn headers_len(data: &[u8]) -> usize {
+    let end_of = |at: usize| -> Option<usize> {
+        let intro = data.get(at..at + 16)?;
+        let (nindex, hsize) = (be32(intro, 8) as usize, be32(intro, 12) as usize);
+        Some(at + 16 + 16 * nindex + hsize)
+    };
+    match end_of(LEAD_SIZE) {
+        None => LEAD_SIZE + 16,
+        Some(sig_end) => {
+            let start = sig_end.div_ceil(8) * 8;
+            end_of(start).unwrap_or(start + 16)
+        }
+    }
+}
+
 /// Parse the lead and both headers of an RPM whose bytes (at least up to the end
 /// of the main header) are `data`: the record, with `checksum`, `file_size` and
 /// `file_mtime` left empty for the caller to fill in, and the digests the
@@ -692,6 +711,64 @@ mod tests {
             ]
         );
         assert!(rec.is_empty());
+    }
+
+    /// A header-only read reads a guess, then exactly to the end of the
+    /// headers: small and large headers (a long file list and changelog)
+    /// give the records a whole read gives, minus what only a whole read
+    /// fills in.
+    #[test]
+    fn header_reads_stop_at_the_end_of_headers_of_any_size() {
+        use crate::rpm::build::{FileContent, PackageSpec};
+        let tmp = tempfile::tempdir().unwrap();
+        let mut small = PackageSpec::parse("small-1.0-1.x86_64").unwrap();
+        small.files = vec![("/usr/bin/small".into(), FileContent::Regular(b"x".to_vec()))];
+        let mut large = PackageSpec::parse("large-2:3.1-4.noarch").unwrap();
+        large.files = (0..2000)
+            .map(|i| {
+                (
+                    format!("/usr/share/large/some/deep/directory/file-number-{i}.txt"),
+                    FileContent::Regular(vec![b'y'; 10]),
+                )
+            })
+            .collect();
+        large.changelog = (0..200)
+            .map(|i| {
+                (
+                    format!("Someone <s@example.com> - 3.1-{i}"),
+                    "- a change ".repeat(20),
+                    1_700_000_000 + i,
+                )
+            })
+            .collect();
+        for spec in [small, large] {
+            let path = spec.write_to(tmp.path()).unwrap();
+            let whole = crate::rpm::read_package(&path).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            // the exact length is known once both intros are in hand
+            let end = whole.header_end as usize;
+            assert_eq!(headers_len(&bytes[..end]), end);
+            assert_eq!(headers_len(&bytes), end);
+            assert!(headers_len(&bytes[..100]) <= end);
+            let head = crate::rpm::read_package_header(&path).unwrap();
+            assert_eq!(head.header_digest, whole.header_digest, "{}", spec.name);
+            assert_eq!(head.files, whole.files);
+            assert_eq!(head.requires, whole.requires);
+            assert_eq!(
+                (head.header_start, head.header_end),
+                (whole.header_start, whole.header_end)
+            );
+            assert!(head.checksum.is_empty() && head.changelogs.is_empty());
+        }
+        // the large one's headers are well past the first read
+        let large = tmp
+            .path()
+            .read_dir()
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().contains("large"))
+            .unwrap();
+        assert!(crate::rpm::read_package(&large).unwrap().header_end > 64 * 1024);
     }
 
     #[test]
