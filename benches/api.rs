@@ -10,6 +10,10 @@
 //!   how many times a detail request a page of 10 costs.
 //!
 //!     cargo bench --bench api
+//!
+//! `BENCH_BACKENDS=postgres` (or `sqlite`) measures one backend only; each
+//! measurement is announced on stderr as it starts (for attaching a
+//! profiler to this process).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -40,6 +44,7 @@ fn get(url: &str) -> Value {
 /// Requests per second of GETs of `path(thread, i)` from 4 client threads
 /// for 5 seconds.
 fn requests_per_second(base: &str, path: impl Fn(u64, u64) -> String + Sync) -> f64 {
+    eprintln!("measuring {}", path(0, 0));
     let count = AtomicU64::new(0);
     let deadline = Instant::now() + Duration::from_secs(5);
     std::thread::scope(|s| {
@@ -85,7 +90,11 @@ fn main() {
         "| backend | POST → done, warm 100-package compose (median of 5) | GET list rps, first page of 10, 10,000 composes | list rps, random pages of 10 | list rps, random pages of 100 | GET detail rps | detail / first page | detail / random page of 10 |"
     );
     println!("|---|---|---|---|---|---|---|---|");
+    let only = std::env::var("BENCH_BACKENDS").unwrap_or_default();
     for backend in ["sqlite", "postgres"] {
+        if !only.is_empty() && !only.split(',').any(|b| b == backend) {
+            continue;
+        }
         let data = tmp.path().join(format!("data-{backend}"));
         let db_name = format!("odcs_bench_{}", std::process::id());
         let rt = tokio::runtime::Builder::new_multi_thread()
