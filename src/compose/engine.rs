@@ -114,9 +114,7 @@ fn read_keyed(
     let (out, fresh) = read_keyed_unsaved(paths, whole, caches, progress)?;
     if let Some(c) = caches.headers {
         let records: Vec<_> = fresh.iter().map(|&i| (out[i].0, &out[i].1)).collect();
-        if let Err(e) = c.put_many(&records) {
-            tracing::warn!("{e}");
-        }
+        put_or_warn(c, &records);
     }
     Ok(out)
 }
@@ -194,8 +192,7 @@ fn read_keyed_unsaved(
 /// would otherwise come before the choice).
 type Unsaved = Vec<(usize, FileKey)>;
 
-/// Store the `unsaved` records of `metas` in the header cache; a cache
-/// that cannot be written only costs speed, so it is reported, not fatal.
+/// Store the `unsaved` records of `metas` in the header cache.
 fn save_records(
     cache: &dyn crate::rpm::HeaderCache,
     metas: &[Arc<PackageMeta>],
@@ -203,7 +200,13 @@ fn save_records(
 ) {
     let records: Vec<(FileKey, &PackageMeta)> =
         unsaved.iter().map(|&(i, k)| (k, &*metas[i])).collect();
-    if let Err(e) = cache.put_many(&records) {
+    put_or_warn(cache, &records);
+}
+
+/// Store records in the header cache; a cache that cannot be written only
+/// costs speed, so it is reported, not fatal.
+fn put_or_warn(cache: &dyn crate::rpm::HeaderCache, records: &[(FileKey, &PackageMeta)]) {
+    if let Err(e) = cache.put_many(records) {
         tracing::warn!("{e}");
     }
 }
@@ -1102,9 +1105,7 @@ fn build_in<'scope, 'a: 'scope>(
             let md = std::fs::metadata(path).map_err(io_at(path))?;
             records.push((FileKey::from_metadata(&md), metas[i].as_ref()));
         }
-        if let Err(e) = cache.put_many(&records) {
-            tracing::warn!("{e}");
-        }
+        put_or_warn(cache, &records);
     }
     timings.push(("chosen", t.elapsed()));
     go_on(progress)?;

@@ -387,7 +387,8 @@ impl Store {
         // planned again on every execution (a third of the server's time on
         // the first page, in perf). Deeper pages pass them as parameters,
         // or every page would be a statement of its own.
-        let (limit_sql, offset_sql) = match offset < DEFER_JOIN_AT {
+        let page_in_statement = offset < DEFER_JOIN_AT;
+        let (limit_sql, offset_sql) = match page_in_statement {
             true => (limit.to_string(), offset.to_string()),
             false => (format!("${}", n + 1), format!("${}", n + 2)),
         };
@@ -422,7 +423,7 @@ impl Store {
                         Param::Text(v) => q.bind(v.as_str()),
                     };
                 }
-                if offset >= DEFER_JOIN_AT {
+                if !page_in_statement {
                     q = q.bind(limit).bind(offset);
                 }
                 q.fetch_all(pool).await.map_err(db("list composes"))?
