@@ -16,6 +16,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -65,6 +66,29 @@ def rss():
     return out
 
 
+# the highest RSS seen in each stage (sampled every 20 ms): where the peak is
+stage = {"name": "start"}
+stage_peaks = {}
+timeline = []  # (seconds, MB, file-backed MB, stage): written to $TIMELINE if set
+t_start = time.monotonic()
+
+
+def sample_rss():
+    while proc.poll() is None:
+        try:
+            now = rss()
+        except (OSError, KeyError):
+            return
+        now, file_backed = now["VmRSS"], now["RssFile"]
+        name = stage["name"]
+        stage_peaks[name] = max(stage_peaks.get(name, 0), now)
+        timeline.append((round(time.monotonic() - t_start, 3), now, file_backed, name))
+        time.sleep(0.02)
+
+
+threading.Thread(target=sample_rss, daemon=True).start()
+
+
 def phases():
     text = urllib.request.urlopen(base + "/api/1/metrics/").read().decode()
     return {
@@ -100,11 +124,13 @@ try:
         except OSError:
             time.sleep(0.1)
     step = max(1, len(names) // 100)
+    stage["name"] = "first"
     first = compose(names[::step][:100])
     # the service reads whole, in the background, the candidates the first
     # compose read only to their headers; the warm composes are timed once
     # that is done (RACE=1: at once, racing it)
     t0 = time.monotonic()
+    stage["name"] = "completion"
     if os.environ.get("RACE") != "1":
         while metric("odcs_resident_completing") != 0:
             time.sleep(0.2)
@@ -115,6 +141,7 @@ try:
         ["perf", "record", "-F", "1999", "-g", "-p", str(proc.pid), "-o", os.environ["PERF"]],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     times = []
+    stage["name"] = "warm"
     for i in range(1, composes + 1):
         # a different 100 names each time: another offset into the list
         pick = names[i % step::step][:100] if step > 1 else names[i:i + 100]
@@ -123,6 +150,7 @@ try:
         perf.send_signal(signal.SIGINT)
         perf.wait()
     after = rss()
+    stage["name"] = "end"
     end = phases()
     per_phase = {k: (end[k] - before.get(k, 0)) / composes for k in end}
     metrics = urllib.request.urlopen(base + "/api/1/metrics/").read().decode()
@@ -139,9 +167,12 @@ finally:
 result = {
     "first": first, "completion": completion, "warm": times, "median": statistics.median(times),
     "min": min(times), "max": max(times),
-    "phases": per_phase, "peak_rss_mb": after["VmHWM"], "rss_mb": after["VmRSS"], "metrics": figures,
+    "phases": per_phase, "peak_rss_mb": after["VmHWM"], "stage_peak_rss_mb": stage_peaks, "rss_mb": after["VmRSS"], "metrics": figures,
 }
 json.dump(result, open(out_json, "w"), indent=1)
+if os.environ.get("TIMELINE"):
+    with open(os.environ["TIMELINE"], "w") as f:
+        f.writelines(f"{t} {mb} {fb} {name}\n" for t, mb, fb, name in timeline)
 print(f"\n`odcs serve`, POST -> done, {composes} different 100-package requests after a first one")
 print("| run | time (s) |\n|---|---|")
 print(f"| first (cold process, warm disk caches) | {first:.3f} |")
@@ -149,6 +180,8 @@ print(f"| then the background completion (waited for unless RACE=1) | {completio
 print(f"| warm, median (min-max) | {result['median']:.3f} ({result['min']:.3f}-{result['max']:.3f}) |")
 print("warm, mean per phase (s): " + ", ".join(f"{k} {v:.3f}" for k, v in per_phase.items()))
 print(f"\nservice RSS after them: {after['VmRSS']} MB (anonymous {after['RssAnon']} MB, file-backed {after['RssFile']} MB), peak {after['VmHWM']} MB")
+print("peak RSS sampled in each stage: " + ", ".join(
+    f"{k} {stage_peaks[k]} MB" for k in ("first", "completion", "warm") if k in stage_peaks))
 for k in sorted(figures):
     if k.startswith(("odcs_resident_bytes", "odcs_resident_records",
                      "odcs_resident_tag_", "odcs_rpm_files")):

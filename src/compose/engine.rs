@@ -111,7 +111,7 @@ fn read_keyed(
     caches: Caches<'_>,
     progress: &dyn Progress,
 ) -> Result<Vec<(FileKey, PackageMeta)>, ComposeError> {
-    let (out, fresh) = read_keyed_unsaved(paths, whole, caches, progress)?;
+    let (out, fresh) = read_keyed_unsaved(paths, whole, false, caches, progress)?;
     if let Some(c) = caches.headers {
         let records: Vec<_> = fresh.iter().map(|&i| (out[i].0, &out[i].1)).collect();
         put_or_warn(c, &records);
@@ -123,10 +123,14 @@ fn read_keyed(
 type Keyed = Vec<(FileKey, PackageMeta)>;
 
 /// [`read_keyed`] without storing what was read: also which of the
-/// records (their indices) were read rather than found in the cache.
+/// records (their indices) were read rather than found in the cache. With
+/// `compact`, each record is made [`super::resident::compact`] as soon as it
+/// is read, for the resident index: the full records of a large tag are
+/// never all in memory at once.
 fn read_keyed_unsaved(
     paths: &[&Path],
     whole: bool,
+    compact: bool,
     caches: Caches<'_>,
     progress: &dyn Progress,
 ) -> Result<(Keyed, Vec<usize>), ComposeError> {
@@ -170,7 +174,11 @@ fn read_keyed_unsaved(
                 }
             };
             progress.advance(1);
-            Ok(out)
+            let (key, mut meta, read) = out;
+            if compact {
+                super::resident::compact(&mut meta);
+            }
+            Ok((key, meta, read))
         })
         .collect();
     let mut out = Vec::with_capacity(results.len());
@@ -227,7 +235,7 @@ fn candidate_records(
     let paths: Vec<&Path> = candidates.iter().map(|c| c.path.as_path()).collect();
     progress.phase("reading headers", Some(paths.len() as u64));
     let Some(resident) = caches.resident else {
-        let (metas, fresh) = read_keyed_unsaved(&paths, false, caches, progress)?;
+        let (metas, fresh) = read_keyed_unsaved(&paths, false, false, caches, progress)?;
         let unsaved = fresh.into_iter().map(|i| (i, metas[i].0)).collect();
         let records = Records {
             metas: Arc::new(metas.into_iter().map(|(_, m)| Arc::new(m)).collect()),
@@ -246,6 +254,7 @@ fn candidate_records(
     let (read, fresh) = read_keyed_unsaved(
         &missing.iter().map(|&i| paths[i]).collect::<Vec<_>>(),
         false,
+        true,
         caches,
         progress,
     )?;

@@ -531,6 +531,10 @@ impl ResidentIndex {
 /// Records read whole per batch of the background completion.
 const COMPLETE_BATCH: usize = 256;
 
+/// Records completed after which the freed heap is given back
+/// ([`release_free_memory`]) while the completion goes on.
+const RELEASE_EVERY: usize = 8192;
+
 /// Read whole, in the background, the candidates of the attached tag
 /// resolutions that a compose read only to the end of their headers, so
 /// that a later compose choosing them opens no RPM. One thread at a low
@@ -547,7 +551,7 @@ pub fn complete_in_background(dir: Arc<super::createrepo::CacheDir>) {
     let run = move || {
         lower_priority();
         let mut failed: std::collections::HashSet<PathBuf> = Default::default();
-        let mut done = 0;
+        let (mut done, mut released) = (0, 0);
         while let Some((rpms, todo)) = dir.resident.partial_attached(|p| !failed.contains(p)) {
             let failed_before = failed.len();
             let mut patched = false;
@@ -601,6 +605,14 @@ pub fn complete_in_background(dir: Arc<super::createrepo::CacheDir>) {
                     .map(|((i, m), k)| (i, m, k))
                     .collect();
                 patched |= dir.resident.patch_attached(&rpms, &updates);
+                if done - released >= RELEASE_EVERY {
+                    // the whole records read were compacted and the header-only
+                    // ones replaced: without this, the freed pages stayed with
+                    // the process until the end (97,000 candidates: RSS grew by
+                    // 330 MB, the service's peak)
+                    released = done;
+                    release_free_memory();
+                }
             }
             if !patched && failed.len() == failed_before {
                 // nothing changed (the list is no longer attached): stop
@@ -608,7 +620,7 @@ pub fn complete_in_background(dir: Arc<super::createrepo::CacheDir>) {
                 break;
             }
         }
-        if done >= 1000 {
+        if done - released >= 1000 {
             // the whole records read were compacted; their pages go back
             release_free_memory();
         }
