@@ -970,15 +970,16 @@ fn build_in<'scope, 'a: 'scope>(
         false => candidate_records(&candidates, caches, progress)?,
     };
     // what was read is stored in the header cache while the packages are
-    // chosen (on the core the choice leaves idle), before the chosen ones
-    // are read whole and stored
-    let saving = match caches.headers {
-        Some(cache) if !unsaved.is_empty() => {
-            let metas = metas.clone();
-            Some(scope.spawn(move || save_records(cache, &metas, &unsaved)))
-        }
-        _ => None,
-    };
+    // chosen (on the core the choice leaves idle) and the chosen ones read
+    // whole; the scope joins the thread before the compose ends. A whole
+    // record stored before the header-only one of the same file stays the
+    // file's record (the cache never lets a header-only record replace it).
+    if let Some(cache) = caches.headers
+        && !unsaved.is_empty()
+    {
+        let metas = metas.clone();
+        scope.spawn(move || save_records(cache, &metas, &unsaved));
+    }
     let lookaside = lookaside_packages(
         &req.lookaside_repos,
         &top.join("work"),
@@ -1049,11 +1050,6 @@ fn build_in<'scope, 'a: 'scope>(
         }
     }
     timings.push(("gather", t.elapsed()));
-    if let Some(saving) = saving
-        && let Err(panic) = saving.join()
-    {
-        std::panic::resume_unwind(panic);
-    }
     go_on(progress)?;
     // the chosen files read whole (most candidates were read only to the
     // end of their headers); choose again if one changed meanwhile

@@ -247,13 +247,25 @@ impl LocalStore {
     }
 
     pub fn rpm_path(&self, build: &StoredBuild, rpm: &StoredRpm) -> PathBuf {
-        self.root
-            .join("packages")
-            .join(&build.name)
-            .join(&build.version)
-            .join(&build.release)
-            .join(&rpm.arch)
-            .join(rpm.file_name())
+        // two allocations: a tag's resolution makes a path per candidate
+        // (97,000 of them in the bench), where six joins made six
+        let mut path = self.root.join("packages").into_os_string();
+        let parts = [&build.name, &build.version, &build.release, &rpm.arch];
+        path.reserve(
+            parts.iter().map(|p| p.len() + 1).sum::<usize>()
+                + rpm.name.len()
+                + rpm.version.len()
+                + rpm.release.len()
+                + rpm.arch.len()
+                + 8,
+        );
+        for part in parts {
+            path.push("/");
+            path.push(part);
+        }
+        path.push("/");
+        path.push(rpm.file_name());
+        PathBuf::from(path)
     }
 
     /// Create `tag` (if new) with `parents`, checking they exist and make no loop.
@@ -538,7 +550,7 @@ impl LocalStore {
             .flat_map(|t| t.blocked.iter().map(String::as_str))
             .collect();
         let searched = if inherit { &chain[..] } else { &chain[..1] };
-        let mut taken: HashSet<String> = HashSet::new();
+        let mut taken: HashSet<&str> = HashSet::new();
         let mut out = Vec::new();
         for t in searched {
             let Some(tag) = index.tags.get(t) else {
@@ -555,7 +567,7 @@ impl LocalStore {
                 let Some(build) = index.builds.get(&h.nvr) else {
                     continue;
                 };
-                if blocked.contains(build.name.as_str()) || !taken.insert(build.name.clone()) {
+                if blocked.contains(build.name.as_str()) || !taken.insert(build.name.as_str()) {
                     continue;
                 }
                 out.push(h.nvr.clone());
