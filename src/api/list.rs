@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -62,12 +61,24 @@ pub(super) async fn list_composes(
         items: Vec<ComposeView<'a>>,
         meta: Value,
     }
-    let items = rows
+    let items: Vec<ComposeView> = rows
         .iter()
         .map(|r| ComposeView::new(r, &app.target_dirs, false))
         .collect();
-    Ok(cors(Json(Page { items, meta }).into_response()))
+    // into a buffer about the page's size at once: grown from 128 bytes by
+    // doubling (axum's `Json`), each step of a page of 10 was a large
+    // allocation, and glibc consolidates its free lists before each (a
+    // tenth of the service's time on the first page, in perf)
+    let mut body = Vec::with_capacity(PAGE_BYTES_PER_ITEM * (items.len() + 1));
+    serde_json::to_writer(&mut body, &Page { items, meta }).expect("a page serializes to JSON");
+    Ok(cors(
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+    ))
 }
+
+/// About what one compose takes in a page (1.2–1.9 KB in the bench's
+/// composes): the buffer a page is written into is sized from it.
+const PAGE_BYTES_PER_ITEM: usize = 2048;
 
 /// A list request's filters, order and page, as the API reads them.
 pub(super) struct ListQuery {
