@@ -76,10 +76,10 @@ t_start = time.monotonic()
 def sample_rss():
     while proc.poll() is None:
         try:
-            now = rss()
+            status = rss()
+            now, file_backed = status["VmRSS"], status["RssFile"]
         except (OSError, KeyError):
-            return
-        now, file_backed = now["VmRSS"], now["RssFile"]
+            return  # the process is gone (a zombie's status has no VmRSS)
         name = stage["name"]
         stage_peaks[name] = max(stage_peaks.get(name, 0), now)
         timeline.append((round(time.monotonic() - t_start, 3), now, file_backed, name))
