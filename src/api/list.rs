@@ -66,9 +66,10 @@ pub(super) async fn list_composes(
         .map(|r| ComposeView::new(r, &app.target_dirs, false))
         .collect();
     // into a buffer about the page's size at once: grown from 128 bytes by
-    // doubling (axum's `Json`), each step of a page of 10 was a large
-    // allocation, and glibc consolidates its free lists before each (a
-    // tenth of the service's time on the first page, in perf)
+    // doubling (axum's `Json`), a page of 10 took several allocations of
+    // 1 KB or more, and glibc consolidates its free lists before each
+    // (`malloc_consolidate` was 4–5% of the first-page bench in perf, with
+    // SQLite's sorter, see `Store::list_composes`)
     let mut body = Vec::with_capacity(PAGE_BYTES_PER_ITEM * (items.len() + 1));
     serde_json::to_writer(&mut body, &Page { items, meta }).expect("a page serializes to JSON");
     Ok(cors(
