@@ -212,7 +212,13 @@ pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
         }
         _ => Box::new(LocalStore::open(&a.store)?),
     };
-    let result = engine_run(&req, source.as_ref(), caches.caches(), &target, &Bar::new())?;
+    // no resident index: it keeps records between the composes of one
+    // process, and this process makes one
+    let one_compose = odcs::compose::createrepo::Caches {
+        resident: None,
+        ..caches.caches()
+    };
+    let result = engine_run(&req, source.as_ref(), one_compose, &target, &Bar::new())?;
     let arches: std::collections::BTreeSet<&str> =
         result.rpms.iter().map(|r| r.arch.as_str()).collect();
     eprintln!(
