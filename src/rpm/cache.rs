@@ -81,11 +81,11 @@ const RECORD_HEADER: usize = 4 + 4 + 4 + KEY_SIZE + 32;
 const KEY_SIZE: usize = 8 + 8 + 8 + 8 + 4 + 8 + 4;
 /// A log smaller than this is not compacted, however much of it is dead.
 pub const COMPACT_MIN_BYTES: u64 = 4 << 20;
-/// How long after its last look at the log a miss looks again for records
-/// other processes appended.
 /// After scanning or copying this many bytes of the log through its map,
 /// the map's pages are given back ([`drop_pages`]).
 const RELEASE_SCANNED: u64 = 16 << 20;
+/// How long after its last look at the log a miss looks again for records
+/// other processes appended.
 const LOOK_AGAIN: Duration = Duration::from_secs(1);
 
 /// What identifies an RPM file on disk for the cache.
@@ -320,8 +320,6 @@ pub struct LogCache {
     /// Bytes of the log indexed by this process (each once, unless the file
     /// was replaced).
     scanned: AtomicU64,
-    /// Bytes scanned since the map's pages were last given back.
-    unreleased: AtomicU64,
     compact_min_bytes: u64,
 }
 
@@ -364,6 +362,8 @@ struct State {
     index: HashMap<(u64, u64), Slot>,
     /// Bytes of records that can no longer hit.
     dead_bytes: u64,
+    /// Bytes indexed since the map's pages were last given back.
+    unreleased: u64,
 }
 
 impl State {
@@ -428,7 +428,6 @@ impl LogCache {
             last_look_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             scanned: AtomicU64::new(0),
-            unreleased: AtomicU64::new(0),
             compact_min_bytes: COMPACT_MIN_BYTES,
         };
         cache.refresh()?;
@@ -552,12 +551,9 @@ impl LogCache {
         // opening a 385 MB log held all of it resident before its first
         // compose, and one appending 97,000 records in small batches (the
         // background completion) gained each batch's pages
-        let unreleased = self
-            .unreleased
-            .fetch_add((end - from) as u64, Ordering::Relaxed)
-            + (end - from) as u64;
-        if unreleased >= RELEASE_SCANNED {
-            self.unreleased.store(0, Ordering::Relaxed);
+        st.unreleased += (end - from) as u64;
+        if st.unreleased >= RELEASE_SCANNED {
+            st.unreleased = 0;
             drop_pages(&map);
         }
         st.map = Some(map);
@@ -632,6 +628,7 @@ impl LogCache {
             indexed_end: at,
             index: new_slots.into_iter().map(|s| (s.key.inode(), s)).collect(),
             dead_bytes: 0,
+            unreleased: 0,
         };
         Ok(true)
     }
