@@ -13,6 +13,7 @@ pub mod config;
 pub mod date;
 pub mod domain;
 pub mod events;
+pub mod fast_hash;
 pub mod gather;
 pub mod modulemd;
 pub mod repodata;

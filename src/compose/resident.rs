@@ -714,10 +714,7 @@ fn meta_bytes(m: &PackageMeta) -> usize {
         .into_iter()
         .map(deps)
         .sum::<usize>()
-        + m.files
-            .iter()
-            .map(|f| std::mem::size_of::<crate::rpm::FileEntry>() + s(&f.path))
-            .sum::<usize>()
+        + m.files.heap_bytes()
 }
 
 /// Give the heap's free pages back to the system (glibc keeps them): after

@@ -59,6 +59,8 @@ mod solv;
 pub mod testsolv;
 
 use std::collections::{HashMap, HashSet};
+
+use crate::fast_hash::FastMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::rpm::PackageMeta;
@@ -90,7 +92,7 @@ pub struct Pool<'a> {
     input: Vec<usize>,
     /// the last package of each name, and for each package the one before
     /// it with the same name (`u32::MAX`: none): no list per name to allocate
-    by_name: HashMap<&'a str, u32>,
+    by_name: FastMap<&'a str, u32>,
     same_name: Vec<u32>,
     solv: Arc<Mutex<solv::SolvPool>>,
     stats: PoolStats,
@@ -111,7 +113,8 @@ impl<'a> Pool<'a> {
         let mut flags = Vec::with_capacity(n);
         let mut input = Vec::with_capacity(n);
         let mut same_name = Vec::with_capacity(n);
-        let mut by_name: HashMap<&'a str, u32> = HashMap::with_capacity(n);
+        let mut by_name: FastMap<&'a str, u32> =
+            FastMap::with_capacity_and_hasher(n, Default::default());
         for (list, is_lookaside) in [(lookaside, true), (packages, false)] {
             for (i, &p) in list.iter().enumerate() {
                 if arches.rank(&p.arch).is_none() {

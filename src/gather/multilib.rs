@@ -99,7 +99,7 @@ fn runtime(p: &PackageMeta) -> bool {
     p.files
         .iter()
         .filter(|f| f.kind != FileKind::Dir)
-        .any(|f| runtime_file(&f.path))
+        .any(|f| runtime_file(f.path))
 }
 
 /// A file that makes its package a runtime library package.

@@ -14,6 +14,10 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
+
+use rayon::prelude::*;
+
+use crate::fast_hash::FastSet;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::hash::{Hash, Hasher};
 use std::ptr::NonNull;
@@ -219,13 +223,23 @@ impl SolvPool {
             index_of: Vec::new(),
         };
         // libsolv only indexes the file paths some dependency names
-        // (pool_addfileprovides); the rest of a file list is never asked for
-        let wanted: HashSet<&str> = entries
-            .iter()
-            .flat_map(|e| all_deps(e.meta))
-            .filter(|(k, _)| !matches!(k, DepKind::Provides))
-            .flat_map(|(_, d)| paths_in(&d.name))
-            .collect();
+        // (pool_addfileprovides); the rest of a file list is never asked for.
+        // Gathered on every core: it walks every dependency of the pool
+        // (77 ms of a cold compose from 97,000 candidates on one)
+        let wanted = entries
+            .par_iter()
+            .fold(FastSet::default, |mut wanted, e| {
+                wanted.extend(
+                    all_deps(e.meta)
+                        .filter(|(k, _)| !matches!(k, DepKind::Provides))
+                        .flat_map(|(_, d)| paths_in(&d.name)),
+                );
+                wanted
+            })
+            .reduce(FastSet::default, |mut a, b| {
+                a.extend(b);
+                a
+            });
         let repos = [c"compose", c"lookaside"].map(|name| {
             let subpriority = if name == c"lookaside" { 100 } else { 0 };
             // SAFETY: the pool is valid; the name is a static C string.
@@ -259,8 +273,8 @@ impl SolvPool {
             // added in one run (libsolv moves a list it has to reopen)
             let own = pool.simple_dep(&m.name, REL_EQ, &evr);
             pool.add(p, DepKind::Provides, own);
-            for f in m.files.iter().filter(|f| wanted.contains(f.path.as_str())) {
-                let id = pool.simple_dep(&f.path, 0, "");
+            for f in m.files.iter().filter(|f| wanted.contains(f.path)) {
+                let id = pool.simple_dep(f.path, 0, "");
                 pool.add(p, DepKind::Provides, id);
             }
             for (kind, d) in all_deps(m) {

@@ -58,7 +58,7 @@ pub fn testcase(metas: &[PackageMeta], roots: &[&str]) -> String {
         for p in &m.provides {
             let _ = writeln!(t, "#>=Prv: {}", dep(p));
         }
-        for f in &m.files {
+        for f in m.files.iter() {
             let _ = writeln!(t, "#>=Prv: {}", f.path);
         }
         for (tag, list) in [

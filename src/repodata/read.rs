@@ -576,7 +576,7 @@ impl Package {
             files: files
                 .iter()
                 .map(|f| FileEntry {
-                    path: f.path.clone(),
+                    path: &f.path,
                     kind: match f.kind.as_deref() {
                         Some("dir") => FileKind::Dir,
                         Some("ghost") => FileKind::Ghost,

@@ -116,14 +116,14 @@ fn dependency_list(out: &mut String, tag: &str, deps: &[Dependency], with_pre: b
     let _ = writeln!(out, "    </rpm:{tag}>");
 }
 
-fn file_element(out: &mut String, indent: &str, f: &crate::rpm::FileEntry) {
+fn file_element(out: &mut String, indent: &str, f: crate::rpm::FileEntry<'_>) {
     out.push_str(indent);
     out.push_str("<file");
     if let Some(t) = f.kind.attr() {
         attr(out, "type", t);
     }
     out.push('>');
-    escape_text(&f.path, out);
+    escape_text(f.path, out);
     out.push_str("</file>\n");
 }
 
@@ -175,7 +175,7 @@ pub fn primary_package(out: &mut String, pkg: &PackageMeta, loc: Location<'_>) {
     dependency_list(out, "enhances", &pkg.enhances, false);
     dependency_list(out, "recommends", &pkg.recommends, false);
     dependency_list(out, "supplements", &pkg.supplements, false);
-    for f in pkg.files.iter().filter(|f| is_primary_file(&f.path)) {
+    for f in pkg.files.iter().filter(|f| is_primary_file(f.path)) {
         file_element(out, "    ", f);
     }
     out.push_str("  </format>\n</package>\n");
@@ -192,7 +192,7 @@ fn package_open(out: &mut String, pkg: &PackageMeta) {
 
 pub fn filelists_package(out: &mut String, pkg: &PackageMeta) {
     package_open(out, pkg);
-    for f in &pkg.files {
+    for f in pkg.files.iter() {
         file_element(out, "  ", f);
     }
     out.push_str("</package>\n");

@@ -325,7 +325,7 @@ impl PackageSpec {
                 .files
                 .iter()
                 .map(|(path, c)| FileEntry {
-                    path: path.clone(),
+                    path,
                     kind: match c {
                         FileContent::Regular(_) => FileKind::File,
                         FileContent::Dir => FileKind::Dir,

@@ -79,6 +79,9 @@ const RECORD_MAGIC: [u8; 4] = *b"ODCR";
 const RECORD_HEADER: usize = 4 + 4 + 4 + KEY_SIZE + 32;
 /// dev, ino, size, mtime s, mtime ns, ctime s, ctime ns.
 const KEY_SIZE: usize = 8 + 8 + 8 + 8 + 4 + 8 + 4;
+/// [`HeaderCache::put_many`] appends its records in pieces of about this
+/// many bytes, each under the log's lock.
+const PUT_PIECE_BYTES: usize = 8 << 20;
 /// A log smaller than this is not compacted, however much of it is dead.
 pub const COMPACT_MIN_BYTES: u64 = 4 << 20;
 /// After scanning or copying this many bytes of the log through its map,
@@ -720,23 +723,27 @@ fn scan(data: &[u8], mut at: usize, mut found: impl FnMut(Slot)) -> usize {
     at
 }
 
+/// Append the record of `meta` to `out`: its payload is encoded in place,
+/// then its length and crc are filled in (no copy of each payload).
 fn encode_record(key: &FileKey, meta: &PackageMeta, out: &mut Vec<u8>) -> Result<(), CacheError> {
-    let payload = postcard::to_stdvec(meta).map_err(|source| CacheError::Encode {
+    let start = out.len();
+    out.extend_from_slice(&RECORD_MAGIC);
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&key.encode());
+    out.extend_from_slice(&sha256_bytes(&meta.checksum).unwrap_or([0; 32]));
+    let payload_at = out.len();
+    let encoded = postcard::to_extend(meta, std::mem::take(out));
+    *out = encoded.map_err(|source| CacheError::Encode {
         nevra: meta.nevra(),
         source,
     })?;
-    let key = key.encode();
-    let sha256 = sha256_bytes(&meta.checksum).unwrap_or([0; 32]);
-    let mut h = crc32fast::Hasher::new();
-    h.update(&key);
-    h.update(&sha256);
-    h.update(&payload);
-    out.extend_from_slice(&RECORD_MAGIC);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&h.finalize().to_le_bytes());
-    out.extend_from_slice(&key);
-    out.extend_from_slice(&sha256);
-    out.extend_from_slice(&payload);
+    let len = u32::try_from(out.len() - payload_at).map_err(|_| CacheError::Encode {
+        nevra: meta.nevra(),
+        source: postcard::Error::SerializeBufferFull,
+    })?;
+    let crc = crc32fast::hash(&out[start + 12..]);
+    out[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
+    out[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
     Ok(())
 }
 
@@ -792,13 +799,30 @@ impl HeaderCache for LogCache {
     }
 
     fn put_many(&self, records: &[(FileKey, &PackageMeta)]) -> Result<(), CacheError> {
-        if records.is_empty() {
-            return Ok(());
-        }
+        // appended a few MB at a time: the log stays locked for one piece at
+        // a time (a compose's reads whole of its chosen packages, stored
+        // while a cold compose's 97,000 header records are, waited for all
+        // of them), and the encoding buffer is reused, not 130 MB at once
         let mut buf = Vec::new();
-        for (key, meta) in records {
-            encode_record(key, meta, &mut buf)?;
+        let mut rest = records;
+        while !rest.is_empty() {
+            buf.clear();
+            let mut n = 0;
+            while n < rest.len() && buf.len() < PUT_PIECE_BYTES {
+                let (key, meta) = &rest[n];
+                encode_record(key, meta, &mut buf)?;
+                n += 1;
+            }
+            self.append(&buf)?;
+            rest = &rest[n..];
         }
+        Ok(())
+    }
+}
+
+impl LogCache {
+    /// Append encoded records to the log, under its lock, and index them.
+    fn append(&self, buf: &[u8]) -> Result<(), CacheError> {
         let _lock = self.lock(true)?;
         let file = OpenOptions::new()
             .create(true)
@@ -818,7 +842,7 @@ impl HeaderCache for LogCache {
             file.set_len(st.indexed_end as u64)
                 .map_err(|e| self.io_err(e))?;
         }
-        file.write_all_at(&buf, st.indexed_end as u64)
+        file.write_all_at(buf, st.indexed_end as u64)
             .map_err(|e| self.io_err(e))?;
         file.sync_data().map_err(|e| self.io_err(e))?;
         self.catch_up(&mut st, &file)?;
@@ -866,7 +890,7 @@ mod tests {
             suggests: vec![],
             supplements: vec![],
             enhances: vec![],
-            files: vec![],
+            files: crate::rpm::FileList::new(),
             changelogs: vec![],
         }
     }
@@ -1154,6 +1178,58 @@ mod tests {
         );
         assert_eq!(cache.get(&at_ctime(key(7), 9)), Some(big(7)));
         assert_eq!(cache.get(&key(350)), Some(big(350)));
+    }
+
+    /// A record is encoded in place exactly as it was through a payload of
+    /// its own (`postcard::to_stdvec`): logs written before read the same.
+    #[test]
+    fn records_are_encoded_as_before() {
+        let m = PackageMeta {
+            requires: vec![crate::rpm::Dependency::new("b", 8, "1.0")],
+            ..meta("a")
+        };
+        let mut out = b"tail of an earlier record".to_vec();
+        let start = out.len();
+        encode_record(&key(5), &m, &mut out).unwrap();
+        let payload = postcard::to_stdvec(&m).unwrap();
+        let record = &out[start..];
+        assert_eq!(record[..4], RECORD_MAGIC);
+        assert_eq!(record[4..8], (payload.len() as u32).to_le_bytes());
+        let mut h = crc32fast::Hasher::new();
+        h.update(&key(5).encode());
+        h.update(&sha256_bytes(&m.checksum).unwrap());
+        h.update(&payload);
+        assert_eq!(record[8..12], h.finalize().to_le_bytes());
+        assert_eq!(record[12..12 + KEY_SIZE], key(5).encode());
+        assert_eq!(record[RECORD_HEADER..], payload[..]);
+    }
+
+    /// One put larger than a piece is appended in several, in order: every
+    /// record is stored, and of two records of one key the later wins.
+    #[test]
+    fn a_put_larger_than_a_piece_stores_every_record_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LogCache::open(dir.path()).unwrap();
+        let big = |i: u64, name: &str| PackageMeta {
+            description: format!("{i:08}").repeat(8 * 1024),
+            ..meta(name)
+        };
+        let mut metas: Vec<(FileKey, PackageMeta)> = (0..300)
+            .map(|i| (key(i), big(i, &format!("p{i}"))))
+            .collect();
+        metas.push((key(3), big(3, "again")));
+        let records: Vec<(FileKey, &PackageMeta)> = metas.iter().map(|(k, m)| (*k, m)).collect();
+        let bytes: usize = metas.iter().map(|(_, m)| m.description.len()).sum();
+        assert!(bytes > 2 * PUT_PIECE_BYTES, "{bytes} bytes");
+        cache.put_many(&records).unwrap();
+        let reopened = LogCache::open(dir.path()).unwrap();
+        for c in [&cache, &reopened] {
+            assert_eq!(c.len(), 300);
+            assert_eq!(c.get(&key(3)), Some(big(3, "again")));
+            for i in (0..300).filter(|&i| i != 3) {
+                assert_eq!(c.get(&key(i)), Some(big(i, &format!("p{i}"))), "record {i}");
+            }
+        }
     }
 
     #[test]

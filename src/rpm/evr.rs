@@ -168,6 +168,13 @@ impl Evr {
         })
     }
 
+    /// Would [`Evr::parse`] take `s`? Its one refusal is an epoch that is
+    /// not a number; this asks without building the parts.
+    pub fn parses(s: &str) -> bool {
+        s.split_once(':')
+            .is_none_or(|(e, _)| e.is_empty() || e.parse::<u64>().is_ok())
+    }
+
     pub fn epoch_or_zero(&self) -> u64 {
         self.epoch.unwrap_or(0)
     }
@@ -297,5 +304,15 @@ mod tests {
         assert_eq!(evr.to_string(), "2:1.0^git1-3.fc40-x");
         assert!(Evr::parse("x:1.0").is_err());
         assert_eq!(Evr::parse("3").unwrap(), Evr::new(None, "3", None));
+    }
+
+    #[test]
+    fn parses_says_what_parse_takes() {
+        for s in [
+            "", "3", "1.0-1", ":1.0", "0:1.0-1", "12:1:2", "x:1.0", "-1:2", "1.5:2", "a-b:c",
+        ] {
+            assert_eq!(Evr::parses(s), Evr::parse(s).is_ok(), "{s:?}");
+        }
+        assert!(!Evr::parses("x:1.0"));
     }
 }

@@ -15,14 +15,14 @@
 //! Every offset read from the file is bounds-checked: a corrupt or truncated
 //! package gives an [`RpmError`] naming the file, never a panic.
 
+use crate::fast_hash::{FastMap, FastSet};
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::digest::{BadDigestsText, DigestMismatch, Expected, HashAlgo};
 use super::evr::Evr;
 use super::package::{
-    Changelog, Dependency, FileEntry, FileKind, PackageMeta, is_primary_file, sense,
+    Changelog, Dependency, FileKind, FileList, PackageMeta, is_primary_file, sense,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +154,9 @@ fn be32(b: &[u8], at: usize) -> u32 {
 struct Header<'a> {
     index: &'a [u8],
     store: &'a [u8],
+    /// Are the index entries in ascending tag order (as rpm writes them)?
+    /// Then a tag is found by bisection, else by a walk over them all.
+    sorted: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -199,24 +202,50 @@ impl<'a> Header<'a> {
         let end = store_start + hsize;
         let index = data.get(index_start..store_start).ok_or_else(truncated)?;
         let store = data.get(store_start..end).ok_or_else(truncated)?;
-        Ok((Header { index, store }, end))
+        let tags = || index.chunks_exact(16).map(|e| be32(e, 0));
+        let sorted = tags().zip(tags().skip(1)).all(|(a, b)| a < b);
+        Ok((
+            Header {
+                index,
+                store,
+                sorted,
+            },
+            end,
+        ))
+    }
+
+    /// An index entry's 16 bytes: its tag and where its data lies.
+    fn entry(e: &[u8]) -> (u32, Entry) {
+        (
+            be32(e, 0),
+            Entry {
+                kind: be32(e, 4),
+                offset: be32(e, 8) as usize,
+                count: be32(e, 12) as usize,
+            },
+        )
     }
 
     fn entries(&self) -> impl Iterator<Item = (u32, Entry)> + '_ {
-        self.index.chunks_exact(16).map(|e| {
-            (
-                be32(e, 0),
-                Entry {
-                    kind: be32(e, 4),
-                    offset: be32(e, 8) as usize,
-                    count: be32(e, 12) as usize,
-                },
-            )
-        })
+        self.index.chunks_exact(16).map(Self::entry)
     }
 
     fn find(&self, tag: u32) -> Option<Entry> {
-        self.entries().find(|(t, _)| *t == tag).map(|(_, e)| e)
+        if !self.sorted {
+            return self.entries().find(|(t, _)| *t == tag).map(|(_, e)| e);
+        }
+        // each header is asked for some 40 tags: bisect its entries
+        let (mut lo, mut hi) = (0, self.index.len() / 16);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let (t, e) = Self::entry(&self.index[16 * mid..16 * mid + 16]);
+            match t.cmp(&tag) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(e),
+            }
+        }
+        None
     }
 
     /// NUL-terminated strings starting at the entry's offset (`count` of them).
@@ -238,7 +267,15 @@ impl<'a> Header<'a> {
     }
 
     fn string(&self, tag: u32) -> Option<&'a [u8]> {
-        self.strings(tag).and_then(|v| v.into_iter().next())
+        // the first of the entry's strings, without listing the others
+        let e = self.find(tag)?;
+        let listed = e.kind == kind::STRING || e.count > 0;
+        if !matches!(e.kind, kind::STRING | kind::STRING_ARRAY | kind::I18NSTRING) || !listed {
+            return None;
+        }
+        let rest = self.store.get(e.offset..)?;
+        let nul = rest.iter().position(|&c| c == 0)?;
+        Some(&rest[..nul])
     }
 
     /// Integer array of any integer kind, widened to u64.
@@ -281,8 +318,11 @@ impl<'a> Header<'a> {
 /// the XML.
 pub fn header_text(bytes: &[u8]) -> Cow<'_, str> {
     let clean = |c: char| !(c < ' ' && c != '\t' && c != '\n' && c != '\r');
+    // a control character is one byte below 0x20 (every byte of a longer
+    // UTF-8 sequence is 0x80 or above), so the bytes tell
+    let clean_byte = |b: u8| b >= b' ' || b == b'\t' || b == b'\n' || b == b'\r';
     match std::str::from_utf8(bytes) {
-        Ok(s) if s.chars().all(clean) => Cow::Borrowed(s),
+        Ok(s) if s.bytes().all(clean_byte) => Cow::Borrowed(s),
         Ok(s) => Cow::Owned(s.chars().filter(|&c| clean(c)).collect()),
         Err(_) => Cow::Owned(
             bytes
@@ -364,14 +404,13 @@ pub(crate) fn parse_headers(
     };
 
     let files = read_files(&h);
-    let own_paths: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
 
     let deps = |n, f, v| read_deps(&h, n, f, v, path);
     let provides = deps(tag::PROVIDENAME, tag::PROVIDEFLAGS, tag::PROVIDEVERSION);
     let (requires, legacy_recommends) = filter_requires(
         deps(tag::REQUIRENAME, tag::REQUIREFLAGS, tag::REQUIREVERSION),
         &provides,
-        &own_paths,
+        &files,
     );
     let mut recommends = deps(
         tag::RECOMMENDNAME,
@@ -465,49 +504,50 @@ pub(crate) fn parse_headers(
     Ok((meta, expected))
 }
 
-fn read_files(h: &Header<'_>) -> Vec<FileEntry> {
-    let paths: Vec<String> = match (
+fn read_files(h: &Header<'_>) -> FileList {
+    let modes = h.numbers(tag::FILEMODES).unwrap_or_default();
+    let flags = h.numbers(tag::FILEFLAGS).unwrap_or_default();
+    let kind = |i: usize| {
+        let mode = modes.get(i).copied().unwrap_or(0) as u16;
+        let flag = flags.get(i).copied().unwrap_or(0) as u32;
+        if mode & S_IFMT == S_IFDIR {
+            FileKind::Dir
+        } else if flag & RPMFILE_GHOST != 0 {
+            FileKind::Ghost
+        } else {
+            FileKind::File
+        }
+    };
+    match (
         h.strings(tag::BASENAMES),
         h.strings(tag::DIRNAMES),
         h.numbers(tag::DIRINDEXES),
     ) {
-        (Some(base), Some(dirs), Some(idx)) => base
-            .iter()
-            .zip(idx.iter())
-            .map(|(b, &i)| {
-                let dir = dirs
-                    .get(i as usize)
-                    .map(|d| header_text(d))
-                    .unwrap_or_default();
-                let mut p = String::with_capacity(dir.len() + b.len());
-                p.push_str(&dir);
-                p.push_str(&header_text(b));
-                p
-            })
-            .collect(),
-        _ => h
-            .strings(tag::OLDFILENAMES)
-            .map(|v| v.iter().map(|b| header_text(b).into_owned()).collect())
-            .unwrap_or_default(),
-    };
-    let modes = h.numbers(tag::FILEMODES).unwrap_or_default();
-    let flags = h.numbers(tag::FILEFLAGS).unwrap_or_default();
-    paths
-        .into_iter()
-        .enumerate()
-        .map(|(i, path)| {
-            let mode = modes.get(i).copied().unwrap_or(0) as u16;
-            let flag = flags.get(i).copied().unwrap_or(0) as u32;
-            let kind = if mode & S_IFMT == S_IFDIR {
-                FileKind::Dir
-            } else if flag & RPMFILE_GHOST != 0 {
-                FileKind::Ghost
-            } else {
-                FileKind::File
-            };
-            FileEntry { path, kind }
-        })
-        .collect()
+        (Some(base), Some(dirs), Some(idx)) => {
+            // each directory made text once, not once per file in it
+            let dirs: Vec<Cow<'_, str>> = dirs.iter().map(|d| header_text(d)).collect();
+            let bytes = base.iter().map(|b| b.len()).sum::<usize>()
+                + idx
+                    .iter()
+                    .map(|&i| dirs.get(i as usize).map_or(0, |d| d.len()))
+                    .sum::<usize>();
+            let mut files = FileList::with_capacity(base.len(), bytes);
+            for (i, (b, &d)) in base.iter().zip(idx.iter()).enumerate() {
+                let dir = dirs.get(d as usize).map_or("", |d| d);
+                files.push_joined(dir, &header_text(b), kind(i));
+            }
+            files
+        }
+        _ => {
+            let paths = h.strings(tag::OLDFILENAMES).unwrap_or_default();
+            let mut files =
+                FileList::with_capacity(paths.len(), paths.iter().map(|p| p.len()).sum());
+            for (i, p) in paths.iter().enumerate() {
+                files.push(&header_text(p), kind(i));
+            }
+            files
+        }
+    }
 }
 
 fn read_deps(
@@ -531,7 +571,7 @@ fn read_deps(
                 flags.get(i).copied().unwrap_or(0) as u32,
                 versions.get(i).map(|v| header_text(v)).unwrap_or_default(),
             );
-            if !dep.version.is_empty() && Evr::parse(&dep.version).is_err() {
+            if !dep.version.is_empty() && !Evr::parses(&dep.version) {
                 tracing::warn!(
                     rpm.path = %path.display(),
                     "{}: dropping dependency {} {}: epoch is not a number",
@@ -554,50 +594,69 @@ fn read_deps(
 fn filter_requires(
     requires: Vec<Dependency>,
     provides: &[Dependency],
-    own_paths: &HashSet<&str>,
+    files: &FileList,
 ) -> (Vec<Dependency>, Vec<Dependency>) {
+    /// What becomes of one require.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Fate {
+        Dropped,
+        Kept,
+        Recommended,
+        /// the highest `libc.so.6` require seen so far (the last one so
+        /// marked goes last)
+        Libc,
+    }
     // createrepo_c 0.17 drops a require only when a provide matches it exactly
     // (name, comparison and version): `Requires: foo` stays beside `Provides: foo = 3`
-    let provided: HashSet<(&str, Option<&str>, &str)> = provides
+    let provided: FastSet<(&str, Option<&str>, &str)> = provides
         .iter()
         .map(|p| (p.name.as_str(), p.flags_word(), p.version.as_str()))
         .collect();
-    let mut last_seen: std::collections::HashMap<String, (Option<&'static str>, String, bool)> =
-        Default::default();
+    // decided over borrowed requires first (every header of a tag goes
+    // through here: no name or version is copied), then moved out
+    let mut last_seen: FastMap<&str, (Option<&str>, &str, bool)> = FastMap::default();
+    let mut libc: Option<usize> = None;
+    let mut fates = Vec::with_capacity(requires.len());
+    for (i, dep) in requires.iter().enumerate() {
+        let name = dep.name.as_str();
+        let fate = if name.starts_with("rpmlib(")
+            || (is_primary_file(name) && files.iter().any(|f| f.path == name))
+            || provided.contains(&(name, dep.flags_word(), dep.version.as_str()))
+        {
+            Fate::Dropped
+        } else if dep.flags & sense::MISSINGOK != 0 {
+            Fate::Recommended
+        } else {
+            let key = (dep.flags_word(), dep.version.as_str(), dep.is_pre());
+            if last_seen.get(name) == Some(&key) {
+                Fate::Dropped
+            } else if name.starts_with("libc.so.6") {
+                match libc {
+                    Some(best)
+                        if compare_libc(&requires[best].name, name) != std::cmp::Ordering::Less => {
+                    }
+                    _ => libc = Some(i),
+                }
+                Fate::Libc
+            } else {
+                last_seen.insert(name, key);
+                Fate::Kept
+            }
+        };
+        fates.push(fate);
+    }
     let mut out = Vec::with_capacity(requires.len());
     let mut recommends = Vec::new();
-    let mut libc: Option<Dependency> = None;
-    for dep in requires {
-        if dep.name.starts_with("rpmlib(") {
-            continue;
+    let mut best_libc = None;
+    for (i, (dep, fate)) in requires.into_iter().zip(fates).enumerate() {
+        match fate {
+            Fate::Kept => out.push(dep),
+            Fate::Recommended => recommends.push(dep),
+            Fate::Libc if libc == Some(i) => best_libc = Some(dep),
+            Fate::Libc | Fate::Dropped => {}
         }
-        if own_paths.contains(dep.name.as_str()) && is_primary_file(&dep.name) {
-            continue;
-        }
-        if provided.contains(&(dep.name.as_str(), dep.flags_word(), dep.version.as_str())) {
-            continue;
-        }
-        if dep.flags & sense::MISSINGOK != 0 {
-            recommends.push(dep);
-            continue;
-        }
-        let key = (dep.flags_word(), dep.version.clone(), dep.is_pre());
-        if last_seen.get(&dep.name) == Some(&key) {
-            continue;
-        }
-        if dep.name.starts_with("libc.so.6") {
-            libc = Some(match libc {
-                Some(best) if compare_libc(&best.name, &dep.name) != std::cmp::Ordering::Less => {
-                    best
-                }
-                _ => dep,
-            });
-            continue;
-        }
-        last_seen.insert(dep.name.clone(), key);
-        out.push(dep);
     }
-    out.extend(libc);
+    out.extend(best_libc);
     (out, recommends)
 }
 
@@ -648,6 +707,43 @@ fn read_changelogs(h: &Header<'_>) -> Vec<Changelog> {
 mod tests {
     use super::*;
 
+    /// A header of INT32 entries, one per tag, each holding its tag + 1.
+    fn header_of(tags: &[u32]) -> Vec<u8> {
+        let mut out = HEADER_MAGIC.to_vec();
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&(tags.len() as u32).to_be_bytes());
+        out.extend_from_slice(&(4 * tags.len() as u32).to_be_bytes());
+        for (i, t) in tags.iter().enumerate() {
+            for word in [*t, kind::INT32, 4 * i as u32, 1] {
+                out.extend_from_slice(&word.to_be_bytes());
+            }
+        }
+        for t in tags {
+            out.extend_from_slice(&(t + 1).to_be_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn tags_are_found_in_sorted_and_unsorted_headers() {
+        for (tags, sorted) in [
+            (vec![1000, 1001, 1002, 1004, 1005], true),
+            (vec![1000, 1002, 1001, 1005, 1004], false),
+            (vec![1004], true),
+        ] {
+            let data = header_of(&tags);
+            let (h, end) = Header::parse(&data, 0, "header", Path::new("t.rpm")).unwrap();
+            assert_eq!(end, data.len());
+            assert_eq!(h.sorted, sorted, "{tags:?}");
+            for t in &tags {
+                assert_eq!(h.number(*t), Some(u64::from(t + 1)), "tag {t} of {tags:?}");
+            }
+            for missing in [999, 1003, 1006] {
+                assert!(h.find(missing).is_none(), "tag {missing} of {tags:?}");
+            }
+        }
+    }
+
     #[test]
     fn libc_requires_order_by_glibc_version() {
         use std::cmp::Ordering::*;
@@ -694,9 +790,10 @@ mod tests {
             Dependency::new("selfprov", sense::EQUAL, "1.0"),
             Dependency::new("virt", sense::EQUAL, "3"),
         ];
-        let own: HashSet<&str> = ["/etc/foo.conf", "/usr/share/foo/data"]
-            .into_iter()
-            .collect();
+        let mut own = FileList::new();
+        for path in ["/etc/foo.conf", "/usr/share/foo/data"] {
+            own.push(path, FileKind::File);
+        }
         let (out, rec) = filter_requires(reqs, &provides, &own);
         let names: Vec<_> = out.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(

@@ -37,7 +37,7 @@ pub use digest::{DigestKind, DigestMismatch, HashAlgo};
 pub use evr::{Evr, EvrError, rpmvercmp};
 pub use header::{RpmError, header_text};
 pub use package::{
-    Changelog, Dependency, FileEntry, FileKind, PackageMeta, is_primary_file, sense,
+    Changelog, Dependency, FileEntry, FileKind, FileList, PackageMeta, is_primary_file, sense,
 };
 
 /// Read one RPM file: its headers and the sha256 of the whole file, its own
