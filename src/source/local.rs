@@ -141,6 +141,47 @@ pub struct StoreIndex {
     pub modules: Vec<StoredModule>,
 }
 
+/// Parse `tags.json` on every core: its tags and its builds apart, each
+/// build on its own. Parsed in one piece, the index of a store of 97,000
+/// builds (45 MB) took 0.17 s, the most of a cold compose's resolution
+/// (README, "A cold compose").
+fn parse_index(bytes: &[u8]) -> Result<StoreIndex, String> {
+    use rayon::prelude::*;
+    use serde_json::value::RawValue;
+    /// The top level, its large parts left unparsed.
+    #[derive(Deserialize)]
+    struct Parts<'a> {
+        event: i64,
+        #[serde(borrow)]
+        tags: &'a RawValue,
+        #[serde(borrow)]
+        builds: BTreeMap<String, &'a RawValue>,
+        #[serde(default)]
+        modules: Vec<StoredModule>,
+    }
+    let parts: Parts<'_> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let (tags, builds) = rayon::join(
+        || serde_json::from_str(parts.tags.get()).map_err(|e| format!("tags: {e}")),
+        || {
+            let builds: Vec<(String, &RawValue)> = parts.builds.into_iter().collect();
+            builds
+                .into_par_iter()
+                .map(|(nvr, raw)| match serde_json::from_str(raw.get()) {
+                    Ok(build) => Ok((nvr, build)),
+                    Err(e) => Err(format!("build {nvr}: {e}")),
+                })
+                .collect::<Result<Vec<(String, StoredBuild)>, String>>()
+        },
+    );
+    Ok(StoreIndex {
+        event: parts.event,
+        tags: tags?,
+        // in key order already: built in one pass
+        builds: builds?.into_iter().collect(),
+        modules: parts.modules,
+    })
+}
+
 /// A local package store.
 ///
 /// The parsed `tags.json` is kept (shared by the clones of a store) and
@@ -214,9 +255,9 @@ impl LocalStore {
 
     fn read_index(&self) -> Result<StoreIndex, LocalStoreError> {
         match std::fs::read(self.index_path()) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| LocalStoreError::Corrupt {
+            Ok(bytes) => parse_index(&bytes).map_err(|message| LocalStoreError::Corrupt {
                 path: self.root.clone(),
-                message: e.to_string(),
+                message,
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StoreIndex::default()),
             Err(e) => Err(self.io(e)),
@@ -734,12 +775,15 @@ impl PackageSource for LocalStore {
         inherit: bool,
         sigkeys: &[Option<String>],
     ) -> Result<Vec<SourceRpm>, SourceError> {
+        use rayon::prelude::*;
         let index = self.index()?;
-        let mut out = Vec::new();
-        for nvr in self.latest_builds(&index, tag, event, inherit)? {
-            out.extend(self.rpms_of(&index, &nvr, sigkeys)?);
-        }
-        Ok(out)
+        let latest = self.latest_builds(&index, tag, event, inherit)?;
+        // a path made for each RPM of each build, on every core
+        let rpms = latest
+            .par_iter()
+            .map(|nvr| self.rpms_of(&index, nvr, sigkeys))
+            .collect::<Result<Vec<Vec<SourceRpm>>, SourceError>>()?;
+        Ok(rpms.into_iter().flatten().collect())
     }
 
     fn tag_changed_since(&self, tag: &str, event: i64, inherit: bool) -> Result<bool, SourceError> {
@@ -820,6 +864,47 @@ mod tests {
             .into_iter()
             .collect(),
         }
+    }
+
+    /// tags.json parsed in parts reads as parsed whole, and a bad build is
+    /// named in the error.
+    #[test]
+    fn the_index_parsed_in_parts_is_the_index() {
+        let mut want = index();
+        want.builds.get_mut("a-1-1").unwrap().rpms.push(StoredRpm {
+            name: "a".into(),
+            epoch: Some(2),
+            version: "1".into(),
+            release: "1".into(),
+            arch: "x86_64".into(),
+            sha256: "ab".repeat(32),
+        });
+        want.modules.push(StoredModule {
+            name: "m".into(),
+            stream: "s".into(),
+            version: 1,
+            context: "c".into(),
+            content_tag: "base".into(),
+            event: 3,
+            modulemd: "---\n".into(),
+        });
+        for json in [
+            serde_json::to_vec(&want).unwrap(),
+            serde_json::to_vec_pretty(&want).unwrap(),
+        ] {
+            assert_eq!(parse_index(&json).unwrap(), want);
+            assert_eq!(
+                parse_index(&json).unwrap(),
+                serde_json::from_slice::<StoreIndex>(&json).unwrap()
+            );
+        }
+        let bad = serde_json::to_string(&want)
+            .unwrap()
+            .replace(r#""name":"c","#, r#""name":7,"#);
+        let e = parse_index(bad.as_bytes()).unwrap_err();
+        assert!(e.starts_with("build c-1-1: invalid type"), "{e}");
+        assert!(parse_index(br#"{"event": 1, "tags": {}}"#).is_err());
+        assert!(parse_index(b"{").is_err());
     }
 
     #[test]
