@@ -109,6 +109,8 @@ fn valid_name(s: &str) -> bool {
 }
 
 pub fn run_compose(a: ComposeArgs) -> anyhow::Result<()> {
+    // one compose, then exit: the heaps grow in large steps
+    odcs::compose::resident::grow_heaps_by(64 << 20);
     if !valid_name(&a.name) {
         bail!(
             "--name {:?}: use letters, digits, '.', '_', '+' and '-'",
