@@ -145,7 +145,7 @@ impl Opener {
         let dir = common.filter(|d| !d.as_os_str().is_empty()).and_then(|d| {
             use rustix::fs::{Mode, OFlags, open};
             let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-            // not opened: each file is opened by its whole path, as before
+            // a directory that cannot be opened: each file by its whole path
             let fd = open(d, flags, Mode::empty()).ok()?;
             Some((d.to_owned(), fd))
         });
@@ -1022,9 +1022,9 @@ fn build_in<'scope, 'a: 'scope>(
     // what was read is stored in the header cache while the packages are
     // chosen (on the core the choice leaves idle) and the chosen ones read
     // whole; it is joined at the end of the compose (by the scope, when the
-    // compose fails). A whole
-    // record stored before the header-only one of the same file stays the
-    // file's record (the cache never lets a header-only record replace it).
+    // compose fails). A whole record stored before the header-only one of
+    // the same file stays the file's record (the cache never lets a
+    // header-only record replace it).
     let saving = match caches.headers {
         Some(cache) if !unsaved.is_empty() => {
             let metas = metas.clone();

@@ -722,7 +722,7 @@ fn meta_bytes(m: &PackageMeta) -> usize {
 /// from 97,000 candidates made 100,896 `mprotect` calls growing the reading
 /// threads' heaps a page or so at a time (5% of its samples in perf, each
 /// call taking the address space's lock the other thread's page faults
-/// wait on); with 64 MB, 55 calls (README, "A cold compose"). Not for the
+/// wait on); with 64 MB, 56 calls (README, "A cold compose"). Not for the
 /// service: glibc keeps `pad` bytes of every heap it trims on a free, and
 /// setting it turns off glibc's moving mmap threshold.
 pub fn grow_heaps_by(pad: usize) {

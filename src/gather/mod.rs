@@ -59,10 +59,9 @@ mod solv;
 pub mod testsolv;
 
 use std::collections::{HashMap, HashSet};
-
-use crate::fast_hash::FastMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::fast_hash::FastMap;
 use crate::rpm::PackageMeta;
 
 pub use arch::ArchSet;

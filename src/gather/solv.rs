@@ -14,17 +14,16 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
-
-use rayon::prelude::*;
-
-use crate::fast_hash::FastSet;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::hash::{Hash, Hasher};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rayon::prelude::*;
+
 use super::GatherError;
+use crate::fast_hash::FastSet;
 use crate::rpm::{Dependency, PackageMeta, sense};
 
 /// libsolv's `Id`.

@@ -799,10 +799,10 @@ impl HeaderCache for LogCache {
     }
 
     fn put_many(&self, records: &[(FileKey, &PackageMeta)]) -> Result<(), CacheError> {
-        // appended a few MB at a time: the log stays locked for one piece at
-        // a time (a compose's reads whole of its chosen packages, stored
-        // while a cold compose's 97,000 header records are, waited for all
-        // of them), and the encoding buffer is reused, not 130 MB at once
+        // appended a few MB at a time, the log locked for one piece at a
+        // time: a compose storing the whole records of its chosen packages
+        // waits for one piece of a cold compose's 97,000 header records,
+        // not for all of them; and one 8 MB buffer is reused, not 130 MB
         let mut buf = Vec::new();
         let mut rest = records;
         while !rest.is_empty() {

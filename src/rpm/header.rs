@@ -15,7 +15,6 @@
 //! Every offset read from the file is bounds-checked: a corrupt or truncated
 //! package gives an [`RpmError`] naming the file, never a panic.
 
-use crate::fast_hash::{FastMap, FastSet};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
@@ -24,6 +23,7 @@ use super::evr::Evr;
 use super::package::{
     Changelog, Dependency, FileKind, FileList, PackageMeta, is_primary_file, sense,
 };
+use crate::fast_hash::{FastMap, FastSet};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
